@@ -1,0 +1,126 @@
+"""The Hub base class every hfimg model subclasses.
+
+`HubModel` is `nn.Module` + `huggingface_hub.PyTorchModelHubMixin` with the project's card metadata, plus three
+things the mixin does not do for us:
+
+* `config.json` also records `model_type` (the registry name), so `hfimg.load` can rebuild the right class from
+  any folder or Hub repo;
+* loading is `strict=True` by default and a config whose shapes do not match the weights fails with a message
+  that says so (the mixin's default silently ignores missing keys);
+* weights are safetensors only: a repo that only has a pickled `pytorch_model.bin` is refused, because unpickling
+  a file from the internet can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import safetensors.torch
+import torch
+from huggingface_hub import PyTorchModelHubMixin, constants
+from torch import nn
+
+T = TypeVar("T", bound="HubModel")
+
+REPO_URL = "https://github.com/hfimg/hfimg"
+
+MODEL_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ model_name | default("hfimg model", true) }}
+
+A `{{ class_name | default("hfimg", true) }}` model from [hfimg]({{ repo_url | default("https://github.com/hfimg/hfimg", true) }}),
+saved with `save_pretrained`.
+
+```python
+import hfimg
+
+model = hfimg.load("{{ repo_id | default("path/to/this/folder", true) }}")
+```
+
+{{ description | default("", true) }}
+"""
+
+
+class HubModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="hfimg",
+    license="mit",
+    repo_url=REPO_URL,
+    tags=["hfimg", "image"],
+    model_card_template=MODEL_CARD_TEMPLATE,
+):
+    """Base class: an `nn.Module` that saves to and loads from Hub-format folders.
+
+    Subclasses set `model_type` (their registry name) and keep `__init__` kwargs plain JSON types so that
+    `config.json` round-trips exactly.
+    """
+
+    model_type: str = ""
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        safetensors.torch.save_model(self, str(save_directory / constants.SAFETENSORS_SINGLE_FILE))
+        # Written here (not by the mixin afterwards) so that `model_type` is part of config.json.
+        config = {**(self._hub_mixin_config or {}), "model_type": self.model_type}
+        (save_directory / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
+
+    def generate_model_card(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("class_name", type(self).__name__)
+        kwargs.setdefault("model_name", f"hfimg {self.model_type}")
+        return super().generate_model_card(*args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls: type[T], pretrained_model_name_or_path: str | Path, *, strict: bool = True, **kwargs) -> T:
+        """Load from a local folder or a Hub repo id. Strict by default: every weight must match the config."""
+        path = Path(pretrained_model_name_or_path)
+        if path.is_dir():
+            check_weights_file(path)
+        return super().from_pretrained(pretrained_model_name_or_path, strict=strict, **kwargs)
+
+    @classmethod
+    def _load_as_safetensor(cls, model: T, model_file: str, map_location: str, strict: bool) -> T:
+        try:
+            safetensors.torch.load_model(model, model_file, strict=strict, device=map_location)
+        except RuntimeError as err:
+            raise ValueError(
+                f"The weights in {model_file} do not fit the {cls.__name__} built from config.json "
+                f"({model._hub_mixin_config}). The config and the weights come from different models; "
+                f"re-save the model with save_pretrained or fix config.json.\nDetails: {err}"
+            ) from None
+        model.eval()
+        return model
+
+    @classmethod
+    def _load_as_pickle(cls, model: T, model_file: str, map_location: str, strict: bool) -> T:
+        raise ValueError(unsafe_pickle_message(model_file))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def unsafe_pickle_message(where: str | Path) -> str:
+    return (
+        f"{where}: hfimg loads weights from safetensors only (model.safetensors). This model has only a pickled "
+        f"PyTorch file, and unpickling can run arbitrary code. If you trust it, load it with torch.load yourself, "
+        f"then save_pretrained it to get a safetensors copy."
+    )
+
+
+def check_weights_file(folder: Path) -> None:
+    """Raise a clear error when `folder` has no safetensors weights."""
+    if (folder / constants.SAFETENSORS_SINGLE_FILE).is_file():
+        return
+    if (folder / constants.PYTORCH_WEIGHTS_NAME).is_file():
+        raise ValueError(unsafe_pickle_message(folder / constants.PYTORCH_WEIGHTS_NAME))
+    raise FileNotFoundError(
+        f"{folder} has no {constants.SAFETENSORS_SINGLE_FILE}; a hfimg model folder holds config.json and "
+        f"model.safetensors, as written by save_pretrained."
+    )

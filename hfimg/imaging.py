@@ -1,0 +1,166 @@
+"""Image and mask conversion shared by every model's PIL-level API.
+
+Conventions used across hfimg:
+
+* network tensors are float, (B, C, H, W), scaled to [-1, 1];
+* a mask is white (>= 128) where pixels are to be filled, as in diffusers and IOPaint; as a tensor it is
+  (B, 1, H, W) float with 1 = hole, 0 = known;
+* images come in as PIL images, file paths, numpy arrays (H, W) / (H, W, C) uint8, or tensors (C, H, W) /
+  (1, C, H, W) in [-1, 1]; results go out as PIL images in the input's own mode, so every unmasked pixel can be
+  copied back bit-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+ImageInput = Union[Image.Image, np.ndarray, torch.Tensor, str, Path]
+
+# Modes returned as they came in; anything else (P, CMYK, I;16, LA, ...) is converted to the model's mode.
+_KEPT_MODES = ("L", "RGB", "RGBA")
+
+
+def network_mode(channels: int) -> str:
+    """PIL mode a network with `channels` input channels works in."""
+    if channels not in (1, 3):
+        raise ValueError(f"hfimg models take 1 (grey) or 3 (RGB) channels, got channels={channels}.")
+    return "L" if channels == 1 else "RGB"
+
+
+def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
+    """Return `image` as a PIL image, or raise a ValueError/TypeError that says what was wrong."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as opened:
+                opened.load()
+                return opened
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{name}: no such file {str(image)!r}.") from None
+        except (UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"{name}: {str(image)!r} is not a readable image ({err}).") from None
+    if isinstance(image, torch.Tensor):
+        return tensor_to_pil(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise ValueError(f"{name}: expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {image.shape}.")
+        if image.dtype != np.uint8:
+            raise ValueError(f"{name}: expected a uint8 array (0-255), got dtype {image.dtype}.")
+        return Image.fromarray(image)
+    raise TypeError(
+        f"{name}: expected a PIL image, a file path, a uint8 numpy array or a tensor in [-1, 1], "
+        f"got {type(image).__name__}."
+    )
+
+
+def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
+    """(C, H, W) or (1, C, H, W) tensor in [-1, 1] -> PIL image (L for 1 channel, RGB for 3)."""
+    if tensor.ndim == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {tensor.shape[0]}; pass the images one by one.")
+        tensor = tensor[0]
+    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (C, H, W) tensor with C in (1, 3), got shape {tuple(tensor.shape)}.")
+    array = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    array = array.permute(1, 2, 0).numpy()  # (H, W, C)
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def pil_to_tensor(image: Image.Image, channels: int) -> torch.Tensor:
+    """PIL image -> (1, C, H, W) float tensor in [-1, 1], converted to the model's mode."""
+    array = np.asarray(image.convert(network_mode(channels)), dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array).permute(2, 0, 1)[None] / 127.5 - 1.0
+
+
+def images_to_grid(images: list[Image.Image], columns: int | None = None, padding: int = 2) -> Image.Image:
+    """Tile equally-sized images into one grid image (row-major), with `padding` pixels between them."""
+    if not images:
+        raise ValueError("images_to_grid needs at least one image.")
+    columns = columns or int(np.ceil(np.sqrt(len(images))))
+    rows = int(np.ceil(len(images) / columns))
+    width, height = images[0].size
+    grid = Image.new(images[0].mode, (columns * (width + padding) - padding, rows * (height + padding) - padding))
+    for i, image in enumerate(images):
+        grid.paste(image, ((i % columns) * (width + padding), (i // columns) * (height + padding)))
+    return grid
+
+
+def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
+    """Return the hole as a bool (H, W) array (True = fill), checking it matches the image `size` (W, H).
+
+    Images/arrays are white (>= 128) = hole; float tensors are >= 0.5 = hole.
+    """
+    if isinstance(mask, torch.Tensor):
+        array = mask.detach().cpu()
+        while array.ndim > 2 and array.shape[0] == 1:
+            array = array[0]
+        if array.ndim != 2:
+            raise ValueError(f"mask: expected an (H, W) or (1, 1, H, W) tensor, got shape {tuple(mask.shape)}.")
+        hole = (array.float() >= 0.5).numpy()
+    else:
+        pil = open_image(mask, name="mask")
+        if pil.mode in ("RGBA", "LA"):
+            # A painted layer: the stroke is wherever the layer is opaque.
+            hole = np.asarray(pil.getchannel("A")) >= 128
+        else:
+            hole = np.asarray(pil.convert("L")) >= 128
+    if (hole.shape[1], hole.shape[0]) != tuple(size):
+        raise ValueError(
+            f"mask size {hole.shape[1]}x{hole.shape[0]} does not match image size {size[0]}x{size[1]}; "
+            f"resize the mask to the image (nearest neighbour keeps it binary)."
+        )
+    return hole
+
+
+@dataclass
+class PreparedImage:
+    """An input image made ready for a network, remembering how to give the result back in the input's form."""
+
+    original: Image.Image  # in the mode that is returned (L, RGB or RGBA)
+    tensor: torch.Tensor  # (1, C, H, W) in [-1, 1]
+    channels: int
+
+    @classmethod
+    def from_input(cls, image: ImageInput, channels: int) -> PreparedImage:
+        pil = open_image(image)
+        if isinstance(image, torch.Tensor) and pil.mode != network_mode(channels):
+            raise ValueError(
+                f"image has {1 if pil.mode == 'L' else 3} channels but this model takes {channels}; "
+                f"pass a {channels}-channel tensor or a PIL image (PIL images are converted)."
+            )
+        if pil.mode not in _KEPT_MODES:
+            pil = pil.convert(network_mode(channels))
+        return cls(original=pil, tensor=pil_to_tensor(pil, channels), channels=channels)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.original.size
+
+    def to_output(self, result: torch.Tensor, hole: np.ndarray | None = None) -> Image.Image:
+        """Network output (1, C, H, W) in [-1, 1] -> PIL in the input's mode.
+
+        With `hole` given, only hole pixels come from `result`; every other pixel is copied from the input
+        unchanged (compared in uint8, so bit-identical).
+        """
+        generated = tensor_to_pil(result)
+        if self.original.mode == "RGBA":
+            generated = generated.convert("RGB")
+            generated.putalpha(self.original.getchannel("A"))
+        else:
+            generated = generated.convert(self.original.mode)
+        if hole is None:
+            return generated
+        out = np.asarray(generated).copy()
+        out[~hole] = np.asarray(self.original)[~hole]
+        return Image.fromarray(out, mode=self.original.mode)

@@ -1,0 +1,69 @@
+"""DenoiseCNN: a residual denoiser in the style of DnCNN (Zhang et al., 2017).
+
+The network predicts the noise (the residual) and subtracts it from the input, which is easier to learn than the
+clean image itself. Fully convolutional, so any image size works.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+from torch import nn
+
+from hfimg.hub import HubModel
+from hfimg.imaging import ImageInput, PreparedImage, network_mode
+from hfimg.registry import register_model
+
+
+@register_model("denoise-cnn")
+class DenoiseCNN(
+    HubModel,
+    tags=["image-denoising", "image-restoration", "dncnn"],
+    pipeline_tag="image-to-image",
+):
+    """Residual CNN denoiser: `depth` 3x3 conv layers of `features` channels, batch norm in the middle ones.
+
+    Args:
+        channels: 1 (grey) or 3 (RGB).
+        features: channels of the hidden layers.
+        depth: number of conv layers (DnCNN uses 17).
+
+    Example:
+        >>> model = DenoiseCNN(channels=3, features=32, depth=8)
+        >>> clean = model.restore(Image.new("RGB", (40, 30)))
+        >>> clean.size
+        (40, 30)
+    """
+
+    def __init__(self, channels: int = 3, features: int = 64, depth: int = 17):
+        super().__init__()
+        network_mode(channels)  # validates channels
+        if depth < 3:
+            raise ValueError(f"depth must be at least 3 (first, middle and last layer), got {depth}.")
+        self.channels = channels
+        layers: list[nn.Module] = [nn.Conv2d(channels, features, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(features, features, 3, padding=1, bias=False), nn.BatchNorm2d(features)]
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Conv2d(features, channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def predict_noise(self, noisy: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) noisy image in [-1, 1] -> (B, C, H, W) estimated noise (same scale)."""
+        if noisy.ndim != 4 or noisy.shape[1] != self.channels:
+            raise ValueError(f"expected a (B, {self.channels}, H, W) tensor, got shape {tuple(noisy.shape)}.")
+        return self.body(noisy)
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) noisy image in [-1, 1] -> (B, C, H, W) denoised image."""
+        return noisy - self.predict_noise(noisy)
+
+    @torch.no_grad()
+    def restore(self, image: ImageInput) -> Image.Image:
+        """Denoise one image; returns a PIL image of the same size and mode."""
+        prepared = PreparedImage.from_input(image, self.channels)
+        was_training = self.training
+        self.eval()
+        result = self(prepared.tensor.to(self.device)).clamp(-1, 1)
+        self.train(was_training)
+        return prepared.to_output(result)
