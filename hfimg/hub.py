@@ -32,8 +32,7 @@ MODEL_CARD_TEMPLATE = """---
 
 # {{ model_name | default("hfimg model", true) }}
 
-A `{{ class_name | default("hfimg", true) }}` model from [hfimg]({{ repo_url | default("https://github.com/hfimg/hfimg", true) }}),
-saved with `save_pretrained`.
+A `{{ class_name | default("hfimg", true) }}` model from [hfimg]({{ repo_url }}), saved with `save_pretrained`.
 
 ```python
 import hfimg
@@ -74,7 +73,7 @@ class HubModel(
         return super().generate_model_card(*args, **kwargs)
 
     @classmethod
-    def from_pretrained(cls: type[T], pretrained_model_name_or_path: str | Path, *, strict: bool = True, **kwargs) -> T:
+    def from_pretrained(cls: type[T], pretrained_model_name_or_path: str | Path, *, strict: bool = True, **kwargs):
         """Load from a local folder or a Hub repo id. Strict by default: every weight must match the config."""
         path = Path(pretrained_model_name_or_path)
         if path.is_dir():

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-ImageInput = Union[Image.Image, np.ndarray, torch.Tensor, str, Path]
+ImageInput = Image.Image | np.ndarray | torch.Tensor | str | Path
 
 # Modes returned as they came in; anything else (P, CMYK, I;16, LA, ...) is converted to the model's mode.
 _KEPT_MODES = ("L", "RGB", "RGBA")

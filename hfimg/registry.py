@@ -62,9 +62,8 @@ def list_models() -> list[str]:
     """Ids of the pretrained models bundled with the package, loadable offline with `hfimg.load`."""
     if not BUNDLED_DIR.is_dir():
         return []
-    return sorted(
-        f"{BUNDLED_ORG}/{folder.name}" for folder in BUNDLED_DIR.iterdir() if (folder / constants.CONFIG_NAME).is_file()
-    )
+    folders = [folder for folder in BUNDLED_DIR.iterdir() if (folder / constants.CONFIG_NAME).is_file()]
+    return sorted(f"{BUNDLED_ORG}/{folder.name}" for folder in folders)
 
 
 def load(id_or_path: str | Path, **kwargs) -> HubModel:
@@ -113,7 +112,8 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
             f"local folder written by save_pretrained. ({type(err).__name__})"
         ) from None
     except RepositoryNotFoundError:
-        raise OSError(f"{repo_id!r}: no such model repo on the Hub (or it is private: log in with `hf auth login`).")
+        msg = f"{repo_id!r}: no such model repo on the Hub (or it is private: log in with `hf auth login`)."
+        raise OSError(msg) from None
     except HfHubHTTPError as err:
         raise OSError(f"{repo_id!r}: the Hub answered with an error: {err}") from None
 
