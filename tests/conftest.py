@@ -1,0 +1,13 @@
+"""Test-wide settings. Tests never touch the network: the Hub is offline and its cache is a fresh temp folder.
+
+huggingface_hub reads these variables when it is imported, so they are set here, before any test module imports it.
+"""
+
+import os
+import tempfile
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_CACHE"] = tempfile.mkdtemp(prefix="hfimg-test-hub-cache-")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("HFIMG_CACHE", tempfile.mkdtemp(prefix="hfimg-test-cache-"))

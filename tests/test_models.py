@@ -1,0 +1,106 @@
+"""Checks every registered model family gets for free: forward, backward, gradients, Hub round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import hfimg
+from hfimg.registry import model_names
+
+# Small configs so the whole file runs in seconds. A new family must add itself here (the test below fails if not).
+TINY_CONFIGS: dict[str, dict] = {
+    "dcgan": {"resolution": 32, "channels": 1, "latent_dim": 16, "base_channels": 8, "num_classes": 3},
+    "dcgan-discriminator": {"resolution": 32, "channels": 3, "base_channels": 8, "num_classes": 3},
+    "vae": {"resolution": 32, "channels": 3, "latent_dim": 8, "base_channels": 8},
+    "inpaint-cnn": {"channels": 3, "base_channels": 8},
+    "inpaint-rcnn": {"channels": 1, "base_channels": 8, "iterations": 3},
+    "denoise-cnn": {"channels": 3, "features": 8, "depth": 4},
+}
+
+
+def example_inputs(name: str, model: torch.nn.Module, generator: torch.Generator) -> tuple:
+    """Forward arguments for a batch of 2, built from the model's own config."""
+    config = TINY_CONFIGS[name]
+    channels = config["channels"]
+    if name == "dcgan":
+        return torch.randn(2, config["latent_dim"], generator=generator), torch.tensor([0, 2])
+    if name == "dcgan-discriminator":
+        return torch.rand(2, channels, 32, 32, generator=generator) * 2 - 1, torch.tensor([1, 2])
+    if name in ("inpaint-cnn", "inpaint-rcnn"):
+        # Odd, non-square size: the inpainters pad internally and crop back.
+        mask = (torch.rand(2, 1, 37, 29, generator=generator) > 0.6).float()
+        image = (torch.rand(2, channels, 37, 29, generator=generator) * 2 - 1) * (1 - mask)
+        return image, mask
+    size = config.get("resolution", 24)
+    return (torch.rand(2, channels, size, size, generator=generator) * 2 - 1,)
+
+
+def first_tensor(output) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+def test_every_family_has_a_tiny_config():
+    assert sorted(TINY_CONFIGS) == model_names()
+
+
+@pytest.fixture(params=model_names())
+def name(request) -> str:
+    return request.param
+
+
+def test_forward_backward_every_parameter_gets_a_gradient(name: str):
+    torch.manual_seed(0)
+    model = hfimg.create_model(name, **TINY_CONFIGS[name]).train()
+    inputs = example_inputs(name, model, torch.Generator().manual_seed(1))
+    output = model(*inputs)
+    tensors = output if isinstance(output, tuple) else (output,)
+    for tensor in tensors:
+        assert torch.isfinite(tensor).all(), f"{name} produced NaN/inf"
+    loss = sum(t.float().pow(2).mean() for t in tensors)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    assert not missing, f"{name}: parameters with no gradient: {missing}"
+    for n, p in model.named_parameters():
+        assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient in {n}"
+
+
+def test_save_pretrained_round_trip(name: str, tmp_path):
+    torch.manual_seed(0)
+    model = hfimg.create_model(name, **TINY_CONFIGS[name]).eval()
+    # Move BatchNorm statistics off their defaults so the round trip checks buffers too.
+    with torch.no_grad():
+        for buffer in model.buffers():
+            if buffer.is_floating_point():
+                buffer.add_(0.1)
+    model.save_pretrained(tmp_path)
+
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == name
+    assert {k: config[k] for k in TINY_CONFIGS[name]} == TINY_CONFIGS[name]
+    assert (tmp_path / "model.safetensors").is_file()
+    card = (tmp_path / "README.md").read_text()
+    assert "library_name: hfimg" in card
+
+    loaded = hfimg.load(tmp_path)
+    assert type(loaded) is type(model)
+    assert not loaded.training
+    assert loaded._hub_mixin_config == model._hub_mixin_config
+    inputs = example_inputs(name, model, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(first_tensor(loaded(*inputs)), first_tensor(model(*inputs)), rtol=0, atol=0)
+
+
+def test_resaving_a_loaded_model_gives_the_same_config(name: str, tmp_path):
+    hfimg.create_model(name, **TINY_CONFIGS[name]).save_pretrained(tmp_path / "a")
+    hfimg.load(tmp_path / "a").save_pretrained(tmp_path / "b")
+    assert (tmp_path / "a" / "config.json").read_text() == (tmp_path / "b" / "config.json").read_text()
+
+
+def test_models_are_sized_for_cpus():
+    # The defaults are what users train and ship: each generator or inpainter stays under ~5M parameters.
+    for name in model_names():
+        params = hfimg.create_model(name).num_parameters()
+        assert params < 5_000_000, f"{name} has {params:,} parameters at its defaults"
