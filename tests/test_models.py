@@ -18,6 +18,7 @@ TINY_CONFIGS: dict[str, dict] = {
     "inpaint-cnn": {"channels": 3, "base_channels": 8},
     "inpaint-rcnn": {"channels": 1, "base_channels": 8, "iterations": 3},
     "denoise-cnn": {"channels": 3, "features": 8, "depth": 4},
+    "fashion-classifier": {"channels": 1, "resolution": 16, "base_channels": 4},
 }
 
 
