@@ -1,0 +1,440 @@
+"""Image quality metrics: PSNR, SSIM, masked L1, FID / KID, and the class histogram of generated samples.
+
+* PSNR and SSIM come from scikit-image. It works per image on NumPy arrays of any size and channel count (the form
+  benchmark photos come in), and with `gaussian_weights=True, sigma=1.5, use_sample_covariance=False` its SSIM is
+  the one of Wang et al. (2004), the figure inpainting and denoising papers report. (torchmetrics' SSIM, made for
+  batched tensors, also averages over the 5-pixel border where the window overhangs the image; on the same pixels
+  the two agree to float precision, which the tests check.)
+* FID and KID come from torchmetrics, which accepts any `nn.Module` as the feature extractor. Inception v3 (the
+  usual features) is used when its weights are already on disk; they are never downloaded from here. Otherwise the
+  features are the penultimate layer of the bundled Fashion-MNIST classifier (`hfimg/fashion-mnist-classifier`),
+  which `features="classifier"` asks for explicitly: a domain FID / KID for Fashion-MNIST generators (Inception
+  knows little about 28-pixel clothing), comparable only with numbers measured with the same features.
+
+Images are PIL images, file paths, uint8 arrays (H, W) / (H, W, C), or tensors (C, H, W) / (B, C, H, W) in [-1, 1]
+(clamped to [-1, 1], as they would be when saved). The pixel metrics compare two images (or two batch tensors) on
+the 0-1 scale; FID, KID and the class histogram take whole sets (a batch tensor, a list, or any iterable).
+
+Example:
+    >>> from PIL import Image
+    >>> a, b = Image.new("L", (16, 16), 100), Image.new("L", (16, 16), 110)
+    >>> round(psnr(a, b), 2)  # 10 grey levels off everywhere: 20 * log10(255 / 10)
+    28.13
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from hfimg.imaging import ImageInput, load_mask, network_mode, open_image
+from hfimg.models.classifier import FashionClassifier
+from hfimg.registry import BUNDLED_DIR, load
+
+try:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+except ImportError as err:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        f"hfimg.metrics needs scikit-image and torchmetrics: pip install 'hfimg[metrics]' ({err})."
+    ) from err
+
+CLASSIFIER_ID = "hfimg/fashion-mnist-classifier"
+CLASSIFIER_DIR = BUNDLED_DIR / "fashion-mnist-classifier"
+
+# The Inception v3 weights torchmetrics uses (converted from TensorFlow's FID network by torch-fidelity), and the
+# file name torch.hub caches them under. Set HFIMG_INCEPTION_WEIGHTS to use a copy kept elsewhere.
+INCEPTION_WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
+
+# A batch of images: one tensor (B, C, H, W) in [-1, 1], or any iterable of images and/or such batch tensors.
+Images = torch.Tensor | Iterable[ImageInput | torch.Tensor]
+
+
+# --- pixel metrics --------------------------------------------------------------------------------------------------
+
+
+def psnr(a: ImageInput, b: ImageInput, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB (scikit-image), averaged over the batch for (B, C, H, W) tensors.
+
+    Args:
+        a, b: the two images (or batches), same size and channels.
+        data_range: the span of valid pixel values on the 0-1 scale the images are converted to; 1 unless only part
+            of the range can occur.
+
+    Returns:
+        PSNR in dB; `inf` for identical images.
+    """
+    first, second = _paired_arrays(a, b)
+    with np.errstate(divide="ignore"):  # identical images: 10 * log10(range**2 / 0) = inf, by definition
+        values = [peak_signal_noise_ratio(x, y, data_range=data_range) for x, y in zip(first, second, strict=True)]
+    return float(np.mean(values))
+
+
+def ssim(a: ImageInput, b: ImageInput) -> float:
+    """Structural similarity (scikit-image, Wang et al. 2004 settings), averaged over channels and the batch.
+
+    Args:
+        a, b: the two images (or batches), same size and channels, at least 11x11 (the Gaussian window).
+
+    Returns:
+        SSIM in [-1, 1]; 1 for identical images.
+    """
+    first, second = _paired_arrays(a, b)
+    if min(first.shape[1:3]) < 11:
+        raise ValueError(f"SSIM needs images of at least 11x11 pixels (its Gaussian window), got {first.shape[1:3]}.")
+    values = [
+        structural_similarity(
+            x, y, data_range=1.0, channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+        for x, y in zip(first, second, strict=True)
+    ]
+    return float(np.mean(values))
+
+
+def masked_l1(a: ImageInput, b: ImageInput, mask: ImageInput) -> float:
+    """Mean absolute difference over hole pixels only (all channels), on the 0-1 scale.
+
+    Args:
+        a, b: the two images (or batches), same size and channels.
+        mask: white (>= 128) / 1.0 = hole, as everywhere in hfimg: an image or array (H, W), a tensor (H, W) or
+            (1, 1, H, W) for all images, or (B, 1, H, W) with one mask per image of a batch.
+
+    Returns:
+        The mean of |a - b| over the hole.
+    """
+    first, second = _paired_arrays(a, b)
+    batch, height, width = first.shape[:3]
+    if isinstance(mask, torch.Tensor) and mask.ndim == 4 and mask.shape[0] > 1:
+        if tuple(mask.shape) != (batch, 1, height, width):
+            raise ValueError(f"mask: expected shape {(batch, 1, height, width)}, got {tuple(mask.shape)}.")
+        hole = (mask[:, 0] >= 0.5).cpu().numpy()  # (B, H, W)
+    else:
+        hole = np.broadcast_to(load_mask(mask, (width, height)), (batch, height, width))
+    if not hole.any():
+        raise ValueError("mask has no hole pixels, so the hole L1 is undefined; white (or 1.0) marks the hole.")
+    return float(np.abs(first - second)[hole].mean())
+
+
+def _paired_arrays(a: ImageInput, b: ImageInput) -> tuple[np.ndarray, np.ndarray]:
+    first, second = _unit_arrays(a), _unit_arrays(b)
+    if first.shape != second.shape:
+        raise ValueError(
+            f"the images differ in shape: {first.shape} vs {second.shape} (batch, height, width, channels); "
+            f"compare images of the same size and mode."
+        )
+    return first, second
+
+
+def _unit_arrays(image: ImageInput) -> np.ndarray:
+    """Any image input -> float64 (B, H, W, C) array in [0, 1]."""
+    if isinstance(image, torch.Tensor):
+        batch = image[None] if image.ndim == 3 else image
+        if batch.ndim != 4 or batch.shape[1] not in (1, 3):
+            raise ValueError(
+                f"expected a (C, H, W) or (B, C, H, W) tensor with C in (1, 3), got {tuple(image.shape)}."
+            )
+        batch = (batch.detach().double().cpu().clamp(-1, 1) + 1) / 2
+        return batch.permute(0, 2, 3, 1).numpy()
+    pil = open_image(image)
+    if pil.mode not in ("L", "RGB"):
+        pil = pil.convert("RGB")
+    array = np.asarray(pil, dtype=np.float64) / 255.0
+    return array.reshape(1, *array.shape[:2], -1)
+
+
+# --- FID / KID ------------------------------------------------------------------------------------------------------
+
+
+class FeatureExtractor(nn.Module):
+    """A classifier's penultimate layer, as a torchmetrics FID / KID feature extractor.
+
+    torchmetrics calls the module on what `update` is given: uint8 images (B, C, H, W) in 0-255 with
+    `normalize=False` (what `fid` / `kid` pass), or float images in [0, 1] with `normalize=True`. Both are accepted;
+    the images are converted to the classifier's channels and resolution (`FashionClassifier.prepare`).
+
+    Args:
+        classifier: the network whose `features` are used; None loads the bundled Fashion-MNIST classifier.
+
+    Example:
+        >>> from torchmetrics.image.fid import FrechetInceptionDistance
+        >>> extractor = FeatureExtractor(FashionClassifier(base_channels=4))
+        >>> metric = FrechetInceptionDistance(feature=extractor)
+        >>> metric.update(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), real=True)
+    """
+
+    def __init__(self, classifier: FashionClassifier | None = None):
+        super().__init__()
+        self.classifier = classifier if classifier is not None else load_classifier()
+        self.classifier.requires_grad_(False)
+        self.num_features = self.classifier.num_features  # read by torchmetrics
+        self.channels = self.classifier.channels  # the mode PIL inputs are converted to
+        self.train(False)
+
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        """Stays in eval mode (BatchNorm statistics and dropout must not change the features)."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) uint8 in 0-255, or float in [0, 1] -> (B, num_features) float64.
+
+        float64 because torchmetrics' KID computes its cubic kernel in the features' dtype, and in float32 the
+        rounding error of (x.y / d + 1) ** 3 is as large as the KID of two close image sets.
+        """
+        if images.dtype == torch.uint8:
+            images = images.float() / 127.5 - 1.0
+        elif images.is_floating_point():
+            images = images * 2.0 - 1.0
+        else:
+            raise TypeError(f"expected uint8 (0-255) or float (0-1) images, got dtype {images.dtype}.")
+        return self.classifier.features(self.classifier.prepare(images)).double()
+
+
+class InceptionFeatures(nn.Module):
+    """torchmetrics' Inception v3 (2048-d pool features) from a local weights file, taking grey or RGB uint8."""
+
+    def __init__(self, weights_file: str | Path):
+        super().__init__()
+        from torchmetrics.image.fid import NoTrainInceptionV3  # needs torch-fidelity
+
+        self.inception = NoTrainInceptionV3(
+            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights_file)
+        )
+        self.num_features = 2048
+        self.channels = 3
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 1 or 3, H, W) uint8 -> (B, 2048); the network resizes to 299x299 itself."""
+        if images.dtype != torch.uint8:
+            raise TypeError(f"Inception features take uint8 images (0-255), got dtype {images.dtype}.")
+        return self.inception(images.expand(-1, 3, -1, -1))
+
+
+def inception_weights_file() -> Path:
+    """Where the Inception weights are looked for: $HFIMG_INCEPTION_WEIGHTS, else torch.hub's checkpoint cache."""
+    if os.environ.get("HFIMG_INCEPTION_WEIGHTS"):
+        return Path(os.environ["HFIMG_INCEPTION_WEIGHTS"]).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_NAME
+
+
+def inception_unavailable_reason() -> str | None:
+    """Why Inception features cannot be used here (None when they can). Looks only at local files."""
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        return "torch-fidelity (which holds torchmetrics' Inception network) is not installed"
+    if not inception_weights_file().is_file():
+        return (
+            f"its weights are not at {inception_weights_file()} (set HFIMG_INCEPTION_WEIGHTS to the file "
+            f"{INCEPTION_WEIGHTS_NAME} if you have it elsewhere)"
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def load_classifier() -> FashionClassifier:
+    """The bundled Fashion-MNIST classifier (loaded once, offline)."""
+    if not (CLASSIFIER_DIR / "model.safetensors").is_file():
+        raise FileNotFoundError(
+            f"the bundled classifier {CLASSIFIER_ID} is missing ({CLASSIFIER_DIR} has no model.safetensors); "
+            f"reinstall hfimg, or train it with `python scripts/train_classifier.py`."
+        )
+    return load(CLASSIFIER_ID)
+
+
+def feature_extractor(features: str | nn.Module = "auto") -> nn.Module:
+    """The FID / KID feature network.
+
+    Args:
+        features: "classifier" (the bundled Fashion-MNIST classifier), "inception" (Inception v3 from a local
+            weights file), "auto" (Inception when available locally, else the classifier, with a warning), or any
+            `nn.Module` mapping uint8 (B, C, H, W) images to (B, D) features (give it a `channels` attribute if it
+            wants grey input; 3 is assumed otherwise).
+
+    Returns:
+        The module, in eval mode.
+    """
+    if isinstance(features, nn.Module):
+        return features.eval()
+    if features not in ("auto", "classifier", "inception"):
+        raise ValueError(f"features must be 'auto', 'classifier', 'inception' or an nn.Module, got {features!r}.")
+    reason = inception_unavailable_reason() if features != "classifier" else None
+    if features == "inception" and reason:
+        raise RuntimeError(
+            f"Inception features are not available: {reason}. hfimg never downloads them; use "
+            f"features='classifier' for the Fashion-MNIST domain features."
+        )
+    if features == "auto" and reason:
+        warnings.warn(
+            f"Inception FID/KID features are not available ({reason}); using the Fashion-MNIST classifier's "
+            f"features instead. Such values compare only with values measured with the same features.",
+            stacklevel=3,
+        )
+    if features == "inception" or (features == "auto" and not reason):
+        return InceptionFeatures(inception_weights_file()).eval()
+    return FeatureExtractor().eval()
+
+
+def fid(
+    real: Images,
+    fake: Images,
+    *,
+    features: str | nn.Module = "auto",
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> float:
+    """Fréchet distance between the feature distributions of two image sets (torchmetrics).
+
+    Args:
+        real, fake: a (B, C, H, W) tensor in [-1, 1], or an iterable of images (PIL, path, uint8 array, (C, H, W)
+            tensor) and/or batch tensors, e.g. a generator that yields batches of samples. Each set needs more
+            than one image; use thousands for a figure worth reporting.
+        features: the feature network, see `feature_extractor`.
+        batch_size: images per forward pass.
+        device: where the features are computed; default CUDA when available.
+
+    Returns:
+        FID (0 for identical distributions; lower is better).
+
+    Example:
+        >>> real = torch.rand(64, 1, 32, 32) * 2 - 1
+        >>> extractor = FeatureExtractor(FashionClassifier(base_channels=4))
+        >>> fid(real, real, features=extractor) < 1e-3
+        True
+    """
+    extractor = feature_extractor(features)
+    device = _device(device)
+    metric = FrechetInceptionDistance(feature=extractor, normalize=False).to(device)
+    _update(metric, real, True, extractor, batch_size, device)
+    _update(metric, fake, False, extractor, batch_size, device)
+    return float(metric.compute())
+
+
+class KID(NamedTuple):
+    """Kernel Inception Distance: mean and standard deviation over random subsets."""
+
+    mean: float
+    std: float
+
+
+def kid(
+    real: Images,
+    fake: Images,
+    *,
+    features: str | nn.Module = "auto",
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> KID:
+    """Kernel Inception Distance (squared MMD with a cubic polynomial kernel, torchmetrics) between two image sets.
+
+    Args:
+        real, fake: images, as in `fid`.
+        features: the feature network, see `feature_extractor`.
+        subsets: number of random subsets the MMD is averaged over.
+        subset_size: images per subset, capped at the size of the smaller set.
+        seed: seed of the subset sampling, so repeated calls agree (the global RNG is left untouched).
+        batch_size: images per forward pass.
+        device: where the features are computed; default CUDA when available.
+
+    Returns:
+        KID(mean, std); the mean is unbiased, so it can be slightly negative for matching distributions.
+    """
+    extractor = feature_extractor(features)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        metric = KernelInceptionDistance(feature=extractor, subsets=subsets, subset_size=subset_size, normalize=False)
+    device = _device(device)
+    metric = metric.to(device)
+    _update(metric, real, True, extractor, batch_size, device)
+    _update(metric, fake, False, extractor, batch_size, device)
+    sizes = [sum(len(f) for f in metric.real_features), sum(len(f) for f in metric.fake_features)]
+    if min(sizes) < 2:
+        raise ValueError(f"KID needs at least 2 images in each set, got {sizes[0]} real and {sizes[1]} fake.")
+    metric.subset_size = min(subset_size, *sizes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mean, std = metric.compute()
+    return KID(float(mean), float(std))
+
+
+def class_histogram(
+    images: Images, *, classifier: FashionClassifier | None = None, batch_size: int = 256
+) -> list[float]:
+    """Share of the images the classifier puts in each class: a check of sample diversity (mode collapse).
+
+    Args:
+        images: as in `fid`.
+        classifier: default the bundled Fashion-MNIST classifier (labels in `classifier.labels`).
+        batch_size: images per forward pass.
+
+    Returns:
+        One share per class, in label order, summing to 1.
+    """
+    classifier = classifier if classifier is not None else load_classifier()
+    counts = torch.zeros(len(classifier.labels), dtype=torch.long)
+    for batch in _uint8_batches(images, batch_size, network_mode(classifier.channels)):
+        predicted = classifier.predict(batch.float() / 127.5 - 1.0)
+        counts += torch.bincount(predicted.cpu(), minlength=len(classifier.labels))
+    total = int(counts.sum())
+    if total == 0:
+        raise ValueError("class_histogram got no images.")
+    return (counts.double() / total).tolist()
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _update(metric, images: Images, real: bool, extractor: nn.Module, batch_size: int, device: torch.device) -> None:
+    for batch in _uint8_batches(images, batch_size, network_mode(getattr(extractor, "channels", 3))):
+        metric.update(batch.to(device), real=real)
+
+
+def _uint8_batches(images: Images, batch_size: int, mode: str) -> Iterator[torch.Tensor]:
+    """Yield uint8 (b, C, H, W) batches of at most `batch_size` images.
+
+    Batch tensors keep their channels (the feature network converts them); single images are converted to `mode`.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) tensor in [-1, 1], got shape {tuple(images.shape)}.")
+        images = [images]
+    pending: list[np.ndarray] = []
+    for item in images:
+        if isinstance(item, torch.Tensor) and item.ndim == 4:
+            if pending:
+                yield _stack(pending)
+                pending = []
+            for chunk in item.split(batch_size):
+                yield ((chunk.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            continue
+        pending.append(np.asarray(open_image(item).convert(mode)))
+        if len(pending) == batch_size:
+            yield _stack(pending)
+            pending = []
+    if pending:
+        yield _stack(pending)
+
+
+def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
+    """uint8 arrays (H, W) or (H, W, C) of one size -> uint8 tensor (b, C, H, W)."""
+    shapes = {array.shape for array in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"images in one batch must share a size, got {sorted(shapes)}; resize them first.")
+    batch = torch.from_numpy(np.stack(arrays))
+    return (batch[:, None] if batch.ndim == 3 else batch.permute(0, 3, 1, 2)).contiguous()
