@@ -1,0 +1,328 @@
+"""DCGAN (Radford et al., 2016): a transposed-convolution generator and a convolutional discriminator.
+
+The generator maps a latent code z ~ N(0, I) to an image; the discriminator scores images as real or generated and
+returns logits, to be trained with `BCEWithLogitsLoss` (numerically safe, also under autocast). Both take an
+optional class label (`num_classes > 0`): the generator concatenates a label embedding to z, the discriminator adds
+a projection term (Miyato & Koyama, 2018).
+
+The generator can also restore images: `inpaint` and `restore` search its latent space for the code whose image
+best matches the known pixels (see `hfimg.prior`).
+
+Example:
+    >>> generator = DCGANGenerator(resolution=32, channels=1, base_channels=16)
+    >>> images = generator.generate(4, seed=0)
+    >>> len(images), images[0].size, images[0].mode
+    (4, (32, 32), 'L')
+    >>> frames = generator.interpolate(seed_a=0, seed_b=1, steps=5)
+    >>> len(frames)
+    5
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from hfimg import prior
+from hfimg.hub import HubModel
+from hfimg.imaging import network_mode, tensor_to_pil
+from hfimg.registry import register_model
+
+RESOLUTIONS = (32, 64, 128)
+LABEL_EMBEDDING_DIM = 32  # size of the label embedding the conditional generator concatenates to z
+
+
+def check_resolution(resolution: int) -> int:
+    """Return the number of 2x up/down-sampling stages between 4x4 and `resolution`, or raise."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}.")
+    return int(math.log2(resolution)) - 2  # 32 -> 3, 64 -> 4, 128 -> 5
+
+
+def stage_channels(base_channels: int, stages: int) -> list[int]:
+    """Feature channels from the 4x4 end to the full-resolution end: base * 2^k, capped at 8 * base.
+
+    The cap keeps the 128x128 models from having 16 * base channels at 4x4 (the DCGAN paper stops at 8x).
+    """
+    return [base_channels * min(2 ** (stages - 1 - i), 8) for i in range(stages)]
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN paper initialisation: conv weights N(0, 0.02), batch-norm scales N(1, 0.02), biases 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latent codes a and b (each (D,)) at fractions t (T,) -> (T, D).
+
+    Gaussian codes live near a sphere of radius sqrt(D); a straight line between two of them passes through
+    lower-norm codes the generator rarely saw, so the middle frames look washed out. The arc does not.
+    """
+    omega = torch.arccos((a / a.norm() * b / b.norm()).sum().clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:  # (almost) the same direction: the straight line is the arc
+        return torch.lerp(a[None], b[None], t[:, None])
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def latent_generator(seed: int | None) -> torch.Generator:
+    """A CPU random generator of its own, so seeding never touches (or depends on) the global RNG."""
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()  # fresh entropy for this generator only
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+@register_model("dcgan")
+class DCGANGenerator(
+    HubModel,
+    tags=["dcgan", "gan", "unconditional-image-generation"],
+    pipeline_tag="unconditional-image-generation",
+):
+    """DCGAN generator: z (B, latent_dim) -> image (B, channels, resolution, resolution) in [-1, 1].
+
+    A linear-free stack: a 4x4 transposed conv lifts z to a 4x4 map (8 * base channels; 4 * base at 32x32), then
+    each stage doubles the size (ConvTranspose 4x4 stride 2 + BatchNorm + ReLU) and halves the channels; the last
+    stage outputs `channels` through tanh. At 64x64 with base_channels=64 this is the network of the DCGAN paper
+    (3.6M parameters).
+
+    Args:
+        resolution: output size, 32, 64 or 128.
+        channels: 1 (grey) or 3 (RGB).
+        latent_dim: size of z.
+        base_channels: channels of the last hidden stage; earlier stages have 2x, 4x, 8x as many.
+        num_classes: 0 for an unconditional model; otherwise labels 0..num_classes-1 select the class.
+    """
+
+    # Latent-space restoration, shared with ConvVAE: see hfimg.prior.
+    inpaint = prior.inpaint
+    restore = prior.restore
+
+    def __init__(
+        self,
+        resolution: int = 64,
+        channels: int = 3,
+        latent_dim: int = 100,
+        base_channels: int = 64,
+        num_classes: int = 0,
+    ):
+        super().__init__()
+        stages = check_resolution(resolution)
+        network_mode(channels)  # validates channels
+        if latent_dim < 1 or base_channels < 1 or num_classes < 0:
+            raise ValueError(
+                f"latent_dim and base_channels must be positive and num_classes >= 0, got latent_dim={latent_dim}, "
+                f"base_channels={base_channels}, num_classes={num_classes}."
+            )
+        self.resolution = resolution
+        self.channels = channels
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+
+        self.label_embedding = nn.Embedding(num_classes, LABEL_EMBEDDING_DIM) if num_classes > 0 else None
+        in_dim = latent_dim + (LABEL_EMBEDDING_DIM if num_classes > 0 else 0)
+        widths = stage_channels(base_channels, stages)
+        # (B, in_dim, 1, 1) -> (B, widths[0], 4, 4)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
+        # Each stage: (B, c_in, s, s) -> (B, c_out, 2s, 2s)
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        # (B, widths[-1], R/2, R/2) -> (B, channels, R, R)
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, latent_dim), labels (B,) long or None -> images (B, channels, resolution, resolution) in [-1, 1]."""
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
+        if self.label_embedding is not None:
+            labels = self._check_labels(labels, z.shape[0])
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        elif labels is not None:
+            raise ValueError("this generator is unconditional (num_classes=0): call it without labels.")
+        return self.net(z[:, :, None, None])
+
+    def _check_labels(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor:
+        if labels is None:
+            raise ValueError(f"this generator is class-conditional (num_classes={self.num_classes}): pass labels.")
+        if labels.shape != (batch,) or labels.dtype != torch.long:
+            raise ValueError(
+                f"labels must be a long tensor of shape ({batch},), got {labels.dtype} of shape {tuple(labels.shape)}."
+            )
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got {labels.tolist()}.")
+        return labels
+
+    # --- sampling -----------------------------------------------------------------------------------------------
+
+    def sample_latents(self, num: int, seed: int | None = None) -> torch.Tensor:
+        """`num` codes z ~ N(0, I), (num, latent_dim) on the model's device; the same seed gives the same codes."""
+        z = torch.randn(num, self.latent_dim, generator=latent_generator(seed))
+        return z.to(self.device)
+
+    def _labels_for(self, num: int, labels: list[int] | None) -> torch.Tensor | None:
+        """Labels for a batch of `num` images: the given list, or (conditional model) classes 0, 1, ... in turn."""
+        if self.num_classes == 0:
+            if labels is not None:
+                raise ValueError("this generator is unconditional (num_classes=0): leave labels=None.")
+            return None
+        if labels is None:
+            labels = [i % self.num_classes for i in range(num)]
+        if len(labels) != num:
+            raise ValueError(f"got {len(labels)} labels for {num} images; give one label per image.")
+        return self._check_labels(torch.tensor(labels, dtype=torch.long), num).to(self.device)
+
+    @torch.no_grad()
+    def _decode_images(self, z: torch.Tensor, labels: torch.Tensor | None) -> list[Image.Image]:
+        was_training = self.training
+        self.eval()  # batch-norm running statistics: an image does not depend on the rest of the batch
+        images = self(z, labels)
+        self.train(was_training)
+        return [tensor_to_pil(image) for image in images]
+
+    def generate(self, num_images: int, seed: int | None = None, labels: list[int] | None = None) -> list[Image.Image]:
+        """Generate `num_images` PIL images; the same seed (and labels) gives the same images.
+
+        Args:
+            num_images: how many images.
+            seed: seed of the latent codes; None draws fresh ones.
+            labels: one class per image for a conditional model (default: classes 0, 1, 2, ... in turn).
+
+        Returns:
+            PIL images of size resolution x resolution, mode L or RGB.
+        """
+        if num_images < 1:
+            raise ValueError(f"num_images must be at least 1, got {num_images}.")
+        return self._decode_images(self.sample_latents(num_images, seed), self._labels_for(num_images, labels))
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, label: int | None = None) -> list[Image.Image]:
+        """Images along the spherical path from the code of `seed_a` to the code of `seed_b` (both ends included).
+
+        Args:
+            seed_a: seed of the first image (the same image as `generate(1, seed=seed_a)[0]`).
+            seed_b: seed of the last image.
+            steps: number of images, at least 2.
+            label: the class of every frame, for a conditional model (default 0).
+        """
+        if steps < 2:
+            raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
+        z = slerp(self.sample_latents(1, seed_a)[0], self.sample_latents(1, seed_b)[0], torch.linspace(0, 1, steps))
+        labels = None if self.num_classes == 0 else [label or 0] * steps
+        return self._decode_images(z.to(self.device), self._labels_for(steps, labels))
+
+    # --- what hfimg.prior needs -----------------------------------------------------------------------------------
+
+    def decode_latent(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z (N, latent_dim) -> images (N, C, R, R); differentiable in z."""
+        return self(z, labels)
+
+    def initial_latents(
+        self,
+        target: torch.Tensor,
+        known: torch.Tensor,
+        num: int,
+        generator: torch.Generator,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Starting codes for the latent search: `num` draws from the prior N(0, I).
+
+        `target` and `known` are not used: the restarts and the search itself do the fitting.
+        """
+        return torch.randn(num, self.latent_dim, generator=generator).to(self.device)
+
+
+@register_model("dcgan-discriminator")
+class DCGANDiscriminator(
+    HubModel,
+    tags=["dcgan", "gan", "discriminator"],
+    pipeline_tag="image-classification",
+):
+    """DCGAN discriminator: image (B, channels, R, R) -> real/fake logit (B,).
+
+    Mirror of the generator: strided 4x4 convs halve the size and double the channels (capped at 8 * base) down to
+    4x4, then a 4x4 conv gives one logit. LeakyReLU(0.2) throughout.
+
+    Spectral normalisation instead of the paper's BatchNorm: it bounds the discriminator's Lipschitz constant,
+    which keeps its gradients to the generator useful (Miyato et al., 2018), and, unlike BatchNorm, a score does
+    not depend on what else is in the batch: real and fake batches are not normalised with different statistics,
+    train and eval mode give the same logits, and data-parallel ranks need no synchronised statistics.
+
+    With `num_classes > 0` a projection term is added: logit += <embed(label), pooled features>.
+
+    Args:
+        resolution: input size, 32, 64 or 128.
+        channels: 1 (grey) or 3 (RGB).
+        base_channels: channels of the first conv; later ones have 2x, 4x, 8x as many.
+        num_classes: 0 for an unconditional model; otherwise the number of classes of the labels.
+
+    Example:
+        >>> discriminator = DCGANDiscriminator(resolution=32, channels=1, base_channels=8)
+        >>> discriminator(torch.zeros(5, 1, 32, 32)).shape
+        torch.Size([5])
+    """
+
+    def __init__(self, resolution: int = 64, channels: int = 3, base_channels: int = 64, num_classes: int = 0):
+        super().__init__()
+        stages = check_resolution(resolution)
+        network_mode(channels)  # validates channels
+        if base_channels < 1 or num_classes < 0:
+            raise ValueError(
+                f"base_channels must be positive and num_classes >= 0, got base_channels={base_channels}, "
+                f"num_classes={num_classes}."
+            )
+        self.resolution = resolution
+        self.channels = channels
+        self.num_classes = num_classes
+
+        widths = stage_channels(base_channels, stages)[::-1]  # full resolution -> 4x4
+        # (B, C, R, R) -> (B, widths[0], R/2, R/2) -> ... -> (B, widths[-1], 4, 4)
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip([channels, *widths[:-1]], widths, strict=True):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0)  # (B, widths[-1], 4, 4) -> (B, 1, 1, 1)
+        self.label_embedding = nn.Embedding(num_classes, widths[-1]) if num_classes > 0 else None
+        self.apply(dcgan_init)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Embedding)):
+                spectral_norm(module)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, C, R, R) in [-1, 1], labels (B,) long or None -> logits (B,) (no sigmoid)."""
+        expected = (self.channels, self.resolution, self.resolution)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            shape = ", ".join(map(str, expected))
+            raise ValueError(f"images must have shape (B, {shape}), got {tuple(images.shape)}.")
+        features = self.features(images)  # (B, F, 4, 4)
+        logits = self.head(features).flatten()  # (B,)
+        if self.label_embedding is None:
+            if labels is not None:
+                raise ValueError("this discriminator is unconditional (num_classes=0): call it without labels.")
+            return logits
+        if labels is None or labels.shape != (images.shape[0],) or labels.dtype != torch.long:
+            got = None if labels is None else f"{labels.dtype} of shape {tuple(labels.shape)}"
+            raise ValueError(
+                f"this discriminator is class-conditional (num_classes={self.num_classes}): pass labels as a long "
+                f"tensor of shape ({images.shape[0]},), got {got}."
+            )
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got {labels.tolist()}.")
+        pooled = features.sum(dim=(2, 3))  # (B, F)
+        return logits + (self.label_embedding(labels) * pooled).sum(dim=1)

@@ -1,0 +1,198 @@
+"""ConvVAE: a convolutional variational autoencoder (Kingma & Welling, 2014).
+
+The encoder maps an image to the mean and log-variance of a Gaussian over latent codes; the decoder maps a code
+back to an image in [-1, 1]. Trained on reconstruction + KL(q(z|x) || N(0, I)), its decoder is a generator like
+DCGAN's, so `generate` samples z ~ N(0, I), and `inpaint` / `restore` search its latent space (see `hfimg.prior`),
+starting from the encoder's guess.
+
+Example:
+    >>> from PIL import Image
+    >>> vae = ConvVAE(resolution=32, channels=1, latent_dim=8, base_channels=8)
+    >>> mean, logvar = vae.encode(torch.zeros(2, 1, 32, 32))
+    >>> mean.shape, vae.decode(mean).shape
+    (torch.Size([2, 8]), torch.Size([2, 1, 32, 32]))
+    >>> vae.reconstruct(Image.new("L", (32, 32))).size
+    (32, 32)
+    >>> len(vae.generate(3, seed=0))
+    3
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional as F
+
+from hfimg import prior
+from hfimg.hub import HubModel
+from hfimg.imaging import ImageInput, PreparedImage, network_mode, tensor_to_pil
+from hfimg.models.gan import check_resolution, latent_generator
+from hfimg.registry import register_model
+
+
+def norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm rather than BatchNorm: an image's code must not depend on the batch it is encoded in (a single
+    image at inpainting time, train vs eval mode)."""
+    return nn.GroupNorm(math.gcd(channels, 8), channels)
+
+
+@register_model("vae")
+class ConvVAE(
+    HubModel,
+    tags=["vae", "variational-autoencoder", "unconditional-image-generation"],
+    pipeline_tag="unconditional-image-generation",
+):
+    """Convolutional VAE: image (B, C, R, R) <-> code (B, latent_dim).
+
+    Encoder: strided 4x4 convs halve the size down to 4x4 while the channels go base, 2x base, 4x base, ... (capped
+    at 8x), then a linear layer gives mean and log-variance. The decoder mirrors it with transposed convs and ends
+    in tanh.
+
+    Args:
+        resolution: image size, 32, 64 or 128.
+        channels: 1 (grey) or 3 (RGB).
+        latent_dim: size of the code z.
+        base_channels: channels of the first encoder conv.
+    """
+
+    num_classes = 0  # unconditional; read by hfimg.prior
+
+    # Latent-space restoration, shared with DCGANGenerator: see hfimg.prior.
+    inpaint = prior.inpaint
+    restore = prior.restore
+
+    def __init__(self, resolution: int = 32, channels: int = 1, latent_dim: int = 32, base_channels: int = 32):
+        super().__init__()
+        stages = check_resolution(resolution)
+        network_mode(channels)  # validates channels
+        if latent_dim < 1 or base_channels < 1:
+            raise ValueError(
+                f"latent_dim and base_channels must be positive, got latent_dim={latent_dim}, "
+                f"base_channels={base_channels}."
+            )
+        self.resolution = resolution
+        self.channels = channels
+        self.latent_dim = latent_dim
+        widths = [base_channels * min(2**i, 8) for i in range(stages)]  # full resolution -> 4x4
+        self.bottleneck = (widths[-1], 4, 4)
+
+        # (B, C, R, R) -> (B, widths[-1], 4, 4)
+        encoder: list[nn.Module] = []
+        for c_in, c_out in zip([channels, *widths[:-1]], widths, strict=True):
+            encoder += [nn.Conv2d(c_in, c_out, 4, 2, 1), norm(c_out), nn.SiLU()]
+        self.encoder = nn.Sequential(*encoder, nn.Flatten())
+        self.to_moments = nn.Linear(widths[-1] * 16, 2 * latent_dim)  # -> (B, 2 * latent_dim): mean, logvar
+
+        # (B, latent_dim) -> (B, widths[-1], 4, 4) -> ... -> (B, C, R, R)
+        self.from_latent = nn.Linear(latent_dim, widths[-1] * 16)
+        decoder: list[nn.Module] = [nn.SiLU()]
+        reversed_widths = widths[::-1]
+        for c_in, c_out in zip(reversed_widths[:-1], reversed_widths[1:], strict=True):
+            decoder += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), norm(c_out), nn.SiLU()]
+        decoder += [nn.ConvTranspose2d(reversed_widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.decoder = nn.Sequential(*decoder)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C, R, R) in [-1, 1] -> (mean, logvar), each (B, latent_dim)."""
+        expected = (self.channels, self.resolution, self.resolution)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"x must have shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}.")
+        mean, logvar = self.to_moments(self.encoder(x)).chunk(2, dim=1)
+        return mean, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim) -> images (B, C, R, R) in [-1, 1]."""
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
+        return self.decoder(self.from_latent(z).view(-1, *self.bottleneck))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, C, R, R) -> (reconstruction (B, C, R, R), mean, logvar).
+
+        In training mode the code is sampled with the reparameterisation z = mean + std * eps (so gradients flow to
+        mean and logvar); in eval mode z = mean, so a reconstruction is deterministic.
+        """
+        mean, logvar = self.encode(x)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if self.training else mean
+        return self.decode(z), mean, logvar
+
+    # --- sampling and reconstruction ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, num: int, seed: int | None = None) -> torch.Tensor:
+        """Decode `num` codes z ~ N(0, I): images (num, C, R, R) in [-1, 1]; the same seed gives the same images."""
+        if num < 1:
+            raise ValueError(f"num must be at least 1, got {num}.")
+        z = torch.randn(num, self.latent_dim, generator=latent_generator(seed)).to(self.device)
+        was_training = self.training
+        self.eval()
+        images = self.decode(z)
+        self.train(was_training)
+        return images
+
+    def generate(self, num_images: int, seed: int | None = None) -> list[Image.Image]:
+        """`num_images` samples as PIL images (mode L or RGB); the same seed gives the same images."""
+        return [tensor_to_pil(image) for image in self.sample(num_images, seed)]
+
+    @torch.no_grad()
+    def reconstruct(self, image: ImageInput) -> Image.Image:
+        """Encode and decode one image (eval mode, z = mean); returns a PIL image of the input's size and mode.
+
+        An image of another size is resized to the model's resolution and the result back, with a warning.
+        """
+        prepared = PreparedImage.from_input(image, self.channels)
+        x = prepared.tensor.to(self.device)
+        size = (self.resolution, self.resolution)
+        if x.shape[-2:] != size:
+            warnings.warn(
+                f"{type(self).__name__} works at {size[0]}x{size[1]}; the {prepared.size[0]}x{prepared.size[1]} image "
+                f"is resized to that and back.",
+                stacklevel=2,
+            )
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        was_training = self.training
+        self.eval()
+        recon = self.decode(self.encode(x)[0])
+        self.train(was_training)
+        height, width = prepared.tensor.shape[-2:]
+        recon = F.interpolate(recon, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        return prepared.to_output(recon.clamp(-1, 1))
+
+    # --- what hfimg.prior needs -----------------------------------------------------------------------------------
+
+    def decode_latent(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z (N, latent_dim) -> images (N, C, R, R); differentiable in z. `labels` is unused (unconditional)."""
+        return self.decode(z)
+
+    def initial_latents(
+        self,
+        target: torch.Tensor,
+        known: torch.Tensor,
+        num: int,
+        generator: torch.Generator,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Starting codes for the latent search: the encoder's mean for the masked image, plus `num - 1` draws
+        from the encoder's posterior around it.
+
+        Args:
+            target: (1, C, R, R) image in [-1, 1]; hole pixels hold anything.
+            known: (1, 1, R, R) weights, 1 = known pixel, 0 = hole (fractions where a resize blurred the edge).
+            num: number of codes.
+            generator: random generator for the extra draws.
+
+        Returns:
+            (num, latent_dim) codes.
+        """
+        # The encoder never saw holes: fill them with the mean colour of the known pixels, a neutral guess.
+        weight = known.sum(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+        fill = (target * known).sum(dim=(2, 3), keepdim=True) / weight  # (1, C, 1, 1)
+        filled = target * known + fill * (1 - known)
+        mean, logvar = self.encode(filled)  # (1, latent_dim) each
+        noise = torch.randn(num, self.latent_dim, generator=generator).to(mean.device)
+        noise[0] = 0  # the first start is the mean itself
+        return mean + noise * torch.exp(0.5 * logvar)

@@ -1,0 +1,158 @@
+"""DCGANGenerator, DCGANDiscriminator and ConvVAE: shapes, conditioning, seeded sampling, input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hfimg import ConvVAE, DCGANDiscriminator, DCGANGenerator
+
+
+def tiny_generator(**kwargs) -> DCGANGenerator:
+    config = {"resolution": 32, "channels": 1, "latent_dim": 16, "base_channels": 8, **kwargs}
+    return DCGANGenerator(**config).eval()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_forward_shapes(channels: int, resolution: int):
+    generator = tiny_generator(channels=channels, resolution=resolution)
+    discriminator = DCGANDiscriminator(resolution=resolution, channels=channels, base_channels=8)
+    vae = ConvVAE(resolution=resolution, channels=channels, latent_dim=8, base_channels=8).eval()
+
+    images = generator(torch.randn(3, 16))
+    assert images.shape == (3, channels, resolution, resolution)
+    assert images.min() >= -1 and images.max() <= 1
+
+    logits = discriminator(images)
+    assert logits.shape == (3,)
+
+    mean, logvar = vae.encode(images)
+    assert mean.shape == logvar.shape == (3, 8)
+    assert vae.decode(mean).shape == (3, channels, resolution, resolution)
+    recon, mean2, _ = vae(images)
+    assert recon.shape == images.shape
+    torch.testing.assert_close(mean2, mean)
+
+
+def test_discriminator_returns_logits_not_probabilities():
+    torch.manual_seed(0)
+    discriminator = DCGANDiscriminator(resolution=32, channels=3, base_channels=8).eval()
+    assert not any(isinstance(m, torch.nn.Sigmoid) for m in discriminator.modules())
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    before = discriminator(images)
+    with torch.no_grad():
+        discriminator.head.bias.add_(10.0)  # a logit moves by the bias; a probability could not leave [0, 1]
+    torch.testing.assert_close(discriminator(images), before + 10.0)
+
+
+def test_conditional_generator_uses_the_label():
+    generator = tiny_generator(num_classes=4)
+    z = torch.randn(1, 16).expand(2, 16)
+    images = generator(z, torch.tensor([0, 3]))
+    assert not torch.equal(images[0], images[1])
+    with pytest.raises(ValueError, match="class-conditional"):
+        generator(z)
+    with pytest.raises(ValueError, match=r"0\.\.3"):
+        generator(z, torch.tensor([0, 4]))
+    with pytest.raises(ValueError, match="unconditional"):
+        tiny_generator()(z, torch.tensor([0, 1]))
+    # generate() cycles through the classes by default; an explicit list must have one label per image.
+    assert len(generator.generate(5, seed=0)) == 5
+    with pytest.raises(ValueError, match="one label per image"):
+        generator.generate(3, seed=0, labels=[1])
+
+
+def test_conditional_discriminator_uses_the_label():
+    discriminator = DCGANDiscriminator(resolution=32, channels=1, base_channels=8, num_classes=3).eval()
+    images = torch.rand(1, 1, 32, 32).expand(3, 1, 32, 32) * 2 - 1
+    logits = discriminator(images, torch.tensor([0, 1, 2]))
+    assert logits.shape == (3,) and len(set(logits.tolist())) == 3
+    with pytest.raises(ValueError, match="class-conditional"):
+        discriminator(images)
+
+
+def test_generate_is_deterministic_per_seed_and_leaves_the_global_rng_alone():
+    generator = tiny_generator(channels=3)
+    state = torch.get_rng_state()
+    first = generator.generate(3, seed=7)
+    assert torch.equal(state, torch.get_rng_state())
+    again = generator.generate(3, seed=7)
+    other = generator.generate(3, seed=8)
+    assert [im.size for im in first] == [(32, 32)] * 3 and first[0].mode == "RGB"
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(np.asarray(first[0]), np.asarray(other[0]))
+    assert generator.training is False
+
+
+def test_generate_does_not_depend_on_batch_or_mode():
+    generator = tiny_generator().train()
+    # Batch norm would mix the images of a batch in training mode; generate() uses the running statistics.
+    one = generator.generate(1, seed=3)[0]
+    assert np.array_equal(np.asarray(one), np.asarray(generator.generate(4, seed=3)[0]))
+    assert generator.training  # mode restored
+
+
+def test_interpolate_runs_from_one_seed_to_the_other():
+    generator = tiny_generator()
+    frames = generator.interpolate(seed_a=1, seed_b=2, steps=4)
+    assert len(frames) == 4
+    assert np.array_equal(np.asarray(frames[0]), np.asarray(generator.generate(1, seed=1)[0]))
+    # float rounding along the arc may move the last frame by one grey level
+    last, end = np.asarray(frames[-1], dtype=int), np.asarray(generator.generate(1, seed=2)[0], dtype=int)
+    assert np.abs(last - end).max() <= 1
+    with pytest.raises(ValueError, match="at least 2"):
+        generator.interpolate(1, 2, steps=1)
+
+
+def test_vae_sampling_and_reconstruction():
+    vae = ConvVAE(resolution=32, channels=3, latent_dim=8, base_channels=8)
+    samples = vae.sample(2, seed=0)
+    assert samples.shape == (2, 3, 32, 32)
+    assert torch.equal(samples, vae.sample(2, seed=0)) and not torch.equal(samples, vae.sample(2, seed=1))
+    assert [im.mode for im in vae.generate(2, seed=0)] == ["RGB", "RGB"]
+
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.manual_seed(0)
+    noisy, _, _ = vae.train()(x)
+    assert not torch.equal(noisy, vae(x)[0])  # training mode samples z
+    vae.eval()
+    assert torch.equal(vae(x)[0], vae(x)[0])  # eval mode decodes the mean
+
+    assert vae.reconstruct(Image.new("RGB", (32, 32), (200, 10, 10))).size == (32, 32)
+    with pytest.warns(UserWarning, match="resized"):
+        odd = vae.reconstruct(Image.new("L", (45, 21)))
+    assert odd.size == (45, 21) and odd.mode == "L"
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: DCGANGenerator(resolution=48), r"\(32, 64, 128\).*48"),
+        (lambda: DCGANGenerator(channels=2), "channels=2"),
+        (lambda: DCGANDiscriminator(resolution=16), "16"),
+        (lambda: ConvVAE(resolution=100), "100"),
+        (lambda: ConvVAE(latent_dim=0), "latent_dim=0"),
+    ],
+)
+def test_bad_configs_raise(build, match: str):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_bad_inputs_name_the_expected_shape():
+    generator = tiny_generator()
+    with pytest.raises(ValueError, match=r"\(B, 16\).*\(2, 15\)"):
+        generator(torch.zeros(2, 15))
+    discriminator = DCGANDiscriminator(resolution=32, channels=3, base_channels=8)
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\).*\(2, 1, 32, 32\)"):
+        discriminator(torch.zeros(2, 1, 32, 32))
+    vae = ConvVAE(resolution=32, channels=1, latent_dim=8, base_channels=8)
+    with pytest.raises(ValueError, match=r"\(B, 1, 32, 32\).*\(1, 3, 32, 32\)"):
+        vae.encode(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"\(B, 8\)"):
+        vae.decode(torch.zeros(8))
+    with pytest.raises(ValueError, match="at least 1"):
+        generator.generate(0)
