@@ -11,3 +11,8 @@ os.environ["HF_HUB_CACHE"] = tempfile.mkdtemp(prefix="hfimg-test-hub-cache-")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("HFIMG_CACHE", tempfile.mkdtemp(prefix="hfimg-test-cache-"))
+
+import torch  # noqa: E402  (after the variables above, which must be set before any Hub import)
+
+# The tests use tiny tensors, where one thread is as fast as two and does not fight other processes for the cores.
+torch.set_num_threads(1)
