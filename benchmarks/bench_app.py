@@ -1,0 +1,131 @@
+"""Round-trip latency of the demo's /inpaint endpoint through gradio_client, as a user's request sees it.
+
+    python -m benchmarks.bench_app [--calls 20] [--clients 8] [--random-models]
+
+The app is launched in this process with its queue and limits (app.LAUNCH_OPTIONS); every call uploads a 512x512
+photo and a mask layer, runs InpaintCNN and downloads the PNG results (result + before/after pair). Reported: p50 and
+p95 over `--calls` sequential calls, then over the same number of calls from each of `--clients` clients at once.
+
+Models: the app's own (bundled ids, or the HFIMG_* environment variables) when they load; otherwise, or with
+`--random-models`, randomly initialised models of the default architectures, which run at the same speed as trained
+ones of the same config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import hfimg
+from benchmarks.common import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # app.py lives at the top of the repo
+
+import app  # noqa: E402  (needs the path above)
+
+# Default-architecture models for the slots, when the app's own cannot be loaded (weights do not change speed).
+RANDOM_MODELS = {
+    "gan": ("dcgan", {"resolution": 32, "channels": 1}),
+    "vae": ("vae", {"resolution": 32, "channels": 1}),
+    "inpaint_cnn": ("inpaint-cnn", {}),
+    "inpaint_rcnn": ("inpaint-rcnn", {}),
+    "denoise": ("denoise-cnn", {}),
+}
+
+
+def write_inputs(folder: Path) -> tuple[str, str]:
+    """A 512x512 photo and a painted layer: an opaque stroke (about 5% of the image) on a transparent layer."""
+    photo = folder / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(photo)  # 512x512 RGB
+    layer = np.zeros((512, 512, 4), dtype=np.uint8)
+    yy, xx = np.mgrid[0:512, 0:512]
+    for cx, cy in ((200, 300), (230, 310), (260, 320), (290, 330)):  # a thick stroke of four dabs
+        layer[(xx - cx) ** 2 + (yy - cy) ** 2 < 30**2] = (57, 255, 20, 255)
+    mask = folder / "layer.png"
+    Image.fromarray(layer).save(mask)
+    return str(photo), str(mask)
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    """p50 and p95 in milliseconds."""
+    cuts = statistics.quantiles(times, n=20, method="inclusive")  # 5%, 10%, ..., 95%
+    return statistics.median(times) * 1000, cuts[-1] * 1000
+
+
+def timed_calls(client: Client, payload: dict, calls: int, out: list[float]) -> None:
+    for _ in range(calls):
+        start = time.perf_counter()
+        client.predict(payload, "InpaintCNN", 6, 100, -1, api_name="/inpaint")
+        out.append(time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=20, help="Calls per client (default 20).")
+    parser.add_argument("--clients", type=int, default=8, help="Clients at once in the second run (default 8).")
+    parser.add_argument("--random-models", action="store_true", help="Use random default-architecture models.")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        models = None if args.random_models else app.MODELS  # loaded when app was imported
+        if models is None or models["inpaint_cnn"].model is None:
+            ids = {}
+            for slot, (name, kwargs) in RANDOM_MODELS.items():
+                ids[slot] = str(Path(tmp) / slot)
+                hfimg.create_model(name, **kwargs).save_pretrained(ids[slot])
+            models = app.load_models(ids)
+            kind = "random weights, default architectures"
+        else:
+            kind = f"app models ({models['inpaint_cnn'].id})"
+        inpainter = models["inpaint_cnn"].model
+        photo, layer = write_inputs(Path(tmp))
+        payload = {"background": handle_file(photo), "layers": [handle_file(layer)], "composite": None}
+
+        demo = app.build_demo(models)
+        demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+        try:
+            client = Client(demo.local_url, verbose=False)
+            timed_calls(client, payload, 2, [])  # warm-up: first-call costs (threads, caches)
+            sequential: list[float] = []
+            timed_calls(client, payload, args.calls, sequential)
+
+            clients = [Client(demo.local_url, verbose=False) for _ in range(args.clients)]
+            concurrent: list[float] = []
+            threads = [
+                threading.Thread(target=timed_calls, args=(c, payload, args.calls, concurrent)) for c in clients
+            ]
+            start = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wall = time.perf_counter() - start
+        finally:
+            demo.close()
+
+    print(f"Machine: {machine()}")
+    print(
+        f"InpaintCNN: {kind}, {inpainter.num_parameters():,} parameters; 512x512 photo, stroke mask; queue "
+        f"concurrency {app.CONCURRENCY}\n"
+    )
+    print("| clients at once | calls | p50 ms | p95 ms | calls/s |")
+    print("|---:|---:|---:|---:|---:|")
+    p50, p95 = percentiles(sequential)
+    print(f"| 1 | {len(sequential)} | {p50:.0f} | {p95:.0f} | {len(sequential) / sum(sequential):.1f} |")
+    p50, p95 = percentiles(concurrent)
+    print(f"| {args.clients} | {len(concurrent)} | {p50:.0f} | {p95:.0f} | {len(concurrent) / wall:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

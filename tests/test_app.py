@@ -1,0 +1,357 @@
+"""The Gradio demo (app.py), driven through gradio_client against the app launched in this process, with tiny random
+models saved to a temporary folder (the bundled models are not needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hfimg
+from hfimg.demo import editor_to_image_and_hole, inpaint_around_hole, telea_inpaint
+from hfimg.models.classifier import FASHION_MNIST_LABELS
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # app.py lives at the top of the repo, outside the package
+
+TINY_MODELS = {  # slot -> (registry name, kwargs): a few thousand parameters each
+    "gan": ("dcgan", {"resolution": 32, "channels": 1, "latent_dim": 8, "base_channels": 4}),
+    "vae": ("vae", {"resolution": 32, "channels": 1, "latent_dim": 4, "base_channels": 4}),
+    "inpaint_cnn": ("inpaint-cnn", {"channels": 3, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
+    "inpaint_rcnn": (
+        "inpaint-rcnn",
+        {"channels": 3, "base_channels": 4, "iterations": 3, "depth": 2, "dilations": [1]},
+    ),
+    "denoise": ("denoise-cnn", {"channels": 3, "features": 4, "depth": 3}),
+}
+ENV_VARS = {
+    "gan": "HFIMG_GAN",
+    "vae": "HFIMG_VAE",
+    "inpaint_cnn": "HFIMG_INPAINT_CNN",
+    "inpaint_rcnn": "HFIMG_INPAINT_RCNN",
+    "denoise": "HFIMG_DENOISE",
+}
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("models")
+    dirs = {}
+    for slot, (name, kwargs) in TINY_MODELS.items():
+        dirs[slot] = str(root / slot)
+        hfimg.create_model(name, **kwargs).save_pretrained(dirs[slot])
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def app(model_dirs):
+    # The environment points every slot at a tiny model while app.py is imported (it loads its models on import).
+    with pytest.MonkeyPatch.context() as env:
+        for slot, path in model_dirs.items():
+            env.setenv(ENV_VARS[slot], path)
+        import app as app_module
+    return app_module
+
+
+@pytest.fixture(scope="module")
+def client(app, model_dirs):
+    demo = app.build_demo(app.load_models(model_dirs))
+    demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def photo(tmp_path: Path, size: tuple[int, int] = (96, 64)) -> tuple[Path, np.ndarray]:
+    """A smooth colour photo with a red square where the mask goes; returns its path and pixels."""
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    pixels[20:40, 30:50] = (255, 0, 0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    return path, pixels
+
+
+def stroke_layer(tmp_path: Path, size: tuple[int, int] = (96, 64)) -> tuple[Path, np.ndarray]:
+    """A painted layer as the editor sends it: transparent, with an opaque stroke over the red square."""
+    layer = np.zeros((size[1], size[0], 4), dtype=np.uint8)
+    layer[18:42, 28:52] = (57, 255, 20, 255)
+    path = tmp_path / "layer.png"
+    Image.fromarray(layer).save(path)
+    return path, layer[..., 3] > 0
+
+
+def editor_value(background: Path, *layers: Path) -> dict:
+    return {
+        "background": handle_file(str(background)),
+        "layers": [handle_file(str(p)) for p in layers],
+        "composite": None,
+    }
+
+
+# --- the API through gradio_client --------------------------------------------------------------------------------
+
+
+def test_one_concurrency_limit_for_every_model_event(app, model_dirs):
+    demo = app.build_demo(app.load_models(model_dirs))
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    heavy = [events[name] for name in ("generate", "interpolate", "inpaint", "restore")]
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in heavy} == {("models", app.CONCURRENCY)}
+    assert demo._queue.max_size == app.QUEUE_SIZE
+
+
+def test_api_names(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/generate", "/interpolate", "/inpaint", "/restore", "/random_seed"} <= names
+
+
+@pytest.mark.parametrize("generator", ["GAN", "VAE"])
+def test_generate_grid_and_seed(client, generator):
+    first = client.predict(generator, 4, 7, -1, api_name="/generate")
+    again = client.predict(generator, 4, 7, -1, api_name="/generate")
+    other = client.predict(generator, 4, 8, -1, api_name="/generate")
+    grid = Image.open(first)
+    assert grid.format == "PNG"
+    assert grid.size == (2 * 32 + 2, 2 * 32 + 2)  # 2x2 grid of 32x32 images, 2 px apart
+    assert np.array_equal(np.asarray(grid), np.asarray(Image.open(again)))
+    assert not np.array_equal(np.asarray(grid), np.asarray(Image.open(other)))
+
+
+@pytest.mark.parametrize("generator", ["GAN", "VAE"])
+def test_interpolate_ends_are_the_seeds_images(client, generator):
+    strip = np.asarray(Image.open(client.predict(generator, 3, 5, 4, -1, api_name="/interpolate")).convert("L"))
+    assert strip.shape == (32, 4 * 32 + 3 * 2)
+    first = np.asarray(Image.open(client.predict(generator, 1, 3, -1, api_name="/generate")).convert("L"))
+    last = np.asarray(Image.open(client.predict(generator, 1, 5, -1, api_name="/generate")).convert("L"))
+    assert np.abs(strip[:, :32].astype(int) - first).max() <= 1
+    assert np.abs(strip[:, -32:].astype(int) - last).max() <= 1
+
+
+def test_random_seed(client):
+    seeds = {client.predict(api_name="/random_seed") for _ in range(3)}
+    assert all(isinstance(s, (int, float)) and 0 <= s < 2**31 for s in seeds) and len(seeds) > 1
+
+
+@pytest.mark.parametrize(
+    "method", ["InpaintCNN", "InpaintRCNN", "GAN latent search", "VAE latent search", "OpenCV Telea"]
+)
+def test_inpaint_changes_only_the_hole(client, tmp_path, method):
+    background, pixels = photo(tmp_path)
+    layer, hole = stroke_layer(tmp_path)
+    result_path, (before, after), passes = client.predict(
+        editor_value(background, layer), method, 3, 10, -1, api_name="/inpaint"
+    )
+    result = np.asarray(Image.open(result_path))
+    assert Image.open(result_path).format == "PNG"
+    assert result.shape == pixels.shape
+    assert np.array_equal(result[~hole], pixels[~hole])  # every unmasked pixel bit-identical
+    assert np.abs(result[hole].astype(int) - pixels[hole]).mean() > 5  # the red square is gone
+    assert np.array_equal(np.asarray(Image.open(before).convert("RGB")), pixels)
+    assert np.array_equal(np.asarray(Image.open(after).convert("RGB")), result)
+    assert len(passes) == (3 if method == "InpaintRCNN" else 0)
+
+
+def test_inpaint_accepts_a_black_and_white_mask_as_layer(client):
+    # The example files: a photo and a white-on-black mask, as an API caller would send them.
+    photo_path, mask_path = ROOT / "examples" / "coffee.png", ROOT / "examples" / "coffee_mask.png"
+    result_path, _, _ = client.predict(
+        editor_value(photo_path, mask_path), "OpenCV Telea", 3, 10, -1, api_name="/inpaint"
+    )
+    pixels, result = np.asarray(Image.open(photo_path).convert("RGB")), np.asarray(Image.open(result_path))
+    hole = np.asarray(Image.open(mask_path)) >= 128
+    assert hole.any() and not hole.all()
+    assert np.array_equal(result[~hole], pixels[~hole])
+    assert not np.array_equal(result[hole], pixels[hole])
+
+
+@pytest.mark.parametrize("sigma", [0, 30])
+def test_restore(client, tmp_path, sigma):
+    background, pixels = photo(tmp_path)
+    noisy_path, restored_path, (before, after) = client.predict(
+        handle_file(str(background)), sigma, api_name="/restore"
+    )
+    noisy, restored = np.asarray(Image.open(noisy_path)), np.asarray(Image.open(restored_path))
+    assert noisy.shape == restored.shape == pixels.shape
+    assert np.array_equal(noisy, pixels) == (sigma == 0)
+    if sigma:
+        assert 15 < np.std(noisy.astype(int) - pixels) < 45  # about sigma, less what clipping at 0/255 removes
+    assert np.array_equal(np.asarray(Image.open(after)), restored)
+
+
+# --- bad input comes back as a message, not a crash ---------------------------------------------------------------
+
+
+def test_inpaint_without_image(client):
+    with pytest.raises(AppError, match="Upload an image"):
+        client.predict(None, "InpaintCNN", 3, 10, -1, api_name="/inpaint")
+
+
+def test_inpaint_without_mask(client, tmp_path):
+    background, _ = photo(tmp_path)
+    with pytest.raises(AppError, match="paint over"):
+        client.predict(editor_value(background), "InpaintCNN", 3, 10, -1, api_name="/inpaint")
+
+
+def test_corrupt_upload(client, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
+    with pytest.raises(AppError, match="PNG, JPEG or WEBP"):
+        client.predict(handle_file(str(broken)), 0, api_name="/restore")
+    layer, _ = stroke_layer(tmp_path)
+    with pytest.raises(AppError, match="PNG, JPEG or WEBP"):
+        client.predict(editor_value(broken, layer), "InpaintCNN", 3, 10, -1, api_name="/inpaint")
+
+
+def test_too_many_pixels(client, app, tmp_path):
+    side = int(app.MAX_PIXELS**0.5) + 1
+    huge = tmp_path / "huge.png"
+    Image.new("L", (side, side)).save(huge)  # a few KB of PNG, but too many pixels
+    with pytest.raises(AppError, match="megapixels"):
+        client.predict(handle_file(str(huge)), 0, api_name="/restore")
+
+
+def test_upload_above_the_size_limit(client, app, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(app.MAX_UPLOAD_MB * 2**20 + 1))
+    with pytest.raises((ValueError, AppError), match="maximum file size"):
+        client.predict(handle_file(str(big)), 0, api_name="/restore")
+
+
+def test_sixteen_bit_image(client, tmp_path):
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16)).save(deep)
+    with pytest.raises(AppError, match="8-bit"):
+        client.predict(handle_file(str(deep)), 0, api_name="/restore")
+
+
+def test_unknown_generator(client):
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("diffusion", 4, 0, -1, api_name="/generate")
+
+
+# --- model loading, cards, unavailable models ---------------------------------------------------------------------
+
+
+def test_model_ids_flags_win_over_environment(app):
+    ids = app.model_ids(env={"HFIMG_GAN": "env/gan", "HFIMG_VAE": "env/vae"}, overrides={"gan": "flag/gan"})
+    assert ids["gan"] == "flag/gan"
+    assert ids["vae"] == "env/vae"
+    assert ids["denoise"] == app.SLOTS["denoise"].default
+    args = app.parse_args(["--inpaint-rcnn", "some/folder"])
+    assert app.model_ids(env={}, overrides=vars(args))["inpaint_rcnn"] == "some/folder"
+
+
+def test_unavailable_model_is_reported_not_raised(app, model_dirs, tmp_path):
+    ids = {**model_dirs, "gan": str(tmp_path / "missing"), "vae": model_dirs["denoise"]}  # missing; wrong kind
+    models = app.load_models(ids)
+    assert models["gan"].model is None and "missing" in models["gan"].error
+    assert models["vae"].model is None and "denoise-cnn" in models["vae"].error
+    markdown = app.models_markdown(models)
+    assert "DCGAN generator: not available" in markdown and "Convolutional VAE: not available" in markdown
+    assert model_dirs["inpaint_cnn"] in markdown and "InpaintCNN" in markdown
+    handlers = app.Handlers(models)
+    with pytest.raises(app.gr.Error, match="not available"):
+        handlers.generate("GAN", 4, 0)
+    app.build_demo(models)  # the UI still builds, with the notices in place
+
+
+def test_conditional_gan_class(app, model_dirs, tmp_path):
+    path = tmp_path / "cgan"
+    hfimg.create_model(
+        "dcgan", resolution=32, channels=1, latent_dim=8, base_channels=4, num_classes=10
+    ).save_pretrained(path)
+    handlers = app.Handlers(app.load_models({**model_dirs, "gan": str(path)}))
+    assert app.class_choices(handlers.models["gan"].model) == [(n, i) for i, n in enumerate(FASHION_MNIST_LABELS)]
+    by_class = [np.asarray(handlers.generate("GAN", 2, 0, label)) for label in (1, 2)]
+    assert not np.array_equal(*by_class)
+    assert handlers.interpolate("GAN", 0, 1, 3, 4).size == (3 * 32 + 2 * 2, 32)
+
+
+def test_import_does_not_launch_a_server(model_dirs):
+    env = {**os.environ, **{ENV_VARS[slot]: path for slot, path in model_dirs.items()}, "GRADIO_SERVER_PORT": "7931"}
+    code = "import app; print('running' if app.demo.is_running else 'idle')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )  # a launched server would block here until the timeout
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("idle")
+
+
+# --- the image logic behind the handlers (hfimg.demo) -------------------------------------------------------------
+
+
+def test_large_photo_is_cropped_around_the_hole_not_shrunk():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)
+    hole = np.zeros((1500, 2000), dtype=bool)
+    hole[700:760, 1200:1300] = True
+    calls = []
+
+    def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
+        calls.append((crop.size, int(crop_hole.sum())))
+        return Image.new(crop.mode, crop.size, (0, 0, 255))
+
+    result = np.asarray(inpaint_around_hole(Image.fromarray(pixels), hole, fill, max_side=512))
+    ((crop_size, crop_hole_pixels),) = calls
+    assert crop_size == (200, 160)  # the 100x60 hole plus 50 px of context on each side
+    assert crop_hole_pixels == 6000
+    assert result.shape == pixels.shape
+    assert np.array_equal(result[~hole], pixels[~hole])
+    assert (result[hole] == (0, 0, 255)).all()
+
+
+def test_only_the_crop_is_resized_to_the_working_size():
+    pixels = np.full((1200, 1600, 3), 200, dtype=np.uint8)
+    hole = np.zeros((1200, 1600), dtype=bool)
+    hole[100:1100, 300:301] = True  # a long 1-pixel line: must survive the downscale
+    seen = []
+
+    def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
+        seen.append((crop.size, crop_hole.any()))
+        return Image.new("RGB", crop.size, (10, 20, 30))
+
+    result = np.asarray(inpaint_around_hole(Image.fromarray(pixels), hole, fill, max_side=256))
+    ((size, has_hole),) = seen
+    assert max(size) == 256 and has_hole
+    assert np.array_equal(result[~hole], pixels[~hole])
+    assert (np.abs(result[hole].astype(int) - (10, 20, 30)) <= 2).all()  # resized back into place
+
+
+def test_empty_hole_returns_the_image_unchanged():
+    image = Image.new("RGB", (20, 10), (1, 2, 3))
+    result = inpaint_around_hole(image, np.zeros((10, 20), bool), lambda *_: pytest.fail("fill must not run"))
+    assert np.array_equal(np.asarray(result), np.asarray(image))
+
+
+def test_editor_value_with_transparency_and_stroke():
+    background = np.zeros((8, 8, 4), dtype=np.uint8)
+    background[..., 3] = 255
+    image, hole = editor_to_image_and_hole(background, [])
+    assert image.mode == "RGB" and not hole.any()  # opaque upload -> RGB, nothing painted
+    background[0, 0, 3] = 0
+    layer = np.zeros((8, 8, 4), dtype=np.uint8)
+    layer[2:4, 2:4, 3] = 30  # a faint anti-aliased stroke edge still counts
+    image, hole = editor_to_image_and_hole(background, [layer])
+    assert image.mode == "RGBA" and hole.sum() == 4
+    with pytest.raises(ValueError, match="does not match|is 4x4"):
+        editor_to_image_and_hole(background, [layer[:4, :4]])
+
+
+def test_telea_keeps_alpha():
+    image = Image.new("RGBA", (16, 16), (100, 150, 200, 77))
+    hole = np.zeros((16, 16), bool)
+    hole[5:9, 5:9] = True
+    result = telea_inpaint(image, hole)
+    assert result.mode == "RGBA" and np.array_equal(np.asarray(result.getchannel("A")), np.full((16, 16), 77))
+    assert (np.abs(np.asarray(result)[..., :3].astype(int) - (100, 150, 200)) <= 3).all()  # a flat area stays flat
