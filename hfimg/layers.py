@@ -1,0 +1,154 @@
+"""Building blocks shared by the inpainting models: gated convolutions, the gated U-Net, padding and input checks.
+
+`GatedConv2d` is the layer of DeepFill v2 (Yu et al., 2019, "Free-Form Image Inpainting with Gated Convolution"):
+a convolution whose output is multiplied, per pixel and per channel, by a learned soft gate, so the network can learn
+for itself which pixels are valid (unlike a plain convolution, which treats the zeros in a hole as real pixels).
+
+`GatedUNet` is the network both inpainters use: `InpaintCNN` applies it once, `InpaintRCNN` applies it again and
+again to a shrinking hole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hfimg.imaging import ImageInput, PreparedImage, load_mask
+
+
+class GatedConv2d(nn.Module):
+    """`out = ELU(conv_f(x)) * sigmoid(conv_g(x))`, with both convolutions computed as one (one kernel launch).
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: odd kernel size; the padding keeps the size (divided by `stride`).
+        stride: 1, or 2 to halve the resolution.
+        dilation: spacing of the kernel taps, to see further at the same cost.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1):
+        super().__init__()
+        padding = dilation * (kernel_size - 1) // 2
+        self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel_size, stride, padding, dilation)
+        self.activation = nn.ELU()  # as in DeepFill v2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features, gate = self.conv(x).chunk(2, dim=1)  # each (B, out_channels, H', W')
+        return self.activation(features) * torch.sigmoid(gate)
+
+
+def level_channels(base_channels: int, depth: int) -> list[int]:
+    """Channels at each resolution level 1/2, 1/4, ..., 1/2**depth: doubling from `base_channels`, capped at 4x.
+
+    The cap keeps the parameter count (which grows with channels squared) small at the deep levels.
+    """
+    return [base_channels * 2 ** min(level, 2) for level in range(depth)]
+
+
+class GatedUNet(nn.Module):
+    """An encoder-decoder of gated convolutions that spends little compute at full resolution.
+
+    Shapes, for an input (B, in_channels, H, W) with H and W multiples of 2**depth and widths w_i from
+    `level_channels`:
+
+    * stem: one 5x5 stride-2 gated conv -> (B, w_0, H/2, W/2); nothing else runs at full resolution;
+    * encoder level i = 1..depth-1: a stride-2 gated conv then a 3x3 gated conv -> (B, w_i, H/2**(i+1), ...);
+    * bottleneck at 1/2**depth: one gated conv per entry of `dilations`, to reach far across large holes;
+    * decoder, back up to 1/2: a gated conv that narrows to the next level's width, nearest 2x upsampling, plus the
+      encoder's features at that level (skip connection, added), then a 3x3 gated conv;
+    * head: a 3x3 conv to 4 * out_channels at 1/2 resolution and a pixel shuffle to (B, out_channels, H, W), tanh.
+
+    Args:
+        in_channels: channels of the input (image + masks).
+        out_channels: channels of the output image.
+        base_channels: width at 1/2 resolution.
+        depth: number of halvings (at least 2).
+        dilations: dilation of each bottleneck gated conv.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, base_channels: int, depth: int, dilations: list[int]
+    ) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"depth must be at least 2 (halvings of the resolution), got {depth}.")
+        if base_channels < 1:
+            raise ValueError(f"base_channels must be positive, got {base_channels}.")
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f"dilations must be a non-empty list of positive ints, got {dilations}.")
+        widths = level_channels(base_channels, depth)
+        self.stem = GatedConv2d(in_channels, widths[0], kernel_size=5, stride=2)
+        self.down = nn.ModuleList(
+            nn.Sequential(GatedConv2d(widths[i - 1], widths[i], stride=2), GatedConv2d(widths[i], widths[i]))
+            for i in range(1, depth)
+        )
+        self.bottleneck = nn.Sequential(*(GatedConv2d(widths[-1], widths[-1], dilation=d) for d in dilations))
+        # Decoder step j goes from level depth-1-j up to level depth-2-j (narrow at the lower level, merge above).
+        self.narrow = nn.ModuleList(GatedConv2d(widths[i], widths[i - 1]) for i in range(depth - 1, 0, -1))
+        self.merge = nn.ModuleList(GatedConv2d(widths[i - 1], widths[i - 1]) for i in range(depth - 1, 0, -1))
+        self.head = nn.Sequential(nn.Conv2d(widths[0], 4 * out_channels, 3, padding=1), nn.PixelShuffle(2), nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W), H and W multiples of 2**depth -> (B, out_channels, H, W) in [-1, 1]."""
+        skips = [self.stem(x)]  # (B, w_0, H/2, W/2)
+        for down in self.down:
+            skips.append(down(skips[-1]))  # (B, w_i, H/2**(i+1), W/2**(i+1))
+        x = self.bottleneck(skips.pop())
+        for narrow, merge, skip in zip(self.narrow, self.merge, reversed(skips), strict=True):
+            x = F.interpolate(narrow(x), scale_factor=2.0, mode="nearest") + skip
+            x = merge(x)
+        return self.head(x)  # (B, out_channels, H, W)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad (B, C, H, W) at the bottom and right up to multiples of `multiple`, mirroring the image.
+
+    Mirroring (reflect) keeps the image's statistics at the border, unlike zeros. Reflect padding cannot be wider than
+    the image itself, so a tiny image is padded by repeating its edge pixels instead.
+    """
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def check_image_and_mask(image: torch.Tensor, mask: torch.Tensor, channels: int) -> torch.Tensor:
+    """Check an inpainter's tensor inputs; return the mask as 0./1. in the image's dtype (>= 0.5 counts as hole).
+
+    Args:
+        image: (B, channels, H, W) in [-1, 1].
+        mask: (B, 1, H, W), 1 = hole.
+        channels: channels the model takes.
+    """
+    if image.ndim != 4 or image.shape[1] != channels:
+        raise ValueError(
+            f"image: expected a (B, {channels}, H, W) tensor for this {channels}-channel model, got shape "
+            f"{tuple(image.shape)}."
+        )
+    expected = (image.shape[0], 1, *image.shape[2:])
+    if tuple(mask.shape) != expected:
+        raise ValueError(
+            f"mask: expected shape {expected} (one channel, same batch and size as the image), got "
+            f"{tuple(mask.shape)}."
+        )
+    return (mask >= 0.5).to(image.dtype)
+
+
+def prepare_inpainting(
+    image: ImageInput, mask: ImageInput, channels: int, device: torch.device
+) -> tuple[PreparedImage, np.ndarray, torch.Tensor]:
+    """Turn a user's image and mask into an inpainter's inputs.
+
+    Returns:
+        The prepared image (it writes the result back in the input's mode), the hole as a bool (H, W) array, and
+        the mask as a (1, 1, H, W) float tensor on `device`.
+    """
+    prepared = PreparedImage.from_input(image, channels)
+    hole = load_mask(mask, prepared.size)
+    mask_tensor = torch.from_numpy(hole).to(device=device, dtype=torch.float32)[None, None]
+    return prepared, hole, mask_tensor

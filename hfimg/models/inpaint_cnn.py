@@ -1,0 +1,91 @@
+"""InpaintCNN: a feed-forward inpainter, a U-Net of gated convolutions in the style of DeepFill v2.
+
+Yu et al., 2019, "Free-Form Image Inpainting with Gated Convolution". One pass: the image with its hole zeroed and the
+mask go in, a prediction for every pixel comes out, and the hole is filled from it. The network (`GatedUNet` in
+`hfimg.layers`) does most of its work at 1/4 to 1/16 of the resolution: with the defaults (3.2M parameters, 11 GMAC
+for 512x512) a 512x512 image takes about 0.15 s on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from hfimg.hub import HubModel
+from hfimg.imaging import ImageInput, network_mode
+from hfimg.layers import GatedUNet, check_image_and_mask, pad_to_multiple, prepare_inpainting
+from hfimg.registry import register_model
+
+
+@register_model("inpaint-cnn")
+class InpaintCNN(
+    HubModel,
+    tags=["image-inpainting", "gated-convolution", "deepfill"],
+    pipeline_tag="image-to-image",
+):
+    """Gated-convolution U-Net inpainter.
+
+    Args:
+        channels: 1 (grey) or 3 (RGB).
+        base_channels: width at 1/2 resolution; deeper levels double it, up to 4x.
+        depth: number of halvings of the resolution; inputs are padded to a multiple of 2**depth.
+        dilations: dilation of each gated conv at the bottleneck (1/2**depth resolution). They set how far the
+            network sees across a hole; keep the largest below the bottleneck's size at the training resolution
+            (e.g. 8 for 128x128 crops with depth 4), or those taps only ever see padding in training.
+
+    Example:
+        >>> model = InpaintCNN(channels=3, base_channels=8)
+        >>> image = Image.new("RGB", (45, 30), (200, 30, 30))
+        >>> mask = Image.new("L", (45, 30))
+        >>> mask.paste(255, (10, 5, 20, 15))
+        >>> model.inpaint(image, mask).size
+        (45, 30)
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        base_channels: int = 32,
+        depth: int = 4,
+        dilations: list[int] = [1, 2, 4, 8],  # noqa: B006  (never mutated; a list so config.json round-trips)
+    ) -> None:
+        super().__init__()
+        network_mode(channels)  # validates channels
+        self.channels = channels
+        self.depth = depth
+        # Input: the image with its hole zeroed (C) and the mask (1).
+        self.net = GatedUNet(channels + 1, channels, base_channels, depth, list(dilations))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Predict every pixel of the image from its known pixels.
+
+        Args:
+            image: (B, C, H, W) in [-1, 1], any H and W; pixels in the hole are ignored (zeroed here).
+            mask: (B, 1, H, W), 1 = hole.
+
+        Returns:
+            (B, C, H, W) prediction in [-1, 1] for every pixel, not composited: the caller keeps the known pixels,
+            e.g. `mask * prediction + (1 - mask) * image`.
+        """
+        mask = check_image_and_mask(image, mask, self.channels)
+        height, width = image.shape[-2:]
+        x = torch.cat([image * (1 - mask), mask], dim=1)  # (B, C + 1, H, W)
+        prediction = self.net(pad_to_multiple(x, 2**self.depth))
+        return prediction[..., :height, :width]
+
+    @torch.inference_mode()
+    def inpaint(self, image: ImageInput, mask: ImageInput) -> Image.Image:
+        """Fill the hole of one image.
+
+        Args:
+            image: PIL image, path, uint8 array or (C, H, W) tensor in [-1, 1].
+            mask: same size as the image; white (>= 128) or 1.0 = hole.
+
+        Returns:
+            PIL image in the input's mode (L, RGB or RGBA; alpha kept) with every known pixel copied unchanged.
+        """
+        prepared, hole, mask_tensor = prepare_inpainting(image, mask, self.channels, self.device)
+        if not hole.any():
+            return prepared.original.copy()
+        prediction = self(prepared.tensor.to(self.device), mask_tensor)
+        return prepared.to_output(prediction, hole)

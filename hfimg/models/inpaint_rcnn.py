@@ -1,0 +1,195 @@
+"""InpaintRCNN: a recurrent inpainter that fills the hole from its border inwards, one ring per pass.
+
+In the spirit of RFR-Net (Li et al., 2020, "Recurrent Feature Reasoning for Image Inpainting"): ONE refinement block
+(a gated U-Net, the same network `InpaintCNN` uses) is applied T times with shared weights. Each pass sees the image
+as the previous passes left it and the hole that is still open, predicts an image, and keeps only its prediction for
+the outer ring of the hole, the pixels it can see best. The next pass starts from that smaller hole, so the
+difficult centre of a large hole is predicted last, from an image that is already mostly filled in.
+
+The fill rule (`fill_schedule`), exactly. Let d(p) be the chessboard distance from hole pixel p to the nearest known
+pixel of the input (1 for a hole pixel touching a known one), and D the largest d in the image. With T passes, pass
+t = 0..T-1 accepts the hole pixels with
+
+    floor(t * D / T) < d(p) <= floor((t + 1) * D / T),
+
+that is, the part of the still-open hole within floor((t + 1) * D / T) - floor(t * D / T) pixels of the pixels known
+so far (the known region grown by that many 3x3 dilations), and the last pass accepts whatever is left (including a
+hole with no known pixel at all). A hole of any size thus closes in T rings of about D / T pixels each, and the
+per-pass images show it closing. A pass whose ring is empty in every
+image of the batch (a thin hole, many passes) changes nothing and is skipped, except the last, which always runs.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from hfimg.hub import HubModel
+from hfimg.imaging import ImageInput, network_mode
+from hfimg.layers import GatedUNet, check_image_and_mask, pad_to_multiple, prepare_inpainting
+from hfimg.registry import register_model
+
+
+def grow(region: torch.Tensor) -> torch.Tensor:
+    """Binary dilation by one pixel in chessboard distance (a 3x3 square): (B, 1, H, W) bool -> same.
+
+    Written with shifted ORs, separably (rows, then columns): on a CPU this is ~70x faster than the equivalent
+    `max_pool2d(region.float(), 3, stride=1, padding=1)`, and `hole_distance` runs it once per pixel of hole depth.
+    """
+    rows = region.clone()
+    rows[..., 1:, :] |= region[..., :-1, :]
+    rows[..., :-1, :] |= region[..., 1:, :]
+    grown = rows.clone()
+    grown[..., 1:] |= rows[..., :-1]
+    grown[..., :-1] |= rows[..., 1:]
+    return grown
+
+
+def hole_distance(hole: torch.Tensor) -> torch.Tensor:
+    """Chessboard distance from each hole pixel to the nearest known pixel.
+
+    Args:
+        hole: (B, 1, H, W) float, 1 = hole.
+
+    Returns:
+        (B, 1, H, W) float: 0 on known pixels, 1, 2, ... in the hole, inf in an image that has no known pixel.
+    """
+    # Grows the known region one pixel at a time until it stops changing; each hole pixel counts the steps before it
+    # is reached. This stays on the tensor's device (a library transform, e.g. scipy's, would need a round trip to
+    # numpy per image) and costs about D + 1 cheap steps for a hole D pixels deep.
+    reached = hole < 0.5  # (B, 1, H, W) bool, the known pixels
+    distance = torch.zeros_like(hole)
+    while True:
+        grown = grow(reached)
+        if torch.equal(grown, reached):
+            break
+        distance += ~reached
+        reached = grown
+    return distance.masked_fill(~reached, float("inf"))
+
+
+@register_model("inpaint-rcnn")
+class InpaintRCNN(
+    HubModel,
+    tags=["image-inpainting", "gated-convolution", "recurrent", "rfr-net"],
+    pipeline_tag="image-to-image",
+):
+    """Recurrent inpainter: one shared gated U-Net applied `iterations` times to a shrinking hole.
+
+    Args:
+        channels: 1 (grey) or 3 (RGB).
+        base_channels: width of the block at 1/2 resolution; deeper levels double it, up to 4x.
+        iterations: passes T (default for `forward` / `inpaint`, which can ask for another T).
+        depth: halvings of the resolution inside the block; inputs are padded to a multiple of 2**depth.
+        dilations: dilation of each gated conv at the block's bottleneck (see `InpaintCNN`).
+
+    Example:
+        >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
+        >>> mask = Image.new("L", (33, 20))
+        >>> mask.paste(255, (5, 5, 25, 15))
+        >>> result, steps = model.inpaint(Image.new("L", (33, 20), 90), mask, return_steps=True)
+        >>> len(steps), result.size
+        (4, (33, 20))
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        base_channels: int = 32,
+        iterations: int = 6,
+        depth: int = 4,
+        dilations: list[int] = [1, 2, 4, 8],  # noqa: B006  (never mutated; a list so config.json round-trips)
+    ) -> None:
+        super().__init__()
+        network_mode(channels)  # validates channels
+        self.channels = channels
+        self.iterations = self._check_iterations(iterations)
+        self.depth = depth
+        # Input per pass: the current image (C), the hole still open (1) and the original hole (1), so the block
+        # can tell pixels filled by earlier passes from pixels that were known from the start.
+        self.block = GatedUNet(channels + 2, channels, base_channels, depth, list(dilations))
+
+    @staticmethod
+    def _check_iterations(iterations: int) -> int:
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise ValueError(f"iterations must be an int >= 1, got {iterations!r}.")
+        return iterations
+
+    def fill_schedule(self, mask: torch.Tensor, iterations: int | None = None) -> list[torch.Tensor]:
+        """The hole still open after each pass (the rule in the module docstring); depends on the mask only.
+
+        Args:
+            mask: (B, 1, H, W), 1 (>= 0.5) = hole.
+            iterations: passes T; None = the model's `iterations`.
+
+        Returns:
+            T masks (B, 1, H, W) of 0./1., each inside the one before; the last is all zeros.
+        """
+        passes = self._check_iterations(self.iterations if iterations is None else iterations)
+        dtype = mask.dtype if mask.is_floating_point() else torch.float32
+        distance = hole_distance((mask >= 0.5).to(dtype))
+        deepest = distance.nan_to_num(posinf=0).amax(dim=(1, 2, 3), keepdim=True)  # D, (B, 1, 1, 1)
+        thresholds = [torch.div(deepest * t, passes, rounding_mode="floor") for t in range(1, passes)]
+        return [*((distance > threshold).to(dtype) for threshold in thresholds), torch.zeros_like(distance)]
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, iterations: int | None = None, return_steps: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Fill the hole in T passes of the shared block.
+
+        Args:
+            image: (B, C, H, W) in [-1, 1], any H and W; pixels in the hole are ignored (zeroed here).
+            mask: (B, 1, H, W), 1 = hole.
+            iterations: passes T; None = the model's `iterations`.
+            return_steps: also return the image after each pass.
+
+        Returns:
+            (B, C, H, W) prediction in [-1, 1]: in the hole, what the passes filled in; elsewhere the last pass's
+            reconstruction of the known pixels (not composited, like `InpaintCNN`: the caller keeps the known
+            pixels). With `return_steps`, also a list of T images (B, C, H, W), the image after each pass: known
+            pixels as given, accepted rings filled, the still-open hole zero (use `fill_schedule` for its masks).
+        """
+        mask = check_image_and_mask(image, mask, self.channels)
+        height, width = image.shape[-2:]
+        multiple = 2**self.depth
+        # The schedule is computed at the true size (so it matches `fill_schedule`), then padded like the image.
+        schedule = [pad_to_multiple(m, multiple) for m in self.fill_schedule(mask, iterations)]
+        hole = pad_to_multiple(mask, multiple)  # (B, 1, H', W'), the original hole
+        x = pad_to_multiple(image * (1 - mask), multiple)  # (B, C, H', W'), the image as the passes leave it
+        still_open, steps = hole, []
+        for t, remaining in enumerate(schedule):
+            ring = still_open - remaining  # the pixels this pass fills, (B, 1, H', W')
+            if t == len(schedule) - 1 or ring.any():
+                prediction = self.block(torch.cat([x, still_open, hole], dim=1))  # (B, C, H', W')
+                x = x * (1 - ring) + prediction * ring
+            still_open = remaining
+            steps.append(x[..., :height, :width])
+        output = (hole * x + (1 - hole) * prediction)[..., :height, :width]
+        return (output, steps) if return_steps else output
+
+    @torch.inference_mode()
+    def inpaint(
+        self, image: ImageInput, mask: ImageInput, iterations: int | None = None, return_steps: bool = False
+    ) -> Image.Image | tuple[Image.Image, list[Image.Image]]:
+        """Fill the hole of one image, optionally returning the image after every pass to watch the hole close.
+
+        Args:
+            image: PIL image, path, uint8 array or (C, H, W) tensor in [-1, 1].
+            mask: same size as the image; white (>= 128) or 1.0 = hole.
+            iterations: passes T; None = the model's `iterations`.
+            return_steps: also return the T per-pass images (the still-open hole shown mid-grey).
+
+        Returns:
+            PIL image in the input's mode (L, RGB or RGBA; alpha kept) with every known pixel copied unchanged, or
+            (result, list of T PIL images) with `return_steps`; every step keeps the known pixels unchanged too.
+        """
+        passes = self._check_iterations(self.iterations if iterations is None else iterations)
+        prepared, hole, mask_tensor = prepare_inpainting(image, mask, self.channels, self.device)
+        if not hole.any():
+            result = prepared.original.copy()
+            return (result, [result.copy() for _ in range(passes)]) if return_steps else result
+        prediction, steps = self(prepared.tensor.to(self.device), mask_tensor, passes, return_steps=True)
+        result = prepared.to_output(prediction, hole)
+        if not return_steps:
+            return result
+        return result, [prepared.to_output(step, hole) for step in steps]

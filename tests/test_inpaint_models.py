@@ -1,0 +1,248 @@
+"""InpaintCNN and InpaintRCNN: the PIL-level contract (known pixels exact, sizes, modes, errors), the recurrent fill
+rule, and that a tiny model of each family can learn. Registry-wide checks (gradients, save/load) are in
+test_models.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from hfimg.layers import GatedConv2d, pad_to_multiple
+from hfimg.models.inpaint_cnn import InpaintCNN
+from hfimg.models.inpaint_rcnn import InpaintRCNN, hole_distance
+
+FAMILIES = {"cnn": InpaintCNN, "rcnn": InpaintRCNN}
+
+
+def tiny(family: str, channels: int = 3, **kwargs) -> InpaintCNN | InpaintRCNN:
+    torch.manual_seed(0)
+    if family == "rcnn":
+        kwargs.setdefault("iterations", 3)
+    return FAMILIES[family](channels=channels, base_channels=4, **kwargs).eval()
+
+
+def random_image(width: int, height: int, mode: str, seed: int = 0) -> Image.Image:
+    bands = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+    array = np.random.default_rng(seed).integers(0, 256, (height, width, bands), dtype=np.uint8)
+    return Image.fromarray(array[:, :, 0] if bands == 1 else array, mode=mode)
+
+
+def box_mask(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:
+    mask = Image.new("L", (width, height))
+    mask.paste(255, box)
+    return mask
+
+
+@pytest.fixture(params=sorted(FAMILIES))
+def family(request) -> str:
+    return request.param
+
+
+# --- the PIL-level contract ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+@pytest.mark.parametrize("as_numpy", [False, True], ids=["pil", "numpy"])
+def test_known_pixels_are_bit_identical_on_odd_non_square_images(family: str, mode: str, as_numpy: bool):
+    model = tiny(family, channels=1 if mode == "L" else 3)
+    image = random_image(37, 23, mode)
+    mask = box_mask(37, 23, (5, 4, 21, 17))
+    result = model.inpaint(np.asarray(image) if as_numpy else image, np.asarray(mask) if as_numpy else mask)
+
+    assert result.size == (37, 23) and result.mode == mode
+    hole = np.asarray(mask) >= 128
+    assert np.array_equal(np.asarray(result)[~hole], np.asarray(image)[~hole])
+    assert not np.array_equal(np.asarray(result)[hole], np.asarray(image)[hole])  # the hole was really filled
+
+
+def test_rgba_input_keeps_its_alpha(family: str):
+    model = tiny(family)
+    image = random_image(19, 26, "RGBA", seed=3)
+    mask = box_mask(19, 26, (2, 2, 12, 20))
+    result = model.inpaint(image, mask)
+    assert result.mode == "RGBA"
+    assert np.array_equal(np.asarray(result.getchannel("A")), np.asarray(image.getchannel("A")))
+    hole = np.asarray(mask) >= 128
+    assert np.array_equal(np.asarray(result)[~hole], np.asarray(image)[~hole])
+
+
+def test_empty_mask_returns_the_image_unchanged(family: str):
+    image = random_image(21, 15, "RGB")
+    result = tiny(family).inpaint(image, Image.new("L", (21, 15)))
+    assert np.array_equal(np.asarray(result), np.asarray(image))
+
+
+def test_full_mask_still_gives_an_image_of_the_right_size(family: str):
+    result = tiny(family, channels=1).inpaint(random_image(13, 30, "L"), Image.new("L", (13, 30), 255))
+    assert result.size == (13, 30) and result.mode == "L"
+
+
+def test_tiny_images_smaller_than_the_padding_work(family: str):
+    # 5x3 pads to 16x16 at depth 4: wider than the image, so the edge is repeated instead of mirrored.
+    image = random_image(5, 3, "RGB")
+    mask = box_mask(5, 3, (1, 1, 3, 2))
+    result = tiny(family).inpaint(image, mask)
+    assert result.size == (5, 3)
+    hole = np.asarray(mask) >= 128
+    assert np.array_equal(np.asarray(result)[~hole], np.asarray(image)[~hole])
+
+
+def test_tensor_input_is_accepted(family: str):
+    image = torch.rand(3, 17, 11) * 2 - 1
+    mask = torch.zeros(17, 11)
+    mask[4:9, 3:7] = 1
+    result = tiny(family).inpaint(image, mask)
+    assert result.size == (11, 17) and result.mode == "RGB"
+
+
+# --- errors ----------------------------------------------------------------------------------------------------
+
+
+def test_mask_of_another_size_is_refused(family: str):
+    model = tiny(family)
+    with pytest.raises(ValueError, match="does not match image size"):
+        model.inpaint(random_image(20, 16, "RGB"), Image.new("L", (16, 20)))
+    with pytest.raises(ValueError, match="mask: expected shape"):
+        model(torch.zeros(1, 3, 16, 20), torch.zeros(1, 1, 20, 16))
+
+
+def test_wrong_channel_count_is_refused(family: str):
+    model = tiny(family, channels=3)
+    with pytest.raises(ValueError, match="channels"):
+        model.inpaint(torch.zeros(1, 16, 16), torch.zeros(16, 16))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model(torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 16, 16))
+
+
+# --- tensor level ----------------------------------------------------------------------------------------------
+
+
+def test_forward_keeps_odd_sizes_and_ignores_what_is_in_the_hole(family: str):
+    model = tiny(family)
+    image = torch.rand(2, 3, 29, 19) * 2 - 1
+    mask = torch.zeros(2, 1, 29, 19)
+    mask[:, :, 6:20, 4:15] = 1
+    with torch.no_grad():
+        prediction = model(image, mask)
+        scribbled = model(torch.where(mask.bool(), torch.randn_like(image), image), mask)
+    assert prediction.shape == image.shape
+    assert prediction.abs().max() <= 1
+    torch.testing.assert_close(prediction, scribbled, rtol=0, atol=0)
+
+
+def test_gated_conv_is_features_times_gate():
+    torch.manual_seed(0)
+    layer = GatedConv2d(3, 5, kernel_size=3, dilation=2)
+    x = torch.randn(2, 3, 9, 7)
+    weight_f, weight_g = layer.conv.weight.chunk(2)
+    bias_f, bias_g = layer.conv.bias.chunk(2)
+    features = F.conv2d(x, weight_f, bias_f, padding=2, dilation=2)
+    gate = F.conv2d(x, weight_g, bias_g, padding=2, dilation=2)
+    torch.testing.assert_close(layer(x), F.elu(features) * torch.sigmoid(gate))
+
+
+def test_pad_to_multiple_mirrors_the_border():
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)  # [[0, 1, 2], [3, 4, 5]]
+    padded = pad_to_multiple(torch.arange(20.0).reshape(1, 1, 4, 5), 4)
+    assert padded.shape == (1, 1, 4, 8)
+    assert padded[0, 0, 0, 5:].tolist() == [3.0, 2.0, 1.0]  # reflected, the edge pixel not repeated
+    assert pad_to_multiple(x, 4).shape == (1, 1, 4, 4)  # too small to mirror: the edge is repeated
+
+
+# --- the recurrent fill rule -----------------------------------------------------------------------------------
+
+
+def test_hole_distance_is_the_chessboard_distance_to_known_pixels():
+    hole = torch.zeros(1, 1, 9, 12)
+    hole[0, 0, 2:7, 3:10] = 1
+    distance = hole_distance(hole)[0, 0]
+    rows, cols = torch.meshgrid(torch.arange(9.0), torch.arange(12.0), indexing="ij")
+    known = hole[0, 0] == 0
+    for r, c in zip(*torch.nonzero(~known, as_tuple=True), strict=True):
+        expected = torch.maximum((rows - r).abs(), (cols - c).abs())[known].min()
+        assert distance[r, c] == expected
+    assert (distance[known] == 0).all()
+    assert torch.isinf(hole_distance(torch.ones(1, 1, 4, 4))).all()  # nothing known: never reached
+
+
+def test_fill_schedule_follows_the_documented_rule():
+    # A 12x12 hole: its centre is d = 6 from the border, so with T = 4 the passes take d <= floor(6 / 4) = 1,
+    # d <= 3, d <= 4, then the rest; each leaves a square of side 12 - 2 * threshold open.
+    mask = torch.zeros(1, 1, 20, 20)
+    mask[..., 4:16, 4:16] = 1
+    schedule = tiny("rcnn").fill_schedule(mask, iterations=4)
+    assert [int(m.sum()) for m in schedule] == [10 * 10, 6 * 6, 4 * 4, 0]
+    assert schedule[0][0, 0, 5:15, 5:15].all()
+
+
+def test_hole_shrinks_monotonically_and_steps_match_the_schedule():
+    model = tiny("rcnn", channels=1, iterations=4)
+    image = torch.rand(1, 1, 31, 27) * 2 - 1
+    mask = torch.zeros(1, 1, 31, 27)
+    mask[..., 3:28, 5:22] = 1
+    mask[..., 10:12, :] = 1  # a thin stroke across the image as well
+    with torch.no_grad():
+        prediction, steps = model(image, mask, return_steps=True)
+    schedule = model.fill_schedule(mask)
+
+    open_counts = [int(m.sum()) for m in schedule]
+    assert len(steps) == len(schedule) == 4
+    assert open_counts[0] < mask.sum() and open_counts[-1] == 0
+    assert all(a > b for a, b in zip(open_counts, open_counts[1:], strict=False)), open_counts
+    for t, (step, still_open) in enumerate(zip(steps, schedule, strict=True)):
+        known = mask == 0
+        assert torch.equal(step[known], image[known])  # known pixels exact in every step
+        assert (step[still_open.bool()] == 0).all()  # the still-open hole is empty
+        if t > 0:  # pixels accepted earlier are kept as they were
+            accepted_before = schedule[t - 1] == 0
+            assert torch.equal(step[accepted_before], steps[t - 1][accepted_before])
+    filled = mask.bool()
+    assert torch.equal(prediction[filled], steps[-1][filled])
+
+
+def test_iterations_can_change_at_inference():
+    model = tiny("rcnn", iterations=3)
+    image = random_image(24, 20, "RGB")
+    mask = box_mask(24, 20, (2, 2, 22, 18))
+    for passes in (1, 5):
+        result, steps = model.inpaint(image, mask, iterations=passes, return_steps=True)
+        assert len(steps) == passes
+        assert np.array_equal(np.asarray(steps[-1]), np.asarray(result))
+        hole = np.asarray(mask) >= 128
+        for step in steps:
+            assert step.size == (24, 20)
+            assert np.array_equal(np.asarray(step)[~hole], np.asarray(image)[~hole])
+    with pytest.raises(ValueError, match="iterations"):
+        model.inpaint(image, mask, iterations=0)
+
+
+def test_empty_mask_gives_unchanged_steps():
+    image = random_image(12, 9, "L")
+    result, steps = tiny("rcnn", channels=1, iterations=4).inpaint(image, Image.new("L", (12, 9)), return_steps=True)
+    assert len(steps) == 4
+    assert all(np.array_equal(np.asarray(step), np.asarray(image)) for step in [result, *steps])
+
+
+# --- learning --------------------------------------------------------------------------------------------------
+
+
+def test_a_tiny_model_overfits_one_image(family: str):
+    # Proves gradients flow through the gates (and, for the RCNN, through the recurrence) and are useful.
+    torch.manual_seed(0)
+    model = FAMILIES[family](channels=3, base_channels=8, depth=2, dilations=[1, 2]).train()
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 24), torch.linspace(-1, 1, 24), indexing="ij")
+    target = torch.stack([xs, ys, torch.sin(3 * xs) * torch.cos(2 * ys)])[None] * 0.8  # (1, 3, 24, 24), smooth
+    mask = torch.zeros(1, 1, 24, 24)
+    mask[..., 6:18, 5:17] = 1
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = ((model(target * (1 - mask), mask) - target).abs() * mask).sum() / mask.sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.25 * losses[0], losses[::10]
