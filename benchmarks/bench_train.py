@@ -1,0 +1,240 @@
+"""Training speed per model family: the Trainer next to a bare PyTorch loop of the same model and batch.
+
+For each family, on a CPU-sized configuration:
+
+* bare loop: the family's losses (its objective's `training_step`) with plain `loss.backward()`,
+  `optimizer.step()`, `optimizer.zero_grad()` on one batch held in memory: no accelerate, no EMA, no checks;
+* Trainer, same batch in memory: everything train.py does per step (accelerate wrappers, gradient-accumulation
+  context, NaN/inf check, EMA, loss logging), without data loading;
+* Trainer + ImageStream: the same with the images streamed and decoded from a folder of PNG files, as in a run.
+
+Rates are images per second over `--steps` optimizer steps after a warm-up, the fastest of `--repeats` runs
+(the runs are interleaved, so a busy spell on a shared machine hits all three alike); the overhead is also given
+in CPU time of this process, which other processes disturb less than wall-clock time. Also reported:
+FLOPs per training step (forward + backward, `torch.utils.flop_counter.FlopCounterMode`) and the FLOP/s the
+Trainer achieves, against the FLOP/s of a large float32 matmul measured in the same run (the practical peak).
+
+Usage:
+    python benchmarks/bench_train.py                    # all families, markdown table to stdout
+    python benchmarks/bench_train.py --families dcgan --steps 20 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.state import AcceleratorState, GradientState
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine  # noqa: E402
+
+from hfimg.data import ImageStream  # noqa: E402
+from hfimg.training import OBJECTIVES, Trainer, build_model, parse_args, trainable_models  # noqa: E402
+
+# CPU-sized settings: the Fashion-MNIST generators at 32 px grey, the restoration models on RGB crops.
+CONFIGS = {
+    "dcgan": (32, ["--resolution", "32", "--channels", "1", "--base_channels", "32", "--latent_dim", "64"]),
+    "vae": (32, ["--resolution", "32", "--channels", "1"]),
+    "inpaint-cnn": (8, ["--resolution", "64", "--base_channels", "16"]),
+    "inpaint-rcnn": (8, ["--resolution", "64", "--base_channels", "16", "--iterations", "3"]),
+    "denoise-cnn": (16, ["--resolution", "40", "--features", "32", "--depth", "10"]),
+}
+
+
+def make_corpus(folder: Path, count: int = 400, size: int = 72) -> Path:
+    """`count` smooth random RGB PNG images of `size` px: decoding cost like small photos."""
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        coarse = rng.integers(0, 256, (9, 9, 3), dtype=np.uint8)
+        Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def run_args(family: str, corpus: Path, output_dir: Path, steps: int) -> argparse.Namespace:
+    batch, extra = CONFIGS[family]
+    return parse_args(
+        [
+            "--model", family, "--dataset", str(corpus), "--output_dir", str(output_dir),
+            "--train_batch_size", str(batch), "--max_train_steps", str(steps), "--shuffle_buffer", "64",
+            "--checkpointing_steps", "0", "--sample_steps", "0", "--report_to", "none", *extra,
+        ]
+    )  # fmt: skip
+
+
+def reset_accelerate() -> None:
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def fixed_batch(args: argparse.Namespace) -> dict[str, torch.Tensor]:
+    channels = build_model(args).channels
+    stream = ImageStream(args.dataset, resolution=args.resolution, channels=channels, shuffle_buffer=0)
+    samples = list(itertools.islice(stream, args.train_batch_size))
+    return {
+        "image": torch.stack([s["image"] for s in samples]),
+        "label": torch.tensor([s["label"] for s in samples]),
+    }
+
+
+class BareLoop:
+    """The family's losses with plain PyTorch: backward, step, zero_grad; no accelerate."""
+
+    def __init__(self, args: argparse.Namespace, batch: dict[str, torch.Tensor]):
+        args = argparse.Namespace(**vars(args))
+        for key, value in OBJECTIVES[args.model].defaults.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+        torch.manual_seed(0)
+        self.objective = OBJECTIVES[args.model](build_model(args), args)
+        if hasattr(self.objective, "discriminator") and self.objective.discriminator is not None:
+            self.objective.d_plain = self.objective.discriminator
+        self.batch = batch
+        self.step = 0
+
+    @staticmethod
+    def apply(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return True
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            self.objective.training_step(self.batch, self.step, self.apply)
+            self.step += 1
+
+
+class Clock:
+    """Wall and CPU seconds between `start()` and `stop()`."""
+
+    def start(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def time_bare(args, batch, warmup: int, steps: int) -> tuple[float, float]:
+    loop = BareLoop(args, batch)
+    loop.run(warmup)
+    clock = Clock()
+    clock.start()
+    loop.run(steps)
+    return clock.stop()
+
+
+def time_trainer(args, batch: dict[str, torch.Tensor] | None, warmup: int, steps: int) -> tuple[float, float]:
+    """Wall and CPU seconds of `steps` Trainer steps after `warmup` steps (the loop only: not setup, not saving)."""
+    with tempfile.TemporaryDirectory() as out:
+        run = argparse.Namespace(**vars(args))
+        run.output_dir, run.max_train_steps = out, warmup + steps
+        trainer = Trainer(run)
+        if batch is not None:
+            trainer.batches = itertools.repeat(batch)
+        clock, fetch, save = Clock(), trainer._next_batch, trainer._save_final
+        calls = itertools.count()
+        result = []
+
+        def next_batch():  # the clock starts when the first timed step fetches its batch...
+            if next(calls) == warmup:
+                clock.start()
+            return fetch()
+
+        def save_final():  # ...and stops when the loop is over
+            result.append(clock.stop())
+            save()
+
+        trainer._next_batch, trainer._save_final = next_batch, save_final
+        trainer.train()
+    reset_accelerate()
+    return result[0]
+
+
+def flops_per_step(args, batch) -> int:
+    loop = BareLoop(args, batch)
+    with FlopCounterMode(display=False) as counter:
+        loop.run(1)
+    return counter.get_total_flops()
+
+
+def matmul_peak(size: int = 1024, seconds: float = 2.0) -> float:
+    """Best FLOP/s of a float32 (size x size) @ (size x size) matmul over ~`seconds`."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best, stop = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        a @ b
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", nargs="+", default=trainable_models(), help="families to measure")
+    parser.add_argument("--steps", type=int, default=15, help="timed optimizer steps per measurement")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per row (median is reported)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the reference machine's cores)")
+    options = parser.parse_args()
+    torch.set_num_threads(options.threads)
+    torch.set_flush_denormal(True)  # as the Trainer does on CPU, so the bare loop does the same arithmetic
+    logging.disable(logging.WARNING)  # keep the table readable
+
+    peak = matmul_peak()
+    rows = []
+    with tempfile.TemporaryDirectory() as corpus_dir:
+        corpus = make_corpus(Path(corpus_dir))
+        for family in options.families:
+            args = run_args(family, corpus, Path(corpus_dir) / "unused", options.warmup + options.steps)
+            batch = fixed_batch(args)
+            reset_accelerate()
+            flops = flops_per_step(args, batch)
+            bare, memory, streamed = [], [], []
+            with contextlib.redirect_stderr(io.StringIO()):  # progress bars
+                for _ in range(options.repeats):
+                    bare.append(time_bare(args, batch, options.warmup, options.steps))
+                    memory.append(time_trainer(args, batch, options.warmup, options.steps))
+                    streamed.append(time_trainer(args, None, options.warmup, options.steps))
+            images = options.steps * args.train_batch_size
+            # Fastest of the repeats (least disturbed by other processes), by wall clock and by CPU time.
+            bare_rate, memory_rate, stream_rate = (images / min(t[0] for t in ts) for ts in (bare, memory, streamed))
+            bare_cpu, memory_cpu = (min(t[1] for t in ts) for ts in (bare, memory))
+            achieved = flops * memory_rate / args.train_batch_size
+            params = build_model(args).num_parameters()
+            rows.append(
+                f"| {family} | {args.resolution} px, {params / 1e6:.2f}M params | {args.train_batch_size} | "
+                f"{bare_rate:.1f} | {memory_rate:.1f} | {100 * (bare_rate / memory_rate - 1):+.1f}% | "
+                f"{100 * (memory_cpu / bare_cpu - 1):+.1f}% | "
+                f"{stream_rate:.1f} | {flops / 1e9:.2f} | {achieved / 1e9:.1f} | {100 * achieved / peak:.0f}% |"
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
+
+    load = os.getloadavg()
+    busy = " (above the core count: other processes competed for the CPU)" if load[0] > os.cpu_count() else ""
+    print(
+        f"Training speed, {machine()}; matmul peak {peak / 1e9:.1f} GFLOP/s (float32, 1024x1024); load average "
+        f"{', '.join(f'{x:.1f}' for x in load)} at the end{busy}.\n"
+    )
+    print(
+        "| family | model | batch | bare loop img/s | Trainer img/s | Trainer overhead (wall) | (CPU time) | "
+        "Trainer + ImageStream img/s | GFLOP/step | Trainer GFLOP/s | of matmul peak |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

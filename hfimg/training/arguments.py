@@ -1,0 +1,248 @@
+"""The flags of train.py, with diffusers' names where diffusers has one, and an optional YAML file of defaults.
+
+Flags left unset (None) take the defaults of the model family being trained (`Objective.defaults`): a GAN wants
+Adam(2e-4, betas (0.5, 0.999)) and an EMA of its generator, a denoiser Adam(1e-3) and an L2 loss, and so on.
+Model keyword arguments (`--channels`, `--base_channels`, ... or `--model_kwargs '{"depth": 3}'`) are passed to
+the model only when given, so each family keeps its own defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+# Flags that are model keyword arguments, when the model's __init__ takes them.
+MODEL_KWARG_FLAGS = ("channels", "base_channels", "latent_dim", "num_classes", "features", "depth", "iterations")
+
+
+class ConfigError(ValueError):
+    """A training run was asked for something it cannot do (bad flag, model, dataset or output folder)."""
+
+
+def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
+    """The train.py argument parser; `model_choices` are the registry names that have a training objective."""
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train an hfimg model (GAN, VAE, inpainter or denoiser) with accelerate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", default=None, help="YAML file of flag defaults (keys = flag names without --).")
+
+    group = parser.add_argument_group("model and data")
+    group.add_argument("--model", choices=list(model_choices), help="Model family to train (registry name).")
+    group.add_argument(
+        "--dataset",
+        help="Image corpus: a Hub dataset id, a local image folder, parquet/arrow file(s), or 'fashion_mnist'.",
+    )
+    group.add_argument("--split", default="train", help="Dataset split to train on.")
+    group.add_argument("--image_column", default=None, help="Image column of the dataset (found automatically).")
+    group.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="Training image size; images are resized and cropped to it. Default: the model's own resolution, "
+        "else 64.",
+    )
+    group.add_argument("--crop", choices=("center", "random"), default="center", help="How images are cropped.")
+    group.add_argument("--random_flip", action="store_true", help="Flip training images horizontally at random.")
+    group.add_argument("--shuffle_buffer", type=int, default=1000, help="Size of the streaming shuffle buffer.")
+    for flag, text in (
+        ("channels", "1 (grey) or 3 (RGB) image channels."),
+        ("base_channels", "Width of the model's first / last stage."),
+        ("latent_dim", "Size of the latent code (GAN, VAE)."),
+        ("num_classes", "Number of classes of a class-conditional GAN (0 = unconditional)."),
+        ("features", "Hidden channels (denoiser)."),
+        ("depth", "Number of layers (denoiser) or resolution halvings (inpainters)."),
+        ("iterations", "Refinement passes of the recurrent inpainter."),
+    ):
+        group.add_argument(f"--{flag}", type=int, default=None, help=f"Model kwarg: {text} Default: the model's.")
+    group.add_argument(
+        "--model_kwargs",
+        type=_json_object,
+        default=None,
+        help="Further model keyword arguments as a JSON object, e.g. '{\"dilations\": [1, 2, 4]}'.",
+    )
+
+    group = parser.add_argument_group("optimisation")
+    group.add_argument("--output_dir", help="Folder for checkpoints, logs, previews and the final model.")
+    group.add_argument("--train_batch_size", type=int, default=16, help="Images per process per micro-batch.")
+    group.add_argument("--max_train_steps", type=int, default=1000, help="Optimizer steps to train for.")
+    group.add_argument("--learning_rate", type=float, default=None, help="Adam learning rate. Default: family's.")
+    group.add_argument("--adam_beta1", type=float, default=None, help="Adam beta1. Default: family's.")
+    group.add_argument("--adam_beta2", type=float, default=None, help="Adam beta2. Default: family's.")
+    group.add_argument("--adam_weight_decay", type=float, default=0.0, help="Adam weight decay.")
+    group.add_argument(
+        "--gradient_accumulation_steps",
+        type=int,
+        default=1,
+        help="Micro-batches accumulated into each optimizer step.",
+    )
+    group.add_argument(
+        "--mixed_precision",
+        choices=("no", "fp16", "bf16"),
+        default=None,
+        help="Autocast precision (bf16 also works on CPU). Default: the accelerate config / launcher's.",
+    )
+    group.add_argument("--seed", type=int, default=0, help="Seed of the model init, data order and noise.")
+    group.add_argument(
+        "--max_bad_steps",
+        type=int,
+        default=5,
+        help="Stop when the loss is NaN/inf this many steps in a row (single bad steps are skipped).",
+    )
+    group.add_argument("--cpu", action="store_true", help="Train on CPU even if a GPU is present.")
+
+    group = parser.add_argument_group("objective")
+    group.add_argument("--loss", choices=("l1", "l2"), default=None, help="Pixel loss. Default: family's.")
+    group.add_argument("--gan_loss", choices=("bce", "hinge"), default="bce", help="GAN loss on the logits.")
+    group.add_argument(
+        "--ema_decay",
+        type=float,
+        default=None,
+        help="Decay of the EMA of the weights that is saved and sampled (0 = no EMA). Default: 0.999 for GANs, "
+        "0 otherwise.",
+    )
+    group.add_argument(
+        "--disc_base_channels", type=int, default=None, help="Discriminator width. Default: the generator's."
+    )
+    group.add_argument("--kl_weight", type=float, default=1.0, help="VAE: beta, the weight of the KL term.")
+    group.add_argument("--kl_warmup_steps", type=int, default=0, help="VAE: steps over which beta ramps from 0.")
+    group.add_argument("--hole_weight", type=float, default=6.0, help="Inpainters: weight of the L1 in the hole.")
+    group.add_argument("--valid_weight", type=float, default=1.0, help="Inpainters: weight of the L1 outside it.")
+    group.add_argument("--ssim_weight", type=float, default=0.0, help="Inpainters: weight of a (1 - SSIM) term.")
+    group.add_argument(
+        "--adv_weight", type=float, default=0.0, help="Inpainters: weight of an adversarial term (needs 32/64/128 px)."
+    )
+    group.add_argument(
+        "--step_weight",
+        type=float,
+        default=0.0,
+        help="Recurrent inpainter: weight of the loss on each pass's output (0 = final output only).",
+    )
+    group.add_argument(
+        "--hole_range",
+        type=_float_pair,
+        default=(0.1, 0.5),
+        help="Inpainters: range of the hole's share of the image, 'LOW,HIGH'.",
+    )
+    group.add_argument(
+        "--mask_kind", choices=("mixed", "strokes", "boxes"), default="mixed", help="Inpainters: training masks."
+    )
+    group.add_argument("--sigma_min", type=float, default=0.0, help="Denoiser: lowest noise sigma (0-255 scale).")
+    group.add_argument("--sigma_max", type=float, default=55.0, help="Denoiser: highest noise sigma (0-255 scale).")
+
+    group = parser.add_argument_group("checkpoints, logging and the Hub")
+    group.add_argument("--checkpointing_steps", type=int, default=500, help="Save a checkpoint every N steps (0=off).")
+    group.add_argument(
+        "--checkpoints_total_limit", type=int, default=None, help="Keep at most this many checkpoints (oldest go)."
+    )
+    group.add_argument(
+        "--resume_from_checkpoint",
+        default=None,
+        help="A checkpoint folder to continue from, or 'latest' (the newest in --output_dir; a fresh start if none).",
+    )
+    group.add_argument(
+        "--report_to",
+        choices=("tensorboard", "trackio", "none"),
+        default="tensorboard",
+        help="Tracker for metrics and previews.",
+    )
+    group.add_argument("--logging_dir", default="logs", help="Tracker log folder, relative to --output_dir.")
+    group.add_argument("--logging_steps", type=int, default=10, help="Log the mean losses every N steps.")
+    group.add_argument("--sample_steps", type=int, default=250, help="Save a preview grid every N steps (0 = off).")
+    group.add_argument("--num_preview", type=int, default=8, help="Images per preview grid row.")
+    group.add_argument("--push_to_hub", action="store_true", help="Upload the final model folder to the Hub.")
+    group.add_argument(
+        "--hub_model_id", default=None, help="Hub repo id to push to. Default: the name of --output_dir."
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None, model_choices: Sequence[str]) -> argparse.Namespace:
+    """Parse train.py's flags (a YAML `--config` gives defaults, the command line wins) and check them."""
+    parser = build_parser(model_choices)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    known, _ = parser.parse_known_args(argv)
+    config = [] if known.config is None else _config_tokens(known.config, parser)
+    args = parser.parse_args([*config, *argv])  # the command line comes last, so it wins
+    for name in ("model", "dataset", "output_dir"):
+        if getattr(args, name) is None:
+            parser.error(f"--{name} is required (on the command line or in --config).")
+    problem = _check(args)
+    if problem:
+        parser.error(problem)
+    # The command line as typed, for the model card.
+    args.command = shlex.join(["train.py", *argv])
+    return args
+
+
+def _config_tokens(path: str, parser: argparse.ArgumentParser) -> list[str]:
+    """The YAML file's values as command-line tokens, so argparse converts and checks them like typed flags."""
+    import yaml  # only needed with --config
+
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        parser.error(f"--config {path}: cannot read it as YAML ({err}).")
+    if not isinstance(values, dict):
+        parser.error(f"--config {path}: expected a mapping of flag names to values, got {type(values).__name__}.")
+    unknown = sorted(set(values) - set(vars(parser.parse_args([]))) - {"config"})
+    if unknown:
+        parser.error(f"--config {path}: unknown keys {unknown}; keys are flag names without '--', e.g. 'model'.")
+    tokens = []
+    for name, value in values.items():
+        if isinstance(value, bool):  # a switch such as random_flip: present or not
+            tokens += [f"--{name}"] if value else []
+        elif isinstance(value, list):  # hole_range: [0.1, 0.5]
+            tokens += [f"--{name}", ",".join(str(item) for item in value)]
+        elif isinstance(value, dict):  # model_kwargs
+            tokens += [f"--{name}", json.dumps(value)]
+        elif value is not None:
+            tokens += [f"--{name}", str(value)]
+    return tokens
+
+
+def _float_pair(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected two numbers 'LOW,HIGH', got {text!r}") from None
+    return low, high
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"depth\": 3}}', got {text!r}")
+    return value
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """The first problem with the flag values, or None."""
+    for name in ("train_batch_size", "max_train_steps", "gradient_accumulation_steps", "max_bad_steps"):
+        if getattr(args, name) < 1:
+            return f"--{name} must be at least 1, got {getattr(args, name)}."
+    for name in ("checkpointing_steps", "sample_steps", "logging_steps", "num_preview"):
+        if getattr(args, name) < 0:
+            return f"--{name} must be 0 or more, got {getattr(args, name)}."
+    if args.logging_steps == 0:
+        return "--logging_steps must be at least 1."
+    if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
+        return f"--checkpoints_total_limit must be at least 1, got {args.checkpoints_total_limit}."
+    if args.resolution is not None and args.resolution < 8:
+        return f"--resolution must be at least 8 pixels, got {args.resolution}."
+    low, high = args.hole_range
+    if not 0.0 < low <= high < 1.0:
+        return f"--hole_range must satisfy 0 < LOW <= HIGH < 1, got {low},{high}."
+    if not 0.0 <= args.sigma_min <= args.sigma_max:
+        return f"--sigma_min/--sigma_max must satisfy 0 <= min <= max, got {args.sigma_min}, {args.sigma_max}."
+    if args.ema_decay is not None and not 0.0 <= args.ema_decay < 1.0:
+        return f"--ema_decay must be in [0, 1), got {args.ema_decay}."
+    return None

@@ -1,0 +1,142 @@
+"""Inpainting objective (InpaintCNN, InpaintRCNN): masked L1 with separate hole and valid weights.
+
+Each batch gets fresh random holes from `hfimg.masks` (brush strokes and boxes covering `--hole_range` of the
+image). The loss, as in Liu et al. 2018 (partial convolutions), weights the error inside the hole (`--hole_weight`,
+default 6) apart from the error on the known pixels (`--valid_weight`, default 1), both averaged over all pixel
+values. Optional terms:
+
+* `--ssim_weight`: 1 - SSIM of the composited result (torchmetrics' SSIM), for structure the L1 misses;
+* `--adv_weight`: an adversarial term from a DCGAN discriminator on composited results (trained alongside,
+  saved in `discriminator/`);
+* `--step_weight` (recurrent model): the same masked L1 on each pass's output, over the pixels filled so far, so
+  every pass is trained to fill its ring well, not only the last.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from accelerate import Accelerator
+
+from hfimg import masks
+from hfimg.hub import HubModel
+from hfimg.registry import create_model
+from hfimg.training.arguments import ConfigError
+from hfimg.training.objective import (
+    ApplyLoss,
+    Objective,
+    adam,
+    discriminator_loss,
+    frozen,
+    generator_loss,
+    pixel_loss,
+)
+
+DISCRIMINATOR_RESOLUTIONS = (32, 64, 128)  # what DCGANDiscriminator takes
+
+
+class InpaintObjective(Objective):
+    """Trains an inpainter `model(image, mask) -> prediction` (1 = hole) on random masks."""
+
+    families = ("inpaint-cnn", "inpaint-rcnn")
+    defaults = {**Objective.defaults, "learning_rate": 1e-3, "loss": "l1"}
+
+    def __init__(self, model: HubModel, args: argparse.Namespace):
+        super().__init__(model, args)
+        self.recurrent = args.step_weight > 0
+        if self.recurrent and not hasattr(model, "fill_schedule"):
+            raise ConfigError(f"--step_weight needs a recurrent inpainter (inpaint-rcnn), not {args.model!r}.")
+        self.discriminator = None
+        if args.adv_weight > 0:
+            if args.resolution not in DISCRIMINATOR_RESOLUTIONS:
+                raise ConfigError(
+                    f"--adv_weight needs --resolution in {DISCRIMINATOR_RESOLUTIONS} (the discriminator's sizes), "
+                    f"got {args.resolution}."
+                )
+            self.discriminator = create_model(
+                "dcgan-discriminator",
+                resolution=args.resolution,
+                channels=model.channels,
+                base_channels=args.disc_base_channels or 32,
+            )
+            self.d_optimizer = adam(self.discriminator, args)
+        self._ssim = None
+        if args.ssim_weight > 0:
+            from torchmetrics.functional.image import structural_similarity_index_measure
+
+            self._ssim = structural_similarity_index_measure
+
+    @property
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.net] if self.discriminator is None else [self.net, self.d_net]
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        if self.discriminator is None:
+            super().prepare(accelerator)
+            return
+        self.net, self.d_net, self.optimizer, self.d_optimizer = accelerator.prepare(
+            self.model, self.discriminator, self.optimizer, self.d_optimizer
+        )
+        self.d_plain = accelerator.unwrap_model(self.d_net)  # see GANObjective.prepare
+
+    def extra_models(self) -> dict[str, HubModel]:
+        return {} if self.discriminator is None else {"discriminator": self.discriminator}
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: int, apply: ApplyLoss) -> dict | None:
+        images = batch["image"]  # (B, C, H, W)
+        batch_size, _, height, width = images.shape
+        hole = masks.random_masks(
+            batch_size, height, width, hole_range=self.args.hole_range, kind=self.args.mask_kind
+        ).to(images.device)  # (B, 1, H, W), 1 = hole
+        if self.recurrent:
+            prediction, passes = self.net(images, hole, return_steps=True)  # (B, C, H, W), T x (B, C, H, W)
+        else:
+            prediction = self.net(images, hole)  # (B, C, H, W)
+        composite = hole * prediction + (1 - hole) * images  # what a user gets back
+
+        logs = {}
+        error = pixel_loss(prediction, images, self.args.loss)  # (B, C, H, W)
+        logs["hole"] = (hole * error).mean()
+        logs["valid"] = ((1 - hole) * error).mean()
+        loss = self.args.hole_weight * logs["hole"] + self.args.valid_weight * logs["valid"]
+        if self.recurrent:
+            # Pass t has filled the hole minus what is still open after it: score those pixels.
+            still_open = self.model.fill_schedule(hole)  # T x (B, 1, H, W)
+            per_pass = [
+                ((hole - open_) * pixel_loss(x, images, self.args.loss)).mean()
+                for x, open_ in zip(passes, still_open, strict=True)
+            ]
+            logs["passes"] = torch.stack(per_pass).mean()
+            loss = loss + self.args.step_weight * self.args.hole_weight * logs["passes"]
+        if self._ssim is not None:
+            logs["ssim"] = self._ssim(composite.float(), images.float(), data_range=2.0)
+            loss = loss + self.args.ssim_weight * (1 - logs["ssim"])
+
+        if self.discriminator is not None:
+            d_loss = discriminator_loss(self.d_net(images), self.d_net(composite.detach()), self.args.gan_loss)
+            if not apply(d_loss, self.d_optimizer):
+                return None
+            with frozen(self.d_plain):
+                logs["adv"] = generator_loss(self.d_plain(composite), self.args.gan_loss)
+            logs["loss_d"] = d_loss
+            loss = loss + self.args.adv_weight * logs["adv"]
+
+        if not apply(loss, self.optimizer):
+            return None
+        logs["loss"] = loss
+        return {name: value.detach() for name, value in logs.items()}
+
+    @torch.no_grad()
+    def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
+        height, width = images.shape[-2:]
+        hole = masks.random_masks(
+            len(images), height, width, hole_range=self.args.hole_range, kind=self.args.mask_kind, generator=generator
+        ).to(images.device)
+        damaged = images * (1 - hole) + hole  # holes shown white
+        result = hole * model(images, hole) + (1 - hole) * images
+        return [damaged, result, images]
+
+    @classmethod
+    def preview_legend(cls) -> str:
+        return "Row 1: images with random holes (white); row 2: the model's fill; row 3: the originals."

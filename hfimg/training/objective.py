@@ -1,0 +1,149 @@
+"""What every family's objective has in common: the networks it trains, their optimizers, and small loss helpers.
+
+An objective knows how one model family learns (its losses, which optimizer takes which loss, what a preview shows);
+the `Trainer` owns everything else (the loop, accelerate, checkpoints, EMA, logging). Subclasses live one per
+family in this package: gan.py, vae.py, inpaint.py, denoise.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.nn import functional as F
+
+from hfimg.hub import HubModel
+
+# Applies one loss to one optimizer (backward + step), skipping non-finite losses; returns False when it skipped.
+# Given to `Objective.training_step` by the Trainer, so every family steps, accumulates and skips alike.
+ApplyLoss = Callable[[torch.Tensor, torch.optim.Optimizer], bool]
+
+
+class Objective:
+    """Base class: one trained network (`model`) with one Adam optimizer; subclasses add losses and more networks.
+
+    Args:
+        model: the network to train (unwrapped; `prepare` wraps it for the accelerator).
+        args: train.py's flags, with the family `defaults` already filled in.
+    """
+
+    families: ClassVar[tuple[str, ...]] = ()  # registry names this objective trains
+    # Values for flags the user left unset (None).
+    defaults: ClassVar[dict] = {
+        "learning_rate": 1e-3,
+        "adam_beta1": 0.9,
+        "adam_beta2": 0.999,
+        "loss": "l2",
+        "ema_decay": 0.0,
+    }
+    uses_preview_images = True  # whether previews show real images (a GAN's show samples only)
+
+    def __init__(self, model: HubModel, args: argparse.Namespace):
+        self.model = model
+        self.args = args
+        self.net: nn.Module = model  # what is called in training: the accelerator-wrapped model after `prepare`
+        self.optimizer = adam(model, args)
+
+    @property
+    def networks(self) -> list[nn.Module]:
+        """The trained (wrapped) networks, for `accelerator.accumulate`."""
+        return [self.net]
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        """Wrap networks and optimizers for the accelerator (DDP, mixed precision, device placement)."""
+        self.net, self.optimizer = accelerator.prepare(self.model, self.optimizer)
+
+    def extra_models(self) -> dict[str, HubModel]:
+        """Networks saved next to the final model, by sub-folder name (e.g. a GAN's discriminator)."""
+        return {}
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: int, apply: ApplyLoss) -> dict | None:
+        """Compute the losses of one micro-batch and apply them.
+
+        Args:
+            batch: {"image": (B, C, R, R) in [-1, 1], "label": (B,) long, -1 = no label}, on the device.
+            step: optimizer steps done so far (for schedules such as the KL warm-up).
+            apply: backward + optimizer step of one loss (see `ApplyLoss`).
+
+        Returns:
+            Detached scalar tensors to log, by name; None when a loss was not finite and the step was skipped.
+        """
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
+        """Rows of a preview grid, each (N, C, R, R) in [-1, 1], made with `model` (the one that will be saved).
+
+        Args:
+            model: the saved model (the EMA one if there is one), in eval mode.
+            images: N fixed real images (N, C, R, R) on the model's device, or None if `uses_preview_images` is
+                False.
+            generator: a seeded CPU generator, so each preview uses the same noise, masks and codes.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def preview_legend(cls) -> str:
+        """What the rows of a preview grid show, for the model card."""
+        raise NotImplementedError
+
+
+def adam(module: nn.Module, args: argparse.Namespace) -> torch.optim.Adam:
+    """Adam over `module`'s parameters with the run's learning rate, betas and weight decay."""
+    return torch.optim.Adam(
+        module.parameters(),
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+    )
+
+
+def pixel_loss(prediction: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Elementwise L1 or L2 (squared) error, not reduced; computed in float32 (also under autocast)."""
+    difference = prediction.float() - target.float()
+    if kind == "l1":
+        return difference.abs()
+    if kind == "l2":
+        return difference.square()
+    raise ValueError(f"loss must be 'l1' or 'l2', got {kind!r}.")
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Turn off `requires_grad` on `module`'s parameters inside the block.
+
+    Used when a loss goes through a network that this loss must not train (a discriminator during the generator
+    step): its parameters then get no gradient at all, instead of gradients that pile up with its own ones
+    during gradient accumulation.
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """GAN discriminator loss on logits: "bce" (real -> 1, fake -> 0) or "hinge"."""
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """GAN generator loss on logits: non-saturating BCE (fake -> 1) or hinge (-mean logit)."""
+    fake_logits = fake_logits.float()
+    if kind == "hinge":
+        return -fake_logits.mean()
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))

@@ -1,0 +1,438 @@
+"""The one training loop every model family shares, on accelerate.
+
+`Trainer(args).train()` does, in order:
+
+1. checks, before any step: the model builds at the resolution, the dataset opens, `--output_dir` is empty or
+   holds this same run, the Hub repo can be created (`--push_to_hub`);
+2. builds the family's objective (gan.py, vae.py, inpaint.py, denoise.py) and wraps its networks with accelerate
+   (DDP across processes, mixed precision, gradient accumulation);
+3. resumes from a checkpoint if asked: weights, optimizers, EMA, RNG states, the step and each rank's position in
+   the data stream, so the run goes on exactly as if it had not stopped;
+4. loops over optimizer steps: losses to the trackers every `--logging_steps`, a preview grid every
+   `--sample_steps`, a checkpoint every `--checkpointing_steps`; a step whose loss is NaN/inf is skipped (and the
+   run stops after `--max_bad_steps` in a row);
+5. saves the model (its EMA if there is one) with `save_pretrained` into `--output_dir`, extra networks (a GAN's
+   discriminator) in sub-folders, a model card and a preview image, and pushes the folder to the Hub if asked.
+
+Every rank runs the same code; files are written by the main process only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import logging
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from PIL import Image
+from torch.optim.swa_utils import AveragedModel
+from tqdm.auto import tqdm
+
+from hfimg.data import ImageStream
+from hfimg.hub import HubModel
+from hfimg.imaging import images_to_grid, tensor_to_pil
+from hfimg.registry import model_class, model_names
+from hfimg.training import card, checkpoints
+from hfimg.training.arguments import MODEL_KWARG_FLAGS, ConfigError
+from hfimg.training.denoise import DenoiseObjective
+from hfimg.training.gan import GANObjective
+from hfimg.training.inpaint import InpaintObjective
+from hfimg.training.objective import Objective
+from hfimg.training.vae import VAEObjective
+
+logger = get_logger(__name__)
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    family: objective
+    for objective in (GANObjective, VAEObjective, InpaintObjective, DenoiseObjective)
+    for family in objective.families
+}
+DEFAULT_RESOLUTION = 64  # for fully convolutional models, which have no resolution of their own
+
+
+def trainable_models() -> list[str]:
+    """Registry names train.py can train (every family with an objective)."""
+    return [name for name in model_names() if name in OBJECTIVES]
+
+
+def build_model(args: argparse.Namespace) -> HubModel:
+    """A fresh model of family `args.model` from the model flags; sets `args.resolution` if it was left unset.
+
+    Raises:
+        ConfigError: a flag the model does not take, or values it refuses (e.g. a resolution it cannot make).
+    """
+    cls = model_class(args.model)
+    accepted = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    kwargs = dict(args.model_kwargs or {})
+    if "resolution" in kwargs:
+        raise ConfigError("set the resolution with --resolution, not in --model_kwargs.")
+    for flag in MODEL_KWARG_FLAGS:
+        if getattr(args, flag) is not None:
+            kwargs[flag] = getattr(args, flag)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"the {args.model!r} model has no setting {', '.join(unknown)}; it takes: {', '.join(accepted)}."
+        )
+    if "resolution" in accepted:
+        if args.resolution is None:
+            args.resolution = inspect.signature(cls.__init__).parameters["resolution"].default
+        kwargs["resolution"] = args.resolution
+    elif args.resolution is None:
+        args.resolution = DEFAULT_RESOLUTION
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(
+            f"cannot build a {args.model!r} model with {kwargs} (--resolution {args.resolution}): {err}"
+        ) from None
+
+
+def ema_update(decay: float):
+    """`multi_avg_fn` for `torch.optim.swa_utils.AveragedModel`: an exponential moving average with a warm-up.
+
+    torch's own `get_ema_multi_avg_fn` uses a fixed decay, so the first thousand steps of a 0.999 average are
+    mostly the random initialisation; this one uses min(decay, (1 + n) / (10 + n)) after n updates (the schedule
+    of diffusers' EMAModel). AveragedModel calls it once per group of tensors of one device and dtype; integer
+    buffers (BatchNorm's step counter) are copied, not averaged.
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():
+            torch._foreach_copy_(averaged, current)
+            return
+        n = float(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return update
+
+
+def has_accelerator() -> bool:
+    """Whether torch sees a GPU (or another accelerator) to train on."""
+    if hasattr(torch, "accelerator"):  # torch >= 2.6
+        return torch.accelerator.is_available()
+    return torch.cuda.is_available()
+
+
+def json_safe(value):
+    """Flag values as JSON types (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+class Trainer:
+    """Trains one model from train.py's flags; see the module docstring for what happens when.
+
+    Args:
+        args: parsed train.py flags (`hfimg.training.arguments.parse_args`); family defaults are filled in here.
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        if args.model not in OBJECTIVES:
+            raise ConfigError(f"cannot train {args.model!r}; trainable models: {', '.join(trainable_models())}.")
+        objective_class = OBJECTIVES[args.model]
+        for key, value in objective_class.defaults.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+        self.args = args
+        self.output_dir = Path(args.output_dir)
+        tracker_package = {"tensorboard": "tensorboard", "trackio": "trackio"}.get(args.report_to)
+        if tracker_package and importlib.util.find_spec(tracker_package) is None:
+            # accelerate would only log a warning and train without the tracker.
+            raise ConfigError(
+                f"--report_to {args.report_to} needs the {tracker_package} package: pip install {tracker_package} "
+                f"(or hfimg[train]), or pass --report_to none."
+            )
+        self.accelerator = Accelerator(
+            # Without cpu=True, processes started by torchrun on a machine without GPU do not form a
+            # process group: each would silently train alone.
+            cpu=args.cpu or not has_accelerator(),
+            mixed_precision=args.mixed_precision,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            log_with=None if args.report_to == "none" else args.report_to,
+            project_config=ProjectConfiguration(
+                project_dir=str(self.output_dir), logging_dir=str(self.output_dir / args.logging_dir)
+            ),
+        )
+        accelerator = self.accelerator
+        if accelerator.device.type == "cpu":
+            # Values below ~1e-38 (denormals: tiny gradients, Adam's squared-gradient averages early in training)
+            # make CPU float math many times slower; flushing them to zero changes nothing measurable otherwise.
+            torch.set_flush_denormal(True)
+
+        # 1. Everything that can be wrong is checked before anything is written.
+        set_seed(args.seed)  # the same initial weights on every rank
+        model = build_model(args)
+        self.run = json_safe(
+            {
+                "model": args.model,
+                "model_config": model._hub_mixin_config,
+                "dataset": args.dataset,
+                "split": args.split,
+                "resolution": args.resolution,
+            }
+        )
+        resume_from = checkpoints.check_output_dir(self.output_dir, self.run, args.resume_from_checkpoint)
+        try:
+            self.stream = ImageStream(
+                args.dataset,
+                resolution=args.resolution,
+                channels=model.channels,
+                split=args.split,
+                image_column=args.image_column,
+                shuffle_buffer=args.shuffle_buffer,
+                seed=args.seed,
+                flip=args.random_flip,
+                rank=accelerator.process_index,
+                world_size=accelerator.num_processes,
+                crop=args.crop,
+            )
+        except (ValueError, OSError) as err:  # the data layer's messages say what was found; add which flag
+            raise ConfigError(f"--dataset {args.dataset}: {err}") from err
+        if getattr(model, "num_classes", 0) > 0 and not self.stream.has_labels:
+            raise ConfigError(
+                f"--num_classes {model.num_classes}: a class-conditional model needs labels, and the dataset "
+                f"{args.dataset!r} has none; train with --num_classes 0 or use a labelled dataset."
+            )
+        self.repo_id = None
+        if args.push_to_hub and accelerator.is_main_process:
+            self.repo_id = card.create_hub_repo(args.hub_model_id or self.output_dir.resolve().name)
+
+        # 2. The objective, its networks wrapped by accelerate, and the EMA of the saved model.
+        # The EMA is a copy made before `prepare`, so it is a plain module (no DDP, no autocast wrapper).
+        self.ema = None
+        if args.ema_decay > 0:
+            self.ema = AveragedModel(
+                model, device=accelerator.device, multi_avg_fn=ema_update(args.ema_decay), use_buffers=True
+            )
+            accelerator.register_for_checkpointing(self.ema)
+        self.objective = objective_class(model, args)
+        self.objective.prepare(accelerator)
+        set_seed(args.seed, device_specific=True)  # different noise / masks / codes on each rank
+
+        # 3. Resume.
+        self.step = 0
+        if resume_from is not None:
+            state = checkpoints.load_checkpoint(accelerator, resume_from)
+            self.stream.load_state_dict(state["stream"])
+            self.step = state["step"]
+            logger.info(f"Resumed from {resume_from} at step {self.step}.")
+        elif args.resume_from_checkpoint == "latest":
+            logger.info(f"No checkpoint in {self.output_dir}: starting a new run.")
+        accelerator.wait_for_everyone()  # every rank has checked --output_dir before the main one writes to it
+        if accelerator.is_main_process and resume_from is None:
+            checkpoints.write_run(self.output_dir, self.run, json_safe(vars(args)))
+        # num_workers=0: the stream's own position is the loader's (no prefetch). A generator of its own: making
+        # the iterator draws a seed, which must not come from the global RNG that the checkpoint restores.
+        loader = torch.utils.data.DataLoader(
+            self.stream, batch_size=args.train_batch_size, num_workers=0, generator=torch.Generator()
+        )
+        self.batches = iter(loader)
+        accelerator.init_trackers(
+            args.model,
+            # Trackers take scalars and strings only.
+            config={k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in vars(args).items()},
+            init_kwargs={"trackio": {"name": self.output_dir.resolve().name}},
+        )
+
+        self.metrics: dict[str, float] = {}
+        self._skipping = False  # a loss of the current optimizer step was NaN/inf
+        self._bad_in_a_row = 0
+        self._preview_images: torch.Tensor | None = None
+
+    # --- the loop ------------------------------------------------------------------------------------------------
+
+    def train(self) -> dict[str, float]:
+        """Run to `--max_train_steps`, save the final model; returns the final (mean) training losses."""
+        args, accelerator = self.args, self.accelerator
+        progress = tqdm(
+            total=args.max_train_steps,
+            initial=self.step,
+            desc=f"train {args.model}",
+            disable=not accelerator.is_local_main_process,
+        )
+        window: dict[str, list[torch.Tensor]] = {}  # losses since the last log
+        try:
+            while self.step < args.max_train_steps:
+                batch = self._next_batch()
+                with accelerator.accumulate(*self.objective.networks):
+                    losses = self.objective.training_step(batch, self.step, self._apply)
+                for name, value in (losses or {}).items():
+                    window.setdefault(name, []).append(value)
+                if not accelerator.sync_gradients:
+                    continue  # more micro-batches to accumulate before this optimizer step
+                self._end_step()
+                self.step += 1
+                progress.update(1)
+                if self.step % args.logging_steps == 0 or self.step == args.max_train_steps:
+                    self._log(window)
+                    progress.set_postfix({name: f"{value:.4g}" for name, value in self.metrics.items()})
+                    window = {}
+                if args.sample_steps and self.step % args.sample_steps == 0:
+                    self._preview()
+                if args.checkpointing_steps and self.step % args.checkpointing_steps == 0:
+                    checkpoints.save_checkpoint(
+                        accelerator,
+                        self.output_dir,
+                        self.step,
+                        self.stream.state_dict(),
+                        self.run,
+                        args.checkpoints_total_limit,
+                    )
+            progress.close()
+            self._save_final()
+        finally:
+            accelerator.end_training()
+        return self.metrics
+
+    def _next_batch(self) -> dict[str, torch.Tensor]:
+        batch = next(self.batches)
+        device = self.accelerator.device
+        return {"image": batch["image"].to(device, non_blocking=True), "label": batch["label"].to(device)}
+
+    def _apply(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
+        """Backward + optimizer step of one loss (see `objective.ApplyLoss`); skips the step if a loss is NaN/inf."""
+        finite = torch.isfinite(loss.detach()).all()
+        if self.accelerator.num_processes > 1:
+            # Every rank must take the same branch: DDP would wait forever for the gradients of a rank that skips.
+            finite = self.accelerator.gather(finite.float()[None]).min() > 0
+        if not finite:
+            self._skipping = True
+        if self._skipping:
+            # Drop what this optimizer step accumulated so far. (The accelerate wrapper's zero_grad only acts on
+            # the last micro-batch of an accumulation; the wrapped optimizer's acts now.)
+            getattr(optimizer, "optimizer", optimizer).zero_grad(set_to_none=True)
+            return False
+        self.accelerator.backward(loss)
+        optimizer.step()  # a no-op until the last micro-batch of the accumulation
+        optimizer.zero_grad(set_to_none=True)
+        return True
+
+    def _end_step(self) -> None:
+        """After the last micro-batch of an optimizer step: EMA update, or the bookkeeping of a skipped step."""
+        if not self._skipping:
+            self._bad_in_a_row = 0
+            if self.ema is not None:
+                self.ema.update_parameters(self.objective.model)
+            return
+        self._skipping = False
+        self._bad_in_a_row += 1
+        logger.warning(f"Step {self.step + 1}: the loss is NaN or infinite; the step was skipped.")
+        if self._bad_in_a_row >= self.args.max_bad_steps:
+            latest = checkpoints.list_checkpoints(self.output_dir)
+            raise RuntimeError(
+                f"Stopping: the loss was NaN or infinite for {self._bad_in_a_row} steps in a row (up to step "
+                f"{self.step + 1}). Last checkpoint: {latest[-1] if latest else 'none'}. Try a lower "
+                f"--learning_rate, --mixed_precision no, or check the data."
+            )
+
+    def _log(self, window: dict[str, list[torch.Tensor]]) -> None:
+        if window:
+            self.metrics = {name: torch.stack(values).float().mean().item() for name, values in window.items()}
+        self.accelerator.log({**self.metrics, "skipped_images": self.stream.skipped}, step=self.step)
+
+    # --- previews and the final model ----------------------------------------------------------------------------
+
+    def saved_model(self) -> HubModel:
+        """The model that is sampled and saved: the EMA of the trained network if there is one."""
+        return self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.objective.net)
+
+    def _fixed_images(self) -> torch.Tensor:
+        """The first `--num_preview` images of the corpus, in its own order: the same in every preview."""
+        if self._preview_images is None:
+            stream = ImageStream(
+                self.args.dataset,
+                resolution=self.args.resolution,
+                channels=self.objective.model.channels,
+                split=self.args.split,
+                image_column=self.args.image_column,
+                shuffle_buffer=0,
+                repeat=False,
+            )
+            images = [sample["image"] for sample in islice(stream, self.args.num_preview)]
+            self._preview_images = torch.stack(images).to(self.accelerator.device)
+        return self._preview_images
+
+    def _preview(self, name: str | None = None) -> Image.Image | None:
+        """Save a preview grid (main process) as samples/step-<step>.png, or `name` in the output folder."""
+        if not self.accelerator.is_main_process or self.args.num_preview == 0:
+            return None
+        model = self.saved_model()
+        images = self._fixed_images() if self.objective.uses_preview_images else None
+        was_training = model.training
+        model.eval()
+        rows = self.objective.preview(model, images, torch.Generator().manual_seed(self.args.seed))
+        model.train(was_training)
+        grid = images_to_grid([tensor_to_pil(image) for row in rows for image in row], columns=len(rows[0]))
+        path = self.output_dir / (name or f"samples/step-{self.step:07d}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        grid.save(path)
+        self._log_image(grid)
+        return grid
+
+    def _log_image(self, grid: Image.Image) -> None:
+        for tracker in self.accelerator.trackers:
+            if tracker.name == "tensorboard":
+                array = np.asarray(grid)
+                array = array.reshape(1, *array.shape[:2], -1)  # (1, H, W, C)
+                tracker.log_images({"preview": array}, step=self.step, dataformats="NHWC")
+            elif tracker.name == "trackio":
+                import trackio
+
+                tracker.log({"preview": trackio.Image(grid)}, step=self.step)
+
+    def _save_final(self) -> None:
+        accelerator, args = self.accelerator, self.args
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return
+        model = self.saved_model()
+        model.save_pretrained(self.output_dir)
+        for folder, extra in self.objective.extra_models().items():
+            extra.save_pretrained(self.output_dir / folder)
+        preview = "preview.png" if self._preview(name="preview.png") is not None else None
+        processes = accelerator.num_processes
+        launcher = "python" if processes == 1 else f"torchrun --nproc_per_node {processes}"
+        card.write_model_card(
+            model,
+            self.output_dir,
+            dataset=args.dataset,
+            summary=self._summary(),
+            command=f"{launcher} {args.command}",
+            metrics=self.metrics,
+            preview_file=preview,
+            preview_legend=self.objective.preview_legend(),
+            settings=json_safe({k: v for k, v in vars(args).items() if k != "command"}),
+            repo_id=self.repo_id,
+        )
+        logger.info(f"Saved the model to {self.output_dir} after {self.step} steps.")
+        if self.repo_id is not None:
+            url = card.upload_run(self.repo_id, self.output_dir, self.step)
+            logger.info(f"Pushed to the Hub: {url}")
+
+    def _summary(self) -> dict[str, str]:
+        args, accelerator = self.args, self.accelerator
+        per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+        return {
+            "steps": f"{self.step} optimizer steps ({self.step * per_step} images)",
+            "resolution": f"{args.resolution} x {args.resolution}, {args.crop} crop"
+            + (", random flips" if args.random_flip else ""),
+            "batch": f"{args.train_batch_size} per process x {args.gradient_accumulation_steps} accumulation x "
+            f"{accelerator.num_processes} processes = {per_step}",
+            "optimizer": f"Adam, lr {args.learning_rate}, betas ({args.adam_beta1}, {args.adam_beta2})",
+            "EMA decay": str(args.ema_decay) if args.ema_decay > 0 else "none",
+            "mixed precision": accelerator.mixed_precision,
+            "seed": str(args.seed),
+        }
+
+
+def configure_logging() -> None:
+    """INFO-level logs on the console, as accelerate's examples do."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
