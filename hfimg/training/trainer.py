@@ -193,6 +193,7 @@ class Trainer:
                 rank=accelerator.process_index,
                 world_size=accelerator.num_processes,
                 crop=args.crop,
+                crops_per_image=args.crops_per_image,
             )
         except (ValueError, OSError) as err:  # the data layer's messages say what was found; add which flag
             raise ConfigError(f"--dataset {args.dataset}: {err}") from err
