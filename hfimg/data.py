@@ -30,23 +30,11 @@ import torch
 from PIL import Image
 
 from hfimg.imaging import network_mode
+from hfimg.models.classifier import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 
 logger = logging.getLogger(__name__)
 
 FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
-# The class names of the Hub copy, so both sources give identical features.
-FASHION_MNIST_LABELS = (
-    "T - shirt / top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
 # Where the Debian package dataset-fashion-mnist puts the IDX files; HFIMG_FASHION_MNIST_DIR overrides it.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _FASHION_MNIST_FILES = {"train": "train", "test": "t10k"}  # split -> IDX file prefix
