@@ -83,9 +83,9 @@ def test_paint_a_stroke_and_inpaint(demo_url, page, tmp_path):
     page.goto(demo_url)
     page.get_by_role("tab", name="Inpaint").click()
     prompt = page.locator("#editor").get_by_text("Upload an image")
-    prompt.wait_for(state="visible", timeout=30_000)  # the editor is ready for a file
+    prompt.wait_for(state="visible", timeout=90_000)  # the editor is ready for a file
     page.locator("#editor input[type=file]").set_input_files(str(upload))
-    prompt.wait_for(state="hidden", timeout=30_000)  # the photo is on the canvas
+    prompt.wait_for(state="hidden", timeout=90_000)  # the photo is on the canvas
     canvas = page.locator("#editor canvas").first
     page.wait_for_timeout(500)
 
@@ -116,5 +116,5 @@ def test_inpaint_without_an_image_shows_what_to_do(demo_url, page):
     page.goto(demo_url)
     page.get_by_role("tab", name="Inpaint").click()
     page.locator("#inpaint-button").click()
-    page.get_by_text("Upload an image first").first.wait_for(state="visible", timeout=30_000)  # a toast, no trace
+    page.get_by_text("Upload an image first").first.wait_for(state="visible", timeout=90_000)  # a toast, no trace
     assert page.get_by_text("Traceback").count() == 0
