@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
+
+import hfimg
 
 
 def machine() -> str:
@@ -36,3 +43,58 @@ def median_ms(fn: Callable[[], object], *, repeats: int = 7, warmup: int = 2) ->
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times), max(times)
+
+
+VALIDATION_PHOTOS = Path("data/photos/validation")
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def validation_crops(folder: str | Path, size: int, per_photo: int) -> list[tuple[str, Image.Image]]:
+    """Up to `per_photo` non-overlapping `size` x `size` RGB crops of each photo in `folder`, at the photo's scale.
+
+    The crops are tiles of a grid centred on the photo, taken evenly spread over the grid (all of them when it has
+    at most `per_photo`). A photo smaller than `size` is first enlarged (bicubic) until its shorter side fits, as
+    `ImageStream(crop="random")` does for training crops. Grey photos are converted to RGB.
+
+    Args:
+        folder: a folder of photos, e.g. the held-out `data/photos/validation` of `scripts/build_photo_corpus.py`.
+        size: side of the crops in pixels.
+        per_photo: most crops taken from one photo.
+
+    Returns:
+        (name, crop) pairs in a fixed order, named "<photo>@<left>,<top>".
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no photo folder {str(folder)!r}; build the photo corpus with "
+            f"`python scripts/build_photo_corpus.py --output data/photos` or pass --photos."
+        )
+    if size < 1 or per_photo < 1:
+        raise ValueError(f"size and per_photo must be positive, got size={size}, per_photo={per_photo}.")
+    paths = sorted(path for path in folder.iterdir() if path.suffix.lower() in PHOTO_SUFFIXES)
+    if not paths:
+        raise ValueError(f"{str(folder)!r} holds no photos ({', '.join(PHOTO_SUFFIXES)}).")
+    crops = []
+    for path in paths:
+        with Image.open(path) as opened:
+            photo = opened.convert("RGB")
+        if min(photo.size) < size:
+            scale = size / min(photo.size)
+            photo = photo.resize(
+                (max(size, round(photo.width * scale)), max(size, round(photo.height * scale))),
+                Image.Resampling.BICUBIC,
+            )
+        columns, rows = photo.width // size, photo.height // size
+        left0, top0 = (photo.width - columns * size) // 2, (photo.height - rows * size) // 2
+        tiles = columns * rows
+        for index in np.unique(np.linspace(0, tiles - 1, min(per_photo, tiles)).round().astype(int)):
+            left, top = left0 + (index % columns) * size, top0 + (index // columns) * size
+            crops.append((f"{path.stem}@{left},{top}", photo.crop((left, top, left + size, top + size))))
+    return crops
+
+
+def load_model(id_or_path: str) -> torch.nn.Module:
+    """`hfimg.load`, with the Hub mixin's "Loading weights" line sent to stderr so stdout stays the report."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return hfimg.load(id_or_path)

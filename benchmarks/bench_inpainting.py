@@ -1,0 +1,206 @@
+"""Inpainting quality on held-out photos: the trained inpainters next to classical methods, per hole size.
+
+    python -m benchmarks.bench_inpainting [--models hfimg/inpaint-cnn-photos hfimg/inpaint-rcnn-photos]
+        [--size 256] [--per_photo 4] [--masks 3] [--json benchmarks/results/inpainting.json]
+
+Images: the photos of `data/photos/validation`, which `scripts/build_photo_corpus.py` keeps out of training, cut
+into up to `--per_photo` non-overlapping `--size` x `--size` crops each, at the photo's own scale (the scale the
+models train on: random crops of the full photos), grey photos as RGB (`benchmarks.common.validation_crops`).
+
+Masks: for every crop and every hole-ratio bucket of `hfimg.masks.HOLE_BUCKETS`, `--masks` free-form masks
+(`random_mask(kind="mixed")`: brush strokes and boxes), seeded by (--seed, crop, bucket, mask number). Every
+method gets the same masks and the same input: the crop with its hole zeroed, so no method can see the hole.
+
+Methods, all in one run:
+
+* the models given by --models (`model.inpaint(image, mask)`, the PIL API users call);
+* OpenCV Telea and OpenCV Navier-Stokes (`cv2.inpaint`, radius --radius pixels);
+* scikit-image biharmonic (`skimage.restoration.inpaint_biharmonic`).
+
+Metrics per image, averaged over each bucket: PSNR and SSIM of the whole result against the original crop (every
+method keeps the known pixels, so the differences lie in the hole) and the mean absolute error in the hole (0-1
+scale), all from `hfimg.metrics`; time: median milliseconds per image (one call each, conversions included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from skimage.restoration import inpaint_biharmonic
+
+from benchmarks.common import VALIDATION_PHOTOS, load_model, machine, validation_crops
+from hfimg import metrics
+from hfimg.masks import HOLE_BUCKETS, random_mask
+
+DEFAULT_MODELS = ["hfimg/inpaint-cnn-photos", "hfimg/inpaint-rcnn-photos"]
+
+# An inpainting method: (RGB uint8 image with the hole zeroed (H, W, 3), hole bool (H, W)) -> RGB uint8 (H, W, 3).
+Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def opencv(flag: int, radius: int) -> Method:
+    """cv2.inpaint with `flag` (cv2.INPAINT_TELEA or cv2.INPAINT_NS); it works per channel, so RGB order is fine."""
+    return lambda image, hole: cv2.inpaint(image, hole.astype(np.uint8) * 255, radius, flag)
+
+
+def biharmonic(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """scikit-image's biharmonic inpainting, on floats in [0, 1], rounded back to uint8."""
+    filled = inpaint_biharmonic(image / 255.0, hole, channel_axis=-1)
+    result = np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    result[~hole] = image[~hole]  # it keeps them already; float rounding must not change a known pixel
+    return result
+
+
+def model_method(model: torch.nn.Module) -> Method:
+    """A model's `inpaint` (PIL in, PIL out), as a Method."""
+    return lambda image, hole: np.asarray(model.inpaint(Image.fromarray(image), Image.fromarray(hole)))
+
+
+def bucket_label(bucket: tuple[float, float]) -> str:
+    return f"{bucket[0]:.0%}-{bucket[1]:.0%}"
+
+
+def run(
+    methods: dict[str, Method], crops: list[np.ndarray], masks_per_crop: int, seed: int
+) -> dict[tuple[str, str], dict]:
+    """Every method on every (crop, mask) of every bucket -> {(method, bucket): averaged metrics and timing}."""
+    results = {}
+    for b, bucket in enumerate(HOLE_BUCKETS):
+        scores = {name: {"psnr": [], "ssim": [], "hole_l1": [], "ms": []} for name in methods}
+        for c, original in enumerate(crops):
+            for k in range(masks_per_crop):
+                hole = random_mask(*original.shape[:2], hole_range=bucket, rng=np.random.default_rng((seed, c, b, k)))
+                damaged = original.copy()
+                damaged[hole] = 0
+                for name, method in methods.items():
+                    start = time.perf_counter()
+                    result = method(damaged, hole)
+                    scores[name]["ms"].append((time.perf_counter() - start) * 1000)
+                    scores[name]["psnr"].append(metrics.psnr(result, original))
+                    scores[name]["ssim"].append(metrics.ssim(result, original))
+                    scores[name]["hole_l1"].append(metrics.masked_l1(result, original, hole.astype(np.uint8) * 255))
+        for name, values in scores.items():
+            results[name, bucket_label(bucket)] = {
+                "psnr": statistics.fmean(values["psnr"]),
+                "ssim": statistics.fmean(values["ssim"]),
+                "hole_l1": statistics.fmean(values["hole_l1"]),
+                "ms": statistics.median(values["ms"]),
+                "images": len(values["ms"]),
+            }
+    return results
+
+
+def markdown(report: dict) -> str:
+    """Long table (bucket x method, best PSNR of each bucket in bold), then a PSNR summary with the models' gain."""
+    settings, methods = report["settings"], report["methods"]
+    rows = report["results"]
+    buckets = [bucket_label(bucket) for bucket in HOLE_BUCKETS]
+    lines = [
+        f"Machine: {report['machine']}",
+        "",
+        f"{settings['crops']} crops of {settings['size']}x{settings['size']} px from {len(settings['photos'])} "
+        f"validation photos x {settings['masks_per_crop']} masks = {settings['crops'] * settings['masks_per_crop']} "
+        f"images per hole bucket ({settings['mask_kind']} masks).",
+        "",
+        "| holes | method | PSNR (dB) | SSIM | hole L1 | median ms |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for bucket in buckets:
+        in_bucket = [row for row in rows if row["bucket"] == bucket]
+        best = max(row["psnr"] for row in in_bucket)
+        for row in in_bucket:
+            psnr = f"**{row['psnr']:.2f}**" if row["psnr"] == best else f"{row['psnr']:.2f}"
+            lines.append(
+                f"| {bucket} | {row['method']} | {psnr} | {row['ssim']:.4f} | {row['hole_l1']:.4f} | {row['ms']:.1f} |"
+            )
+    lines += ["", "PSNR (dB) by hole ratio:", "", "| method | parameters | " + " | ".join(buckets) + " |"]
+    lines.append("|---|---:|" + "---:|" * len(buckets))
+    psnr = {(row["method"], row["bucket"]): row["psnr"] for row in rows}
+    for method in methods:
+        params = f"{method['parameters']:,}" if method["parameters"] else "-"
+        values = " | ".join(f"{psnr[method['name'], bucket]:.2f}" for bucket in buckets)
+        lines.append(f"| {method['name']} | {params} | {values} |")
+    classical = [method["name"] for method in methods if method["model"] is None]
+    for method in (m for m in methods if m["model"] is not None):
+        gains = [psnr[method["name"], b] - max(psnr[name, b] for name in classical) for b in buckets]
+        lines.append(f"| {method['name']} - best classical | | {' | '.join(f'{g:+.2f}' for g in gains)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--models", nargs="*", default=DEFAULT_MODELS, help="Inpainters: bundled ids, model folders or Hub ids."
+    )
+    parser.add_argument("--photos", type=Path, default=VALIDATION_PHOTOS, help="Folder of held-out photos.")
+    parser.add_argument("--size", type=int, default=256, help="Side of the square crops, in pixels.")
+    parser.add_argument("--per_photo", type=int, default=4, help="Most crops taken from one photo.")
+    parser.add_argument("--masks", type=int, default=3, help="Masks per crop and hole bucket.")
+    parser.add_argument("--radius", type=int, default=3, help="Neighbourhood radius of the OpenCV methods (px).")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the masks.")
+    parser.add_argument("--threads", type=int, default=None, help="torch and OpenCV threads (default: theirs).")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+
+    named_crops = validation_crops(args.photos, args.size, args.per_photo)
+    crops = [np.array(crop) for _, crop in named_crops]
+    methods: dict[str, Method] = {}
+    described = []
+    for model_id in args.models:
+        model = load_model(model_id)
+        if not hasattr(model, "inpaint"):
+            raise ValueError(f"{model_id!r} is a {type(model).__name__}, which cannot inpaint (no inpaint()).")
+        name = f"{type(model).__name__} ({model_id})"
+        methods[name] = model_method(model)
+        described.append({"name": name, "model": model_id, "parameters": model.num_parameters()})
+    classical = {
+        "OpenCV Telea": opencv(cv2.INPAINT_TELEA, args.radius),
+        "OpenCV Navier-Stokes": opencv(cv2.INPAINT_NS, args.radius),
+        "scikit-image biharmonic": biharmonic,
+    }
+    methods.update(classical)
+    described += [{"name": name, "model": None, "parameters": None} for name in classical]
+
+    results = run(methods, crops, args.masks, args.seed)
+    report = {
+        "benchmark": "inpainting",
+        "machine": machine(),
+        "command": shlex.join(
+            ["python", "-m", "benchmarks.bench_inpainting", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        "settings": {
+            "photos": sorted({name.split("@")[0] for name, _ in named_crops}),
+            "crops": len(crops),
+            "size": args.size,
+            "per_photo": args.per_photo,
+            "masks_per_crop": args.masks,
+            "mask_kind": "mixed",
+            "radius": args.radius,
+            "seed": args.seed,
+        },
+        "methods": described,
+        "results": [{"method": method, "bucket": bucket, **values} for (method, bucket), values in results.items()],
+    }
+    print(markdown(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()

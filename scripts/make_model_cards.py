@@ -1,0 +1,590 @@
+"""Write the model card of every shipped model from its training run and the benchmark results.
+
+    python scripts/make_model_cards.py [--models dcgan-fashion-mnist ...] [--runs_dir runs]
+        [--results_dir benchmarks/results]
+
+For each shipped model whose folder `hfimg/pretrained/<name>/` holds a model (config.json + model.safetensors):
+
+1. the measured numbers come from the benchmark JSON files (`--json` of benchmarks/bench_generation.py,
+   bench_inpainting.py, bench_denoising.py), matched to the model by its name;
+2. the training section (exact command, steps, batch, final losses, every flag) is the one train.py wrote into the
+   run's output folder (`<runs_dir>/<name>/README.md`, or `--run NAME=DIR`); the run's model.safetensors must be
+   the bundled one. Without a run folder, the training section of the existing `model_cards/<name>.md` is kept;
+3. a sample grid (generators) or before/after image (restoration models) is drawn with fixed seeds;
+4. `model_cards/templates/<name>.md` (Jinja) is rendered with Hub metadata built with huggingface_hub's
+   ModelCardData / EvalResult (the model-index holds the measured numbers) into `model_cards/<name>.md`, the card's
+   committed source, which is copied as `hfimg/pretrained/<name>/README.md`, next to the image.
+
+The order of work: train -> copy config.json and model.safetensors into hfimg/pretrained/<name>/ -> run the
+benchmarks with --json -> run this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import filecmp
+import json
+import re
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from PIL import Image, ImageOps
+
+import hfimg
+from hfimg.degrade import gaussian_noise
+from hfimg.imaging import images_to_grid, pil_to_tensor, tensor_to_pil
+from hfimg.masks import random_mask
+from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG
+
+ROOT = Path(__file__).resolve().parent.parent
+FASHION_MNIST = "zalando-datasets/fashion_mnist"
+PHOTO_DATASET = "hfimg-photos"  # the local photo corpus of scripts/build_photo_corpus.py (not a Hub dataset)
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A model shipped inside the package: what it is benchmarked by and trained on."""
+
+    benchmark: str  # "generation", "inpainting" or "denoising": the benchmark JSON holding its numbers
+    datasets: tuple[str, ...]  # Hub dataset ids for the card metadata
+    extra_tags: tuple[str, ...]
+
+
+SHIPPED = {
+    "dcgan-fashion-mnist": Shipped("generation", (FASHION_MNIST,), ("fashion-mnist",)),
+    "vae-fashion-mnist": Shipped("generation", (FASHION_MNIST,), ("fashion-mnist",)),
+    "inpaint-cnn-photos": Shipped("inpainting", (), ("photos",)),
+    "inpaint-rcnn-photos": Shipped("inpainting", (), ("photos",)),
+    "denoise-cnn-photos": Shipped("denoising", (), ("photos", "awgn")),
+}
+TASKS = {
+    "generation": ("unconditional-image-generation", "Unconditional image generation"),
+    "inpainting": ("image-inpainting", "Image inpainting"),
+    "denoising": ("image-denoising", "Image denoising"),
+}
+
+
+# --- measured numbers ------------------------------------------------------------------------------------------------
+
+
+def significant(value: float, digits: int = 5) -> float:
+    """`value` rounded to `digits` significant digits, for the card metadata (the tables show fewer)."""
+    return float(f"{value:.{digits}g}")
+
+
+def eval_result(common: dict, metric_type: str, metric_name: str, value: float) -> EvalResult:
+    """One model-index entry; `common` holds the task and dataset fields."""
+    return EvalResult(**common, metric_type=metric_type, metric_name=metric_name, metric_value=significant(value))
+
+
+def matches(model_id: str | None, name: str) -> bool:
+    """Whether a benchmark's model id (bundled id, folder or Hub id) names the shipped model `name`."""
+    return model_id is not None and Path(model_id).name == name
+
+
+def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
+    """Model-index entries and the markdown results section of a generator, from bench_generation's JSON."""
+    rows = report["results"]
+    mine = next((row for row in rows if row["kind"] == "model" and matches(row["name"], name)), None)
+    if mine is None:
+        raise LookupError(f"no results for {name}")
+    common = {
+        "task_type": TASKS["generation"][0],
+        "task_name": TASKS["generation"][1],
+        "dataset_type": FASHION_MNIST,
+        "dataset_name": "Fashion-MNIST",
+        "dataset_split": "test",
+        "dataset_args": {"samples": report["num_samples"]},
+    }
+    features = "hfimg/fashion-mnist-classifier features"
+    shares = mine["class_shares"]
+    results = [
+        eval_result(common, "fid", f"FID ({features})", mine["fid"]),
+        eval_result(common, "kid", f"KID ({features})", mine["kid"]),
+        eval_result(common, "min_class_share", "Smallest class share", min(shares)),
+        eval_result(common, "max_class_share", "Largest class share", max(shares)),
+    ]
+
+    labels = report["labels"]
+    blurred = next(row for row in rows if row["kind"] == "blurred")
+    lines = [
+        f"{report['num_samples']:,} samples against the first {report['num_samples']:,} images of the Fashion-MNIST "
+        f"test split, next to two references measured in the same run with the same features: the floor (as many "
+        f"train images) and the test images blurred with a 3x3 Gaussian of sigma 1. Features: {report['features']}; "
+        "such FID / KID values compare only with values measured the same way, never with Inception FIDs.",
+        "",
+        "| images | FID | KID x 10^3 | smallest class share | largest class share |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        label = f"{row['class_name']} ({row['name']})" if row["kind"] == "model" else row["name"]
+        label = f"**{label}**" if row is mine else label
+        lines.append(
+            f"| {label} | {row['fid']:.2f} | {row['kid'] * 1e3:.2f} ± {row['kid_std'] * 1e3:.2f} | "
+            f"{min(row['class_shares']):.1%} | {max(row['class_shares']):.1%} |"
+        )
+    low, high = int(np.argmin(shares)), int(np.argmax(shares))
+    in_range = all(0.05 <= share <= 0.15 for share in shares)
+    lines += [
+        "",
+        f"- FID {'below' if mine['fid'] < blurred['fid'] else 'above'} the blurred-real reference "
+        f"({mine['fid']:.2f} vs {blurred['fid']:.2f}): the samples are "
+        f"{'closer to' if mine['fid'] < blurred['fid'] else 'further from'} the test images than slightly blurred "
+        "test images are.",
+        f"- Class shares (the bundled classifier's verdict on each sample): {'every' if in_range else 'not every'} "
+        f"class between 5% and 15%; smallest {shares[low]:.1%} ({labels[low]}), largest {shares[high]:.1%} "
+        f"({labels[high]}). The classifier itself gives the test split "
+        f"{min(report['test_class_shares']):.1%}-{max(report['test_class_shares']):.1%} per class.",
+        "",
+        "| " + " | ".join(labels) + " |",
+        "|" + "---:|" * len(labels),
+        "| " + " | ".join(f"{share:.1%}" for share in shares) + " |",
+    ]
+    return results, "\n".join(lines)
+
+
+def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
+    """Model-index entries and the markdown results section of an inpainter, from bench_inpainting's JSON."""
+    methods = report["methods"]
+    mine = next((method for method in methods if matches(method["model"], name)), None)
+    if mine is None:
+        raise LookupError(f"no results for {name}")
+    table = {(row["method"], row["bucket"]): row for row in report["results"]}
+    buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
+    classical = [method["name"] for method in methods if method["model"] is None]
+    others = [method for method in methods if method["model"] is not None and method is not mine]
+    settings = report["settings"]
+
+    results = []
+    for bucket in buckets:
+        row = table[mine["name"], bucket]
+        common = {
+            "task_type": TASKS["inpainting"][0],
+            "task_name": TASKS["inpainting"][1],
+            "dataset_type": PHOTO_DATASET,
+            "dataset_name": "hfimg photo corpus, validation photos",
+            "dataset_split": "validation",
+            "dataset_config": "holes-" + bucket.replace("%", ""),
+            "dataset_args": {"crop": settings["size"], "crops": settings["crops"], "masks": settings["mask_kind"]},
+        }
+        results += [
+            eval_result(common, "psnr", f"PSNR (dB), {bucket} holes", row["psnr"]),
+            eval_result(common, "ssim", f"SSIM, {bucket} holes", row["ssim"]),
+            eval_result(common, "l1", f"L1 in the hole, {bucket} holes", row["hole_l1"]),
+        ]
+
+    lines = [
+        f"{settings['crops']} crops of {settings['size']}x{settings['size']} px (at the photos' own scale) from the "
+        f"{len(settings['photos'])} validation photos of the corpus, never used in training, x "
+        f"{settings['masks_per_crop']} free-form masks (strokes and boxes) per crop and hole-ratio bucket; the same "
+        "masks for every method. PSNR and SSIM over the whole image (the known pixels are kept), L1 over the hole "
+        "(0-1 scale); time per image on the machine below.",
+        "",
+        "| holes | PSNR (dB) | SSIM | hole L1 | best classical PSNR | gain (dB) |"
+        + "".join(f" {method['name'].split(' ')[0]} PSNR |" for method in others),
+        "|---|---:|---:|---:|---|---:|" + "---:|" * len(others),
+    ]
+    for bucket in buckets:
+        row = table[mine["name"], bucket]
+        best = max(classical, key=lambda method: table[method, bucket]["psnr"])
+        gain = row["psnr"] - table[best, bucket]["psnr"]
+        others_psnr = "".join(f" {table[method['name'], bucket]['psnr']:.2f} |" for method in others)
+        lines.append(
+            f"| {bucket} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['hole_l1']:.4f} | "
+            f"{table[best, bucket]['psnr']:.2f} ({best}) | {gain:+.2f} |{others_psnr}"
+        )
+    lines += ["", "All methods of the run, PSNR (dB):", ""]
+    lines.append("| method | parameters | " + " | ".join(buckets) + " | median ms per image |")
+    lines.append("|---|---:|" + "---:|" * (len(buckets) + 1))
+    for method in methods:
+        values = " | ".join(f"{table[method['name'], bucket]['psnr']:.2f}" for bucket in buckets)
+        ms = np.median([table[method["name"], bucket]["ms"] for bucket in buckets])
+        params = f"{method['parameters']:,}" if method["parameters"] else "-"
+        label = f"**{method['name']}**" if method is mine else method["name"]
+        lines.append(f"| {label} | {params} | {values} | {ms:.0f} |")
+    return results, "\n".join(lines)
+
+
+def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
+    """Model-index entries and the markdown results section of a denoiser, from bench_denoising's JSON."""
+    methods = report["methods"]
+    mine = next((method for method in methods if matches(method["model"], name)), None)
+    if mine is None:
+        raise LookupError(f"no results for {name}")
+    table = {(row["method"], row["sigma"]): row for row in report["results"]}
+    settings = report["settings"]
+    sigmas = settings["sigmas"]
+
+    results = []
+    for sigma in sigmas:
+        row = table[mine["name"], sigma]
+        common = {
+            "task_type": TASKS["denoising"][0],
+            "task_name": TASKS["denoising"][1],
+            "dataset_type": PHOTO_DATASET,
+            "dataset_name": "hfimg photo corpus, validation photos",
+            "dataset_split": "validation",
+            "dataset_config": f"sigma-{sigma:g}",
+            "dataset_args": {"crop": settings["size"], "crops": settings["crops"], "noise": "gaussian"},
+        }
+        results += [
+            eval_result(common, "psnr", f"PSNR (dB), sigma {sigma:g}", row["psnr"]),
+            eval_result(common, "ssim", f"SSIM, sigma {sigma:g}", row["ssim"]),
+        ]
+
+    lines = [
+        f"{settings['crops']} crops of {settings['size']}x{settings['size']} px (at the photos' own scale) from the "
+        f"{len(settings['photos'])} validation photos of the corpus, never used in training, with white Gaussian "
+        "noise of standard deviation sigma (0-255 scale, unclipped). The model is blind (it is not told sigma); "
+        "BM3D is given the true sigma; non-local means estimates it.",
+        "",
+        "| method | parameters | "
+        + " | ".join(f"sigma {s:g} PSNR / SSIM" for s in sigmas)
+        + " | median ms per image |",
+        "|---|---:|" + "---:|" * (len(sigmas) + 1),
+    ]
+    for method in methods:
+        values = " | ".join(
+            f"{table[method['name'], s]['psnr']:.2f} / {table[method['name'], s]['ssim']:.3f}" for s in sigmas
+        )
+        times = [table[method["name"], s]["ms"] for s in sigmas if table[method["name"], s]["ms"] is not None]
+        ms = f"{np.median(times):.0f}" if times else "-"
+        params = f"{method['parameters']:,}" if method["parameters"] else "-"
+        label = f"**{method['name']}**" if method is mine else method["name"]
+        lines.append(f"| {label} | {params} | {values} | {ms} |")
+    bm3d = next((method["name"] for method in methods if method["name"].startswith("BM3D")), None)
+    if bm3d is not None and 25 in sigmas:
+        ours, theirs = table[mine["name"], 25], table[bm3d, 25]
+        ratio = np.median([table[mine["name"], s]["ms"] for s in sigmas]) / np.median(
+            [table[bm3d, s]["ms"] for s in sigmas]
+        )
+        lines += [
+            "",
+            f"At sigma 25: {ours['psnr']:.2f} dB against BM3D's {theirs['psnr']:.2f} dB "
+            f"({ours['psnr'] - theirs['psnr']:+.2f} dB), in {ratio:.1%} of BM3D's time.",
+        ]
+    return results, "\n".join(lines)
+
+
+RESULTS = {"generation": generation_results, "inpainting": inpainting_results, "denoising": denoising_results}
+
+
+def results_section(report: dict, kind: str, name: str, path: Path) -> tuple[list[EvalResult], str]:
+    if report.get("benchmark") != kind:
+        raise ValueError(f"{path} holds {report.get('benchmark')!r} results, not {kind!r}; check --results_dir.")
+    try:
+        results, text = RESULTS[kind](report, name)
+    except LookupError:
+        raise ValueError(
+            f"{path} has no results for {name}; run `python -m benchmarks.bench_{kind} --json {path}` with the "
+            f"bundled model (hfimg/{name}) among its models."
+        ) from None
+    footer = f"\n\nMeasured with `{report['command']}` on {report['machine']}."
+    return results, text + footer
+
+
+# --- the training run ------------------------------------------------------------------------------------------------
+
+_PREVIEW = re.compile(r"\n!\[preview\]\([^)]*\)\n\n[^\n]*\n")
+
+
+def training_from_run(run_dir: Path, model_dir: Path) -> str:
+    """The "## Training" section train.py wrote into the run's README.md, without the run's preview image."""
+    readme = run_dir / "README.md"
+    if not readme.is_file():
+        raise FileNotFoundError(f"{run_dir} has no README.md: it is not a finished train.py output folder.")
+    weights = run_dir / "model.safetensors"
+    if weights.is_file() and not filecmp.cmp(weights, model_dir / "model.safetensors", shallow=False):
+        raise ValueError(
+            f"{model_dir}/model.safetensors is not the model of the run {run_dir}; copy the run's config.json and "
+            f"model.safetensors there, or point --run at the run that trained it."
+        )
+    text = ModelCard.load(readme).text
+    start = text.find("## Training")
+    if start < 0:
+        raise ValueError(f"{readme} has no '## Training' section; was it written by train.py?")
+    return _PREVIEW.sub("", text[start:]).strip()
+
+
+def training_from_card(card_file: Path) -> str | None:
+    """The "## Training" section of an existing card (up to the next second-level heading), or None."""
+    if not card_file.is_file():
+        return None
+    text = ModelCard.load(card_file).text
+    match = re.search(r"^## Training\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+    return match.group(0).strip() if match else None
+
+
+def training_settings(training: str) -> dict:
+    """Every flag of the run: the JSON block train.py puts at the end of its training section."""
+    blocks = re.findall(r"```json\n(.*?)\n```", training, flags=re.S)
+    if not blocks:
+        raise ValueError("the training section holds no JSON block of the run's settings; was it written by train.py?")
+    return json.loads(blocks[-1])
+
+
+# --- data provenance -------------------------------------------------------------------------------------------------
+
+FASHION_MNIST_DATA = """\
+[Fashion-MNIST](https://huggingface.co/datasets/zalando-datasets/fashion_mnist) (Xiao, Rasul & Vollgraf, 2017,
+Zalando Research; MIT licence): 60,000 train and 10,000 test images of 28x28 grey clothing in 10 classes. The model
+is trained on the train split, read with `hfimg.data` from the local copy of the Debian package
+`dataset-fashion-mnist` when present, else from the Hub (the same images), enlarged to 32x32 with PIL bicubic; it is
+measured on the test split."""
+
+_RST_LINK = re.compile(r"`([^`<]+?)\s*<([^>]+)>`_*")
+
+
+def photo_data(provenance_file: Path) -> str:
+    """The photo corpus: how it is built, its sources and licences, from the corpus's provenance.json."""
+    if not provenance_file.is_file():
+        raise FileNotFoundError(
+            f"no {provenance_file}: build the photo corpus with `python scripts/build_photo_corpus.py --output "
+            f"data/photos` (or pass --photos)."
+        )
+    provenance = json.loads(provenance_file.read_text())
+    photos = provenance["photos"]
+    splits = Counter(photo["split"] for photo in photos)
+    per_source = Counter((photo["source"].split(" ")[0], photo["split"]) for photo in photos)
+    sources = list(dict.fromkeys(photo["source"].split(" ")[0] for photo in photos))
+    lines = [
+        f"A corpus of {len(photos)} photographs built locally by `python scripts/build_photo_corpus.py --output "
+        "data/photos` from files that come with Debian packages and Python packages, each downscaled to a long side "
+        f"of at most {provenance.get('max_side', 1024)} px and stored as PNG. {splits['train']} photos are used for "
+        f"training (random crops); {splits['validation']} whole photos, one per source, are held out for the "
+        "benchmarks. The corpus is not redistributed with the model; the photos keep their own licences:",
+        "",
+        "| source | train photos | validation photos | licences |",
+        "|---|---:|---:|---|",
+    ]
+    for source in sources:
+        licences = sorted({_licence(p) for p in photos if p["source"].split(" ")[0] == source})
+        summary = "; ".join(licences) if len(licences) <= 2 else f"{len(licences)} statements, one per photo (below)"
+        lines.append(f"| {source} | {per_source[source, 'train']} | {per_source[source, 'validation']} | {summary} |")
+    lines += [
+        "",
+        "<details><summary>Every photo, with its author and licence</summary>",
+        "",
+        "| photo | split | author | licence |",
+        "|---|---|---|---|",
+        *(
+            f"| {p['name']} | {p['split']} | {p['author'].replace('|', '/')} | {_licence(p)} |"
+            for p in sorted(photos, key=lambda p: (p["split"], p["name"]))
+        ),
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines)
+
+
+def _licence(photo: dict) -> str:
+    return _RST_LINK.sub(r"[\1](\2)", photo["license"]).replace("|", "/").replace("\n", " ")
+
+
+# --- the sample image ------------------------------------------------------------------------------------------------
+
+
+def sample_image(model: torch.nn.Module, kind: str, photos_dir: Path) -> tuple[Image.Image, str]:
+    """A small image showing the model at work, and its caption."""
+    if kind == "generation":
+        grid = images_to_grid(model.generate(64, seed=0), columns=8)
+        grid = grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST)
+        return grid, f"64 samples, `generate(64, seed=0)`, shown at twice their {model.resolution} px."
+    crops = photo_crops(photos_dir, size=192, count=2)
+    tiles = []
+    if kind == "inpainting":
+        for i, (crop, hole_range) in enumerate(zip(crops, ((0.2, 0.3), (0.4, 0.5)), strict=True)):
+            hole = random_mask(crop.height, crop.width, hole_range=hole_range, seed=i)
+            shown = np.asarray(crop).copy()
+            shown[hole] = 255
+            tiles += [Image.fromarray(shown), model.inpaint(crop, Image.fromarray(hole)), crop]
+        caption = (
+            "Validation photos (never seen in training), 192 px crops at their own scale. Columns: the input with its "
+            "hole in white (20-30% and 40-50% of the pixels), this model's result, the original."
+        )
+    else:
+        for i, crop in enumerate(crops):
+            clean = pil_to_tensor(crop, 3)
+            noisy = gaussian_noise(clean, 25, generator=torch.Generator().manual_seed(i))
+            with torch.inference_mode():
+                denoised = model(noisy.to(model.device)).clamp(-1, 1).cpu()
+            tiles += [tensor_to_pil(noisy.clamp(-1, 1)), tensor_to_pil(denoised), crop]
+        caption = (
+            "Validation photos (never seen in training), 192 px crops at their own scale. Columns: with Gaussian "
+            "noise of sigma 25, this model's result, the original."
+        )
+    return images_to_grid(tiles, columns=3), caption
+
+
+def photo_crops(photos_dir: Path, size: int, count: int) -> list[Image.Image]:
+    """Centre crops (RGB, `size` px, at the photo's scale) of the first `count` validation photos."""
+    paths = sorted((photos_dir / "validation").glob("*.png"))[:count]
+    if len(paths) < count:
+        raise FileNotFoundError(
+            f"{photos_dir / 'validation'} holds {len(paths)} photos, {count} needed; build the photo corpus with "
+            "`python scripts/build_photo_corpus.py --output data/photos` (or pass --photos)."
+        )
+    crops = []
+    for path in paths:
+        with Image.open(path) as opened:
+            photo = opened.convert("RGB")
+        if min(photo.size) < size:  # enlarged until the crop fits, as the benchmarks do
+            photo = ImageOps.cover(photo, (size, size), method=Image.Resampling.BICUBIC)
+        left, top = (photo.width - size) // 2, (photo.height - size) // 2
+        crops.append(photo.crop((left, top, left + size, top + size)))
+    return crops
+
+
+# --- the card --------------------------------------------------------------------------------------------------------
+
+
+def make_card(
+    name: str,
+    *,
+    model_dir: Path,
+    cards_dir: Path,
+    report: dict,
+    report_file: Path,
+    run_dir: Path | None,
+    photos_dir: Path,
+) -> ModelCard:
+    """Write model_cards/<name>.md and its image, and copy both into the model folder."""
+    shipped = SHIPPED[name]
+    with contextlib.redirect_stdout(sys.stderr):  # the Hub mixin prints a "Loading weights" line
+        model = hfimg.load(model_dir)
+    eval_results, results = results_section(report, shipped.benchmark, name, report_file)
+
+    card_file = cards_dir / f"{name}.md"
+    if run_dir is not None:
+        training = training_from_run(run_dir, model_dir)
+    else:
+        training = training_from_card(card_file)
+        if training is None:
+            raise FileNotFoundError(
+                f"{name}: no train.py output folder (--runs_dir/{name} or --run {name}=DIR) and no earlier card "
+                f"{card_file} to take the training section from; pass --run {name}=<train.py output folder>."
+            )
+
+    image, caption = sample_image(model, shipped.benchmark, photos_dir)
+    image_name = f"{name}.png"
+    image.save(cards_dir / image_name)
+
+    base = model.generate_model_card().data  # the class's library_name, license, pipeline_tag and tags
+    repo_id = f"{BUNDLED_ORG}/{name}"
+    card_data = ModelCardData(
+        library_name=base.library_name,
+        license=base.license,
+        pipeline_tag=base.pipeline_tag,
+        tags=sorted({*base.tags, *shipped.extra_tags}),
+        datasets=list(shipped.datasets) or None,
+        model_name=repo_id,
+        eval_results=eval_results,
+    )
+    config = json.loads((model_dir / "config.json").read_text())
+    data = FASHION_MNIST_DATA if FASHION_MNIST in shipped.datasets else photo_data(photos_dir / "provenance.json")
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(cards_dir / "templates" / f"{name}.md"),
+        repo_id=repo_id,
+        class_name=type(model).__name__,
+        parameters=f"{model.num_parameters():,}",
+        config=config,
+        config_json=json.dumps(config, indent=2, sort_keys=True),
+        image=image_name,
+        caption=caption,
+        results=results,
+        training=training,
+        settings=training_settings(training),
+        data=data,
+    )
+    card.save(card_file)
+    shutil.copyfile(card_file, model_dir / "README.md")
+    shutil.copyfile(cards_dir / image_name, model_dir / image_name)
+    return card
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=sorted(SHIPPED),
+        default=None,
+        help="Cards to write (default: every shipped model whose folder is in --pretrained_dir).",
+    )
+    parser.add_argument(
+        "--runs_dir",
+        type=Path,
+        default=ROOT / "runs",
+        help="Folder of train.py output folders, one per model, named like it (e.g. runs/dcgan-fashion-mnist).",
+    )
+    parser.add_argument(
+        "--run", action="append", default=[], metavar="NAME=DIR", help="The train.py output folder of one model."
+    )
+    parser.add_argument(
+        "--results_dir",
+        type=Path,
+        default=ROOT / "benchmarks" / "results",
+        help="Folder of the benchmark JSON files: generation.json, inpainting.json, denoising.json.",
+    )
+    parser.add_argument("--photos", type=Path, default=ROOT / "data" / "photos", help="The photo corpus folder.")
+    parser.add_argument("--pretrained_dir", type=Path, default=BUNDLED_DIR, help="Folder of the bundled models.")
+    parser.add_argument("--cards_dir", type=Path, default=ROOT / "model_cards", help="Folder of the card sources.")
+    return parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> list[Path]:
+    """Write the cards; returns the card files written."""
+    runs = {}
+    for item in args.run:
+        name, sep, folder = item.partition("=")
+        if not sep or name not in SHIPPED:
+            raise ValueError(f"--run {item!r}: expected NAME=DIR with NAME one of {', '.join(SHIPPED)}.")
+        runs[name] = Path(folder)
+    names = args.models or [name for name in SHIPPED if (args.pretrained_dir / name / "config.json").is_file()]
+    if not names:
+        raise FileNotFoundError(
+            f"no shipped model in {args.pretrained_dir} (looked for {', '.join(SHIPPED)}); copy the trained models "
+            "there first."
+        )
+    torch.manual_seed(0)
+    written = []
+    for name in names:
+        model_dir = args.pretrained_dir / name
+        if not (model_dir / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{model_dir} holds no model: copy the run's config.json and model.safetensors there."
+            )
+        kind = SHIPPED[name].benchmark
+        report_file = args.results_dir / f"{kind}.json"
+        if not report_file.is_file():
+            raise FileNotFoundError(
+                f"no {report_file}: run `python -m benchmarks.bench_{kind} --json {report_file}` first."
+            )
+        run_dir = runs.get(name, args.runs_dir / name)
+        make_card(
+            name,
+            model_dir=model_dir,
+            cards_dir=args.cards_dir,
+            report=json.loads(report_file.read_text()),
+            report_file=report_file,
+            run_dir=run_dir if run_dir.is_dir() else None,
+            photos_dir=args.photos,
+        )
+        written.append(args.cards_dir / f"{name}.md")
+        print(f"wrote {written[-1]} and {model_dir / 'README.md'}")
+    return written
+
+
+if __name__ == "__main__":
+    try:
+        main(parse_args())
+    except (FileNotFoundError, ValueError) as err:  # a missing input, said plainly: no traceback needed
+        sys.exit(f"make_model_cards.py: error: {err}")
