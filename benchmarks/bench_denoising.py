@@ -25,10 +25,7 @@ the crops; time: median milliseconds per image (one call each).
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +35,7 @@ import numpy as np
 import torch
 from skimage.restoration import denoise_nl_means, estimate_sigma
 
-from benchmarks.common import VALIDATION_PHOTOS, load_model, machine, validation_crops
+from benchmarks.common import VALIDATION_PHOTOS, command_line, load_model, machine, publish, validation_crops
 from hfimg import metrics
 from hfimg.degrade import gaussian_noise
 
@@ -176,9 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "denoising",
         "machine": machine(),
-        "command": shlex.join(
-            ["python", "-m", "benchmarks.bench_denoising", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        "command": command_line("benchmarks.bench_denoising", argv),
         "settings": {
             "photos": sorted({name.split("@")[0] for name, _ in named_crops}),
             "crops": len(crops),
@@ -190,11 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
         "methods": described,
         "results": run(methods, crops, args.sigmas, args.seed),
     }
-    print(markdown(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,6 @@ confusions, mostly among the upper-body classes, show in the test split's row).
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 from itertools import islice
 from pathlib import Path
 
@@ -33,7 +30,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.common import load_model, machine
+from benchmarks.common import command_line, load_model, machine, publish
 from hfimg import metrics
 from hfimg.data import open_corpus
 
@@ -161,9 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "generation",
         "machine": machine(),
-        "command": shlex.join(
-            ["python", "-m", "benchmarks.bench_generation", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        "command": command_line("benchmarks.bench_generation", argv),
         "dataset": "zalando-datasets/fashion_mnist",
         "split": "test",
         "num_samples": args.num_samples,
@@ -172,11 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         "test_class_shares": metrics.class_histogram(test),
         "results": results,
     }
-    print(markdown(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,7 @@ scale), all from `hfimg.metrics`; time: median milliseconds per image (one call 
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +36,7 @@ import torch
 from PIL import Image
 from skimage.restoration import inpaint_biharmonic
 
-from benchmarks.common import VALIDATION_PHOTOS, load_model, machine, validation_crops
+from benchmarks.common import VALIDATION_PHOTOS, command_line, load_model, machine, publish, validation_crops
 from hfimg import metrics
 from hfimg.masks import HOLE_BUCKETS, random_mask
 
@@ -179,9 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "inpainting",
         "machine": machine(),
-        "command": shlex.join(
-            ["python", "-m", "benchmarks.bench_inpainting", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        "command": command_line("benchmarks.bench_inpainting", argv),
         "settings": {
             "photos": sorted({name.split("@")[0] for name, _ in named_crops}),
             "crops": len(crops),
@@ -195,11 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
         "methods": described,
         "results": [{"method": method, "bucket": bucket, **values} for (method, bucket), values in results.items()],
     }
-    print(markdown(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

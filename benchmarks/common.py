@@ -98,3 +98,21 @@ def load_model(id_or_path: str) -> torch.nn.Module:
     """`hfimg.load`, with the Hub mixin's "Loading weights" line sent to stderr so stdout stays the report."""
     with contextlib.redirect_stdout(sys.stderr):
         return hfimg.load(id_or_path)
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """The command that reproduces this run, for the report."""
+    import shlex
+
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
+def publish(report: dict, text: str, json_path: Path | None) -> dict:
+    """Print the markdown `text` and, when asked, write `report` as JSON (read by scripts/make_model_cards.py)."""
+    import json
+
+    print(text)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
