@@ -12,6 +12,7 @@ own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Importing this module builds `demo`
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import hashlib
 import io
@@ -19,6 +20,7 @@ import json
 import logging
 import os
 import random
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -158,9 +160,21 @@ def model_card_text(loaded: LoadedModel) -> str:
         path = Path(cached) if isinstance(cached, str) else None
     if path is not None and path.is_file():
         card = ModelCard(path.read_text(), ignore_metadata_errors=True)
-    else:
-        card = loaded.model.generate_model_card()
-    return demote_headings(card.text.strip())
+        return demote_headings(inline_images(card.text.strip(), path.parent))
+    return demote_headings(loaded.model.generate_model_card().text.strip())
+
+
+def inline_images(markdown: str, folder: Path) -> str:
+    """Embed the card's own PNGs (`![alt](file.png)`, relative to its folder) as data URIs: the page that shows the
+    card is not served from the model folder, so relative links would show as broken images."""
+
+    def embed(match: re.Match) -> str:
+        file = folder / match.group(2)
+        if not file.is_file() or file.suffix.lower() != ".png":
+            return match.group(0)
+        return f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(file.read_bytes()).decode()})"
+
+    return re.sub(r"!\[([^\]]*)\]\(([^)\s:]+)\)", embed, markdown)
 
 
 def demote_headings(markdown: str) -> str:

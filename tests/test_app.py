@@ -355,3 +355,12 @@ def test_telea_keeps_alpha():
     result = telea_inpaint(image, hole)
     assert result.mode == "RGBA" and np.array_equal(np.asarray(result.getchannel("A")), np.full((16, 16), 77))
     assert (np.abs(np.asarray(result)[..., :3].astype(int) - (100, 150, 200)) <= 3).all()  # a flat area stays flat
+
+
+def test_model_cards_show_their_own_images(app, tmp_path):
+    # The Models tab is not served from the model folder: the card's relative PNG links become data URIs.
+    Image.new("L", (4, 4), 200).save(tmp_path / "samples.png")
+    card = "# Card\n\n![samples](samples.png)\n\n![elsewhere](https://example.org/x.png)\n\n![missing](gone.png)\n"
+    text = app.inline_images(card, tmp_path)
+    assert "![samples](data:image/png;base64," in text
+    assert "![elsewhere](https://example.org/x.png)" in text and "![missing](gone.png)" in text
