@@ -28,14 +28,13 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import bm3d
 import numpy as np
 import torch
 from skimage.restoration import denoise_nl_means, estimate_sigma
 
-from benchmarks.common import VALIDATION_PHOTOS, command_line, load_model, machine, publish, validation_crops
+from benchmarks.common import add_photo_arguments, command_line, load_methods, machine, publish, validation_crops
 from hfimg import metrics
 from hfimg.degrade import gaussian_noise
 
@@ -137,31 +136,22 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--models", nargs="*", default=DEFAULT_MODELS, help="Denoisers: bundled ids, model folders or Hub ids."
-    )
+    add_photo_arguments(parser, "Denoisers")
     parser.add_argument("--sigmas", type=float, nargs="+", default=[15, 25, 50], help="Noise levels (0-255 scale).")
-    parser.add_argument("--photos", type=Path, default=VALIDATION_PHOTOS, help="Folder of held-out photos.")
-    parser.add_argument("--size", type=int, default=256, help="Side of the square crops, in pixels.")
-    parser.add_argument("--per_photo", type=int, default=4, help="Most crops taken from one photo.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise.")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
-    parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     named_crops = validation_crops(args.photos, args.size, args.per_photo)
     crops = [np.array(crop) for _, crop in named_crops]
-    methods: dict[str, Method] = {}
-    described = []
-    for model_id in args.models:
-        model = load_model(model_id)
-        if getattr(model, "channels", None) != 3 or not hasattr(model, "restore"):
-            raise ValueError(f"{model_id!r} is a {type(model).__name__}, not an RGB denoiser (it has no restore()).")
-        name = f"{type(model).__name__} ({model_id})"
-        methods[name] = model_method(model)
-        described.append({"name": name, "model": model_id, "parameters": model.num_parameters()})
+    methods, described = load_methods(
+        args.models or DEFAULT_MODELS,
+        model_method,
+        lambda model: (
+            None if getattr(model, "channels", None) == 3 and hasattr(model, "restore") else "not an RGB denoiser"
+        ),
+    )
     baselines: dict[str, Method] = {
         "BM3D (bm3d, CBM3D)": bm3d_rgb,
         "scikit-image non-local means": nl_means,

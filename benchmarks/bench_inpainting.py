@@ -28,7 +28,6 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -36,7 +35,7 @@ import torch
 from PIL import Image
 from skimage.restoration import inpaint_biharmonic
 
-from benchmarks.common import VALIDATION_PHOTOS, command_line, load_model, machine, publish, validation_crops
+from benchmarks.common import add_photo_arguments, command_line, load_methods, machine, publish, validation_crops
 from hfimg import metrics
 from hfimg.masks import HOLE_BUCKETS, random_mask
 
@@ -137,17 +136,10 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--models", nargs="*", default=DEFAULT_MODELS, help="Inpainters: bundled ids, model folders or Hub ids."
-    )
-    parser.add_argument("--photos", type=Path, default=VALIDATION_PHOTOS, help="Folder of held-out photos.")
-    parser.add_argument("--size", type=int, default=256, help="Side of the square crops, in pixels.")
-    parser.add_argument("--per_photo", type=int, default=4, help="Most crops taken from one photo.")
+    add_photo_arguments(parser, "Inpainters")
     parser.add_argument("--masks", type=int, default=3, help="Masks per crop and hole bucket.")
     parser.add_argument("--radius", type=int, default=3, help="Neighbourhood radius of the OpenCV methods (px).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the masks.")
-    parser.add_argument("--threads", type=int, default=None, help="torch and OpenCV threads (default: theirs).")
-    parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,15 +147,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     named_crops = validation_crops(args.photos, args.size, args.per_photo)
     crops = [np.array(crop) for _, crop in named_crops]
-    methods: dict[str, Method] = {}
-    described = []
-    for model_id in args.models:
-        model = load_model(model_id)
-        if not hasattr(model, "inpaint"):
-            raise ValueError(f"{model_id!r} is a {type(model).__name__}, which cannot inpaint (no inpaint()).")
-        name = f"{type(model).__name__} ({model_id})"
-        methods[name] = model_method(model)
-        described.append({"name": name, "model": model_id, "parameters": model.num_parameters()})
+    methods, described = load_methods(
+        args.models or DEFAULT_MODELS,
+        model_method,
+        lambda model: None if hasattr(model, "inpaint") else "which cannot inpaint (no inpaint())",
+    )
     classical = {
         "OpenCV Telea": opencv(cv2.INPAINT_TELEA, args.radius),
         "OpenCV Navier-Stokes": opencv(cv2.INPAINT_NS, args.radius),

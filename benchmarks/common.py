@@ -116,3 +116,30 @@ def publish(report: dict, text: str, json_path: Path | None) -> dict:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def add_photo_arguments(parser, what: str) -> None:
+    """The flags the photo benchmarks share: which models, which held-out photos, crop size, threads, JSON output."""
+    parser.add_argument("--models", nargs="*", default=None, help=f"{what}: bundled ids, model folders or Hub ids.")
+    parser.add_argument("--photos", type=Path, default=VALIDATION_PHOTOS, help="Folder of held-out photos.")
+    parser.add_argument("--size", type=int, default=256, help="Side of the square crops, in pixels.")
+    parser.add_argument("--per_photo", type=int, default=4, help="Most crops taken from one photo.")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
+
+
+def load_methods(model_ids: list[str], make_method: Callable, check: Callable[[torch.nn.Module], str | None]):
+    """Load each model; `check(model)` returns why it does not fit the benchmark (or None).
+
+    Returns ({display name: method}, [{"name", "model", "parameters"}]) for the report.
+    """
+    methods, described = {}, []
+    for model_id in model_ids:
+        model = load_model(model_id)
+        problem = check(model)
+        if problem:
+            raise ValueError(f"{model_id!r} is a {type(model).__name__}, {problem}.")
+        name = f"{type(model).__name__} ({model_id})"
+        methods[name] = make_method(model)
+        described.append({"name": name, "model": model_id, "parameters": model.num_parameters()})
+    return methods, described
