@@ -40,7 +40,6 @@ from hfimg.demo import (
     editor_to_image_and_hole,
     fit_within,
     inpaint_around_hole,
-    latent_interpolation,
     telea_inpaint,
 )
 from hfimg.hub import HubModel
@@ -384,8 +383,9 @@ class Handlers:
         model = self._generator(generator)
         frames = int(np.clip(frames or 2, 2, MAX_FRAMES))
         label = int(label) if class_choices(model) and label is not None and label >= 0 else None
-        images = latent_interpolation(model, check_seed(seed_a, "first seed"), check_seed(seed_b, "second seed"),
-                                      frames, label=label)  # fmt: skip
+        images = model.interpolate(
+            check_seed(seed_a, "first seed"), check_seed(seed_b, "second seed"), frames, label=label
+        )
         return images_to_grid(images, columns=len(images))
 
     @staticmethod

@@ -5,7 +5,6 @@
   resizing only that crop to the model's working size when needed, and pasting the filled hole pixels back, so
   the photo is never shrunk and every pixel outside the hole comes back bit-identical;
 * `telea_inpaint`: the classical OpenCV baseline (Telea, 2004) to compare the networks with;
-* `latent_interpolation`: the images along the latent path between two seeds, for the GAN and the VAE;
 * `fit_within`: scale an image down to a maximum side, for the models that cost too much at full size.
 """
 
@@ -14,11 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 from PIL import Image
-
-from hfimg.imaging import tensor_to_pil
-from hfimg.models.gan import latent_generator, slerp
 
 # Fills the hole of an image: (image, hole (H, W) bool, True = fill) -> image of the same size.
 FillFn = Callable[[Image.Image, np.ndarray], Image.Image]
@@ -169,32 +164,3 @@ def telea_inpaint(image: Image.Image, hole: np.ndarray, radius: int = 5) -> Imag
     if image.mode == "RGBA":
         result.putalpha(image.getchannel("A"))
     return result
-
-
-def latent_interpolation(model, seed_a: int, seed_b: int, steps: int, label: int | None = None) -> list[Image.Image]:
-    """Images along the spherical latent path from the code of `seed_a` to that of `seed_b` (ends included).
-
-    The DCGAN generator has its own `interpolate` (which also takes a class); for the VAE the same path is decoded
-    here, with the codes its `generate` draws, so the ends are `generate(1, seed=seed_a)` and `(..., seed=seed_b)`.
-
-    Args:
-        model: a DCGANGenerator or ConvVAE.
-        seed_a: seed of the first image.
-        seed_b: seed of the last image.
-        steps: number of images, at least 2.
-        label: the class, for a class-conditional generator.
-    """
-    if steps < 2:
-        raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
-    if hasattr(model, "interpolate"):
-        return model.interpolate(seed_a, seed_b, steps, label=label)
-    if label is not None:
-        raise ValueError(f"{type(model).__name__} is unconditional: leave label=None.")
-    z_a, z_b = (torch.randn(1, model.latent_dim, generator=latent_generator(seed))[0] for seed in (seed_a, seed_b))
-    z = slerp(z_a, z_b, torch.linspace(0, 1, steps)).to(model.device)  # (steps, latent_dim)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        images = model.decode_latent(z)  # (steps, C, R, R)
-    model.train(was_training)
-    return [tensor_to_pil(image) for image in images]

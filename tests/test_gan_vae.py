@@ -107,6 +107,19 @@ def test_interpolate_runs_from_one_seed_to_the_other():
         generator.interpolate(1, 2, steps=1)
 
 
+def test_vae_interpolate_runs_from_one_seed_to_the_other():
+    vae = ConvVAE(resolution=32, channels=1, latent_dim=8, base_channels=8).train()
+    frames = vae.interpolate(seed_a=1, seed_b=2, steps=5)
+    assert len(frames) == 5 and vae.training  # mode restored
+    assert np.array_equal(np.asarray(frames[0]), np.asarray(vae.generate(1, seed=1)[0]))
+    last, end = np.asarray(frames[-1], dtype=int), np.asarray(vae.generate(1, seed=2)[0], dtype=int)
+    assert np.abs(last - end).max() <= 1
+    with pytest.raises(ValueError, match="at least 2"):
+        vae.interpolate(1, 2, steps=1)
+    with pytest.raises(ValueError, match="unconditional"):
+        vae.interpolate(1, 2, label=3)
+
+
 def test_vae_sampling_and_reconstruction():
     vae = ConvVAE(resolution=32, channels=3, latent_dim=8, base_channels=8)
     samples = vae.sample(2, seed=0)

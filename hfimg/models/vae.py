@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from hfimg import prior
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, network_mode, tensor_to_pil
-from hfimg.models.gan import check_resolution, latent_generator
+from hfimg.models.gan import check_resolution, latent_generator, slerp
 from hfimg.registry import register_model
 
 
@@ -127,10 +127,31 @@ class ConvVAE(
         """Decode `num` codes z ~ N(0, I): images (num, C, R, R) in [-1, 1]; the same seed gives the same images."""
         if num < 1:
             raise ValueError(f"num must be at least 1, got {num}.")
-        z = torch.randn(num, self.latent_dim, generator=latent_generator(seed)).to(self.device)
+        return self._decode_in_eval(torch.randn(num, self.latent_dim, generator=latent_generator(seed)))
+
+    @torch.no_grad()
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, label: int | None = None) -> list[Image.Image]:
+        """Images along the spherical path from the code of `seed_a` to the code of `seed_b` (both ends included).
+
+        Args:
+            seed_a: seed of the first image (the same image as `generate(1, seed=seed_a)[0]`).
+            seed_b: seed of the last image.
+            steps: number of images, at least 2.
+            label: must stay None: the VAE is unconditional (the argument matches DCGANGenerator.interpolate).
+        """
+        if steps < 2:
+            raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
+        if label is not None:
+            raise ValueError("ConvVAE is unconditional: leave label=None.")
+        z_a, z_b = (torch.randn(1, self.latent_dim, generator=latent_generator(seed))[0] for seed in (seed_a, seed_b))
+        images = self._decode_in_eval(slerp(z_a, z_b, torch.linspace(0, 1, steps)))  # (steps, C, R, R)
+        return [tensor_to_pil(image) for image in images]
+
+    def _decode_in_eval(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode codes (N, latent_dim) in eval mode, leaving the model's mode as it was."""
         was_training = self.training
         self.eval()
-        images = self.decode(z)
+        images = self.decode(z.to(self.device))
         self.train(was_training)
         return images
 
