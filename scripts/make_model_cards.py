@@ -89,6 +89,27 @@ def matches(model_id: str | None, name: str) -> bool:
     return model_id is not None and Path(model_id).name == name
 
 
+def own_method(report: dict, name: str) -> dict:
+    """The entry of a photo benchmark's `methods` that is the shipped model `name`."""
+    mine = next((method for method in report["methods"] if matches(method["model"], name)), None)
+    if mine is None:
+        raise LookupError(f"no results for {name}")
+    return mine
+
+
+def photo_common(task: str, config: str, args: dict) -> dict:
+    """The task and dataset fields of a model-index entry measured on the corpus's validation photos."""
+    return {
+        "task_type": TASKS[task][0],
+        "task_name": TASKS[task][1],
+        "dataset_type": PHOTO_DATASET,
+        "dataset_name": "hfimg photo corpus, validation photos",
+        "dataset_split": "validation",
+        "dataset_config": config,
+        "dataset_args": args,
+    }
+
+
 def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     """Model-index entries and the markdown results section of a generator, from bench_generation's JSON."""
     rows = report["results"]
@@ -153,9 +174,7 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
 def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     """Model-index entries and the markdown results section of an inpainter, from bench_inpainting's JSON."""
     methods = report["methods"]
-    mine = next((method for method in methods if matches(method["model"], name)), None)
-    if mine is None:
-        raise LookupError(f"no results for {name}")
+    mine = own_method(report, name)
     table = {(row["method"], row["bucket"]): row for row in report["results"]}
     buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
     classical = [method["name"] for method in methods if method["model"] is None]
@@ -165,15 +184,11 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     results = []
     for bucket in buckets:
         row = table[mine["name"], bucket]
-        common = {
-            "task_type": TASKS["inpainting"][0],
-            "task_name": TASKS["inpainting"][1],
-            "dataset_type": PHOTO_DATASET,
-            "dataset_name": "hfimg photo corpus, validation photos",
-            "dataset_split": "validation",
-            "dataset_config": "holes-" + bucket.replace("%", ""),
-            "dataset_args": {"crop": settings["size"], "crops": settings["crops"], "masks": settings["mask_kind"]},
-        }
+        common = photo_common(
+            "inpainting",
+            "holes-" + bucket.replace("%", ""),
+            {"crop": settings["size"], "crops": settings["crops"], "masks": settings["mask_kind"]},
+        )
         results += [
             eval_result(common, "psnr", f"PSNR (dB), {bucket} holes", row["psnr"]),
             eval_result(common, "ssim", f"SSIM, {bucket} holes", row["ssim"]),
@@ -215,9 +230,7 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
 def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     """Model-index entries and the markdown results section of a denoiser, from bench_denoising's JSON."""
     methods = report["methods"]
-    mine = next((method for method in methods if matches(method["model"], name)), None)
-    if mine is None:
-        raise LookupError(f"no results for {name}")
+    mine = own_method(report, name)
     table = {(row["method"], row["sigma"]): row for row in report["results"]}
     settings = report["settings"]
     sigmas = settings["sigmas"]
@@ -225,15 +238,11 @@ def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     results = []
     for sigma in sigmas:
         row = table[mine["name"], sigma]
-        common = {
-            "task_type": TASKS["denoising"][0],
-            "task_name": TASKS["denoising"][1],
-            "dataset_type": PHOTO_DATASET,
-            "dataset_name": "hfimg photo corpus, validation photos",
-            "dataset_split": "validation",
-            "dataset_config": f"sigma-{sigma:g}",
-            "dataset_args": {"crop": settings["size"], "crops": settings["crops"], "noise": "gaussian"},
-        }
+        common = photo_common(
+            "denoising",
+            f"sigma-{sigma:g}",
+            {"crop": settings["size"], "crops": settings["crops"], "noise": "gaussian"},
+        )
         results += [
             eval_result(common, "psnr", f"PSNR (dB), sigma {sigma:g}", row["psnr"]),
             eval_result(common, "ssim", f"SSIM, sigma {sigma:g}", row["ssim"]),
