@@ -21,6 +21,7 @@ from accelerate import Accelerator
 
 from hfimg import masks
 from hfimg.hub import HubModel
+from hfimg.models.gan import RESOLUTIONS  # the sizes DCGANDiscriminator takes
 from hfimg.registry import create_model
 from hfimg.training.arguments import ConfigError
 from hfimg.training.objective import (
@@ -32,8 +33,6 @@ from hfimg.training.objective import (
     generator_loss,
     pixel_loss,
 )
-
-DISCRIMINATOR_RESOLUTIONS = (32, 64, 128)  # what DCGANDiscriminator takes
 
 
 class InpaintObjective(Objective):
@@ -49,9 +48,9 @@ class InpaintObjective(Objective):
             raise ConfigError(f"--step_weight needs a recurrent inpainter (inpaint-rcnn), not {args.model!r}.")
         self.discriminator = None
         if args.adv_weight > 0:
-            if args.resolution not in DISCRIMINATOR_RESOLUTIONS:
+            if args.resolution not in RESOLUTIONS:
                 raise ConfigError(
-                    f"--adv_weight needs --resolution in {DISCRIMINATOR_RESOLUTIONS} (the discriminator's sizes), "
+                    f"--adv_weight needs --resolution in {RESOLUTIONS} (the discriminator's sizes), "
                     f"got {args.resolution}."
                 )
             self.discriminator = create_model(
