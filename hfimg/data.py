@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hfimg.imaging import network_mode
+from hfimg.imaging import convert_mode, network_mode
 from hfimg.models.classifier import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 
 logger = logging.getLogger(__name__)
@@ -233,33 +233,6 @@ def _is_class_column(feature: Any) -> bool:
     if isinstance(feature, datasets.ClassLabel):
         return True
     return isinstance(feature, datasets.Value) and feature.dtype.startswith(("int", "uint"))
-
-
-def convert_mode(image: Image.Image, mode: str) -> Image.Image:
-    """Convert any PIL image to "L" or "RGB" for training.
-
-    Transparent images are composited over white (the colour under transparent pixels is arbitrary, often black).
-    16-bit and 32-bit grey images are scaled to 8 bits: PIL's own `convert("L")` clips them at 255, which turns
-    almost every 16-bit image white.
-    """
-    if mode not in ("L", "RGB"):
-        raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}.")
-    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        if image.mode.startswith("I;16") or array.max(initial=0) > 255:
-            array = array / 257.0  # 0..65535 -> 0..255
-        elif image.mode == "F" and array.max(initial=0) <= 1.0:
-            array = array * 255.0  # float images in [0, 1]
-        image = Image.fromarray(np.clip(array.round(), 0, 255).astype(np.uint8), mode="L")
-    elif image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", rgba.size, (255, 255, 255))
-        image.paste(rgba, mask=rgba.getchannel("A"))
-    if image.mode != mode:
-        # CMYK, YCbCr, P, 1, ... go through RGB; RGB -> L uses the ITU-R 601-2 luma weights.
-        image = image.convert("RGB") if image.mode not in ("L", "RGB") else image
-        image = image.convert(mode)
-    return image
 
 
 class ImageStream(torch.utils.data.IterableDataset):

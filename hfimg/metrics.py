@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hfimg.imaging import ImageInput, load_mask, network_mode, open_image
+from hfimg.imaging import ImageInput, convert_mode, load_mask, network_mode, open_image
 from hfimg.models.classifier import FashionClassifier
 from hfimg.registry import BUNDLED_DIR, load
 
@@ -146,7 +146,7 @@ def _unit_arrays(image: ImageInput) -> np.ndarray:
         return batch.permute(0, 2, 3, 1).numpy()
     pil = open_image(image)
     if pil.mode not in ("L", "RGB"):
-        pil = pil.convert("RGB")
+        pil = convert_mode(pil, "RGB")
     array = np.asarray(pil, dtype=np.float64) / 255.0
     return array.reshape(1, *array.shape[:2], -1)
 
@@ -423,7 +423,7 @@ def _uint8_batches(images: Images, batch_size: int, mode: str) -> Iterator[torch
             for chunk in item.split(batch_size):
                 yield ((chunk.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
             continue
-        pending.append(np.asarray(open_image(item).convert(mode)))
+        pending.append(np.asarray(convert_mode(open_image(item), mode)))
         if len(pending) == batch_size:
             yield _stack(pending)
             pending = []

@@ -16,6 +16,7 @@ from PIL import Image
 
 import hfimg
 from hfimg import registry
+from hfimg.imaging import PreparedImage
 
 DENOISER = {"channels": 1, "features": 8, "depth": 3}
 
@@ -165,6 +166,15 @@ def test_restore_returns_the_input_mode_and_size():
     # Odd modes (palette, 16-bit) come back in the model's own mode.
     assert model.restore(Image.new("P", (5, 6))).mode == "L"
     assert model.restore(Image.new("I;16", (5, 6))).mode == "L"
+
+
+def test_16_bit_images_are_scaled_not_clipped():
+    # PIL's own convert("L") clips 16-bit values at 255, which would hand the network an all-white image.
+    mid_grey = Image.fromarray(np.full((4, 5), 32896, dtype=np.uint16))
+    assert mid_grey.mode.startswith("I;16")
+    prepared = PreparedImage.from_input(mid_grey, channels=1)
+    assert prepared.original.mode == "L"
+    torch.testing.assert_close(prepared.tensor, torch.zeros(1, 1, 4, 5), atol=1 / 127.5, rtol=0)
 
 
 def test_hub_cache_env_is_what_huggingface_hub_uses():
