@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from hfimg.layers import GatedConv2d, pad_to_multiple
+import hfimg
+from hfimg.layers import GatedConv2d, pad_to_multiple, pull_push_fill
 from hfimg.models.inpaint_cnn import InpaintCNN
 from hfimg.models.inpaint_rcnn import InpaintRCNN, hole_distance
 
@@ -246,3 +247,58 @@ def test_a_tiny_model_overfits_one_image(family: str):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.25 * losses[0], losses[::10]
+
+
+# --- pull-push fill (the inpainters' starting point) ---------------------------------------------------------------
+
+
+def test_pull_push_fill_keeps_known_pixels_and_stays_within_their_range():
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 37, 50, generator=generator) * 2 - 1
+    hole = (torch.rand(2, 1, 37, 50, generator=generator) > 0.7).float()
+    hole[:, :, 5:30, 10:40] = 1  # and a large block, far from any known pixel
+    filled = pull_push_fill(image * (1 - hole), hole)
+    known = hole.expand_as(image) < 0.5
+    assert torch.equal(filled[known], image[known])
+    # Every fill is an average of known pixels: within the known values' range, per image and channel.
+    for b in range(2):
+        for c in range(3):
+            values = image[b, c][known[b, c]]
+            inside = filled[b, c][~known[b, c]]
+            assert inside.min() >= values.min() - 1e-6 and inside.max() <= values.max() + 1e-6
+
+
+def test_pull_push_fill_is_exact_on_a_constant_image_and_zero_without_known_pixels():
+    hole = torch.zeros(1, 1, 20, 33)
+    hole[..., 3:17, 4:30] = 1
+    filled = pull_push_fill(torch.full((1, 1, 20, 33), 0.3) * (1 - hole), hole)
+    assert torch.allclose(filled, torch.full_like(filled, 0.3), atol=1e-6)
+    assert torch.equal(pull_push_fill(torch.rand(1, 3, 9, 9), torch.ones(1, 1, 9, 9)), torch.zeros(1, 3, 9, 9))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_pull_push_fill_gradient_is_finite_even_for_a_full_hole(dtype: torch.dtype):
+    image = torch.rand(2, 3, 16, 16, dtype=dtype, requires_grad=True)
+    hole = torch.zeros(2, 1, 16, 16, dtype=dtype)
+    hole[0] = 1  # nothing known in the first image
+    hole[1, :, 4:12, 4:12] = 1
+    pull_push_fill(image * (1 - hole), hole).sum().backward()
+    assert torch.isfinite(image.grad).all()
+    assert image.grad[1].abs().sum() > 0  # the known pixels of the second image shape the fill
+
+
+@pytest.mark.parametrize("name", ["inpaint-cnn", "inpaint-rcnn"])
+def test_untrained_inpainter_starts_from_the_pull_push_fill(name: str):
+    model = hfimg.create_model(name, channels=3, base_channels=8).eval()
+    image = torch.rand(1, 3, 32, 48) * 2 - 1
+    hole = torch.zeros(1, 1, 32, 48)
+    hole[..., 8:24, 10:30] = 1
+    # One pass of the recurrent model fills the whole hole at once, like the feed-forward one (more passes fill it
+    # ring by ring, each from its own pull-push fill).
+    passes = {"iterations": 1} if name == "inpaint-rcnn" else {}
+    with torch.no_grad():
+        prediction = model(image, hole, **passes)
+        fill = pull_push_fill(image * (1 - hole), hole)
+        assert (prediction - fill).abs().max() < 0.05  # a small correction, not a random image
+        raw = hfimg.create_model(name, channels=3, base_channels=8, coarse_fill=False).eval()
+        assert (raw(image, hole, **passes) - fill).abs().max() > 0.05  # without the fill, it is not

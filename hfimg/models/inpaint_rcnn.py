@@ -4,7 +4,9 @@ In the spirit of RFR-Net (Li et al., 2020, "Recurrent Feature Reasoning for Imag
 (a gated U-Net, the same network `InpaintCNN` uses) is applied T times with shared weights. Each pass sees the image
 as the previous passes left it and the hole that is still open, predicts an image, and keeps only its prediction for
 the outer ring of the hole, the pixels it can see best. The next pass starts from that smaller hole, so the
-difficult centre of a large hole is predicted last, from an image that is already mostly filled in.
+difficult centre of a large hole is predicted last, from an image that is already mostly filled in. As in
+`InpaintCNN`, each pass starts from the still-open hole filled by smooth interpolation (`pull_push_fill`) and
+predicts a correction to it (`coarse_fill=True`).
 
 The fill rule (`fill_schedule`), exactly. Let d(p) be the chessboard distance from hole pixel p to the nearest known
 pixel of the input (1 for a hole pixel touching a known one), and D the largest d in the image. With T passes, pass
@@ -26,7 +28,14 @@ from PIL import Image
 
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, network_mode
-from hfimg.layers import GatedUNet, check_image_and_mask, pad_to_multiple, prepare_inpainting
+from hfimg.layers import (
+    GatedUNet,
+    check_image_and_mask,
+    pad_to_multiple,
+    prepare_inpainting,
+    pull_push_fill,
+    quiet_last_layer,
+)
 from hfimg.registry import register_model
 
 
@@ -82,6 +91,8 @@ class InpaintRCNN(
         iterations: passes T (default for `forward` / `inpaint`, which can ask for another T).
         depth: halvings of the resolution inside the block; inputs are padded to a multiple of 2**depth.
         dilations: dilation of each gated conv at the block's bottleneck (see `InpaintCNN`).
+        coarse_fill: each pass corrects the pull-push fill of the still-open hole (True) or predicts the pixels from
+            the zeroed hole (False); see `InpaintCNN`.
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -99,6 +110,7 @@ class InpaintRCNN(
         iterations: int = 6,
         depth: int = 4,
         dilations: list[int] = [1, 2, 4, 8],  # noqa: B006  (never mutated; a list so config.json round-trips)
+        coarse_fill: bool = True,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -108,6 +120,9 @@ class InpaintRCNN(
         # Input per pass: the current image (C), the hole still open (1) and the original hole (1), so the block
         # can tell pixels filled by earlier passes from pixels that were known from the start.
         self.block = GatedUNet(channels + 2, channels, base_channels, depth, list(dilations))
+        self.coarse_fill = coarse_fill
+        if coarse_fill:
+            quiet_last_layer(self.block)
 
     @staticmethod
     def _check_iterations(iterations: int) -> int:
@@ -160,7 +175,10 @@ class InpaintRCNN(
         for t, remaining in enumerate(schedule):
             ring = still_open - remaining  # the pixels this pass fills, (B, 1, H', W')
             if t == len(schedule) - 1 or ring.any():
-                prediction = self.block(torch.cat([x, still_open, hole], dim=1))  # (B, C, H', W')
+                start = pull_push_fill(x, still_open) if self.coarse_fill else x  # (B, C, H', W')
+                prediction = self.block(torch.cat([start, still_open, hole], dim=1))  # (B, C, H', W')
+                if self.coarse_fill:
+                    prediction = (start + prediction).clamp(-1, 1)  # the block's output is a correction
                 x = x * (1 - ring) + prediction * ring
             still_open = remaining
             steps.append(x[..., :height, :width])
