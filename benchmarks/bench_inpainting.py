@@ -15,7 +15,9 @@ Methods, all in one run:
 
 * the models given by --models (`model.inpaint(image, mask)`, the PIL API users call);
 * OpenCV Telea and OpenCV Navier-Stokes (`cv2.inpaint`, radius --radius pixels);
-* scikit-image biharmonic (`skimage.restoration.inpaint_biharmonic`).
+* scikit-image biharmonic (`skimage.restoration.inpaint_biharmonic`);
+* pull-push interpolation (`hfimg.layers.pull_push_fill`, Gortler et al. 1996): the fill the inpainters start from
+  and correct, so the models' margin over it is what their networks learned.
 
 Metrics per image, averaged over each bucket: PSNR and SSIM of the whole result against the original crop (every
 method keeps the known pixels, so the differences lie in the hole) and the mean absolute error in the hole (0-1
@@ -37,6 +39,7 @@ from skimage.restoration import inpaint_biharmonic
 
 from benchmarks.common import add_photo_arguments, command_line, load_methods, machine, publish, validation_crops
 from hfimg import metrics
+from hfimg.layers import pull_push_fill
 from hfimg.masks import HOLE_BUCKETS, random_mask
 
 DEFAULT_MODELS = ["hfimg/inpaint-cnn-photos", "hfimg/inpaint-rcnn-photos"]
@@ -55,6 +58,15 @@ def biharmonic(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     filled = inpaint_biharmonic(image / 255.0, hole, channel_axis=-1)
     result = np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
     result[~hole] = image[~hole]  # it keeps them already; float rounding must not change a known pixel
+    return result
+
+
+def pull_push(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`hfimg.layers.pull_push_fill` alone, on floats in [0, 1], rounded back to uint8."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0  # (1, 3, H, W)
+    filled = pull_push_fill(x, torch.from_numpy(hole)[None, None].float())[0].permute(1, 2, 0).numpy()
+    result = np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    result[~hole] = image[~hole]
     return result
 
 
@@ -156,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         "OpenCV Telea": opencv(cv2.INPAINT_TELEA, args.radius),
         "OpenCV Navier-Stokes": opencv(cv2.INPAINT_NS, args.radius),
         "scikit-image biharmonic": biharmonic,
+        "pull-push interpolation": pull_push,
     }
     methods.update(classical)
     described += [{"name": name, "model": None, "parameters": None} for name in classical]
