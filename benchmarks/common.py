@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import platform
@@ -95,9 +94,8 @@ def validation_crops(folder: str | Path, size: int, per_photo: int) -> list[tupl
 
 
 def load_model(id_or_path: str) -> torch.nn.Module:
-    """`hfimg.load`, with the Hub mixin's "Loading weights" line sent to stderr so stdout stays the report."""
-    with contextlib.redirect_stdout(sys.stderr):
-        return hfimg.load(id_or_path)
+    """`hfimg.load` (its loading prints nothing, so stdout stays the report)."""
+    return hfimg.load(id_or_path)
 
 
 def command_line(module: str, argv: list[str] | None) -> str:

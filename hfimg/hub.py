@@ -13,6 +13,8 @@ things the mixin does not do for us:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,9 +78,13 @@ class HubModel(
     def from_pretrained(cls: type[T], pretrained_model_name_or_path: str | Path, *, strict: bool = True, **kwargs):
         """Load from a local folder or a Hub repo id. Strict by default: every weight must match the config."""
         path = Path(pretrained_model_name_or_path)
-        if path.is_dir():
-            check_weights_file(path)
-        return super().from_pretrained(pretrained_model_name_or_path, strict=strict, **kwargs)
+        if not path.is_dir():
+            return super().from_pretrained(pretrained_model_name_or_path, strict=strict, **kwargs)
+        check_weights_file(path)
+        # The mixin prints "Loading weights from local directory" to stdout for every local folder, which ends up in
+        # the output of scripts and CLI commands that print results; nothing else prints there.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return super().from_pretrained(pretrained_model_name_or_path, strict=strict, **kwargs)
 
     @classmethod
     def _load_as_safetensor(cls, model: T, model_file: str, map_location: str, strict: bool) -> T:

@@ -22,7 +22,6 @@ benchmarks with --json -> run this script.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import filecmp
 import json
 import re
@@ -466,8 +465,7 @@ def make_card(
 ) -> ModelCard:
     """Write model_cards/<name>.md and its image, and copy both into the model folder."""
     shipped = SHIPPED[name]
-    with contextlib.redirect_stdout(sys.stderr):  # the Hub mixin prints a "Loading weights" line
-        model = hfimg.load(model_dir)
+    model = hfimg.load(model_dir)
     eval_results, results = results_section(report, shipped.benchmark, name, report_file)
 
     card_file = cards_dir / f"{name}.md"

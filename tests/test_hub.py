@@ -181,3 +181,12 @@ def test_hub_cache_env_is_what_huggingface_hub_uses():
     # Guards the other tests: had huggingface_hub been imported before conftest set the variables,
     # they would silently read the user's real cache.
     assert os.environ["HF_HUB_CACHE"] == constants.HF_HUB_CACHE
+
+
+def test_loading_a_folder_prints_nothing_to_stdout(tmp_path: Path, capsys):
+    # Scripts print their results to stdout; the Hub mixin's "Loading weights from local directory" must not land there.
+    hfimg.create_model("denoise-cnn", channels=1, features=8, depth=3).save_pretrained(tmp_path)
+    capsys.readouterr()
+    model = hfimg.load(tmp_path)
+    assert model.model_type == "denoise-cnn"
+    assert capsys.readouterr().out == ""
