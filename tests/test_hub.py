@@ -184,7 +184,7 @@ def test_hub_cache_env_is_what_huggingface_hub_uses():
 
 
 def test_loading_a_folder_prints_nothing_to_stdout(tmp_path: Path, capsys):
-    # Scripts print their results to stdout; the Hub mixin's "Loading weights from local directory" must not land there.
+    # Scripts print their results to stdout; the mixin's "Loading weights from local directory" must not go there.
     hfimg.create_model("denoise-cnn", channels=1, features=8, depth=3).save_pretrained(tmp_path)
     capsys.readouterr()
     model = hfimg.load(tmp_path)
