@@ -17,7 +17,8 @@ make to a noisy or degraded input, which drops what the generator cannot represe
 The models only need to provide (see `LatentModel`): `channels`, `resolution`, `latent_dim`, `num_classes`,
 `decode_latent(z, labels)` and `initial_latents(target, known, num, generator, labels)`. `DCGANGenerator` starts
 from random draws of N(0, I); `ConvVAE` starts from its encoder's guess for the masked image. Both classes expose
-these functions as methods, `model.inpaint(image, mask)` and `model.restore(image)`.
+these functions as methods, `model.inpaint(image, mask)` and `model.restore(image)`. `inpaint_tensors` restores a
+whole batch of tensors at once (each image as if alone, only faster), for benchmarks and training scripts.
 
 Example:
     >>> from PIL import Image
@@ -132,16 +133,85 @@ def inpaint(
     hole = load_mask(mask, prepared.size)
     if not hole.any():
         return prepared.original.copy()
+    filled = inpaint_tensors(
+        model, prepared.tensor, torch.from_numpy(hole).float()[None, None], label=label, steps=steps, lr=lr,
+        restarts=restarts, loss=loss, prior_weight=prior_weight, optimizer=optimizer, seed=seed, blend=blend,
+        callback=callback,
+    )  # fmt: skip
+    return prepared.to_output(filled, hole)
+
+
+def inpaint_tensors(
+    model: LatentModel,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    label: int | None = None,
+    steps: int = DEFAULT_STEPS,
+    lr: float | None = None,
+    restarts: int = DEFAULT_RESTARTS,
+    loss: str = "l1",
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    optimizer: str = "adam",
+    seed: int = 0,
+    blend: str = "feather",
+    callback: Callable[[int, float], None] | None = None,
+) -> torch.Tensor:
+    """`inpaint` for a batch of tensors: every image searched at once, each exactly as `inpaint` would alone.
+
+    Each image gets its own `restarts` codes, started as a call with that image alone would start them, and its
+    own best code; the codes do not interact (the objective is a sum over codes, the optimizers work element-wise,
+    the models run in eval mode), so a batch matches single calls up to float rounding, only faster.
+
+    Args:
+        model: a DCGANGenerator or ConvVAE (anything following `LatentModel`).
+        images: (N, C, H, W) in [-1, 1] with the model's channels, any H, W (resized for the search, with a
+            warning, as in `inpaint`).
+        masks: (N, 1, H, W) or (1, 1, H, W) for all images; 1 (>= 0.5) = hole, as everywhere in hfimg.
+        label, steps, lr, restarts, loss, prior_weight, optimizer, seed, blend: as in `inpaint`.
+        callback: called as callback(step, loss) at every step with the mean over the images of each image's
+            best masked loss at that step.
+
+    Returns:
+        (N, C, H, W) in [-1, 1] on the images' device; pixels outside each hole are the input's, exactly, and an
+        image with an empty mask is returned unchanged.
+
+    Example:
+        >>> from hfimg import DCGANGenerator
+        >>> generator = DCGANGenerator(resolution=32, channels=1, base_channels=8)
+        >>> images, masks = torch.zeros(8, 1, 32, 32), torch.zeros(8, 1, 32, 32)
+        >>> masks[:, :, 8:24, 8:24] = 1
+        >>> inpaint_tensors(generator, images, masks, steps=20).shape
+        torch.Size([8, 1, 32, 32])
+    """
+    check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr)
+    if images.ndim != 4 or images.shape[1] != model.channels:
+        raise ValueError(
+            f"images: expected a (N, {model.channels}, H, W) tensor in [-1, 1] for this model, got shape "
+            f"{tuple(images.shape)}."
+        )
+    count, _, height, width = images.shape
+    if masks.ndim != 4 or masks.shape[1:] != (1, height, width) or masks.shape[0] not in (1, count):
+        raise ValueError(
+            f"masks: expected shape ({count}, 1, {height}, {width}) (or one mask for all images, (1, 1, {height}, "
+            f"{width})), 1 = hole, got {tuple(masks.shape)}."
+        )
+    hole = (masks >= 0.5).expand(count, -1, -1, -1)  # (N, 1, H, W) bool
+    todo = hole.flatten(1).any(dim=1)  # images with something to fill
+    result = images.clone()
+    if not todo.any():
+        return result
     device = next(model.parameters()).device
-    x = prepared.tensor.to(device)  # (1, C, H, W)
-    known = torch.from_numpy(~hole).to(device, torch.float32)[None, None]  # (1, 1, H, W), 1 = known
+    x = images[todo].to(device)
+    known = (~hole[todo]).to(device, x.dtype)  # (n, 1, H, W), 1 = known
     fitted = fit_latents(
         model, x, known, label=label, steps=steps, lr=lr, restarts=restarts, loss=loss,
         prior_weight=prior_weight, optimizer=optimizer, seed=seed, callback=callback,
     )  # fmt: skip
     if blend == "feather":
         fitted = blend_feather(fitted, x, known)
-    return prepared.to_output(fitted.clamp(-1, 1), hole)
+    result[todo] = torch.where(hole[todo], fitted.clamp(-1, 1).to(result), images[todo])
+    return result
 
 
 def restore(
@@ -203,14 +273,15 @@ def fit_latents(
     seed: int,
     callback: Callable[[int, float], None] | None,
 ) -> torch.Tensor:
-    """The latent search itself: returns G(z*) resized to x's size, (1, C, H, W) in [-1, 1].
+    """The latent search itself, for a batch: returns G(z*) of each image resized to x's size, (N, C, H, W).
 
     Args:
-        x: (1, C, H, W) image in [-1, 1], any H, W.
-        known: (1, 1, H, W), 1 where x is known, 0 in the hole.
-        The rest: as in `inpaint`.
+        x: (N, C, H, W) images in [-1, 1], any H, W.
+        known: (N, 1, H, W), 1 where x is known, 0 in the hole.
+        callback: called as callback(step, loss) with the mean over the images of each image's best masked loss.
+        The rest: as in `inpaint`; every image gets the `restarts` starting codes a call with it alone would get.
     """
-    size = (model.resolution, model.resolution)
+    count, size = x.shape[0], (model.resolution, model.resolution)
     target, weight = x, known
     if x.shape[-2:] != size:
         warnings.warn(
@@ -222,29 +293,39 @@ def fit_latents(
         # target; `weight` becomes the fraction of each low-resolution pixel that was known.
         weight = resize(known, size)
         target = resize(x * known, size) / weight.clamp_min(1e-6)
-    labels = class_labels(model, label, restarts, x.device)
+    labels = class_labels(model, label, count * restarts, x.device)
+    # Code k of image i is row i * restarts + k; each row is compared with its own image.
+    targets, weights = target.repeat_interleave(restarts, dim=0), weight.repeat_interleave(restarts, dim=0)
 
     was_training = model.training
-    model.eval()  # batch norm uses its running statistics: the restarts do not influence each other
+    model.eval()  # batch norm uses its running statistics: the codes do not influence each other
     try:
         with torch.no_grad():
-            generator = torch.Generator().manual_seed(seed)
-            z = model.initial_latents(target, weight, restarts, generator, labels).detach().clone()
+            # One freshly seeded generator per image, so an image's starts do not depend on the rest of the batch.
+            starts = [
+                model.initial_latents(
+                    target[i : i + 1], weight[i : i + 1], restarts, torch.Generator().manual_seed(seed),
+                    None if labels is None else labels[:restarts],
+                )
+                for i in range(count)
+            ]  # fmt: skip
+            z = torch.cat(starts).detach().clone()  # (N * restarts, latent_dim)
         z.requires_grad_(True)
         lr = DEFAULT_LR[optimizer] if lr is None else lr
         opt = torch.optim.Adam([z], lr=lr) if optimizer == "adam" else torch.optim.SGD([z], lr=lr, momentum=0.9)
         for step in range(steps):
-            data = masked_loss(model.decode_latent(z, labels), target, weight, loss)  # (restarts,)
+            data = masked_loss(model.decode_latent(z, labels), targets, weights, loss)  # (N * restarts,)
+            # A sum, so each code's gradient is its own; both optimizers then update every element on its own.
             objective = (data + prior_weight * 0.5 * z.pow(2).mean(dim=1)).sum()
             # Gradient for z only: the model's own parameters and their .grad are left alone.
             (z.grad,) = torch.autograd.grad(objective, z)
             opt.step()
             if callback is not None:
-                callback(step, data.min().item())
+                callback(step, data.detach().view(count, restarts).min(dim=1).values.mean().item())
         with torch.no_grad():
-            images = model.decode_latent(z, labels)
-            best = masked_loss(images, target, weight, loss).argmin()
-            fitted = images[best : best + 1]  # (1, C, R, R)
+            images = model.decode_latent(z, labels)  # (N * restarts, C, R, R)
+            best = masked_loss(images, targets, weights, loss).view(count, restarts).argmin(dim=1)  # (N,)
+            fitted = images.view(count, restarts, *images.shape[1:])[torch.arange(count), best]  # (N, C, R, R)
     finally:
         model.train(was_training)
     if fitted.shape[-2:] != x.shape[-2:]:
@@ -271,15 +352,15 @@ def masked_loss(images: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
 
     Args:
         images: (N, C, R, R) candidates.
-        target: (1, C, R, R) image; only pixels with weight > 0 count.
-        weight: (1, 1, R, R) in [0, 1], 1 = known.
+        target: (N, C, R, R) images to match, or (1, C, R, R) for all; only pixels with weight > 0 count.
+        weight: (N, 1, R, R) or (1, 1, R, R) in [0, 1], 1 = known.
 
     Returns:
-        (N,) losses; 0 when nothing is known.
+        (N,) losses; 0 where nothing is known.
     """
     diff = images - target
     distance = diff.abs() if loss == "l1" else diff.pow(2)
-    total = weight.sum() * images.shape[1]
+    total = weight.sum(dim=(1, 2, 3)) * images.shape[1]  # (N,) or (1,)
     return (distance * weight).sum(dim=(1, 2, 3)) / total.clamp_min(1e-6)
 
 
@@ -298,12 +379,12 @@ def blend_feather(fitted: torch.Tensor, x: torch.Tensor, known: torch.Tensor) ->
     blending, written here because it is a few tensor ops and needs no extra dependency.
 
     Args:
-        fitted: (1, C, H, W) generator output at the image's size.
-        x: (1, C, H, W) the image; only known pixels are read.
-        known: (1, 1, H, W), 1 = known.
+        fitted: (N, C, H, W) generator output at the images' size.
+        x: (N, C, H, W) the images; only known pixels are read.
+        known: (N, 1, H, W), 1 = known.
 
     Returns:
-        (1, C, H, W): fitted with the correction in and near the hole (pixels outside it are replaced by the
+        (N, C, H, W): fitted with the correction in and near the hole (pixels outside it are replaced by the
         input's anyway).
     """
     sigma = max(1.0, min(x.shape[-2:]) / 24)  # ~1.3 px at 32x32, ~5 px at 128x128
@@ -312,8 +393,8 @@ def blend_feather(fitted: torch.Tensor, x: torch.Tensor, known: torch.Tensor) ->
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     kernel = kernel / kernel.sum()
     residual = (x - fitted) * known
-    spread = gaussian_blur(residual, kernel)  # (1, C, H, W)
-    coverage = gaussian_blur(known, kernel)  # (1, 1, H, W): how much known area is near each pixel
+    spread = gaussian_blur(residual, kernel)  # (N, C, H, W)
+    coverage = gaussian_blur(known, kernel)  # (N, 1, H, W): how much known area is near each pixel
     correction = spread / coverage.clamp_min(1e-6)
     # A pixel just inside a straight edge has coverage kernel[radius + 1:].sum(); scale that to weight 1.
     edge = kernel[radius + 1 :].sum()
@@ -322,7 +403,7 @@ def blend_feather(fitted: torch.Tensor, x: torch.Tensor, known: torch.Tensor) ->
 
 
 def gaussian_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Separable blur of (1, C, H, W) by the 1-D `kernel`, zero padding (what normalised convolution needs)."""
+    """Separable blur of (N, C, H, W) by the 1-D `kernel`, zero padding (what normalised convolution needs)."""
     channels, radius = x.shape[1], kernel.numel() // 2
     horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
     vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)

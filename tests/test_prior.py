@@ -11,7 +11,7 @@ from PIL import Image
 
 from hfimg import ConvVAE, DCGANGenerator
 from hfimg.imaging import tensor_to_pil
-from hfimg.prior import blend_feather
+from hfimg.prior import blend_feather, inpaint_tensors
 
 LATENT = 16
 
@@ -232,3 +232,68 @@ def test_feather_blend_hides_a_brightness_step():
     blended = blend_feather(torch.full_like(x, 0.5), x, known)
     assert blended[0, 0, 32, 16].abs() < 0.1  # just inside the edge: matches the surroundings
     assert (blended[0, 0, 32, 32] - 0.5).abs() < 0.05  # the middle keeps the generator's content
+
+
+def untrained(kind: str):
+    """A tiny untrained model of each family (the batch check needs no training, only determinism)."""
+    torch.manual_seed(0)
+    if kind == "gan":
+        return calibrated_generator()
+    return ConvVAE(resolution=32, channels=1, latent_dim=LATENT, base_channels=8).eval()
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_a_batch_matches_single_calls(kind: str):
+    model = untrained(kind)
+    rng = torch.Generator().manual_seed(7)
+    images = torch.rand(3, 1, 32, 32, generator=rng) * 2 - 1
+    masks = torch.zeros(3, 1, 32, 32)
+    masks[0, :, 4:20, 6:18] = 1
+    masks[1, :, 10:30, 2:30] = 1
+    masks[2, :, :, 16:] = 1
+    batch_losses: list[float] = []
+    options = {"steps": 8, "restarts": 3, "seed": 4}
+    batch = inpaint_tensors(model, images, masks, callback=lambda _, loss: batch_losses.append(loss), **options)
+    single_losses = np.zeros(8)
+    for i in range(3):
+        losses: list[float] = []
+        single = inpaint_tensors(
+            model,
+            images[i : i + 1],
+            masks[i : i + 1],
+            callback=lambda _, loss, losses=losses: losses.append(loss),
+            **options,
+        )
+        torch.testing.assert_close(batch[i : i + 1], single, atol=1e-5, rtol=0)
+        single_losses += np.array(losses) / 3
+    # The callback reports the mean over the images of each image's best loss.
+    np.testing.assert_allclose(batch_losses, single_losses, atol=1e-5)
+    known = masks == 0
+    assert torch.equal(batch[known.expand_as(batch)], images[known.expand_as(images)])
+    assert not torch.equal(batch, images)
+
+
+def test_batch_keeps_images_without_a_hole_and_matches_the_pil_api(gan):
+    image = target_image(gan)
+    hole = np.zeros((32, 32), dtype=bool)
+    hole[8:20, 8:24] = True
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32))[None, None] / 127.5 - 1
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[1, 0] = torch.from_numpy(hole).float()
+    result = inpaint_tensors(gan, x.repeat(2, 1, 1, 1), masks, steps=5)
+    assert torch.equal(result[0], x[0])  # empty mask: unchanged
+    expected = np.asarray(gan.inpaint(image, Image.fromarray(hole.astype(np.uint8) * 255), steps=5))
+    assert np.array_equal(np.asarray(tensor_to_pil(result[1])), expected)
+
+
+def test_batch_input_shapes_are_checked(gan):
+    with pytest.raises(ValueError, match="images: expected"):
+        inpaint_tensors(gan, torch.zeros(2, 3, 32, 32), torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="masks: expected"):
+        inpaint_tensors(gan, torch.zeros(2, 1, 32, 32), torch.zeros(3, 1, 32, 32))
+    one_mask = torch.zeros(1, 1, 32, 32)
+    one_mask[..., :8, :8] = 1  # one mask for the whole batch
+    images = torch.rand(2, 1, 32, 32) * 2 - 1
+    result = inpaint_tensors(gan, images, one_mask, steps=2)
+    assert result.shape == images.shape
+    assert torch.equal(result[..., 8:, :], images[..., 8:, :]) and not torch.equal(result, images)
