@@ -6,11 +6,12 @@
 For each shipped model whose folder `hfimg/pretrained/<name>/` holds a model (config.json + model.safetensors):
 
 1. the measured numbers come from the benchmark JSON files (`--json` of benchmarks/bench_generation.py,
-   bench_inpainting.py, bench_denoising.py), matched to the model by its name;
+   bench_inpainting.py, bench_denoising.py, bench_prior.py), matched to the model by its name;
 2. the training section (exact command, steps, batch, final losses, every flag) is the one train.py wrote into the
    run's output folder (`<runs_dir>/<name>/README.md`, or `--run NAME=DIR`); the run's model.safetensors must be
    the bundled one. Without a run folder, the training section of the existing `model_cards/<name>.md` is kept;
-3. a sample grid (generators) or before/after image (restoration models) is drawn with fixed seeds;
+3. a sample grid (generators) or before/after image (restoration models: validation photos, or Fashion-MNIST test
+   images for the Fashion-MNIST inpainter) is drawn with fixed seeds;
 4. `model_cards/templates/<name>.md` (Jinja) is rendered with Hub metadata built with huggingface_hub's
    ModelCardData / EvalResult (the model-index holds the measured numbers) into `model_cards/<name>.md`, the card's
    committed source, which is copied as `hfimg/pretrained/<name>/README.md`, next to the image.
@@ -23,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import itertools
 import json
 import re
 import shutil
+import statistics
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from PIL import Image, ImageOps
 
 import hfimg
+from hfimg.data import ImageStream
 from hfimg.degrade import gaussian_noise
 from hfimg.imaging import images_to_grid, pil_to_tensor, tensor_to_pil
 from hfimg.masks import random_mask
@@ -44,14 +48,18 @@ from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG
 
 ROOT = Path(__file__).resolve().parent.parent
 FASHION_MNIST = "zalando-datasets/fashion_mnist"
+FASHION_MNIST_SIZE = 32  # the Fashion-MNIST models' resolution
 PHOTO_DATASET = "hfimg-photos"  # the local photo corpus of scripts/build_photo_corpus.py (not a Hub dataset)
+# What the benchmarks measure on, as (dataset type, name, split) of a model-index entry.
+FASHION_MNIST_TEST = (FASHION_MNIST, "Fashion-MNIST", "test")
+PHOTO_VALIDATION = (PHOTO_DATASET, "hfimg photo corpus, validation photos", "validation")
 
 
 @dataclass(frozen=True)
 class Shipped:
     """A model shipped inside the package: what it is benchmarked by and trained on."""
 
-    benchmark: str  # "generation", "inpainting" or "denoising": the benchmark JSON holding its numbers
+    benchmark: str  # "generation", "inpainting", "denoising" or "prior": the benchmark JSON holding its numbers
     datasets: tuple[str, ...]  # Hub dataset ids for the card metadata
     extra_tags: tuple[str, ...]
 
@@ -62,11 +70,13 @@ SHIPPED = {
     "inpaint-cnn-photos": Shipped("inpainting", (), ("photos",)),
     "inpaint-rcnn-photos": Shipped("inpainting", (), ("photos",)),
     "denoise-cnn-photos": Shipped("denoising", (), ("photos", "awgn")),
+    "inpaint-cnn-fashion-mnist": Shipped("prior", (FASHION_MNIST,), ("fashion-mnist",)),
 }
 TASKS = {
     "generation": ("unconditional-image-generation", "Unconditional image generation"),
     "inpainting": ("image-inpainting", "Image inpainting"),
     "denoising": ("image-denoising", "Image denoising"),
+    "prior": ("image-inpainting", "Image inpainting"),
 }
 
 
@@ -96,14 +106,35 @@ def own_method(report: dict, name: str) -> dict:
     return mine
 
 
-def photo_common(task: str, config: str, args: dict) -> dict:
-    """The task and dataset fields of a model-index entry measured on the corpus's validation photos."""
+def method_cells(method: dict, mine: dict) -> tuple[str, str]:
+    """A benchmark method's label (in bold when it is the shipped model) and parameter count, for a results table."""
+    label = f"**{method['name']}**" if method is mine else method["name"]
+    return label, f"{method['parameters']:,}" if method["parameters"] else "-"
+
+
+def holes_config(bucket: str) -> str:
+    """The model-index dataset config of a hole-ratio bucket: "10%-20%" -> "holes-10-20"."""
+    return "holes-" + bucket.replace("%", "")
+
+
+def hole_results(common: dict, bucket: str, row: dict) -> list[EvalResult]:
+    """The PSNR, SSIM and hole-L1 model-index entries of one hole-ratio bucket."""
+    return [
+        eval_result(common, "psnr", f"PSNR (dB), {bucket} holes", row["psnr"]),
+        eval_result(common, "ssim", f"SSIM, {bucket} holes", row["ssim"]),
+        eval_result(common, "l1", f"L1 in the hole, {bucket} holes", row["hole_l1"]),
+    ]
+
+
+def common_fields(task: str, dataset: tuple[str, str, str], args: dict, config: str | None = None) -> dict:
+    """The task and dataset fields of a model-index entry; `dataset` is FASHION_MNIST_TEST or PHOTO_VALIDATION."""
+    dataset_type, dataset_name, dataset_split = dataset
     return {
         "task_type": TASKS[task][0],
         "task_name": TASKS[task][1],
-        "dataset_type": PHOTO_DATASET,
-        "dataset_name": "hfimg photo corpus, validation photos",
-        "dataset_split": "validation",
+        "dataset_type": dataset_type,
+        "dataset_name": dataset_name,
+        "dataset_split": dataset_split,
         "dataset_config": config,
         "dataset_args": args,
     }
@@ -115,14 +146,7 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     mine = next((row for row in rows if row["kind"] == "model" and matches(row["name"], name)), None)
     if mine is None:
         raise LookupError(f"no results for {name}")
-    common = {
-        "task_type": TASKS["generation"][0],
-        "task_name": TASKS["generation"][1],
-        "dataset_type": FASHION_MNIST,
-        "dataset_name": "Fashion-MNIST",
-        "dataset_split": "test",
-        "dataset_args": {"samples": report["num_samples"]},
-    }
+    common = common_fields("generation", FASHION_MNIST_TEST, {"samples": report["num_samples"]})
     features = "hfimg/fashion-mnist-classifier features"
     shares = mine["class_shares"]
     results = [
@@ -183,16 +207,13 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     results = []
     for bucket in buckets:
         row = table[mine["name"], bucket]
-        common = photo_common(
+        common = common_fields(
             "inpainting",
-            "holes-" + bucket.replace("%", ""),
+            PHOTO_VALIDATION,
             {"crop": settings["size"], "crops": settings["crops"], "masks": settings["mask_kind"]},
+            holes_config(bucket),
         )
-        results += [
-            eval_result(common, "psnr", f"PSNR (dB), {bucket} holes", row["psnr"]),
-            eval_result(common, "ssim", f"SSIM, {bucket} holes", row["ssim"]),
-            eval_result(common, "l1", f"L1 in the hole, {bucket} holes", row["hole_l1"]),
-        ]
+        results += hole_results(common, bucket, row)
 
     lines = [
         f"{settings['crops']} crops of {settings['size']}x{settings['size']} px (at the photos' own scale) from the "
@@ -220,8 +241,7 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     for method in methods:
         values = " | ".join(f"{table[method['name'], bucket]['psnr']:.2f}" for bucket in buckets)
         ms = np.median([table[method["name"], bucket]["ms"] for bucket in buckets])
-        params = f"{method['parameters']:,}" if method["parameters"] else "-"
-        label = f"**{method['name']}**" if method is mine else method["name"]
+        label, params = method_cells(method, mine)
         lines.append(f"| {label} | {params} | {values} | {ms:.0f} |")
     return results, "\n".join(lines)
 
@@ -237,10 +257,11 @@ def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     results = []
     for sigma in sigmas:
         row = table[mine["name"], sigma]
-        common = photo_common(
+        common = common_fields(
             "denoising",
-            f"sigma-{sigma:g}",
+            PHOTO_VALIDATION,
             {"crop": settings["size"], "crops": settings["crops"], "noise": "gaussian"},
+            f"sigma-{sigma:g}",
         )
         results += [
             eval_result(common, "psnr", f"PSNR (dB), sigma {sigma:g}", row["psnr"]),
@@ -264,8 +285,7 @@ def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         )
         times = [table[method["name"], s]["ms"] for s in sigmas if table[method["name"], s]["ms"] is not None]
         ms = f"{np.median(times):.0f}" if times else "-"
-        params = f"{method['parameters']:,}" if method["parameters"] else "-"
-        label = f"**{method['name']}**" if method is mine else method["name"]
+        label, params = method_cells(method, mine)
         lines.append(f"| {label} | {params} | {values} | {ms} |")
     bm3d = next((method["name"] for method in methods if method["name"].startswith("BM3D")), None)
     if bm3d is not None and 25 in sigmas:
@@ -281,7 +301,146 @@ def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     return results, "\n".join(lines)
 
 
-RESULTS = {"generation": generation_results, "inpainting": inpainting_results, "denoising": denoising_results}
+PRIOR_METRICS = ("psnr", "ssim", "hole_l1", "class_agreement")
+TELEA = "OpenCV Telea"  # the classical reference of bench_prior
+
+
+def kinds_averaged(rows: list[dict]) -> dict[tuple[str, str], dict[str, float]]:
+    """{(method, bucket): each metric averaged over the mask kinds}, from bench_prior's (method, bucket, kind) rows."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[row["method"], row["bucket"]].append(row)
+    return {
+        key: {metric: statistics.fmean(row[metric] for row in group) for metric in PRIOR_METRICS}
+        for key, group in groups.items()
+    }
+
+
+def better_where(differences: dict[str, float], digits: int, unit: str = "") -> str:
+    """Where the shipped model is better or worse than another method, said in words.
+
+    Args:
+        differences: {bucket: ours - theirs} of a metric where higher is better.
+        digits: decimals of the differences shown (a difference that rounds to 0 is "level"); unit: appended to them.
+
+    Returns:
+        e.g. "better at 10%-20%, 20%-30% holes (+0.41 to +1.20 dB); worse at 40%-50% holes (-0.35 dB)".
+    """
+    differences = {bucket: round(difference, digits) + 0.0 for bucket, difference in differences.items()}  # no -0.0
+    parts = []
+    for verb, keep in (("better", lambda d: d > 0), ("worse", lambda d: d < 0), ("level", lambda d: d == 0)):
+        group = [bucket for bucket, difference in differences.items() if keep(difference)]
+        if not group:
+            continue
+        where = "in every bucket" if len(group) == len(differences) else f"at {', '.join(group)} holes"
+        low, high = min(differences[b] for b in group), max(differences[b] for b in group)
+        amount = f"{low:+.{digits}f}" if low == high else f"{low:+.{digits}f} to {high:+.{digits}f}"
+        parts.append(f"{verb} {where}" + ("" if verb == "level" else f" ({amount}{unit})"))
+    return "; ".join(parts)
+
+
+def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
+    """Model-index entries and the markdown results section of a Fashion-MNIST inpainter, from bench_prior's JSON.
+
+    The section sets the model next to latent search in the GAN and VAE priors and OpenCV Telea, bucket by bucket.
+    """
+    methods = report["methods"]
+    mine = own_method(report, name)
+    table = kinds_averaged(report["results"])
+    buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
+    settings = report["settings"]
+    single_ms = report["timing"]["single_ms"]
+    rivals = [method for method in methods if method["kind"] == "prior" or method["name"] == TELEA]
+
+    def short(method: dict) -> str:  # "DCGANGenerator prior", "OpenCV Telea"
+        return f"{method['name'].split(' ')[0]} prior" if method["kind"] == "prior" else method["name"]
+
+    results = []
+    args = {"images": settings["images"], "masks": " and ".join(settings["mask_kinds"])}
+    for bucket in buckets:
+        row = table[mine["name"], bucket]
+        common = common_fields("prior", FASHION_MNIST_TEST, args, holes_config(bucket))
+        agreement = eval_result(common, "class_agreement", f"Class agreement, {bucket} holes", row["class_agreement"])
+        results += [*hole_results(common, bucket, row), agreement]
+
+    lines = [
+        f"The first {settings['images']:,} images of the Fashion-MNIST test split (never used in training) at "
+        f"{FASHION_MNIST_SIZE}x{FASHION_MNIST_SIZE}, one free-form mask per image and hole-ratio bucket (brush "
+        f"strokes for half of the images, boxes for the other half; seed {settings['seed']}), the same masks for "
+        "every method, each of which gets the image with its hole zeroed. PSNR (per image capped at a one-grey-level "
+        "error) and SSIM over the whole image (the known pixels are kept), L1 over the hole (0-1 scale), each the "
+        "mean of the two mask kinds. Class agreement: the share of restored images that the bundled Fashion-MNIST "
+        f"classifier ({report['classifier_accuracy']:.1%} accurate on these images) puts in the class it gives the "
+        f"original. The priors search the latent space of a generator of the same data with `hfimg.prior` "
+        f"({settings['prior_steps']} steps, {settings['prior_restarts']} restarts per image).",
+        "",
+    ]
+    columns = ["holes", "PSNR (dB)", "SSIM", "hole L1", "class agreement"]
+    columns += [f"{short(method)}: PSNR / agreement" for method in rivals]
+    lines += ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+    for bucket in buckets:
+        row = table[mine["name"], bucket]
+        theirs = "".join(
+            f" {table[m['name'], bucket]['psnr']:.2f} / {table[m['name'], bucket]['class_agreement']:.3f} |"
+            for m in rivals
+        )
+        lines.append(
+            f"| {bucket} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['hole_l1']:.4f} | "
+            f"{row['class_agreement']:.3f} |{theirs}"
+        )
+
+    def difference(method: dict, metric: str) -> dict[str, float]:
+        return {b: table[mine["name"], b][metric] - table[method["name"], b][metric] for b in buckets}
+
+    def best(metric: str, digits: int) -> str:  # "this model at 10%-20%; ConvVAE prior and OpenCV Telea at ..."
+        labels = {method["name"]: "this model" if method is mine else short(method) for method in methods}
+        winners = {}
+        for bucket in buckets:
+            shown = {method: round(table[method, bucket][metric], digits) for method in labels}  # ties as shown
+            tied = [label for method, label in labels.items() if shown[method] == max(shown.values())]
+            winners[bucket] = tied[0] if len(tied) == 1 else f"{', '.join(tied[:-1])} and {tied[-1]}"
+        return "; ".join(
+            f"{who} at {', '.join(b for b in buckets if winners[b] == who)}" for who in dict.fromkeys(winners.values())
+        )
+
+    def times(method: dict) -> str:  # "274x this model's", "0.6x this model's"
+        ratio = single_ms[method["name"]] / single_ms[mine["name"]]
+        return f"{ratio:,.0f}x this model's" if ratio >= 10 else f"{ratio:.1f}x this model's"
+
+    lines += ["", "This model against each of them, bucket by bucket:", ""]
+    for method in rivals:
+        lines.append(
+            f"- {short(method)}: PSNR {better_where(difference(method, 'psnr'), 2, ' dB')}; class agreement "
+            f"{better_where(difference(method, 'class_agreement'), 3)}."
+        )
+    lines += [
+        f"- Highest PSNR of all {len(methods)} methods of the run: {best('psnr', 2)}.",
+        f"- Highest class agreement of all {len(methods)} methods of the run: {best('class_agreement', 3)}.",
+        f"- Time for one image: this model {single_ms[mine['name']]:,.1f} ms; "
+        + ", ".join(f"{short(m)} {single_ms[m['name']]:,.1f} ms ({times(m)})" for m in rivals)
+        + ".",
+    ]
+
+    last = buckets[-1]
+    lines += ["", f"All methods of the run, PSNR (dB) per bucket, class agreement at {last} holes, time:", ""]
+    lines.append("| method | parameters | " + " | ".join(buckets) + f" | class agreement ({last}) | one image, ms |")
+    lines.append("|---|---:|" + "---:|" * (len(buckets) + 2))
+    for method in methods:
+        values = " | ".join(f"{table[method['name'], bucket]['psnr']:.2f}" for bucket in buckets)
+        label, params = method_cells(method, mine)
+        lines.append(
+            f"| {label} | {params} | {values} | {table[method['name'], last]['class_agreement']:.3f} | "
+            f"{single_ms[method['name']]:,.1f} |"
+        )
+    return results, "\n".join(lines)
+
+
+RESULTS = {
+    "generation": generation_results,
+    "inpainting": inpainting_results,
+    "denoising": denoising_results,
+    "prior": prior_results,
+}
 
 
 def results_section(report: dict, kind: str, name: str, path: Path) -> tuple[list[EvalResult], str]:
@@ -399,20 +558,42 @@ def _licence(photo: dict) -> str:
 # --- the sample image ------------------------------------------------------------------------------------------------
 
 
-def sample_image(model: torch.nn.Module, kind: str, photos_dir: Path) -> tuple[Image.Image, str]:
-    """A small image showing the model at work, and its caption."""
+def sample_image(
+    model: torch.nn.Module, kind: str, photos_dir: Path, fashion_corpus: str = "fashion_mnist"
+) -> tuple[Image.Image, str]:
+    """A small image showing the model at work, and its caption.
+
+    Args:
+        model: the shipped model.
+        kind: its benchmark ("generation", "inpainting", "denoising" or "prior").
+        photos_dir: the photo corpus, whose validation photos the photo models are shown on.
+        fashion_corpus: the corpus (anything `hfimg.data` opens) whose first test images the Fashion-MNIST
+            inpainter is shown on.
+    """
     if kind == "generation":
         grid = images_to_grid(model.generate(64, seed=0), columns=8)
         grid = grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST)
         return grid, f"64 samples, `generate(64, seed=0)`, shown at twice their {model.resolution} px."
+    if kind == "prior":
+        tiles = []
+        images = fashion_test_images(fashion_corpus, 4)
+        cases = itertools.product(((0.2, 0.3), (0.4, 0.5)), ("strokes", "boxes"))  # one per row
+        for i, (image, (hole_range, mask_kind)) in enumerate(zip(images, cases, strict=True)):
+            hole = random_mask(image.height, image.width, hole_range=hole_range, kind=mask_kind, seed=i)
+            tiles += inpainting_tiles(model, image, hole)
+        # A grey frame around each tile: the grid's black gaps would vanish against the black backgrounds.
+        grid = images_to_grid([ImageOps.expand(tile, border=1, fill=128) for tile in tiles], columns=3)
+        grid = grid.resize((grid.width * 4, grid.height * 4), Image.Resampling.NEAREST)
+        return grid, (
+            f"The first 4 Fashion-MNIST test images (never seen in training), {FASHION_MNIST_SIZE} px, shown at 4 "
+            "times their size in grey frames. Rows: brush-stroke and box holes of 20-30% of the pixels, then of "
+            "40-50%. Columns: the input with its hole in white, this model's result, the original."
+        )
     crops = photo_crops(photos_dir, size=192, count=2)
     tiles = []
     if kind == "inpainting":
         for i, (crop, hole_range) in enumerate(zip(crops, ((0.2, 0.3), (0.4, 0.5)), strict=True)):
-            hole = random_mask(crop.height, crop.width, hole_range=hole_range, seed=i)
-            shown = np.asarray(crop).copy()
-            shown[hole] = 255
-            tiles += [Image.fromarray(shown), model.inpaint(crop, Image.fromarray(hole)), crop]
+            tiles += inpainting_tiles(model, crop, random_mask(crop.height, crop.width, hole_range=hole_range, seed=i))
         caption = (
             "Validation photos (never seen in training), 192 px crops at their own scale. Columns: the input with its "
             "hole in white (20-30% and 40-50% of the pixels), this model's result, the original."
@@ -429,6 +610,24 @@ def sample_image(model: torch.nn.Module, kind: str, photos_dir: Path) -> tuple[I
             "noise of sigma 25, this model's result, the original."
         )
     return images_to_grid(tiles, columns=3), caption
+
+
+def inpainting_tiles(model: torch.nn.Module, image: Image.Image, hole: np.ndarray) -> list[Image.Image]:
+    """[the image with its hole (bool (H, W)) in white, the model's result, the image]."""
+    shown = np.asarray(image).copy()
+    shown[hole] = 255
+    return [Image.fromarray(shown), model.inpaint(image, Image.fromarray(hole)), image]
+
+
+def fashion_test_images(corpus: str, count: int) -> list[Image.Image]:
+    """The first `count` test images of a Fashion-MNIST-like corpus, grey, resized as the models' training did."""
+    stream = ImageStream(
+        corpus, resolution=FASHION_MNIST_SIZE, channels=1, split="test", shuffle_buffer=0, repeat=False
+    )
+    images = [tensor_to_pil(sample["image"]) for sample in itertools.islice(stream, count)]
+    if len(images) < count:
+        raise ValueError(f"corpus {corpus!r} has {len(images)} test images, {count} needed for the sample image.")
+    return images
 
 
 def photo_crops(photos_dir: Path, size: int, count: int) -> list[Image.Image]:
@@ -462,6 +661,7 @@ def make_card(
     report_file: Path,
     run_dir: Path | None,
     photos_dir: Path,
+    fashion_corpus: str = "fashion_mnist",
 ) -> ModelCard:
     """Write model_cards/<name>.md and its image, and copy both into the model folder."""
     shipped = SHIPPED[name]
@@ -479,7 +679,7 @@ def make_card(
                 f"{card_file} to take the training section from; pass --run {name}=<train.py output folder>."
             )
 
-    image, caption = sample_image(model, shipped.benchmark, photos_dir)
+    image, caption = sample_image(model, shipped.benchmark, photos_dir, fashion_corpus)
     image_name = f"{name}.png"
     image.save(cards_dir / image_name)
 
@@ -539,9 +739,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--results_dir",
         type=Path,
         default=ROOT / "benchmarks" / "results",
-        help="Folder of the benchmark JSON files: generation.json, inpainting.json, denoising.json.",
+        help="Folder of the benchmark JSON files: generation.json, inpainting.json, denoising.json, prior.json.",
     )
     parser.add_argument("--photos", type=Path, default=ROOT / "data" / "photos", help="The photo corpus folder.")
+    parser.add_argument(
+        "--fashion_corpus",
+        default="fashion_mnist",
+        help="Corpus (anything hfimg.data opens) whose first test images the Fashion-MNIST inpainter's sample image "
+        "shows (default: Fashion-MNIST).",
+    )
     parser.add_argument("--pretrained_dir", type=Path, default=BUNDLED_DIR, help="Folder of the bundled models.")
     parser.add_argument("--cards_dir", type=Path, default=ROOT / "model_cards", help="Folder of the card sources.")
     return parser.parse_args(argv)
@@ -584,6 +790,7 @@ def main(args: argparse.Namespace) -> list[Path]:
             report_file=report_file,
             run_dir=run_dir if run_dir.is_dir() else None,
             photos_dir=args.photos,
+            fashion_corpus=args.fashion_corpus,
         )
         written.append(args.cards_dir / f"{name}.md")
         print(f"wrote {written[-1]} and {model_dir / 'README.md'}")

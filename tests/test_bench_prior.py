@@ -36,16 +36,21 @@ def garments(count: int, seed: int = 0) -> np.ndarray:
     return images
 
 
+def garment_corpus(path: Path, count: int) -> Path:
+    """Write `count` garments labelled with Fashion-MNIST's classes as a parquet file (test.parquet: a test split)."""
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=FASHION_MNIST_LABELS)})
+    images = [Image.fromarray(image) for image in garments(count)]
+    datasets.Dataset.from_dict(
+        {"image": images, "label": [i % 10 for i in range(count)]}, features=features
+    ).to_parquet(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict:
     """A test-split parquet corpus of garments and tiny untrained GAN, VAE and InpaintCNN folders."""
     folder = tmp_path_factory.mktemp("bench_prior")
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=FASHION_MNIST_LABELS)})
-    images = [Image.fromarray(image) for image in garments(IMAGES)]
-    corpus = folder / "test.parquet"
-    datasets.Dataset.from_dict(
-        {"image": images, "label": [i % 10 for i in range(IMAGES)]}, features=features
-    ).to_parquet(corpus)
+    corpus = garment_corpus(folder / "test.parquet", IMAGES)
     torch.manual_seed(0)
     models = {
         "gan": DCGANGenerator(resolution=32, channels=1, latent_dim=8, base_channels=4),

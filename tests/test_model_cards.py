@@ -1,7 +1,8 @@
 """Bundled models load offline and run; their cards are Hub model cards; the card script and the benchmarks behind it.
 
 The first tests adapt to whatever is bundled (`hfimg.list_models()`); the last ones build tiny models, runs,
-photos and benchmark results in a temp folder and run `scripts/make_model_cards.py` on them.
+photos, a Fashion-MNIST-like test split and benchmark results in a temp folder and run `scripts/make_model_cards.py`
+on them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import re
 import shutil
 import socket
+import statistics
 import sys
 from pathlib import Path
 
@@ -29,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CARDS_DIR = ROOT / "model_cards"
 sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository root, next to hfimg
 
-from benchmarks import bench_denoising, bench_generation, bench_inpainting  # noqa: E402
+from test_bench_prior import garment_corpus  # noqa: E402  (its tiny Fashion-MNIST-like test split)
+
+from benchmarks import bench_denoising, bench_generation, bench_inpainting, bench_prior  # noqa: E402
 
 
 def load_script():
@@ -129,8 +133,17 @@ TINY = {
     "inpaint-cnn-photos": ("inpaint-cnn", {"base_channels": 4, "depth": 2, "dilations": [1]}),
     "inpaint-rcnn-photos": ("inpaint-rcnn", {"base_channels": 4, "depth": 2, "iterations": 2, "dilations": [1]}),
     "denoise-cnn-photos": ("denoise-cnn", {"features": 4, "depth": 3}),
+    "inpaint-cnn-fashion-mnist": ("inpaint-cnn", {"channels": 1, "base_channels": 4, "depth": 2, "dilations": [1]}),
 }
-SETTINGS = {"adv_weight": 0.0, "ssim_weight": 0.0, "sigma_min": 0.0, "sigma_max": 55.0, "max_train_steps": 3}
+SETTINGS = {
+    "adv_weight": 0.0,
+    "ssim_weight": 0.0,
+    "sigma_min": 0.0,
+    "sigma_max": 55.0,
+    "max_train_steps": 3,
+    "train_batch_size": 4,
+    "resolution": 32,
+}
 
 
 def make_photos(folder: Path) -> Path:
@@ -173,10 +186,13 @@ def make_run(runs: Path, pretrained: Path, name: str, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """Runs, bundled copies, photos and the three benchmark JSON files, as the lead's pipeline leaves them."""
+    """Runs, bundled copies, photos, a garment test split and the four benchmark JSON files, as the pipeline leaves
+    them."""
     root = tmp_path_factory.mktemp("cards")
     runs, pretrained, results = root / "runs", root / "pretrained", root / "results"
     photos = make_photos(root / "photos")
+    (root / "fashion").mkdir()
+    fashion = garment_corpus(root / "fashion" / "test.parquet", 4)  # 4 images: the sample image shows 4
     for seed, name in enumerate(TINY):
         make_run(runs, pretrained, name, seed)
     shutil.copytree(CARDS_DIR / "templates", root / "model_cards" / "templates")
@@ -199,6 +215,13 @@ def workspace(tmp_path_factory):
     )
     denoiser = str(pretrained / "denoise-cnn-photos")
     bench_denoising.main(["--models", denoiser, *crops, "--sigmas", "25", "--json", str(results / "denoising.json")])
+    bench_prior.main(
+        [
+            "--images", "2", "--batch", "2", "--time_images", "1", "--corpus", str(fashion),
+            "--gan", generators[0], "--vae", generators[1], "--models", str(pretrained / "inpaint-cnn-fashion-mnist"),
+            "--json", str(results / "prior.json"),
+        ]
+    )  # fmt: skip
     return root
 
 
@@ -206,7 +229,8 @@ def run_script(root: Path, *extra: str) -> list[Path]:
     args = cards.parse_args(
         [
             "--runs_dir", str(root / "runs"), "--results_dir", str(root / "results"), "--photos", str(root / "photos"),
-            "--pretrained_dir", str(root / "pretrained"), "--cards_dir", str(root / "model_cards"), *extra,
+            "--pretrained_dir", str(root / "pretrained"), "--cards_dir", str(root / "model_cards"),
+            "--fashion_corpus", str(root / "fashion" / "test.parquet"), *extra,
         ]
     )  # fmt: skip
     return cards.main(args)
@@ -225,6 +249,11 @@ def test_benchmarks_write_the_json_the_cards_read(workspace):
     generation = json.loads((workspace / "results" / "generation.json").read_text())
     assert [row["kind"] for row in generation["results"]] == ["floor", "blurred", "model", "model"]
     assert all(abs(sum(row["class_shares"]) - 1) < 1e-9 for row in generation["results"])
+    prior = json.loads((workspace / "results" / "prior.json").read_text())
+    assert prior["benchmark"] == "prior"
+    kinds = [method["kind"] for method in prior["methods"]]
+    assert kinds == ["prior"] * 2 + ["classical"] * 2 + ["feed-forward"]
+    assert set(prior["timing"]["single_ms"]) == {method["name"] for method in prior["methods"]}
 
 
 def test_cards_hold_the_measured_numbers_and_the_training_command(workspace):
@@ -253,9 +282,52 @@ def test_cards_hold_the_measured_numbers_and_the_training_command(workspace):
             assert values["holes-40-50", "psnr"] == pytest.approx(row["psnr"], rel=1e-4)
             assert values["holes-40-50", "l1"] == pytest.approx(row["hole_l1"], rel=1e-4)
             assert "Author 1" in card.text and "[CC-BY](https://example.org/by)" in card.text  # provenance
+        elif kind == "prior":
+            rows = [r for r in results[kind]["results"] if name in r["method"] and r["bucket"] == "40%-50%"]
+            assert [r["kind"] for r in rows] == ["strokes", "boxes"]
+            for metric_type, field in (("psnr", "psnr"), ("l1", "hole_l1"), ("class_agreement", "class_agreement")):
+                mean = statistics.fmean(r[field] for r in rows)  # the card averages the two mask kinds
+                assert values["holes-40-50", metric_type] == pytest.approx(mean, rel=1e-4, abs=1e-9)
+            assert card.data.datasets == ["zalando-datasets/fashion_mnist"]
+            assert "Fashion-MNIST" in card.text and "pull-push" in card.text  # data provenance, the coarse fill
         else:
             row = next(r for r in results[kind]["results"] if name in r["method"])
             assert values["sigma-25", "psnr"] == pytest.approx(row["psnr"], rel=1e-4)
+
+
+def test_fashion_mnist_inpainter_card_shows_test_images_and_says_where_it_is_better(workspace):
+    name = "inpaint-cnn-fashion-mnist"
+    run_script(workspace, "--models", name)
+    text = ModelCard.load(workspace / "model_cards" / f"{name}.md").text
+    # The image: 4 rows of 32 px tiles [input with its hole white, result, original] in 1 px frames, 2 px apart,
+    # shown at 4x.
+    grid = np.asarray(Image.open(workspace / "model_cards" / f"{name}.png"))
+    step = 4 * (1 + 32 + 1 + 2)
+    assert grid.shape == (4 * step - 8, 3 * step - 8)
+    first = np.asarray(cards.fashion_test_images(str(workspace / "fashion" / "test.parquet"), 1)[0])
+    shown, result, original = (grid[4 : 4 + 128 : 4, c * step + 4 : c * step + 4 + 128 : 4] for c in range(3))
+    np.testing.assert_array_equal(original, first)  # the corpus's first test image
+    known = shown != 255
+    assert 0 < (~known).sum() and np.array_equal(result[known], original[known])
+
+    report = json.loads((workspace / "results" / "prior.json").read_text())
+    mine = next(m["name"] for m in report["methods"] if m["kind"] == "feed-forward" and m["model"].endswith(name))
+
+    def psnr(method: str, bucket: str) -> float:
+        return statistics.fmean(r["psnr"] for r in report["results"] if (r["method"], r["bucket"]) == (method, bucket))
+
+    buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
+    gains = {bucket: psnr(mine, bucket) - psnr(cards.TELEA, bucket) for bucket in buckets}
+    assert f"- {cards.TELEA}: PSNR {cards.better_where(gains, 2, ' dB')};" in text
+    for method in report["methods"]:
+        assert f"{report['timing']['single_ms'][method['name']]:,.1f} |" in text  # each method's time for one image
+
+
+def test_better_where_says_which_is_better_in_which_bucket():
+    assert cards.better_where({"a": 1.25, "b": 0.5}, 2, " dB") == "better in every bucket (+0.50 to +1.25 dB)"
+    assert cards.better_where({"a": 0.1, "b": -0.2, "c": 0.0, "d": -0.2, "e": -1e-17}, 1) == (
+        "better at a holes (+0.1); worse at b, d holes (-0.2); level at c, e holes"
+    )
 
 
 def test_cards_regenerate_identically_without_the_runs(workspace, tmp_path):
