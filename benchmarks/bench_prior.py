@@ -19,6 +19,7 @@ Methods:
 * GAN prior and VAE prior: `hfimg.prior.inpaint_tensors` with the default settings of `model.inpaint` (the latent
   search of `hfimg.prior`), --batch images per call; each image is restored as a call with it alone would;
 * OpenCV Telea and OpenCV Navier-Stokes (`cv2.inpaint`, radius --radius pixels);
+* pull-push interpolation (`hfimg.layers.pull_push_fill`), where the feed-forward inpainters start from;
 * the feed-forward inpainters of --models (one forward pass on the batch, known pixels kept).
 
 Metrics per (method, bucket, kind), means over the images: PSNR (each image's capped at 48.13 dB, an error of
@@ -58,6 +59,7 @@ from benchmarks.bench_inpainting import bucket_label, opencv
 from benchmarks.common import command_line, load_methods, machine, median_ms, publish
 from hfimg import metrics
 from hfimg.data import ImageStream
+from hfimg.layers import pull_push_fill
 from hfimg.masks import HOLE_BUCKETS, random_mask
 from hfimg.prior import DEFAULT_RESTARTS, DEFAULT_STEPS, inpaint_tensors
 
@@ -68,6 +70,7 @@ MASK_KINDS = ("strokes", "boxes")
 RESOLUTION = 32  # the Fashion-MNIST models' resolution
 DAMAGED = "damaged input (hole = 0)"
 TELEA = "OpenCV Telea"
+PULL_PUSH = "pull-push interpolation"
 # Per-image PSNR is capped at the PSNR of a one-grey-level error everywhere, 20 log10(255) = 48.13 dB: a hole lying
 # in the black background and filled with exact black gives an identical image, whose infinite PSNR would make
 # the whole mean infinite.
@@ -101,6 +104,12 @@ def feed_forward_method(model: torch.nn.Module) -> BatchMethod:
         return to_uint8(torch.where(masks >= 0.5, model(x, masks), x))
 
     return method
+
+
+def pull_push(images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """`hfimg.layers.pull_push_fill` on the batch: the interpolation the feed-forward inpainters start from."""
+    x, masks = to_tensors(images, holes)
+    return to_uint8(torch.where(masks >= 0.5, pull_push_fill(x, masks), x))
 
 
 def one_by_one(method: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> BatchMethod:
@@ -407,6 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
         "OpenCV Navier-Stokes": opencv(cv2.INPAINT_NS, args.radius),
     }
     methods |= {name: one_by_one(method) for name, method in classical.items()}
+    classical[PULL_PUSH] = methods[PULL_PUSH] = pull_push
     described += [{"name": name, "model": None, "parameters": None, "kind": "classical"} for name in classical]
     feed_forward, more = load_methods(
         DEFAULT_MODELS if args.models is None else args.models, feed_forward_method, feed_forward_check

@@ -79,9 +79,11 @@ def test_main_reports_every_method_and_resumes_from_its_cache(setup, capsys):
         "prior",
         "classical",
         "classical",
+        "classical",
         "feed-forward",
     ]
-    assert setup["gan"] in names[0] and setup["vae"] in names[1] and setup["cnn"] in names[4]
+    assert setup["gan"] in names[0] and setup["vae"] in names[1] and setup["cnn"] in names[5]
+    assert bench_prior.PULL_PUSH in names
     # One row per (method or damaged input, bucket, kind); the run itself refuses any change to a known pixel.
     keys = [(row["method"], row["bucket"], row["kind"]) for row in report["results"]]
     buckets = [bucket_label(bucket) for bucket in HOLE_BUCKETS]
