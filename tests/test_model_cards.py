@@ -252,7 +252,7 @@ def test_benchmarks_write_the_json_the_cards_read(workspace):
     prior = json.loads((workspace / "results" / "prior.json").read_text())
     assert prior["benchmark"] == "prior"
     kinds = [method["kind"] for method in prior["methods"]]
-    assert kinds == ["prior"] * 2 + ["classical"] * 2 + ["feed-forward"]
+    assert kinds == ["prior"] * 2 + ["classical"] * 3 + ["feed-forward"]
     assert set(prior["timing"]["single_ms"]) == {method["name"] for method in prior["methods"]}
 
 
