@@ -150,6 +150,27 @@ def pull_push_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     return filled
 
 
+def inpainting_pass(
+    net: GatedUNet, image: torch.Tensor, hole: torch.Tensor, extra: list[torch.Tensor], coarse_fill: bool
+) -> torch.Tensor:
+    """One pass of an inpainter's network over an image whose hole is zeroed; both inpainters call it.
+
+    Args:
+        net: the gated U-Net; it takes C + 1 + len(extra) input channels.
+        image: (B, C, H, W), H and W multiples of 2**depth, the hole zeroed.
+        hole: (B, 1, H, W), 1 = the pixels to predict.
+        extra: further (B, 1, H, W) inputs after the hole (the recurrent model's original hole).
+        coarse_fill: start from `pull_push_fill` and let the network correct it, or let it predict the pixels
+            from the zeroed hole.
+
+    Returns:
+        (B, C, H, W) prediction in [-1, 1] for every pixel, not composited.
+    """
+    start = pull_push_fill(image, hole) if coarse_fill else image
+    prediction = net(torch.cat([start, hole, *extra], dim=1))  # (B, C, H, W)
+    return (start + prediction).clamp(-1, 1) if coarse_fill else prediction  # with the fill: a correction
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad (B, C, H, W) at the bottom and right up to multiples of `multiple`, mirroring the image.
 

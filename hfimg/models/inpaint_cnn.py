@@ -20,9 +20,9 @@ from hfimg.imaging import ImageInput, network_mode
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
+    inpainting_pass,
     pad_to_multiple,
     prepare_inpainting,
-    pull_push_fill,
     quiet_last_layer,
 )
 from hfimg.registry import register_model
@@ -89,11 +89,7 @@ class InpaintCNN(
         multiple = 2**self.depth
         hole = pad_to_multiple(mask, multiple)  # (B, 1, H', W')
         x = pad_to_multiple(image * (1 - mask), multiple)  # (B, C, H', W'), hole zeroed
-        if self.coarse_fill:
-            x = pull_push_fill(x, hole)
-        prediction = self.net(torch.cat([x, hole], dim=1))  # (B, C, H', W')
-        if self.coarse_fill:
-            prediction = (x + prediction).clamp(-1, 1)  # the network's output is a correction in [-1, 1]
+        prediction = inpainting_pass(self.net, x, hole, [], self.coarse_fill)  # (B, C, H', W')
         return prediction[..., :height, :width]
 
     @torch.inference_mode()

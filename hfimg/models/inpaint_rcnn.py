@@ -31,9 +31,9 @@ from hfimg.imaging import ImageInput, network_mode
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
+    inpainting_pass,
     pad_to_multiple,
     prepare_inpainting,
-    pull_push_fill,
     quiet_last_layer,
 )
 from hfimg.registry import register_model
@@ -175,10 +175,7 @@ class InpaintRCNN(
         for t, remaining in enumerate(schedule):
             ring = still_open - remaining  # the pixels this pass fills, (B, 1, H', W')
             if t == len(schedule) - 1 or ring.any():
-                start = pull_push_fill(x, still_open) if self.coarse_fill else x  # (B, C, H', W')
-                prediction = self.block(torch.cat([start, still_open, hole], dim=1))  # (B, C, H', W')
-                if self.coarse_fill:
-                    prediction = (start + prediction).clamp(-1, 1)  # the block's output is a correction
+                prediction = inpainting_pass(self.block, x, still_open, [hole], self.coarse_fill)  # (B, C, H', W')
                 x = x * (1 - ring) + prediction * ring
             still_open = remaining
             steps.append(x[..., :height, :width])
