@@ -5,6 +5,10 @@ hfimg info hfimg/dcgan-fashion-mnist
 hfimg generate hfimg/dcgan-fashion-mnist --num 16 --seed 0 -o grid.png
 hfimg inpaint hfimg/inpaint-cnn-photos photo.png mask.png -o filled.png
 hfimg restore hfimg/denoise-cnn-photos noisy.png -o clean.png
+hfimg export hfimg/inpaint-cnn-photos --format onnx -o inpaint-onnx
+
+generate, inpaint and restore take --backend (auto, fp32, bf16, onnxruntime; default $HFIMG_BACKEND or auto, see
+hfimg.runtime): fp32 is the exact path, auto takes bf16 where the CPU has it and the model keeps its output.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from tqdm.auto import tqdm
 from hfimg.hub import HubModel
 from hfimg.imaging import images_to_grid
 from hfimg.registry import list_models, load, model_names
+from hfimg.runtime import BACKENDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("model", help="Bundled id, model folder or Hub repo id of a denoiser, GAN or VAE.")
     restore.add_argument("image", help="Image file.")
     restore.add_argument("-o", "--output", default="restored.png", help="Output PNG (default restored.png).")
+
+    for command in (generate, inpaint, restore):
+        command.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default=None,
+            help="How the network runs: auto (default, or $HFIMG_BACKEND): bf16 where the CPU has it and the model "
+            "keeps its fp32 output, else fp32; fp32: exact; bf16; onnxruntime (exported once, cached).",
+        )
+
+    export = commands.add_parser("export", help="Export a model's network to ONNX, checked against PyTorch.")
+    export.add_argument("model", help="Bundled id, model folder or Hub repo id.")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="Export format (default onnx).")
+    export.add_argument("-o", "--output", required=True, help="Output folder: model.onnx, config.json, README.md.")
     return parser
 
 
@@ -87,9 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_model_command(args: argparse.Namespace) -> int:
     model = load(args.model)
+    if getattr(args, "backend", None):
+        model.set_backend(args.backend)
+    if args.command == "export":
+        from hfimg.export import export_folder  # the exporter is slow to import; only this command needs it
+
+        path = export_folder(model, args.output, args.model)
+        print(f"wrote {path} (inputs and outputs in {path.parent / 'README.md'})")
+        return 0
     if args.command == "info":
         print(f"{args.model}: {type(model).__name__} ({model.model_type}), {model.num_parameters():,} parameters")
-        for key, value in sorted((model._hub_mixin_config or {}).items()):
+        for key, value in sorted(model.config_dict().items()):
             print(f"  {key} = {value}")
         return 0
     if args.command == "generate":

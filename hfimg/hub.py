@@ -24,6 +24,8 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin, constants
 from torch import nn
 
+from hfimg import runtime
+
 T = TypeVar("T", bound="HubModel")
 
 REPO_URL = "https://github.com/hfimg/hfimg"
@@ -62,12 +64,34 @@ class HubModel(
     """
 
     model_type: str = ""
+    backend: str | None = None  # inference backend of the image-level methods; None = $HFIMG_BACKEND or "auto"
+
+    def config_dict(self) -> dict[str, Any]:
+        """The model's config as written to config.json: its `__init__` kwargs and `model_type`."""
+        return {**(self._hub_mixin_config or {}), "model_type": self.model_type}
 
     def _save_pretrained(self, save_directory: Path) -> None:
         safetensors.torch.save_model(self, str(save_directory / constants.SAFETENSORS_SINGLE_FILE))
         # Written here (not by the mixin afterwards) so that `model_type` is part of config.json.
-        config = {**(self._hub_mixin_config or {}), "model_type": self.model_type}
-        (save_directory / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
+        (save_directory / constants.CONFIG_NAME).write_text(json.dumps(self.config_dict(), sort_keys=True, indent=2))
+
+    # --- inference backends (hfimg.runtime) ---------------------------------------------------------------------
+
+    def core(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The family's heavy tensor function, with the input rules of `core_spec`; what ONNX export writes."""
+        raise NotImplementedError(f"{type(self).__name__} defines no core")
+
+    def core_spec(self) -> runtime.CoreSpec:
+        """Names, example inputs and dynamic axes of `core`."""
+        raise NotImplementedError(f"{type(self).__name__} defines no core_spec")
+
+    def run_core(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """`core(*inputs)`, on the chosen backend inside the image-level methods, eager fp32 elsewhere."""
+        return runtime.run_core(self, *inputs)
+
+    def set_backend(self, backend: str) -> None:
+        """Run this model's image-level methods on `backend`: "auto", "fp32", "bf16" or "onnxruntime"."""
+        self.backend = runtime.check_backend(backend)
 
     def generate_model_card(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("class_name", type(self).__name__)

@@ -16,6 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from hfimg.imaging import ImageInput, PreparedImage, load_mask
+from hfimg.runtime import CoreSpec, example_holes, example_images
+
+# Pull-push levels: 16 halvings bring any side up to 65,536 px to 1 px. A fixed count (levels past 1x1 change
+# nothing) keeps the computation the same for every image size, so an exported graph is valid for all of them.
+PULL_PUSH_LEVELS = 16
 
 
 class GatedConv2d(nn.Module):
@@ -119,7 +124,8 @@ def pull_push_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """Fill the hole with a smooth interpolation of the known pixels around it (pull-push).
 
     Gortler et al., 1996, "The Lumigraph", section 3.4. Pull: halve the resolution again and again, each coarse pixel
-    the average of the KNOWN pixels of its 2x2 block (unknown if none is known), until one pixel is left. Push: from
+    the average of the KNOWN pixels of its 2x2 block (unknown if none is known), `PULL_PUSH_LEVELS` times (down to
+    one pixel for any image up to 65,536 px a side; halving a 1x1 level gives it back unchanged). Push: from
     the coarsest level back up, every unknown pixel takes the bilinear upsampling of the level below. A hole pixel
     thus gets the average of the known pixels at the finest scale that has any near it, blended smoothly across
     scales. The inpainters start from this fill and predict a correction to it: on held-out photos it alone scores
@@ -136,12 +142,12 @@ def pull_push_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """
     known = 1 - hole
     levels = [(image * known, known)]  # per level: (sum of known values / block area, known fraction)
-    while min(levels[-1][0].shape[-2:]) > 1:
+    for _ in range(PULL_PUSH_LEVELS):
         values, weights = levels[-1]
         # ceil_mode: odd sizes keep their last row/column; both pools divide alike, so their ratio is exact.
         levels.append((F.avg_pool2d(values, 2, ceil_mode=True), F.avg_pool2d(weights, 2, ceil_mode=True)))
     values, weights = levels[-1]
-    filled = values / torch.where(weights > 0, weights, 1)  # (B, C, 1, w) or (B, C, h, 1); 0 where nothing known
+    filled = values / torch.where(weights > 0, weights, 1)  # (B, C, 1, 1); 0 where nothing is known
     for values, weights in reversed(levels[:-1]):
         upsampled = F.interpolate(filled, size=values.shape[-2:], mode="bilinear", align_corners=False)
         has_known = weights > 0
@@ -169,6 +175,34 @@ def inpainting_pass(
     start = pull_push_fill(image, hole) if coarse_fill else image
     prediction = net(torch.cat([start, hole, *extra], dim=1))  # (B, C, H, W)
     return (start + prediction).clamp(-1, 1) if coarse_fill else prediction  # with the fill: a correction
+
+
+def inpainting_core_spec(channels: int, multiple: int, extra_hole: bool) -> CoreSpec:
+    """The `CoreSpec` of an inpainter's pass: image and hole (and, for the recurrent model, the original hole)."""
+    size = 4 * multiple  # (B, C, 64, 64) at depth 4: small, and deep enough for every level of the U-Net
+    hole = example_holes(2, size, size)  # (2, 1, S, S)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    layout = (
+        "image: (B, C, H, W) float32 in [-1, 1] (pixel / 127.5 - 1) with the hole set to 0; {hole}: (B, 1, H, W) "
+        f"float32, 1 = pixel to fill; H and W multiples of {multiple} (pad the bottom and right by mirroring, crop "
+        "the result). prediction: (B, C, H, W) in [-1, 1] for every pixel; keep the known pixels of the input."
+    )
+    if not extra_hole:
+        spec_inputs = {"image": example_images(2, channels, size, size) * (1 - hole), "hole": hole}
+        return CoreSpec(
+            spec_inputs, "prediction", {name: axes for name in spec_inputs}, multiple, layout.format(hole="hole")
+        )
+    still_open = -F.max_pool2d(-hole, 5, stride=1, padding=2)  # the hole shrunk by 2 px: what a later pass sees
+    spec_inputs = {
+        "image": example_images(2, channels, size, size) * (1 - still_open),
+        "still_open": still_open,
+        "hole": hole,
+    }
+    description = layout.format(hole="still_open") + (
+        " One pass of the recurrent block: hole is the original hole (B, 1, H, W); run the pass T times, each time "
+        "keeping its prediction on the next ring of the hole (hfimg's InpaintRCNN.fill_schedule gives the rings)."
+    )
+    return CoreSpec(spec_inputs, "prediction", {name: axes for name in spec_inputs}, multiple, description)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

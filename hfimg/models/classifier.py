@@ -31,6 +31,7 @@ from torch import nn
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, network_mode, open_image, tensor_to_pil
 from hfimg.registry import register_model
+from hfimg.runtime import CoreSpec, example_images
 
 # Class names in label order, spelled as in the Hub copy zalando-datasets/fashion_mnist (and hfimg.data).
 FASHION_MNIST_LABELS = [
@@ -124,6 +125,21 @@ class FashionClassifier(
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, R, R) in [-1, 1] -> (B, len(labels)) logits."""
         return self.head(self.dropout(self.features(images)))
+
+    def core(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, R, R) in [-1, 1] -> (B, len(labels)) logits, unchecked (what ONNX export writes).
+
+        `predict` and the FID / KID features stay in eager fp32 (they are measurements), so this is only exported.
+        """
+        return self.head(self.dropout(self.body(images).mean(dim=(2, 3))))
+
+    def core_spec(self) -> CoreSpec:
+        images = example_images(4, self.channels, self.resolution, self.resolution)
+        description = (
+            f"images: (B, {self.channels}, {self.resolution}, {self.resolution}) float32 in [-1, 1] (resize as "
+            f"FashionClassifier.prepare does). logits: (B, {len(self.labels)}) float32 in the order {self.labels}."
+        )
+        return CoreSpec({"images": images}, "logits", {"images": {0: "batch"}}, description=description)
 
     def prepare(self, images: torch.Tensor | Sequence[ImageInput]) -> torch.Tensor:
         """Images of any size -> (B, C, R, R) in [-1, 1] on the model's device, ready for `forward`.

@@ -13,6 +13,7 @@ from torch import nn
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, network_mode
 from hfimg.registry import register_model
+from hfimg.runtime import CoreSpec, example_images, fast_inference
 
 
 @register_model("denoise-cnn")
@@ -56,9 +57,28 @@ class DenoiseCNN(
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) noisy image in [-1, 1] -> (B, C, H, W) denoised image."""
-        return noisy - self.predict_noise(noisy)
+        if noisy.ndim != 4 or noisy.shape[1] != self.channels:
+            raise ValueError(f"expected a (B, {self.channels}, H, W) tensor, got shape {tuple(noisy.shape)}.")
+        return self.run_core(noisy)
 
-    @torch.no_grad()
+    def core(self, noisy: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) noisy image in [-1, 1], any H and W -> (B, C, H, W) denoised image (not clamped)."""
+        return noisy - self.body(noisy)
+
+    def core_spec(self) -> CoreSpec:
+        clean = example_images(2, self.channels, 48, 64)
+        noisy = clean + 25 / 127.5 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+        return CoreSpec(
+            inputs={"noisy": noisy},
+            output="denoised",
+            dynamic={"noisy": {0: "batch", 2: "height", 3: "width"}},
+            description=(
+                "noisy: (B, C, H, W) float32, any H and W, the image scaled to [-1, 1] (pixel / 127.5 - 1). "
+                "denoised: (B, C, H, W) float32; clamp to [-1, 1] and scale back ((x + 1) * 127.5, rounded)."
+            ),
+        )
+
+    @fast_inference
     def restore(self, image: ImageInput) -> Image.Image:
         """Denoise one image; returns a PIL image of the same size and mode."""
         prepared = PreparedImage.from_input(image, self.channels)

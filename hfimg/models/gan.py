@@ -31,6 +31,7 @@ from hfimg import prior
 from hfimg.hub import HubModel
 from hfimg.imaging import network_mode, tensor_to_pil
 from hfimg.registry import register_model
+from hfimg.runtime import CoreSpec, example_images, fast_inference
 
 RESOLUTIONS = (32, 64, 128)
 LABEL_EMBEDDING_DIM = 32  # size of the label embedding the conditional generator concatenates to z
@@ -152,12 +153,31 @@ class DCGANGenerator(
         """z (B, latent_dim), labels (B,) long or None -> images (B, channels, resolution, resolution) in [-1, 1]."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
+        if self.label_embedding is None:
+            if labels is not None:
+                raise ValueError("this generator is unconditional (num_classes=0): call it without labels.")
+            return self.run_core(z)
+        return self.run_core(z, self._check_labels(labels, z.shape[0]))
+
+    def core(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, latent_dim) (and labels (B,) long for a conditional model) -> images (B, C, R, R) in [-1, 1]."""
         if self.label_embedding is not None:
-            labels = self._check_labels(labels, z.shape[0])
-            z = torch.cat([z, self.label_embedding(labels)], dim=1)
-        elif labels is not None:
-            raise ValueError("this generator is unconditional (num_classes=0): call it without labels.")
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)  # (B, latent_dim + embedding)
         return self.net(z[:, :, None, None])
+
+    def core_spec(self) -> CoreSpec:
+        inputs = {"z": torch.randn(8, self.latent_dim, generator=torch.Generator().manual_seed(0))}
+        dynamic = {"z": {0: "batch"}}
+        description = f"z: (B, {self.latent_dim}) float32 codes drawn from N(0, I)"
+        if self.num_classes:
+            inputs["labels"] = torch.arange(8) % self.num_classes
+            dynamic["labels"] = {0: "batch"}
+            description += f"; labels: (B,) int64 classes 0..{self.num_classes - 1}"
+        description += (
+            f". images: (B, {self.channels}, {self.resolution}, {self.resolution}) float32 in [-1, 1]; pixel = "
+            "(x + 1) * 127.5, rounded."
+        )
+        return CoreSpec(inputs, "images", dynamic, description=description)
 
     def _check_labels(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor:
         if labels is None:
@@ -189,7 +209,6 @@ class DCGANGenerator(
             raise ValueError(f"got {len(labels)} labels for {num} images; give one label per image.")
         return self._check_labels(torch.tensor(labels, dtype=torch.long), num).to(self.device)
 
-    @torch.no_grad()
     def _decode_images(self, z: torch.Tensor, labels: torch.Tensor | None) -> list[Image.Image]:
         was_training = self.training
         self.eval()  # batch-norm running statistics: an image does not depend on the rest of the batch
@@ -197,6 +216,7 @@ class DCGANGenerator(
         self.train(was_training)
         return [tensor_to_pil(image) for image in images]
 
+    @fast_inference
     def generate(self, num_images: int, seed: int | None = None, labels: list[int] | None = None) -> list[Image.Image]:
         """Generate `num_images` PIL images; the same seed (and labels) gives the same images.
 
@@ -212,6 +232,7 @@ class DCGANGenerator(
             raise ValueError(f"num_images must be at least 1, got {num_images}.")
         return self._decode_images(self.sample_latents(num_images, seed), self._labels_for(num_images, labels))
 
+    @fast_inference
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, label: int | None = None) -> list[Image.Image]:
         """Images along the spherical path from the code of `seed_a` to the code of `seed_b` (both ends included).
 
@@ -310,12 +331,10 @@ class DCGANDiscriminator(
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             shape = ", ".join(map(str, expected))
             raise ValueError(f"images must have shape (B, {shape}), got {tuple(images.shape)}.")
-        features = self.features(images)  # (B, F, 4, 4)
-        logits = self.head(features).flatten()  # (B,)
         if self.label_embedding is None:
             if labels is not None:
                 raise ValueError("this discriminator is unconditional (num_classes=0): call it without labels.")
-            return logits
+            return self.run_core(images)
         if labels is None or labels.shape != (images.shape[0],) or labels.dtype != torch.long:
             got = None if labels is None else f"{labels.dtype} of shape {tuple(labels.shape)}"
             raise ValueError(
@@ -324,5 +343,25 @@ class DCGANDiscriminator(
             )
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got {labels.tolist()}.")
+        return self.run_core(images, labels)
+
+    def core(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, C, R, R) in [-1, 1] (and labels (B,) long for a conditional model) -> logits (B,)."""
+        features = self.features(images)  # (B, F, 4, 4)
+        logits = self.head(features).flatten()  # (B,)
+        if self.label_embedding is None:
+            return logits
         pooled = features.sum(dim=(2, 3))  # (B, F)
-        return logits + (self.label_embedding(labels) * pooled).sum(dim=1)
+        return logits + (self.label_embedding(labels) * pooled).sum(dim=1)  # the projection term
+
+    def core_spec(self) -> CoreSpec:
+        inputs = {"images": example_images(4, self.channels, self.resolution, self.resolution)}
+        dynamic = {"images": {0: "batch"}}
+        size = f"(B, {self.channels}, {self.resolution}, {self.resolution})"
+        description = f"images: {size} float32 in [-1, 1]"
+        if self.num_classes:
+            inputs["labels"] = torch.arange(4) % self.num_classes
+            dynamic["labels"] = {0: "batch"}
+            description += f"; labels: (B,) int64 classes 0..{self.num_classes - 1}"
+        description += ". logits: (B,) float32, > 0 = judged real."
+        return CoreSpec(inputs, "logits", dynamic, description=description)

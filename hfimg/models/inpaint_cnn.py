@@ -20,12 +20,14 @@ from hfimg.imaging import ImageInput, network_mode
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
+    inpainting_core_spec,
     inpainting_pass,
     pad_to_multiple,
     prepare_inpainting,
     quiet_last_layer,
 )
 from hfimg.registry import register_model
+from hfimg.runtime import CoreSpec, fast_inference
 
 
 @register_model("inpaint-cnn")
@@ -89,10 +91,18 @@ class InpaintCNN(
         multiple = 2**self.depth
         hole = pad_to_multiple(mask, multiple)  # (B, 1, H', W')
         x = pad_to_multiple(image * (1 - mask), multiple)  # (B, C, H', W'), hole zeroed
-        prediction = inpainting_pass(self.net, x, hole, [], self.coarse_fill)  # (B, C, H', W')
+        prediction = self.run_core(x, hole)  # (B, C, H', W')
         return prediction[..., :height, :width]
 
-    @torch.inference_mode()
+    def core(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """image (B, C, H, W) in [-1, 1] with the hole zeroed, hole (B, 1, H, W) 1 = hole, H and W multiples of
+        2**depth -> (B, C, H, W) prediction for every pixel."""
+        return inpainting_pass(self.net, image, hole, [], self.coarse_fill)
+
+    def core_spec(self) -> CoreSpec:
+        return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=False)
+
+    @fast_inference
     def inpaint(self, image: ImageInput, mask: ImageInput) -> Image.Image:
         """Fill the hole of one image.
 

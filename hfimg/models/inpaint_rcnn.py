@@ -31,12 +31,14 @@ from hfimg.imaging import ImageInput, network_mode
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
+    inpainting_core_spec,
     inpainting_pass,
     pad_to_multiple,
     prepare_inpainting,
     quiet_last_layer,
 )
 from hfimg.registry import register_model
+from hfimg.runtime import CoreSpec, fast_inference
 
 
 def grow(region: torch.Tensor) -> torch.Tensor:
@@ -175,14 +177,22 @@ class InpaintRCNN(
         for t, remaining in enumerate(schedule):
             ring = still_open - remaining  # the pixels this pass fills, (B, 1, H', W')
             if t == len(schedule) - 1 or ring.any():
-                prediction = inpainting_pass(self.block, x, still_open, [hole], self.coarse_fill)  # (B, C, H', W')
+                prediction = self.run_core(x, still_open, hole)  # (B, C, H', W')
                 x = x * (1 - ring) + prediction * ring
             still_open = remaining
             steps.append(x[..., :height, :width])
         output = (hole * x + (1 - hole) * prediction)[..., :height, :width]
         return (output, steps) if return_steps else output
 
-    @torch.inference_mode()
+    def core(self, image: torch.Tensor, still_open: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """One pass of the shared block: image (B, C, H, W) in [-1, 1] with the still-open hole zeroed, still_open
+        and hole (B, 1, H, W), 1 = hole, H and W multiples of 2**depth -> (B, C, H, W) prediction."""
+        return inpainting_pass(self.block, image, still_open, [hole], self.coarse_fill)
+
+    def core_spec(self) -> CoreSpec:
+        return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=True)
+
+    @fast_inference
     def inpaint(
         self, image: ImageInput, mask: ImageInput, iterations: int | None = None, return_steps: bool = False
     ) -> Image.Image | tuple[Image.Image, list[Image.Image]]:

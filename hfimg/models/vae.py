@@ -32,6 +32,7 @@ from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, network_mode, tensor_to_pil
 from hfimg.models.gan import check_resolution, latent_generator, slerp
 from hfimg.registry import register_model
+from hfimg.runtime import CoreSpec, fast_inference
 
 
 def norm(channels: int) -> nn.GroupNorm:
@@ -108,7 +109,19 @@ class ConvVAE(
         """z (B, latent_dim) -> images (B, C, R, R) in [-1, 1]."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
+        return self.run_core(z)
+
+    def core(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder: z (B, latent_dim) -> images (B, C, R, R) in [-1, 1]; what generation runs."""
         return self.decoder(self.from_latent(z).view(-1, *self.bottleneck))
+
+    def core_spec(self) -> CoreSpec:
+        z = torch.randn(8, self.latent_dim, generator=torch.Generator().manual_seed(0))
+        description = (
+            f"The decoder. z: (B, {self.latent_dim}) float32 codes drawn from N(0, I). images: (B, {self.channels}, "
+            f"{self.resolution}, {self.resolution}) float32 in [-1, 1]; pixel = (x + 1) * 127.5, rounded."
+        )
+        return CoreSpec({"z": z}, "images", {"z": {0: "batch"}}, description=description)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, C, R, R) -> (reconstruction (B, C, R, R), mean, logvar).
@@ -122,14 +135,14 @@ class ConvVAE(
 
     # --- sampling and reconstruction ------------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @fast_inference
     def sample(self, num: int, seed: int | None = None) -> torch.Tensor:
         """Decode `num` codes z ~ N(0, I): images (num, C, R, R) in [-1, 1]; the same seed gives the same images."""
         if num < 1:
             raise ValueError(f"num must be at least 1, got {num}.")
         return self._decode_in_eval(torch.randn(num, self.latent_dim, generator=latent_generator(seed)))
 
-    @torch.no_grad()
+    @fast_inference
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, label: int | None = None) -> list[Image.Image]:
         """Images along the spherical path from the code of `seed_a` to the code of `seed_b` (both ends included).
 
@@ -155,6 +168,7 @@ class ConvVAE(
         self.train(was_training)
         return images
 
+    @fast_inference
     def generate(self, num_images: int, seed: int | None = None) -> list[Image.Image]:
         """`num_images` samples as PIL images (mode L or RGB); the same seed gives the same images."""
         return [tensor_to_pil(image) for image in self.sample(num_images, seed)]

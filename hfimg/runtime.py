@@ -1,0 +1,270 @@
+"""Inference backends: how a model's heavy tensor work runs when a user calls its image-level API.
+
+Every model family splits its computation in two. Its *core* (`HubModel.core`) is the tensor function that does the
+work (the network, and for the inpainters the pull-push start and the correction), with fixed input rules described
+by `HubModel.core_spec` (names, which axes may vary, sizes a multiple of what); it is what `export_onnx` writes to an
+ONNX file. Around it stays plain Python: input checks, padding, the recurrent model's pass schedule, PIL in and out.
+
+The image-level methods (`inpaint`, `restore`, `generate`, `interpolate`) run the core through a backend:
+
+* ``"fp32"``: eager PyTorch in float32 on contiguous (NCHW) tensors, exactly what `model(...)` computes in training;
+* ``"bf16"``: eager PyTorch under bfloat16 autocast with the inputs in channels_last, the layout oneDNN's (and
+  cuDNN's) fast bf16 convolutions work in; on a CPU with native bf16 (AVX512-BF16 or AMX) this is several times
+  faster than fp32;
+* ``"onnxruntime"``: the core exported to ONNX (once per set of weights, cached under $HFIMG_CACHE/onnx) and run by
+  onnxruntime in float32 (outputs within 1e-3 of fp32, tested);
+* ``"auto"`` (the default): bf16 where the device has fast bf16 AND the model's bf16 output agrees with its fp32
+  output to at least `BF16_MIN_AGREEMENT_DB` on a probe input (checked once per model and set of weights), fp32
+  otherwise. A model that bf16 would change visibly thus stays exact.
+
+The backend is chosen per model (`model.set_backend("fp32")`), or for every model by the environment variable
+``HFIMG_BACKEND`` (e.g. ``HFIMG_BACKEND=fp32`` forces the exact path everywhere); the CLI's and the demo's
+``--backend`` set it too. Tensor-level calls (`model(x)` outside those methods: training, the latent search of
+`hfimg.prior`, benchmarks on tensors) and models in training mode always run the core eagerly in fp32.
+
+Example:
+    >>> import hfimg
+    >>> model = hfimg.create_model("denoise-cnn", features=8, depth=4).eval()
+    >>> model.set_backend("fp32")  # the exact path, bit for bit what model(x) gives
+    >>> resolve_backend(model)
+    'fp32'
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import math
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from hfimg.hub import HubModel
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "fp32", "bf16", "onnxruntime")
+BACKEND_ENV = "HFIMG_BACKEND"
+# Below this PSNR between a model's bf16 and fp32 outputs (peak = the fp32 output's range), "auto" keeps fp32.
+# 45 dB on images in [-1, 1] is an RMS difference of about 0.6 grey levels out of 255: invisible, and under the
+# 8-bit rounding of the saved result.
+BF16_MIN_AGREEMENT_DB = 45.0
+
+
+@dataclass
+class CoreSpec:
+    """What a model's `core` takes and gives, for export, probes and benchmarks.
+
+    Args:
+        inputs: example inputs in the order `core` takes them, name -> tensor (batch 2, so the batch axis stays
+            dynamic when exported); image inputs hold realistic content, so a bf16 probe on them means something.
+        output: name of the output tensor.
+        dynamic: per input, the axes that may take any size, axis -> name ("batch", "height", "width").
+        multiple: height and width must be multiples of this (the U-Nets halve the size `depth` times).
+        description: what the inputs and the output are and how to prepare them, for the exported model's card.
+    """
+
+    inputs: dict[str, torch.Tensor]
+    output: str
+    dynamic: dict[str, dict[int, str]]
+    multiple: int = 1
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+# --- choosing a backend -------------------------------------------------------------------------------------------
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
+    return backend
+
+
+def default_backend() -> str:
+    """$HFIMG_BACKEND, else "auto"."""
+    value = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}={value!r} is not a backend; set it to one of: {', '.join(BACKENDS)}.")
+    return value
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 convolutions natively (fast), not by emulation in fp32 (slow).
+
+    CPU: AVX512-BF16 or AMX tiles, as reported by PyTorch's own CPU feature check. CUDA: `is_bf16_supported`.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    # Private but stable since torch 2.1; a build without them simply gets fp32.
+    checks = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", None),
+        getattr(torch.cpu, "_is_amx_tile_supported", None),
+    )
+    return any(check is not None and check() for check in checks)
+
+
+def agreement_db(reference: torch.Tensor, candidate: torch.Tensor) -> float:
+    """PSNR of `candidate` against `reference`, the peak being the reference's range (inf when identical)."""
+    reference, candidate = reference.double(), candidate.double()
+    mse = torch.mean((reference - candidate) ** 2).item()
+    peak = max((reference.max() - reference.min()).item(), 1e-6)
+    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
+
+
+def resolve_backend(model: HubModel) -> str:
+    """The backend `model`'s image-level methods use now: its own choice or $HFIMG_BACKEND, "auto" resolved."""
+    backend = model.backend or default_backend()
+    if backend != "auto":
+        return backend
+    if not fast_bf16(model.device):
+        return "fp32"
+    cache = _cache(model)
+    key = ("auto", _weights_key(model))
+    if key not in cache:
+        spec = model.core_spec()
+        with torch.inference_mode():
+            inputs = [x.to(model.device) for x in spec.inputs.values()]
+            agreement = agreement_db(model.core(*inputs), TorchEngine(model.device)(model, *inputs))
+        cache[key] = "bf16" if agreement >= BF16_MIN_AGREEMENT_DB else "fp32"
+        if agreement < BF16_MIN_AGREEMENT_DB:
+            logger.info("%s: bf16 agrees with fp32 to %.1f dB only; staying in fp32.", type(model).__name__, agreement)
+    return cache[key]
+
+
+# --- running the core -----------------------------------------------------------------------------------------------
+
+_FAST = contextvars.ContextVar("hfimg_fast_inference", default=False)  # per thread: the demo serves several at once
+_ENGINE_LOCK = threading.RLock()  # two requests that need the same new engine build it once
+# Per model: the engines built for it and the "auto" decisions, keyed by backend and weights. Kept outside the model,
+# so copying, pickling or saving a model never meets an onnxruntime session.
+_ENGINES: weakref.WeakKeyDictionary[HubModel, dict[tuple, Any]] = weakref.WeakKeyDictionary()
+
+
+def fast_inference(method: Callable) -> Callable:
+    """Decorator for image-level methods: inference mode, and the model's core runs on the chosen backend."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _FAST.set(True)
+        try:
+            with torch.inference_mode():
+                return method(*args, **kwargs)
+        finally:
+            _FAST.reset(token)
+
+    return wrapper
+
+
+def run_core(model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
+    """`model.core(*inputs)` on the model's backend inside `fast_inference` methods; eager fp32 anywhere else."""
+    if not _FAST.get() or model.training:
+        return model.core(*inputs)
+    return engine(model)(model, *inputs)
+
+
+def engine(model: HubModel) -> Callable[..., torch.Tensor]:
+    """The engine that runs `model.core` on the model's resolved backend, called as `engine(model, *inputs)`."""
+    with _ENGINE_LOCK:
+        backend = resolve_backend(model)
+        if backend == "fp32":
+            return _eager
+        cache = _cache(model)
+        key = (backend, _weights_key(model))
+        if key not in cache:
+            for stale in [k for k in cache if k[0] == backend]:  # built for older weights
+                del cache[stale]
+            cache[key] = TorchEngine(model.device) if backend == "bf16" else OnnxEngine(_onnx_file(model))
+        return cache[key]
+
+
+def _onnx_file(model: HubModel) -> Path:
+    from hfimg.export import cached_onnx_file  # here: export pulls in the ONNX exporter, which only this path needs
+
+    return cached_onnx_file(model)
+
+
+def _eager(model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
+    return model.core(*inputs)
+
+
+def _cache(model: HubModel) -> dict[tuple, Any]:
+    return _ENGINES.setdefault(model, {})
+
+
+class TorchEngine:
+    """Eager PyTorch under low-precision autocast, 4-D float inputs in channels_last; outputs as float32 NCHW."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device_type = device.type
+        # bf16 wherever it is supported; CUDA devices without it get fp16 autocast instead.
+        self.dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+
+    def __call__(self, model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
+        inputs = tuple(
+            x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 and x.is_floating_point() else x
+            for x in inputs
+        )
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            output = model.core(*inputs)
+        return output.float().contiguous()
+
+
+class OnnxEngine:
+    """An onnxruntime session on the CPU that takes and returns torch tensors."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ImportError(
+                "the onnxruntime backend needs onnxruntime: pip install 'hfimg[export]' (or pick another backend)."
+            ) from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()  # the same share of the CPU as torch
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.names = [node.name for node in self.session.get_inputs()]
+
+    def __call__(self, model: HubModel | None, *inputs: torch.Tensor) -> torch.Tensor:
+        feeds = {name: x.detach().cpu().contiguous().numpy() for name, x in zip(self.names, inputs, strict=True)}
+        return torch.from_numpy(self.session.run(None, feeds)[0]).to(inputs[0].device)
+
+
+def _weights_key(model: HubModel) -> tuple:
+    """Changes whenever a parameter or buffer is replaced or modified in place (optimizer step, load_state_dict)."""
+    return (str(model.device), *((t.data_ptr(), t._version) for t in model.state_dict().values()))
+
+
+# --- example inputs -------------------------------------------------------------------------------------------------
+
+
+def example_images(batch: int, channels: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """(batch, channels, height, width) in [-1, 1] with a photo's mix of content: smooth shading, a hard-edged
+    shape and fine stripes, so probes and parity checks exercise the whole range of a network's inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
+    coefficients = torch.rand(batch, channels, 6, generator=generator)  # per image and channel
+    a, b, c, angle, frequency, edge = (coefficients[..., i, None, None] for i in range(6))
+    shading = (a - 0.5) * xx + (b - 0.5) * yy  # (B, C, H, W)
+    stripes = 0.2 * c * torch.sin((8 + 24 * frequency) * (xx * torch.cos(3 * angle) + yy * torch.sin(3 * angle)))
+    shape = 0.6 * (edge - 0.5) * ((xx - 0.3).abs() < 0.2) * ((yy - 0.6).abs() < 0.25)
+    return (shading + stripes + shape).clamp(-1, 1)
+
+
+def example_holes(batch: int, height: int, width: int) -> torch.Tensor:
+    """(batch, 1, height, width) holes, 1 = hole: a box in the middle and a diagonal stroke, about 20% of the image."""
+    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    box = ((yy - height / 2).abs() < height / 6) & ((xx - width / 2).abs() < width / 5)
+    stroke = ((yy / height - xx / width).abs() < 0.06) & (xx > width / 8)
+    return (box | stroke).float().expand(batch, 1, height, width).contiguous()
