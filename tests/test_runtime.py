@@ -1,0 +1,223 @@
+"""Inference backends (hfimg.runtime) and ONNX export (hfimg.export): every path within tolerance of fp32, fp32 exact.
+
+The bf16 tests run on any CPU: where bf16 is not native, PyTorch emulates it (slowly, with the same rounding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from PIL import Image
+from test_models import TINY_CONFIGS
+
+import hfimg
+from hfimg import runtime
+from hfimg.cli import main
+from hfimg.export import ONNX_TOLERANCE, check_onnx, export_onnx
+from hfimg.registry import model_names
+
+
+def tiny(name: str, seed: int = 0) -> hfimg.HubModel:
+    torch.manual_seed(seed)
+    model = hfimg.create_model(name, **TINY_CONFIGS[name]).eval()
+    # A freshly initialised inpainter predicts almost nothing (its head starts near zero); give it a real head so
+    # that the comparisons below see the network's output, not only the pull-push fill.
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d) and module.out_channels <= 12:
+            torch.nn.init.normal_(module.weight, std=0.1)
+    return model
+
+
+def photo(height: int, width: int, channels: int = 3) -> Image.Image:
+    image = runtime.example_images(1, channels, height, width, seed=3)[0]
+    array = ((image + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if channels == 1 else array)
+
+
+def hole_mask(height: int, width: int) -> Image.Image:
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4 : 3 * height // 4, : 2 * width // 3] = 255  # large: reaches the coarse pull-push levels
+    return Image.fromarray(mask)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> (tiny model, its ONNX file), each family exported once for the whole module (inpainters take ~15 s)."""
+    cache: dict[str, tuple] = {}
+
+    def get(name: str):
+        if name not in cache:
+            model = tiny(name)
+            cache[name] = (model, export_onnx(model, tmp_path_factory.mktemp(name) / "model.onnx"))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """Act as a CPU with native bf16, whatever this one has."""
+    monkeypatch.setattr(runtime, "fast_bf16", lambda device: True)
+    monkeypatch.delenv(runtime.BACKEND_ENV, raising=False)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_family_exports_to_onnx_within_tolerance(name, exported):
+    model, path = exported(name)
+    graph = onnx.load(str(path)).graph
+    spec = model.core_spec()
+    assert [node.name for node in graph.input] == list(spec.inputs)
+    assert [node.name for node in graph.output] == [spec.output]
+    # Every dynamic axis stays symbolic in the file (a fixed number would refuse other sizes).
+    for node in graph.input:
+        dims = node.type.tensor_type.shape.dim
+        for axis in spec.dynamic.get(node.name, {}):
+            assert dims[axis].dim_param, f"{name}: axis {axis} of {node.name} was fixed to {dims[axis].dim_value}"
+    # Example inputs, and inputs of another batch and size.
+    assert check_onnx(model, path) <= ONNX_TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["inpaint-cnn", "inpaint-rcnn"])
+def test_exported_inpainter_fills_a_large_hole_of_any_size_like_pytorch(name, exported):
+    # The pull-push start must not be fixed to the export's size: a large hole in a bigger, non-square image
+    # needs its coarsest levels.
+    model, path = exported(name)
+    engine = runtime.OnnxEngine(path)
+    height, width = 96, 160
+    hole = torch.zeros(1, 1, height, width)
+    hole[..., :, : 7 * width // 8] = 1
+    image = runtime.example_images(1, model.channels, height, width) * (1 - hole)
+    inputs = [image, hole] + ([hole] if name == "inpaint-rcnn" else [])
+    with torch.inference_mode():
+        assert (engine(model, *inputs) - model.core(*inputs)).abs().max() <= ONNX_TOLERANCE
+
+
+def test_auto_takes_bf16_where_it_agrees_and_forced_fp32_is_exact(bf16_cpu):
+    model = tiny("denoise-cnn")
+    noisy = photo(37, 29)
+    assert runtime.resolve_backend(model) == "bf16"
+    fast = np.asarray(model.restore(noisy), dtype=np.int16)
+    model.set_backend("fp32")
+    exact = model.restore(noisy)
+    # fp32 through the image API is exactly the plain tensor path.
+    tensor = torch.from_numpy(np.array(noisy)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        plain = model.body(tensor)
+    expected = ((tensor - plain).clamp(-1, 1)[0].permute(1, 2, 0) + 1) * 127.5
+    assert np.array_equal(np.asarray(exact), expected.round().byte().numpy())
+    # bf16 is close, not equal.
+    assert np.abs(fast - np.asarray(exact, dtype=np.int16)).max() <= 3
+
+
+def test_auto_stays_fp32_when_bf16_would_change_the_output(bf16_cpu, monkeypatch):
+    model = tiny("inpaint-cnn")
+    model.set_backend("fp32")
+    exact = np.asarray(model.inpaint(photo(40, 48), hole_mask(40, 48)))
+    monkeypatch.setattr(runtime, "BF16_MIN_AGREEMENT_DB", 1000.0)  # no bf16 output can agree this well
+    model.set_backend("auto")
+    assert runtime.resolve_backend(model) == "fp32"
+    assert np.array_equal(np.asarray(model.inpaint(photo(40, 48), hole_mask(40, 48))), exact)
+
+
+def test_auto_is_fp32_without_native_bf16_and_the_environment_decides_the_default(monkeypatch):
+    model = tiny("vae")
+    monkeypatch.setattr(runtime, "fast_bf16", lambda device: False)
+    monkeypatch.delenv(runtime.BACKEND_ENV, raising=False)
+    assert runtime.resolve_backend(model) == "fp32"
+    monkeypatch.setenv(runtime.BACKEND_ENV, "bf16")
+    assert runtime.resolve_backend(model) == "bf16"
+    model.set_backend("fp32")  # the model's own choice wins over the environment
+    assert runtime.resolve_backend(model) == "fp32"
+    monkeypatch.setenv(runtime.BACKEND_ENV, "fast")
+    with pytest.raises(ValueError, match="HFIMG_BACKEND='fast' is not a backend"):
+        runtime.resolve_backend(tiny("vae"))
+    with pytest.raises(ValueError, match="unknown backend 'int8'"):
+        model.set_backend("int8")
+
+
+def test_tensor_calls_and_training_mode_stay_fp32(bf16_cpu):
+    model = tiny("inpaint-rcnn")
+    model.set_backend("bf16")
+    mask = (torch.rand(2, 1, 37, 29, generator=torch.Generator().manual_seed(0)) > 0.6).float()
+    image = runtime.example_images(2, model.channels, 37, 29) * (1 - mask)
+    in_image_api = runtime.fast_inference(lambda: model(image, mask))  # as inpaint() runs it
+    with torch.no_grad():
+        tensor_call = model(image, mask)
+    assert not torch.equal(in_image_api(), tensor_call)  # bf16 inside the image API...
+    model.train()
+    assert torch.equal(in_image_api(), tensor_call)  # ...but not in training mode
+    model.eval()
+    model.set_backend("fp32")
+    assert torch.equal(in_image_api(), tensor_call)  # and fp32 forced is the tensor path, bit for bit
+
+
+@pytest.mark.parametrize("name", ["inpaint-cnn", "inpaint-rcnn"])
+def test_bf16_inpaints_any_size_and_keeps_every_known_pixel(bf16_cpu, name):
+    model = tiny(name)
+    model.set_backend("bf16")
+    for height, width in ((37, 29), (16, 80)):
+        image, mask = photo(height, width, model.channels), hole_mask(height, width)
+        result = model.inpaint(image, mask)
+        known = np.asarray(mask) < 128
+        assert result.size == image.size
+        assert np.array_equal(np.asarray(result)[known], np.asarray(image)[known])
+        model.set_backend("fp32")
+        exact = np.asarray(model.inpaint(image, mask), dtype=np.int16)
+        model.set_backend("bf16")
+        assert np.abs(np.asarray(result, dtype=np.int16) - exact).max() <= 4
+
+
+def test_bf16_generation_is_close_to_fp32(bf16_cpu):
+    model = tiny("dcgan")
+    model.set_backend("bf16")
+    fast = np.stack([np.asarray(image, dtype=np.int16) for image in model.generate(6, seed=1)])
+    model.set_backend("fp32")
+    exact = np.stack([np.asarray(image, dtype=np.int16) for image in model.generate(6, seed=1)])
+    assert np.abs(fast - exact).max() <= 4
+
+
+def test_onnxruntime_backend_through_the_image_api_follows_new_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("HFIMG_CACHE", str(tmp_path / "cache"))
+    model = tiny("denoise-cnn")
+    image = photo(40, 56)
+    model.set_backend("fp32")
+    exact = np.asarray(model.restore(image), dtype=np.int16)
+    model.set_backend("onnxruntime")
+    assert np.abs(np.asarray(model.restore(image), dtype=np.int16) - exact).max() <= 1
+    model.restore(image)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1  # exported once, then reused
+
+    with torch.no_grad():  # new weights: the next call must not run the old export
+        model.body[-1].weight.mul_(-1)
+    changed = np.asarray(model.restore(image), dtype=np.int16)
+    model.set_backend("fp32")
+    assert np.abs(changed - np.asarray(model.restore(image), dtype=np.int16)).max() <= 1
+    assert not np.array_equal(changed, exact)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2
+
+
+def test_cli_export_writes_a_checked_model_and_its_card(tmp_path, capsys):
+    folder = tmp_path / "denoiser"
+    tiny("denoise-cnn").save_pretrained(folder)
+    assert main(["export", str(folder), "--format", "onnx", "-o", str(tmp_path / "out")]) == 0
+    assert "model.onnx" in capsys.readouterr().out
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "noisy" in card and "within" in card
+    assert (tmp_path / "out" / "config.json").is_file()
+    assert check_onnx(hfimg.load(folder), tmp_path / "out" / "model.onnx") <= ONNX_TOLERANCE
+    with pytest.raises(SystemExit):
+        main(["export", str(folder), "--format", "tflite", "-o", str(tmp_path / "x")])
+
+
+def test_cli_backend_flag(tmp_path):
+    folder = tmp_path / "denoiser"
+    tiny("denoise-cnn").save_pretrained(folder)
+    photo(20, 24).save(tmp_path / "in.png")
+    outputs = []
+    for backend in ("fp32", "bf16"):
+        out = tmp_path / f"{backend}.png"
+        assert main(["restore", str(folder), str(tmp_path / "in.png"), "-o", str(out), "--backend", backend]) == 0
+        outputs.append(np.asarray(Image.open(out), dtype=np.int16))
+    assert np.abs(outputs[0] - outputs[1]).max() <= 3
