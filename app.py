@@ -7,6 +7,10 @@ Each model is a bundled id (hfimg/...), a folder written by `save_pretrained`, o
 variables HFIMG_GAN, HFIMG_VAE, HFIMG_INPAINT_CNN, HFIMG_INPAINT_RCNN and HFIMG_DENOISE set them too (flags win).
 A model that cannot be loaded is reported in its tab instead of stopping the app. Host and port follow gradio's
 own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Importing this module builds `demo` without serving it.
+
+The networks run on hfimg's default inference backend ("auto": bf16 + channels_last where the CPU has native bf16
+and the model keeps its fp32 output, else fp32); `--backend fp32|bf16|onnxruntime` or HFIMG_BACKEND picks another.
+Each model's backend is prepared at start (an onnxruntime export, the bf16 check), not at the first request.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from huggingface_hub import ModelCard, constants, try_to_load_from_cache
 from PIL import Image
 
 import hfimg
+from hfimg import runtime
 from hfimg.degrade import gaussian_noise
 from hfimg.demo import (
     editor_to_image_and_hole,
@@ -136,6 +141,12 @@ def load_model(slot: Slot, model_id: str) -> LoadedModel:
     except Exception as err:  # any failure (missing, offline, corrupt, wrong kind) becomes a notice in the UI
         loaded.error = f"{type(err).__name__}: {err}"
         logger.warning("%s (%s) not loaded: %s", slot.title, model_id, loaded.error)
+        return loaded
+    try:
+        runtime.engine(model)  # the onnxruntime export or the bf16 check happens now, not in a visitor's request
+    except Exception as err:  # e.g. onnxruntime missing: the model still works on the exact path
+        logger.warning("%s: backend %r not available (%s); using fp32.", slot.title, model.backend, err)
+        model.set_backend("fp32")
     return loaded
 
 
@@ -657,6 +668,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             dest=name,
             help=f"{slot.title}: bundled id, model folder or Hub repo id (default: ${slot.env} or {slot.default}).",
         )
+    parser.add_argument(
+        "--backend",
+        choices=runtime.BACKENDS,
+        help=f"How the networks run (default: ${runtime.BACKEND_ENV} or auto; fp32 = exact, see hfimg.runtime).",
+    )
     return parser.parse_args(argv)
 
 
@@ -664,7 +680,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     logging.basicConfig(format="%(levelname)s: %(message)s")
-    MODEL_IDS = model_ids(overrides=vars(parse_args()))  # flags win over the environment
+    ARGS = parse_args()
+    if ARGS.backend:
+        os.environ[runtime.BACKEND_ENV] = ARGS.backend  # every model's default backend
+    MODEL_IDS = model_ids(overrides=vars(ARGS))  # flags win over the environment
 else:
     MODEL_IDS = model_ids()
 MODELS = load_models(MODEL_IDS)

@@ -1,64 +1,211 @@
-"""Inference speed of each model family at its default config on this machine.
+"""Inference speed of the shipped models on every backend, against the machine's measured limit.
 
-    python -m benchmarks.bench_speed [--sizes 256 512] [--repeats 7]
+    python -m benchmarks.bench_speed [--sizes 256 512 1024] [--repeats 7] [--threads 2]
+        [--json benchmarks/results/speed.json]
 
-Reports the median (and max) milliseconds to inpaint / denoise one image at each size through the PIL API (what a
-user calls, conversion and compositing included), and to generate 64 images. Weights are random: speed does not
-depend on them.
+For each shipped model (`hfimg/<name>`, bundled weights) and each backend of `hfimg.runtime` (fp32, bf16 +
+channels_last, onnxruntime) plus `torch.compile` of the model's core (inductor, fp32; benchmark only, with
+`--compile`), through the image-level API a user calls (conversion, padding, compositing included):
+
+* the median milliseconds per call: inpaint / restore one photo at each size, generate 64 images;
+* the achieved GFLOP/s: the convolution and matmul FLOPs of the call (counted once in fp32 with
+  `torch.utils.flop_counter.FlopCounterMode`) divided by its median time;
+* the agreement with fp32: PSNR of the 8-bit result against the fp32 result (inf = identical), on a real photo
+  (scikit-image's astronaut, resized) with a 20-30% free-form hole, or on the generated images.
+
+Next to them, the machine's limit measured in the same run: a large matmul and a 3x3 convolution (64 -> 64 channels,
+256x256, the shape of a restoration network's body) in fp32 and in bf16, each in its fastest layout. The "auto"
+column says what the default backend picks for the model on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
 
 import hfimg
 from benchmarks.common import machine, median_ms
+from hfimg import runtime
 from hfimg.masks import random_mask
 
+PHOTO_MODELS = {  # shipped photo model -> task
+    "inpaint-cnn-photos": "inpaint",
+    "inpaint-rcnn-photos": "inpaint",
+    "denoise-cnn-photos": "restore",
+}
+GENERATORS = ("dcgan-fashion-mnist", "vae-fashion-mnist")
+BACKENDS = ("fp32", "bf16", "onnxruntime")
+GENERATE_BATCH = 64
 
-def photo(size: int, seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+def photo(size: int) -> Image.Image:
+    return Image.fromarray(skimage.data.astronaut()).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def psnr_8bit(reference: list[Image.Image], candidate: list[Image.Image]) -> float:
+    a = np.stack([np.asarray(image, dtype=np.float64) for image in reference])
+    b = np.stack([np.asarray(image, dtype=np.float64) for image in candidate])
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def counted_gflop(call: Callable[[], object]) -> float:
+    """Convolution / matmul GFLOP of one call, counted on the fp32 path (the FLOPs do not depend on the backend)."""
+    with FlopCounterMode(display=False) as counter:
+        call()
+    return counter.get_total_flops() / 1e9
+
+
+def peak_gflops(repeats: int) -> dict[str, float]:
+    """The machine's practical limit: a 2048^3 matmul and a 64->64 3x3 conv on 256x256, fp32 and bf16."""
+    peaks = {}
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    for dtype in (torch.float32, torch.bfloat16):
+        x, y = a.to(dtype), b.to(dtype)
+        ms, _ = median_ms(lambda x=x, y=y: x @ y, repeats=repeats)
+        peaks[f"matmul {str(dtype).removeprefix('torch.')}"] = 2 * 2048**3 / ms / 1e6
+    image = torch.randn(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 64 * 64 * 9 * 256 * 256
+    for dtype in (torch.float32, torch.bfloat16):
+        x, w = image.to(dtype), weight.to(dtype)
+        with torch.inference_mode():
+            ms, _ = median_ms(lambda x=x, w=w: F.conv2d(x, w, padding=1), repeats=repeats)
+        peaks[f"conv3x3 {str(dtype).removeprefix('torch.')}"] = flops / ms / 1e6
+    return peaks
+
+
+def compiled(model: hfimg.HubModel) -> Callable[[], None]:
+    """Make the model's fp32 path run its core through torch.compile (inductor); returns the undo."""
+    model.set_backend("fp32")
+    model.core = torch.compile(model.core, dynamic=False)  # an instance attribute shadows the method
+    return lambda: delattr(model, "core")
+
+
+def time_model(name: str, task: str, sizes: list[int], repeats: int, compile_too: bool) -> list[dict]:
+    model = hfimg.load(f"hfimg/{name}")
+    model.set_backend("auto")
+    auto = runtime.resolve_backend(model)
+    rows = []
+    for size in sizes if task != "generate" else [None]:
+        if task == "generate":
+
+            def call(model=model):
+                return model.generate(GENERATE_BATCH, seed=0)
+
+            label = f"generate {GENERATE_BATCH}"
+        else:
+            image = photo(size)
+            mask = Image.fromarray(random_mask(size, size, hole_range=(0.2, 0.3), seed=1))
+            if task == "inpaint":
+
+                def call(model=model, image=image, mask=mask):
+                    return [model.inpaint(image, mask)]
+            else:
+
+                def call(model=model, image=image):
+                    return [model.restore(image)]
+
+            label = f"{task} {size}x{size}"
+        model.set_backend("fp32")
+        reference = call()
+        gflop = counted_gflop(call)
+        backends = [*BACKENDS, "torch.compile"] if compile_too else list(BACKENDS)
+        for backend in backends:
+            undo = compiled(model) if backend == "torch.compile" else model.set_backend(backend)
+            runs = repeats if size is None or size <= 512 else max(3, repeats // 2)
+            ms, worst = median_ms(call, repeats=runs)
+            rows.append(
+                {
+                    "model": f"hfimg/{name}",
+                    "task": label,
+                    "backend": backend,
+                    "auto": backend == auto,
+                    "median_ms": ms,
+                    "max_ms": worst,
+                    "gflop": gflop,
+                    "gflops": gflop / ms * 1e3,
+                    "agreement_db": psnr_8bit(reference, call()),
+                }
+            )
+            if undo:
+                undo()
+        print(
+            f"{name} {label}: " + ", ".join(f"{r['backend']} {r['median_ms']:.1f} ms" for r in rows[-len(backends) :])
+        )
+    return rows
+
+
+def markdown(report: dict) -> str:
+    lines = [f"Machine: {report['machine']}", "", "Measured limit of this machine (GFLOP/s):", ""]
+    lines.append("| " + " | ".join(report["peaks"]) + " |")
+    lines.append("|" + "---:|" * len(report["peaks"]))
+    lines.append("| " + " | ".join(f"{v:,.0f}" for v in report["peaks"].values()) + " |")
+    lines += [
+        "",
+        "| model | task | GFLOP | " + " | ".join(report["backends"]) + " | auto picks |",
+        "|---|---|---:|" + "---:|" * len(report["backends"]) + "---|",
+    ]
+    by_task: dict[tuple[str, str], dict[str, dict]] = {}
+    for row in report["rows"]:
+        by_task.setdefault((row["model"], row["task"]), {})[row["backend"]] = row
+    for (model, task), cells in by_task.items():
+        first = next(iter(cells.values()))
+        values = []
+        for backend in report["backends"]:
+            row = cells.get(backend)
+            if row is None:
+                values.append("-")
+                continue
+            agreement = "exact" if math.isinf(row["agreement_db"]) else f"{row['agreement_db']:.0f} dB"
+            values.append(f"{row['median_ms']:,.1f} ms ({row['gflops']:,.0f} GFLOP/s, {agreement})")
+        auto = next((b for b, row in cells.items() if row["auto"]), "fp32")
+        lines.append(f"| {model} | {task} | {first['gflop']:.2f} | " + " | ".join(values) + f" | {auto} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="Image sides to time.")
-    parser.add_argument("--repeats", type=int, default=7, help="Timed runs per row; the median is reported.")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024], help="Image sides to time.")
+    parser.add_argument("--repeats", type=int, default=7, help="Timed runs per row (half above 512 px); median.")
+    parser.add_argument("--threads", type=int, default=2, help="torch (and onnxruntime) threads.")
+    parser.add_argument("--models", nargs="+", default=[*PHOTO_MODELS, *GENERATORS], help="Shipped model names.")
+    parser.add_argument("--compile", action="store_true", help="Also time torch.compile (inductor) of the core.")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the results as JSON here.")
     args = parser.parse_args()
-    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
 
-    rows: list[tuple[str, str, int, float, float]] = []
-    for name in ("inpaint-cnn", "inpaint-rcnn"):
-        model = hfimg.create_model(name).eval()
-        for size in args.sizes:
-            image = photo(size)
-            mask = Image.fromarray(random_mask(size, size, hole_range=(0.2, 0.3), seed=1))
-            p50, worst = median_ms(lambda m=model, i=image, k=mask: m.inpaint(i, k), repeats=args.repeats)
-            rows.append((name, f"inpaint {size}x{size}", model.num_parameters(), p50, worst))
-    denoiser = hfimg.create_model("denoise-cnn").eval()
-    for size in args.sizes:
-        image = photo(size)
-        p50, worst = median_ms(lambda i=image: denoiser.restore(i), repeats=args.repeats)
-        rows.append(("denoise-cnn", f"restore {size}x{size}", denoiser.num_parameters(), p50, worst))
-    for label, kwargs in (
-        ("32x32 grey (Fashion-MNIST config)", {"resolution": 32, "channels": 1}),
-        ("64x64 RGB (default config)", {}),
-    ):
-        for name in ("dcgan", "vae"):
-            model = hfimg.create_model(name, **kwargs).eval()
-            p50, worst = median_ms(lambda m=model: m.generate(64, seed=0), repeats=args.repeats)
-            rows.append((name, f"generate 64, {label}", model.num_parameters(), p50, worst))
-
-    print(f"Machine: {machine()}\n")
-    print("| model | task | parameters | median ms | max ms |")
-    print("|---|---|---:|---:|---:|")
-    for name, task, params, p50, worst in rows:
-        print(f"| {name} | {task} | {params:,} | {p50:.1f} | {worst:.1f} |")
+    peaks = peak_gflops(args.repeats)
+    rows = []
+    for name in args.models:
+        task = PHOTO_MODELS.get(name, "generate")
+        rows += time_model(name, task, args.sizes, args.repeats, args.compile)
+    report = {
+        "benchmark": "speed",
+        "command": " ".join(["python -m benchmarks.bench_speed", *sys.argv[1:]]),
+        "machine": machine(),
+        "fast_bf16": runtime.fast_bf16(torch.device("cpu")),
+        "peaks": peaks,
+        "backends": [*BACKENDS, *(["torch.compile"] if args.compile else [])],
+        "rows": rows,
+    }
+    text = markdown(report)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+        args.json.with_suffix(".md").write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -364,3 +364,22 @@ def test_model_cards_show_their_own_images(app, tmp_path):
     text = app.inline_images(card, tmp_path)
     assert "![samples](data:image/png;base64," in text
     assert "![elsewhere](https://example.org/x.png)" in text and "![missing](gone.png)" in text
+
+
+def test_backend_is_prepared_at_load_and_falls_back_to_fp32(app, model_dirs, tmp_path, monkeypatch):
+    from hfimg import runtime
+
+    monkeypatch.setenv("HFIMG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(runtime.BACKEND_ENV, "onnxruntime")
+    loaded = app.load_model(app.SLOTS["denoise"], model_dirs["denoise"])
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1  # exported at start, not in a request
+
+    def no_onnxruntime(*args, **kwargs):
+        raise ImportError("no onnxruntime here")
+
+    monkeypatch.setattr(runtime, "OnnxEngine", no_onnxruntime)
+    monkeypatch.setenv("HFIMG_CACHE", str(tmp_path / "other-cache"))
+    loaded = app.load_model(app.SLOTS["denoise"], model_dirs["denoise"])
+    assert loaded.model is not None and loaded.error is None
+    assert runtime.resolve_backend(loaded.model) == "fp32"
+    assert app.parse_args(["--backend", "bf16"]).backend == "bf16"
