@@ -101,6 +101,15 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
+def batch_to_pils(batch: torch.Tensor) -> list[Image.Image]:
+    """(B, C, H, W) tensor in [-1, 1] -> B PIL images, as `tensor_to_pil` gives each, converted in one pass."""
+    if batch.ndim != 4 or batch.shape[1] not in (1, 3):
+        raise ValueError(f"expected a (B, C, H, W) tensor with C in (1, 3), got shape {tuple(batch.shape)}.")
+    arrays = ((batch.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    arrays = arrays.permute(0, 2, 3, 1).numpy()  # (B, H, W, C)
+    return [Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array) for array in arrays]
+
+
 def pil_to_tensor(image: Image.Image, channels: int) -> torch.Tensor:
     """PIL image -> (1, C, H, W) float tensor in [-1, 1], converted to the model's mode."""
     array = np.asarray(image.convert(network_mode(channels)), dtype=np.float32)

@@ -26,6 +26,7 @@ import argparse
 import filecmp
 import itertools
 import json
+import math
 import re
 import shutil
 import statistics
@@ -649,6 +650,40 @@ def photo_crops(photos_dir: Path, size: int, count: int) -> list[Image.Image]:
     return crops
 
 
+# --- speed and export ---------------------------------------------------------------------------------------------
+
+
+def speed_section(speed_file: Path, name: str, model: hfimg.HubModel) -> str:
+    """This model's rows of bench_speed's JSON (every backend, with its agreement with fp32) and what export writes."""
+    lines = []
+    report = json.loads(speed_file.read_text()) if speed_file.is_file() else None
+    rows = [row for row in (report or {}).get("rows", []) if row["model"] == f"{BUNDLED_ORG}/{name}"]
+    if rows:
+        lines += [
+            "Median time per call through the Python API on each inference backend (`model.set_backend(...)`), and",
+            "how closely its 8-bit output matches fp32 (PSNR; inf = identical). `auto`, the default, picked the row",
+            "marked *:",
+            "",
+            "| task | backend | median ms | GFLOP/s | agreement with fp32 |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for row in rows:
+            agreement = "identical" if math.isinf(row["agreement_db"]) else f"{row['agreement_db']:.1f} dB"
+            mark = " *" if row["auto"] else ""
+            lines.append(
+                f"| {row['task']} | {row['backend']}{mark} | {row['median_ms']:,.1f} | {row['gflops']:,.0f} | "
+                f"{agreement} |"
+            )
+        lines += ["", f"Measured with `{report['command']}` on {report['machine']}.", ""]
+    spec = model.core_spec()
+    lines += [
+        f"`hfimg export {BUNDLED_ORG}/{name} --format onnx -o {name}-onnx` writes the network as `model.onnx`",
+        "(float32, checked against PyTorch to 1e-3 before it is kept) with a README that lists its inputs and",
+        f"outputs: {spec.description}",
+    ]
+    return "\n".join(lines)
+
+
 # --- the card --------------------------------------------------------------------------------------------------------
 
 
@@ -710,6 +745,7 @@ def make_card(
         training=training,
         settings=training_settings(training),
         data=data,
+        speed=speed_section(report_file.parent / "speed.json", name, model),
     )
     card.save(card_file)
     shutil.copyfile(card_file, model_dir / "README.md")

@@ -29,7 +29,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from hfimg import prior
 from hfimg.hub import HubModel
-from hfimg.imaging import network_mode, tensor_to_pil
+from hfimg.imaging import batch_to_pils, network_mode
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, example_images, fast_inference
 
@@ -214,7 +214,7 @@ class DCGANGenerator(
         self.eval()  # batch-norm running statistics: an image does not depend on the rest of the batch
         images = self(z, labels)
         self.train(was_training)
-        return [tensor_to_pil(image) for image in images]
+        return batch_to_pils(images)
 
     @fast_inference
     def generate(self, num_images: int, seed: int | None = None, labels: list[int] | None = None) -> list[Image.Image]:

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from hfimg import prior
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, PreparedImage, network_mode, tensor_to_pil
+from hfimg.imaging import ImageInput, PreparedImage, batch_to_pils, network_mode
 from hfimg.models.gan import check_resolution, latent_generator, slerp
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, fast_inference
@@ -158,7 +158,7 @@ class ConvVAE(
             raise ValueError("ConvVAE is unconditional: leave label=None.")
         z_a, z_b = (torch.randn(1, self.latent_dim, generator=latent_generator(seed))[0] for seed in (seed_a, seed_b))
         images = self._decode_in_eval(slerp(z_a, z_b, torch.linspace(0, 1, steps)))  # (steps, C, R, R)
-        return [tensor_to_pil(image) for image in images]
+        return batch_to_pils(images)
 
     def _decode_in_eval(self, z: torch.Tensor) -> torch.Tensor:
         """Decode codes (N, latent_dim) in eval mode, leaving the model's mode as it was."""
@@ -171,7 +171,7 @@ class ConvVAE(
     @fast_inference
     def generate(self, num_images: int, seed: int | None = None) -> list[Image.Image]:
         """`num_images` samples as PIL images (mode L or RGB); the same seed gives the same images."""
-        return [tensor_to_pil(image) for image in self.sample(num_images, seed)]
+        return batch_to_pils(self.sample(num_images, seed))
 
     @torch.no_grad()
     def reconstruct(self, image: ImageInput) -> Image.Image:

@@ -18,6 +18,7 @@ class DenoiseObjective(Objective):
     """Trains a residual denoiser `model(noisy) -> denoised`."""
 
     families = ("denoise-cnn",)
+    channels_last_bf16 = ("denoise-cnn",)  # TEMP
     defaults = {**Objective.defaults, "learning_rate": 1e-3, "loss": "l2"}
 
     def preview_sigma(self) -> float:

@@ -42,6 +42,10 @@ class Objective:
         "ema_decay": 0.0,
     }
     uses_preview_images = True  # whether previews show real images (a GAN's show samples only)
+    # Families of this objective whose networks the Trainer puts in channels_last memory format for
+    # `--mixed_precision bf16` on CPU, where that measured faster (`benchmarks/bench_train.py --precisions`);
+    # fp32 and GPU runs are never converted.
+    channels_last_bf16: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model: HubModel, args: argparse.Namespace):
         self.model = model

@@ -5,7 +5,8 @@
 1. checks, before any step: the model builds at the resolution, the dataset opens, `--output_dir` is empty or
    holds this same run, the Hub repo can be created (`--push_to_hub`);
 2. builds the family's objective (gan.py, vae.py, inpaint.py, denoise.py) and wraps its networks with accelerate
-   (DDP across processes, mixed precision, gradient accumulation);
+   (DDP across processes, mixed precision, gradient accumulation); for bf16 on CPU, the networks of the families
+   where it is faster (`Objective.channels_last_bf16`) are first put in channels_last memory format;
 3. resumes from a checkpoint if asked: weights, optimizers, EMA, RNG states, the step and each rank's position in
    the data stream, so the run goes on exactly as if it had not stopped;
 4. loops over optimizer steps: losses to the trackers every `--logging_steps`, a preview grid every
@@ -122,6 +123,16 @@ def has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
+def uses_channels_last(family: str, objective_class: type[Objective], accelerator: Accelerator) -> bool:
+    """Whether the networks of `family` train in channels_last memory format: bf16 autocast on the CPU, for the
+    families where that measured faster than the default layout (`Objective.channels_last_bf16`)."""
+    return (
+        accelerator.mixed_precision == "bf16"
+        and accelerator.device.type == "cpu"
+        and family in objective_class.channels_last_bf16
+    )
+
+
 def json_safe(value):
     """Flag values as JSON types (tuples become lists)."""
     return json.loads(json.dumps(value))
@@ -207,6 +218,9 @@ class Trainer:
             self.repo_id = card.create_hub_repo(args.hub_model_id or self.output_dir.resolve().name)
 
         # 2. The objective, its networks wrapped by accelerate, and the EMA of the saved model.
+        self.channels_last = uses_channels_last(args.model, objective_class, accelerator)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)  # before the EMA copy, so it has the same layout
         # The EMA is a copy made before `prepare`, so it is a plain module (no DDP, no autocast wrapper).
         self.ema = None
         if args.ema_decay > 0:
@@ -215,6 +229,12 @@ class Trainer:
             )
             accelerator.register_for_checkpointing(self.ema)
         self.objective = objective_class(model, args)
+        if self.channels_last:
+            # In place (the parameters stay the same objects, so the optimizers keep them). Saved weights are the
+            # same values: save_pretrained and accelerate's checkpoints write contiguous copies.
+            for network in self.objective.networks:  # the model and any discriminator, not yet wrapped
+                network.to(memory_format=torch.channels_last)
+            logger.info(f"bf16 on CPU: training {args.model} in channels_last memory format.")
         self.objective.prepare(accelerator)
         set_seed(args.seed, device_specific=True)  # different noise / masks / codes on each rank
 
