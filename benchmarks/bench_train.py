@@ -14,9 +14,24 @@ in CPU time of this process, which other processes disturb less than wall-clock 
 FLOPs per training step (forward + backward, `torch.utils.flop_counter.FlopCounterMode`) and the FLOP/s the
 Trainer achieves, against the FLOP/s of a large float32 matmul measured in the same run (the practical peak).
 
+With `--precisions`, a second table instead: the bare loop's training step per numeric setting, to decide where
+the Trainer's bf16 runs on CPU put the model in channels_last (`Objective.channels_last_bf16`):
+
+* `fp32`: no autocast;
+* `bf16`: the model's (and discriminator's) forward under `torch.autocast("cpu", dtype=torch.bfloat16)` with
+  float32 outputs, as accelerate's `prepare` wraps it for `--mixed_precision bf16`;
+* `bf16-cl`: the same with the networks converted by `.to(memory_format=torch.channels_last)` (the inputs stay
+  NCHW; a convolution with channels_last weights gives channels_last outputs).
+
+Each setting gets its own loop (same seed, same batch); after a warm-up the settings take turns, `--steps` steps
+each, `--repeats` times; every step is timed on its own and the median step (and the quartiles) is reported. The
+losses of bf16 and bf16-cl over the first 5 steps from the same seed are compared too (largest difference relative
+to bf16).
+
 Usage:
     python benchmarks/bench_train.py                    # all families, markdown table to stdout
     python benchmarks/bench_train.py --families dcgan --steps 20 --repeats 5
+    python benchmarks/bench_train.py --precisions fp32 bf16 bf16-cl --steps 10 --repeats 5
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ import io
 import itertools
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import convert_outputs_to_fp32
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -89,20 +106,40 @@ def fixed_batch(args: argparse.Namespace) -> dict[str, torch.Tensor]:
     }
 
 
-class BareLoop:
-    """The family's losses with plain PyTorch: backward, step, zero_grad; no accelerate."""
+PRECISIONS = ("fp32", "bf16", "bf16-cl")
 
-    def __init__(self, args: argparse.Namespace, batch: dict[str, torch.Tensor]):
+
+def bf16_autocast(module: torch.nn.Module) -> None:
+    """Wrap `module.forward` as accelerate's `prepare` does for `mixed_precision="bf16"` on CPU."""
+    module.forward = convert_outputs_to_fp32(torch.autocast("cpu", dtype=torch.bfloat16)(module.forward))
+
+
+class BareLoop:
+    """The family's losses with plain PyTorch: backward, step, zero_grad; no accelerate.
+
+    `precision` (one of PRECISIONS): "bf16" wraps the networks' forward in bf16 autocast, "bf16-cl" also converts
+    them to channels_last first.
+    """
+
+    def __init__(self, args: argparse.Namespace, batch: dict[str, torch.Tensor], precision: str = "fp32"):
         args = argparse.Namespace(**vars(args))
         for key, value in OBJECTIVES[args.model].defaults.items():
             if getattr(args, key) is None:
                 setattr(args, key, value)
         torch.manual_seed(0)
         self.objective = OBJECTIVES[args.model](build_model(args), args)
-        if hasattr(self.objective, "discriminator") and self.objective.discriminator is not None:
+        networks = [self.objective.model]
+        if getattr(self.objective, "discriminator", None) is not None:
             self.objective.d_plain = self.objective.discriminator
+            networks.append(self.objective.discriminator)
+        for network in networks:
+            if precision == "bf16-cl":
+                network.to(memory_format=torch.channels_last)
+            if precision in ("bf16", "bf16-cl"):
+                bf16_autocast(network)
         self.batch = batch
         self.step = 0
+        self.losses: list[dict[str, float]] = []
 
     @staticmethod
     def apply(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
@@ -111,9 +148,11 @@ class BareLoop:
         optimizer.zero_grad(set_to_none=True)
         return True
 
-    def run(self, steps: int) -> None:
+    def run(self, steps: int, record: bool = False) -> None:
         for _ in range(steps):
-            self.objective.training_step(self.batch, self.step, self.apply)
+            losses = self.objective.training_step(self.batch, self.step, self.apply)
+            if record:
+                self.losses.append({name: float(value) for name, value in losses.items()})
             self.step += 1
 
 
@@ -181,6 +220,77 @@ def matmul_peak(size: int = 1024, seconds: float = 2.0) -> float:
     return best
 
 
+def loss_difference(args, batch, steps: int = 5) -> tuple[float, bool]:
+    """Largest |bf16-cl loss - bf16 loss| / |bf16 loss| over the first `steps` steps from the same seed, and
+    whether every bf16-cl loss is finite."""
+    recorded = []
+    for precision in ("bf16", "bf16-cl"):
+        loop = BareLoop(args, batch, precision)
+        torch.manual_seed(1)  # the same noise, masks and codes in both runs
+        loop.run(steps, record=True)
+        recorded.append(loop.losses)
+    reference, channels_last = recorded
+    worst = max(
+        abs(b[name] - a[name]) / max(abs(a[name]), 1e-12)
+        for a, b in zip(reference, channels_last, strict=True)
+        for name in a
+    )
+    finite = all(np.isfinite(value) for losses in channels_last for value in losses.values())
+    return worst, finite
+
+
+def precision_table(options: argparse.Namespace) -> None:
+    """Bare-loop training step per numeric setting (see the module docstring); markdown table to stdout."""
+    rows = []
+    with tempfile.TemporaryDirectory() as corpus_dir:
+        corpus = make_corpus(Path(corpus_dir))
+        for family in options.families:
+            args = run_args(family, corpus, Path(corpus_dir) / "unused", options.warmup + options.steps)
+            batch = fixed_batch(args)
+            loops = {precision: BareLoop(args, batch, precision) for precision in options.precisions}
+            for loop in loops.values():
+                loop.run(options.warmup)
+            times: dict[str, list[float]] = {precision: [] for precision in options.precisions}
+            # Interleaved, so a busy spell hits every setting alike; each step timed alone, so the median ignores
+            # the steps a competing process slowed (on 2 cores, one busy core can slow a 2-thread step many times).
+            for _ in range(options.repeats):
+                for precision, loop in loops.items():
+                    for _ in range(options.steps):
+                        start = time.perf_counter()
+                        loop.run(1)
+                        times[precision].append(time.perf_counter() - start)
+            check = ""
+            if {"bf16", "bf16-cl"} <= set(options.precisions):
+                worst, finite = loss_difference(args, batch)
+                check = (
+                    f"bf16-cl losses {'finite' if finite else 'NOT FINITE'}, max rel. difference to bf16 "
+                    f"{100 * worst:.2f}% over 5 steps"
+                )
+            reference = statistics.median(times[options.precisions[0]])
+            for precision in options.precisions:
+                step = statistics.median(times[precision])
+                low, _, high = statistics.quantiles(times[precision], n=4)
+                rows.append(
+                    f"| {family} | {precision} | {args.train_batch_size / step:.1f} | {1000 * step:.1f} | "
+                    f"{1000 * low:.1f}-{1000 * high:.1f} | "
+                    f"{reference / step:.2f}x | {check if precision == 'bf16-cl' else ''} |"
+                )
+                print(rows[-1], file=sys.stderr, flush=True)
+
+    load = os.getloadavg()
+    print(
+        f"Training step per numeric setting (bare loop, batch in memory), {machine()}; {options.steps} steps x "
+        f"{options.repeats} interleaved turns per setting, each step timed, after {options.warmup} warm-up steps; "
+        f"load average {', '.join(f'{x:.1f}' for x in load)} at the end.\n"
+    )
+    print(
+        "| family | setting | images/s (median) | ms/step (median) | ms/step (quartiles) | "
+        f"vs {options.precisions[0]} | loss check |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=trainable_models(), help="families to measure")
@@ -188,10 +298,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per row (median is reported)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the reference machine's cores)")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        help="instead of the Trainer table: the bare loop in each of these numeric settings (median ms per step)",
+    )
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
     torch.set_flush_denormal(True)  # as the Trainer does on CPU, so the bare loop does the same arithmetic
     logging.disable(logging.WARNING)  # keep the table readable
+    if options.precisions:
+        precision_table(options)
+        return
 
     peak = matmul_peak()
     rows = []

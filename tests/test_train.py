@@ -24,7 +24,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import hfimg
-from hfimg.training import ConfigError, Trainer, build_model, checkpoints, parse_args, trainable_models
+from hfimg.training import OBJECTIVES, ConfigError, Trainer, build_model, checkpoints, parse_args, trainable_models
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -444,3 +444,64 @@ def test_ema_follows_the_warmed_up_schedule_and_copies_integer_buffers():
         expected = weight if expected is None else decay * expected + (1 - decay) * weight
     torch.testing.assert_close(ema.module[0].weight, expected)
     assert ema.module[1].num_batches_tracked == model[1].num_batches_tracked == 6
+
+
+# --- channels_last for bf16 on CPU --------------------------------------------------------------------------------
+
+CHANNELS_LAST_FAMILIES = [family for family in trainable_models() if family in OBJECTIVES[family].channels_last_bf16]
+
+
+def layouts(module: torch.nn.Module) -> set[str]:
+    """Memory formats of `module`'s 4-D parameters that tell the layouts apart (not those contiguous in both)."""
+    found = set()
+    for p in module.parameters():
+        contiguous, channels_last = p.is_contiguous(), p.is_contiguous(memory_format=torch.channels_last)
+        if p.ndim == 4 and contiguous != channels_last:
+            found.add("channels_last" if channels_last else "contiguous")
+    return found
+
+
+@pytest.mark.parametrize("family", CHANNELS_LAST_FAMILIES)
+def test_bf16_on_cpu_trains_in_channels_last_and_saves_the_same_weights(family, image_folder, tmp_path):
+    out = tmp_path / "run"
+    # An EMA, so the averaged copy is checked too; a checkpoint at the last step, to compare with the final weights.
+    args = parse_args(
+        flags(family, image_folder, out, "--max_train_steps", "2", "--checkpointing_steps", "2",
+              "--mixed_precision", "bf16", "--ema_decay", "0.5")
+    )  # fmt: skip
+    trainer = Trainer(args)
+    metrics = trainer.train()
+    assert trainer.channels_last and all(np.isfinite(value) for value in metrics.values())
+    trained, ema = trainer.objective.model, trainer.ema.module
+    assert layouts(trained) == layouts(ema) == {"channels_last"}
+    assert not all(torch.equal(a, b) for a, b in zip(trained.parameters(), ema.parameters(), strict=True))
+
+    # The saved file and what hfimg.load makes of it hold exactly the in-memory EMA weights, in the default layout.
+    loaded = hfimg.load(out)
+    assert layouts(loaded) == {"contiguous"}
+    assert_same_weights(weights(out), ema.state_dict())
+    assert_same_weights(loaded.state_dict(), ema.state_dict())
+    # The checkpoint's copy of the trained network too (accelerate's own safetensors writer).
+    assert_same_weights(load_file(str(out / "checkpoint-2" / "model.safetensors")), trained.state_dict())
+    if family == "dcgan":  # the discriminator was converted and saved alike
+        discriminator = trainer.objective.discriminator
+        assert layouts(discriminator) == {"channels_last"}
+        assert_same_weights(weights(out / "discriminator"), discriminator.state_dict())
+        assert_same_weights(hfimg.load(out / "discriminator").state_dict(), discriminator.state_dict())
+        assert_same_weights(load_file(str(out / "checkpoint-2" / "model_1.safetensors")), discriminator.state_dict())
+
+
+def test_fp32_and_unlisted_families_keep_the_default_layout(image_folder, tmp_path):
+    family = CHANNELS_LAST_FAMILIES[0] if CHANNELS_LAST_FAMILIES else "denoise-cnn"
+    runs = [(family, "no")] + [(other, "bf16") for other in TINY if other not in CHANNELS_LAST_FAMILIES][:1]
+    for i, (model, precision) in enumerate(runs):
+        trainer = Trainer(
+            parse_args(flags(model, image_folder, tmp_path / str(i), "--max_train_steps", "1",
+                             "--mixed_precision", precision, "--checkpointing_steps", "0"))
+        )  # fmt: skip
+        trainer.train()
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        assert not trainer.channels_last
+        assert all(layouts(network) <= {"contiguous"} for network in trainer.objective.networks), (model, precision)
+        assert layouts(trainer.saved_model()) <= {"contiguous"}

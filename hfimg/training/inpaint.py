@@ -40,6 +40,9 @@ class InpaintObjective(Objective):
 
     families = ("inpaint-cnn", "inpaint-rcnn")
     defaults = {**Objective.defaults, "learning_rate": 1e-3, "loss": "l1"}
+    # Not in channels_last for bf16 on CPU: measured slower for both, 19.7 against 17.6 ms (inpaint-cnn) and 54.1
+    # against 49.8 ms (inpaint-rcnn) per step of 8 x 64 px crops (`benchmarks/bench_train.py --precisions`, 2 cores,
+    # 2026-12-02).
 
     def __init__(self, model: HubModel, args: argparse.Namespace):
         super().__init__(model, args)

@@ -26,6 +26,8 @@ class VAEObjective(Objective):
 
     families = ("vae",)
     defaults = {**Objective.defaults, "learning_rate": 1e-3, "loss": "l2"}
+    # Not in channels_last for bf16 on CPU: measured slower, 12.0 against 8.7 ms per step of 32 x 32 px grey
+    # (`benchmarks/bench_train.py --precisions`, 2 cores, 2026-12-02).
 
     def kl_weight(self, step: int) -> float:
         """beta at optimizer step `step`: ramps linearly from 0 to --kl_weight over --kl_warmup_steps."""
