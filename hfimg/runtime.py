@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import contextvars
+import copy
 import functools
 import logging
 import math
@@ -135,7 +136,9 @@ def resolve_backend(model: HubModel) -> str:
         spec = model.core_spec()
         with torch.inference_mode():
             inputs = [x.to(model.device) for x in spec.inputs.values()]
-            agreement = agreement_db(model.core(*inputs), TorchEngine(model.device)(model, *inputs))
+            probe = TorchEngine(model)
+            agreement = agreement_db(model.core(*inputs), probe(model, *inputs))
+        cache[("bf16", key[1])] = probe  # kept: the engine `engine` would build next
         cache[key] = "bf16" if agreement >= BF16_MIN_AGREEMENT_DB else "fp32"
         if agreement < BF16_MIN_AGREEMENT_DB:
             logger.info("%s: bf16 agrees with fp32 to %.1f dB only; staying in fp32.", type(model).__name__, agreement)
@@ -184,7 +187,7 @@ def engine(model: HubModel) -> Callable[..., torch.Tensor]:
         if key not in cache:
             for stale in [k for k in cache if k[0] == backend]:  # built for older weights
                 del cache[stale]
-            cache[key] = TorchEngine(model.device) if backend == "bf16" else OnnxEngine(_onnx_file(model))
+            cache[key] = TorchEngine(model) if backend == "bf16" else OnnxEngine(_onnx_file(model))
         return cache[key]
 
 
@@ -203,12 +206,19 @@ def _cache(model: HubModel) -> dict[tuple, Any]:
 
 
 class TorchEngine:
-    """Eager PyTorch under low-precision autocast, 4-D float inputs in channels_last; outputs as float32 NCHW."""
+    """Eager PyTorch under low-precision autocast, 4-D float inputs in channels_last; outputs as float32 NCHW.
 
-    def __init__(self, device: torch.device) -> None:
-        self.device_type = device.type
+    It runs a copy of the model with every BatchNorm folded into the convolution before it (eval-mode BatchNorm is a
+    per-channel affine map, so conv + BN is one conv): one pass over each activation instead of two. Activations
+    are the memory traffic that limits these networks at large sizes (a 1024x1024 map of 32 channels is 64 MB in
+    bf16), and the folding changes the result by less than bf16's own rounding.
+    """
+
+    def __init__(self, model: HubModel) -> None:
+        self.device_type = model.device.type
         # bf16 wherever it is supported; CUDA devices without it get fp16 autocast instead.
-        self.dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+        self.dtype = torch.bfloat16 if self.device_type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+        self.folded = fold_batchnorm(copy.deepcopy(model).eval())
 
     def __call__(self, model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
         inputs = tuple(
@@ -216,8 +226,25 @@ class TorchEngine:
             for x in inputs
         )
         with torch.autocast(self.device_type, dtype=self.dtype):
-            output = model.core(*inputs)
+            output = self.folded.core(*inputs)
         return output.float().contiguous()
+
+
+def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold each eval-mode BatchNorm2d that follows a Conv2d / ConvTranspose2d in an nn.Sequential into that conv
+    (the BatchNorm becomes an Identity); returns `model`, changed in place. Only for inference copies."""
+    for sequence in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
+        for i in range(len(sequence) - 1):
+            conv, norm = sequence[i], sequence[i + 1]
+            if isinstance(conv, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and isinstance(
+                norm, torch.nn.BatchNorm2d
+            ):
+                if norm.running_mean is None or torch.nn.utils.parametrize.is_parametrized(conv):
+                    continue
+                transpose = isinstance(conv, torch.nn.ConvTranspose2d)
+                sequence[i] = torch.nn.utils.fuse_conv_bn_eval(conv, norm, transpose=transpose)
+                sequence[i + 1] = torch.nn.Identity()
+    return model
 
 
 class OnnxEngine:

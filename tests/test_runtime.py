@@ -5,6 +5,8 @@ The bf16 tests run on any CPU: where bf16 is not native, PyTorch emulates it (sl
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import onnx
 import pytest
@@ -102,7 +104,7 @@ def test_auto_takes_bf16_where_it_agrees_and_forced_fp32_is_exact(bf16_cpu):
     model.set_backend("fp32")
     exact = model.restore(noisy)
     # fp32 through the image API is exactly the plain tensor path.
-    tensor = torch.from_numpy(np.array(noisy)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    tensor = (torch.from_numpy(np.array(noisy)).permute(2, 0, 1)[None].float() / 127.5 - 1).contiguous()
     with torch.no_grad():
         plain = model.body(tensor)
     expected = ((tensor - plain).clamp(-1, 1)[0].permute(1, 2, 0) + 1) * 127.5
@@ -221,3 +223,18 @@ def test_cli_backend_flag(tmp_path):
         assert main(["restore", str(folder), str(tmp_path / "in.png"), "-o", str(out), "--backend", backend]) == 0
         outputs.append(np.asarray(Image.open(out), dtype=np.int16))
     assert np.abs(outputs[0] - outputs[1]).max() <= 3
+
+
+@pytest.mark.parametrize("name", ["denoise-cnn", "dcgan"])
+def test_folding_batchnorm_keeps_the_output_and_leaves_the_model_alone(name):
+    model = tiny(name)
+    for module in model.modules():  # running statistics that are not the identity, so the fold has work to do
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    inputs = list(model.core_spec().inputs.values())
+    folded = runtime.fold_batchnorm(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    with torch.no_grad():
+        assert torch.allclose(folded.core(*inputs), model.core(*inputs), atol=1e-5)
