@@ -231,18 +231,22 @@ class TorchEngine:
 
 
 def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
-    """Fold each eval-mode BatchNorm2d that follows a Conv2d / ConvTranspose2d in an nn.Sequential into that conv
-    (the BatchNorm becomes an Identity); returns `model`, changed in place. Only for inference copies."""
+    """Fold each eval-mode BatchNorm2d that follows a Conv2d in an nn.Sequential into that conv (the BatchNorm
+    becomes an Identity); returns `model`, changed in place. Only for inference copies.
+
+    Transposed convolutions keep their BatchNorm: with the folded bias, oneDNN's bf16 transposed convolution measured
+    slower than the unfolded pair (the DCGAN generator, 64 images: 7.7-10.9 ms against 6.0-8.0 ms).
+    """
     for sequence in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
         for i in range(len(sequence) - 1):
             conv, norm = sequence[i], sequence[i + 1]
-            if isinstance(conv, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and isinstance(
-                norm, torch.nn.BatchNorm2d
+            if (
+                type(conv) is torch.nn.Conv2d
+                and isinstance(norm, torch.nn.BatchNorm2d)
+                and norm.running_mean is not None
+                and not torch.nn.utils.parametrize.is_parametrized(conv)
             ):
-                if norm.running_mean is None or torch.nn.utils.parametrize.is_parametrized(conv):
-                    continue
-                transpose = isinstance(conv, torch.nn.ConvTranspose2d)
-                sequence[i] = torch.nn.utils.fuse_conv_bn_eval(conv, norm, transpose=transpose)
+                sequence[i] = torch.nn.utils.fuse_conv_bn_eval(conv, norm)
                 sequence[i + 1] = torch.nn.Identity()
     return model
 

@@ -225,7 +225,7 @@ def test_cli_backend_flag(tmp_path):
     assert np.abs(outputs[0] - outputs[1]).max() <= 3
 
 
-@pytest.mark.parametrize("name", ["denoise-cnn", "dcgan"])
+@pytest.mark.parametrize("name", ["denoise-cnn", "fashion-classifier"])
 def test_folding_batchnorm_keeps_the_output_and_leaves_the_model_alone(name):
     model = tiny(name)
     for module in model.modules():  # running statistics that are not the identity, so the fold has work to do
