@@ -28,6 +28,7 @@ from PIL import Image
 
 import hfimg
 from benchmarks.common import machine
+from hfimg import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py lives at the top of the repo
@@ -63,10 +64,15 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(times) * 1000, cuts[-1] * 1000
 
 
-def timed_calls(client: Client, payload: dict, calls: int, out: list[float]) -> None:
+def timed_calls(client: Client, payload: dict, calls: int, out: list[float], errors: list[str]) -> None:
+    """`calls` sequential /inpaint calls; the time of each successful one goes to `out`, each failure to `errors`."""
     for _ in range(calls):
         start = time.perf_counter()
-        client.predict(payload, "InpaintCNN", 6, 100, -1, api_name="/inpaint")
+        try:
+            client.predict(payload, "InpaintCNN", 6, 100, -1, api_name="/inpaint")
+        except Exception as err:  # a failed request is a result to report, not a reason to stop the run
+            errors.append(f"{type(err).__name__}: {err}")
+            continue
         out.append(time.perf_counter() - start)
 
 
@@ -75,6 +81,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="Calls per client (default 20).")
     parser.add_argument("--clients", type=int, default=8, help="Clients at once in the second run (default 8).")
     parser.add_argument("--random-models", action="store_true", help="Use random default-architecture models.")
+    parser.add_argument("--backend", choices=runtime.BACKENDS, help="Inference backend of the models (default: auto).")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,6 +96,10 @@ def main() -> None:
         else:
             kind = f"app models ({models['inpaint_cnn'].id})"
         inpainter = models["inpaint_cnn"].model
+        if args.backend:
+            for loaded in models.values():
+                if loaded.model is not None:
+                    loaded.model.set_backend(args.backend)
         photo, layer = write_inputs(Path(tmp))
         payload = {"background": handle_file(photo), "layers": [handle_file(layer)], "composite": None}
 
@@ -96,14 +107,16 @@ def main() -> None:
         demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
         try:
             client = Client(demo.local_url, verbose=False)
-            timed_calls(client, payload, 2, [])  # warm-up: first-call costs (threads, caches)
+            errors: list[str] = []
+            timed_calls(client, payload, 2, [], errors)  # warm-up: first-call costs (threads, caches)
             sequential: list[float] = []
-            timed_calls(client, payload, args.calls, sequential)
+            timed_calls(client, payload, args.calls, sequential, errors)
 
             clients = [Client(demo.local_url, verbose=False) for _ in range(args.clients)]
             concurrent: list[float] = []
             threads = [
-                threading.Thread(target=timed_calls, args=(c, payload, args.calls, concurrent)) for c in clients
+                threading.Thread(target=timed_calls, args=(c, payload, args.calls, concurrent, errors))
+                for c in clients
             ]
             start = time.perf_counter()
             for thread in threads:
@@ -115,9 +128,10 @@ def main() -> None:
             demo.close()
 
     print(f"Machine: {machine()}")
+    backend = runtime.resolve_backend(inpainter)
     print(
-        f"InpaintCNN: {kind}, {inpainter.num_parameters():,} parameters; 512x512 photo, stroke mask; queue "
-        f"concurrency {app.CONCURRENCY}\n"
+        f"InpaintCNN: {kind}, {inpainter.num_parameters():,} parameters, backend {backend}; "
+        f"512x512 photo, stroke mask; queue concurrency {app.CONCURRENCY}\n"
     )
     print("| clients at once | calls | p50 ms | p95 ms | calls/s |")
     print("|---:|---:|---:|---:|---:|")
@@ -125,6 +139,7 @@ def main() -> None:
     print(f"| 1 | {len(sequential)} | {p50:.0f} | {p95:.0f} | {len(sequential) / sum(sequential):.1f} |")
     p50, p95 = percentiles(concurrent)
     print(f"| {args.clients} | {len(concurrent)} | {p50:.0f} | {p95:.0f} | {len(concurrent) / wall:.1f} |")
+    print(f"\nErrors: {len(errors)}" + "".join(f"\n- {error}" for error in errors[:5]))
 
 
 if __name__ == "__main__":
