@@ -48,7 +48,7 @@ from hfimg.demo import (
     telea_inpaint,
 )
 from hfimg.hub import HubModel
-from hfimg.imaging import images_to_grid, pil_to_tensor, tensor_to_pil
+from hfimg.imaging import convert_mode, images_to_grid, open_image, pil_to_tensor, tensor_to_pil
 from hfimg.models.classifier import FASHION_MNIST_LABELS
 from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG
 
@@ -249,6 +249,27 @@ def check_upload(source: str | bytes | None) -> None:
         )
 
 
+def normalised_upload(path: str) -> str:
+    """The upload as the models' API reads it: upright by its EXIF orientation, and 8 bits per channel.
+
+    gradio decodes uploads with PIL's own conversions, which clip 16-bit images to white and ignore EXIF rotation;
+    an upload that needs either is rewritten here, once, as an 8-bit PNG beside it (hfimg's `open_image` and
+    `convert_mode` do the work, so the demo reads every file as `model.inpaint(path, ...)` would). Others pass as
+    they are.
+    """
+    with Image.open(path) as image:
+        wide = image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+        rotated = image.getexif().get(0x0112, 1) != 1  # EXIF Orientation
+    if not (wide or rotated):
+        return path
+    image = open_image(path)
+    if wide:
+        image = convert_mode(image, "L")
+    fixed = str(Path(path).with_suffix("")) + "-upright-8bit.png"
+    image.save(fixed, format="PNG", compress_level=1)
+    return fixed
+
+
 def decode_errors(preprocess: Callable) -> Callable:
     """Turn a failure to decode an upload (truncated file, odd format) into a message instead of a bare 'Error'."""
 
@@ -272,6 +293,8 @@ class CheckedImage(gr.Image):
     @decode_errors
     def preprocess(self, payload):
         check_upload(payload.path if payload is not None else None)
+        if payload is not None and payload.path:
+            payload.path = normalised_upload(payload.path)
         return super().preprocess(payload)
 
 
@@ -284,6 +307,8 @@ class CheckedImageEditor(gr.ImageEditor):
     def preprocess(self, payload):
         if payload is not None and payload.id is None and payload.background is not None:
             check_upload(payload.background.path)
+            if payload.background.path:
+                payload.background.path = normalised_upload(payload.background.path)
         return super().preprocess(payload)
 
 
@@ -340,7 +365,8 @@ def user_errors(handler: Callable) -> Callable:
             return handler(*args, **kwargs)
         except gr.Error:  # already a message for the user (gr.Error is a ValueError)
             raise
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, OSError, Image.DecompressionBombError) as err:
+            # OSError: an upload that only fails when its pixels are read (a truncated JPEG decodes lazily).
             raise gr.Error(str(err)) from None
 
     return wrapper
@@ -474,10 +500,8 @@ class Handlers:
         if image is None:
             raise gr.Error("Upload an image first (or click an example).")
         model = self.models["denoise"].require()
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            raise gr.Error(
-                f"The image is in mode {image.mode} (16-bit or floating point); save it as an 8-bit PNG or JPEG."
-            )
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+            image = convert_mode(image, "L")  # scaled to 8 bits as the models' API does, not clipped to white
         if image.mode not in ("L", "RGB"):
             gr.Warning(f"The image was converted from mode {image.mode} to RGB.")
             image = image.convert("RGB")

@@ -16,7 +16,11 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+import tempfile
+import traceback
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -96,15 +100,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {model_id}")
         print("model families:", ", ".join(model_names()))
         return 0
-    try:
-        return _run_model_command(args)
-    except (OSError, ValueError, TypeError) as err:
-        # User mistakes (bad path, wrong mask size, unknown id) get one line, not a traceback.
-        print(f"hfimg: {err}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # one line each, without the source line of the warning
+        try:
+            return _run_model_command(args)
+        except (OSError, ValueError, TypeError) as err:
+            # User mistakes (bad path, wrong mask size, unknown id, corrupt file) get one line, not a traceback.
+            print(f"hfimg: {err}", file=sys.stderr)
+            return 1
+        except Exception as err:  # a bug, not the user's input: a short message here, the traceback in a log file
+            log = Path(tempfile.gettempdir()) / "hfimg-error.log"
+            log.write_text(traceback.format_exc())
+            print(f"hfimg: internal error ({type(err).__name__}: {err}); the traceback is in {log}.", file=sys.stderr)
+            return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"hfimg: warning: {message}", file=sys.stderr)
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Missing input files are reported before the model is loaded (which can take seconds)."""
+    for name in ("image", "mask"):
+        path = getattr(args, name, None)
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"{name}: no such file {path!r}.")
 
 
 def _run_model_command(args: argparse.Namespace) -> int:
+    _check_inputs(args)
     model = load(args.model)
     if getattr(args, "backend", None):
         model.set_backend(args.backend)

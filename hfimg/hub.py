@@ -16,9 +16,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
+import os
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import safetensors
 import safetensors.torch
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants
@@ -114,6 +119,11 @@ class HubModel(
     def _load_as_safetensor(cls, model: T, model_file: str, map_location: str, strict: bool) -> T:
         try:
             safetensors.torch.load_model(model, model_file, strict=strict, device=map_location)
+        except safetensors.SafetensorError as err:  # truncated, empty or not safetensors at all
+            raise ValueError(
+                f"{model_file} is not a readable safetensors file ({err}); it is probably truncated or corrupt. "
+                f"Download it again, or re-save the model with save_pretrained."
+            ) from None
         except RuntimeError as err:
             raise ValueError(
                 f"The weights in {model_file} do not fit the {cls.__name__} built from config.json "
@@ -153,3 +163,68 @@ def check_weights_file(folder: Path) -> None:
         f"{folder} has no {constants.SAFETENSORS_SINGLE_FILE}; a hfimg model folder holds config.json and "
         f"model.safetensors, as written by save_pretrained."
     )
+
+
+# Above this many parameters a config is refused before the model is built (raise it with the environment variable).
+MAX_PARAMETERS_ENV = "HFIMG_MAX_PARAMETERS"
+MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights: 40x the largest hfimg default
+
+
+def check_config(cls: type[HubModel], config: dict[str, Any], where: str) -> None:
+    """Validate a model config (a downloaded config.json is untrusted input) before any tensor is allocated.
+
+    Each value must have the type the class's `__init__` annotates (an int is not a str, a bool not an int), and the
+    model it describes must build on PyTorch's "meta" device (shapes only, no memory) with at most
+    HFIMG_MAX_PARAMETERS parameters; a config that fails either is refused with a message naming the key or the size.
+    """
+    hints = typing.get_type_hints(cls.__init__)
+    for key, value in config.items():
+        if key == "model_type":
+            continue
+        if key not in hints:
+            raise ValueError(
+                f"{where}: unknown key {key!r} for {cls.__name__}; it takes {sorted(set(hints) - {'return'})}."
+            )
+        if not _has_type(value, hints[key]):
+            raise ValueError(
+                f"{where}: {key} = {value!r} has the wrong type for {cls.__name__} "
+                f"(expected {_type_name(hints[key])})."
+            )
+    kwargs = {key: value for key, value in config.items() if key != "model_type"}
+    try:
+        with torch.device("meta"):
+            parameters = sum(p.numel() for p in cls(**kwargs).parameters())
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: the config does not describe a valid {cls.__name__}: {err}") from None
+    except (RuntimeError, OverflowError, MemoryError) as err:  # sizes beyond what PyTorch can describe
+        raise ValueError(f"{where}: the config describes an impossibly large {cls.__name__} ({err}).") from None
+    cap = int(os.environ.get(MAX_PARAMETERS_ENV) or MAX_PARAMETERS)
+    if parameters > cap:
+        raise ValueError(
+            f"{where}: the config describes a {cls.__name__} with {parameters:,} parameters, above the limit of "
+            f"{cap:,} ({4 * parameters / 1e9:.1f} GB of weights). If you trust it, raise the limit with the "
+            f"environment variable {MAX_PARAMETERS_ENV}={parameters}."
+        )
+
+
+def _has_type(value: Any, annotation: Any) -> bool:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in args)
+    if annotation is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_has_type(item, args[0]) for item in value) if args else True
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True  # an annotation this check does not know: the class's own checks decide
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")

@@ -12,12 +12,14 @@ Conventions used across hfimg:
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 ImageInput = Image.Image | np.ndarray | torch.Tensor | str | Path
 
@@ -32,26 +34,82 @@ def network_mode(channels: int) -> str:
     return "L" if channels == 1 else "RGB"
 
 
+# Limits on what one call may ask for, each overridable by its environment variable (an int). A bigger request is
+# refused with a message that names the variable, before any memory is allocated.
+LIMITS = {
+    # 40 megapixels: a full-frame camera photo; the networks need ~130 bytes per pixel (5 GB at this size).
+    "HFIMG_MAX_PIXELS": 40_000_000,
+    "HFIMG_MAX_IMAGES": 1024,  # images per generate / interpolate call (64x64 RGB: 50 MB of activations per 64)
+    "HFIMG_MAX_ITERATIONS": 64,  # passes of the recurrent inpainter (each one is a full pass of its network)
+}
+
+
+def limit(name: str) -> int:
+    """The limit `name` of `LIMITS`: its environment variable when set to a positive int, else the default."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return LIMITS[name]
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r}: set it to a positive whole number (default {LIMITS[name]:,}).")
+    return int(value)
+
+
+def check_count(value: int, name: str, minimum: int = 1) -> int:
+    """An image count (`num_images`, `steps`): an int from `minimum` to HFIMG_MAX_IMAGES, or a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int of at least {minimum}, got {value!r}.")
+    if value > (cap := limit("HFIMG_MAX_IMAGES")):
+        raise ValueError(
+            f"{name}={value:,} is above the limit of {cap:,} images per call; ask in batches, or raise the limit "
+            f"with the environment variable HFIMG_MAX_IMAGES={value}."
+        )
+    return value
+
+
+def check_pixels(width: int, height: int, name: str = "image") -> None:
+    """Refuse an image larger than HFIMG_MAX_PIXELS, saying how to allow it."""
+    cap = limit("HFIMG_MAX_PIXELS")
+    if width * height > cap:
+        raise ValueError(
+            f"{name}: {width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of {cap / 1e6:.1f} "
+            f"(about 130 bytes of memory per pixel in the networks). Scale the image down, or raise the limit with "
+            f"the environment variable HFIMG_MAX_PIXELS={width * height}."
+        )
+
+
 def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
-    """Return `image` as a PIL image, or raise a ValueError/TypeError that says what was wrong."""
+    """Return `image` as a PIL image, upright, or raise a ValueError/TypeError that says what was wrong.
+
+    Files and PIL images are turned upright by their EXIF orientation (a phone photo is stored sideways with a tag
+    that says so), so the image and a mask drawn on it as it is shown have the same size. Images above
+    HFIMG_MAX_PIXELS are refused from the file's header, before they are decoded (decompression bombs included).
+    """
     if isinstance(image, Image.Image):
-        return image
+        check_pixels(*image.size, name=name)
+        return _upright(image)
     if isinstance(image, (str, Path)):
         try:
             with Image.open(image) as opened:
+                check_pixels(*opened.size, name=name)
                 opened.load()
-                return opened
+                return _upright(opened)
         except FileNotFoundError:
             raise FileNotFoundError(f"{name}: no such file {str(image)!r}.") from None
-        except (UnidentifiedImageError, OSError) as err:
+        except Image.DecompressionBombError as err:
+            raise ValueError(f"{name}: {str(image)!r} is refused: {err}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
             raise ValueError(f"{name}: {str(image)!r} is not a readable image ({err}).") from None
     if isinstance(image, torch.Tensor):
+        check_pixels(image.shape[-1], image.shape[-2] if image.ndim >= 2 else 1, name=name)
         return tensor_to_pil(image)
     if isinstance(image, np.ndarray):
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
             raise ValueError(f"{name}: expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {image.shape}.")
+        check_pixels(image.shape[1], image.shape[0], name=name)
+        if image.dtype == bool:
+            image = image.astype(np.uint8) * 255  # a boolean mask: True = white
         if image.dtype != np.uint8:
             raise ValueError(f"{name}: expected a uint8 array (0-255), got dtype {image.dtype}.")
         return Image.fromarray(image)
@@ -59,6 +117,15 @@ def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
         f"{name}: expected a PIL image, a file path, a uint8 numpy array or a tensor in [-1, 1], "
         f"got {type(image).__name__}."
     )
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """`image` turned as its EXIF orientation tag says (the same image when it has no tag or the tag says 1)."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except (OSError, SyntaxError, ValueError):  # unreadable EXIF: the pixels are still good
+        return image
+    return ImageOps.exif_transpose(image) if orientation != 1 else image
 
 
 def convert_mode(image: Image.Image, mode: str) -> Image.Image:
@@ -136,7 +203,16 @@ def images_to_grid(images: list[Image.Image], columns: int | None = None, paddin
 def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
     """Return the hole as a bool (H, W) array (True = fill), checking it matches the image `size` (W, H).
 
-    Images/arrays are white (>= 128) = hole; float tensors are >= 0.5 = hole.
+    The rule, for every kind of input:
+
+    * tensors: >= 0.5 is hole (float masks in [0, 1]);
+    * images and uint8 arrays: white (>= 128) is hole, read from the luminance; the alpha channel is read instead
+      only when it carries the mask, i.e. when it is not the same everywhere (a painted layer: the strokes are the
+      opaque pixels). A fully opaque RGBA mask (white strokes on black, as most editors save one) is read by its
+      luminance, not taken as all hole;
+    * a mask whose values are only 0 and 1 (a numpy habit) is read as 1 = hole, with a warning: save masks as 0 and
+      255 to be unambiguous;
+    * boolean arrays: True is hole.
     """
     if isinstance(mask, torch.Tensor):
         array = mask.detach().cpu()
@@ -147,17 +223,51 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
         hole = (array.float() >= 0.5).numpy()
     else:
         pil = open_image(mask, name="mask")
-        if pil.mode in ("RGBA", "LA"):
-            # A painted layer: the stroke is wherever the layer is opaque.
-            hole = np.asarray(pil.getchannel("A")) >= 128
+        if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
+            rgba = pil.convert("RGBA") if pil.mode not in ("RGBA", "LA") else pil
+            alpha = np.asarray(rgba.getchannel("A"))
+            if alpha.min() != alpha.max():  # the alpha is the mask: the painted strokes are opaque
+                return _checked(alpha >= 128, size)
+            pil = rgba.convert("RGB") if rgba.mode == "RGBA" else rgba.convert("L")
+        grey = np.asarray(convert_mode(pil, "L"))
+        if grey.max(initial=0) == 1:
+            warnings.warn(
+                "mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill).",
+                stacklevel=3,
+            )
+            hole = grey == 1
         else:
-            hole = np.asarray(pil.convert("L")) >= 128
+            hole = grey >= 128
+    return _checked(hole, size)
+
+
+def _checked(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (hole.shape[1], hole.shape[0]) != tuple(size):
         raise ValueError(
             f"mask size {hole.shape[1]}x{hole.shape[0]} does not match image size {size[0]}x{size[1]}; "
             f"resize the mask to the image (nearest neighbour keeps it binary)."
         )
     return hole
+
+
+def check_hole(hole: np.ndarray, *, generative: bool = False) -> bool:
+    """Whether there is anything to fill. An empty hole: False, with a warning (the image comes back as it is).
+    A hole over the whole image leaves nothing to fill it from: a ValueError for the inpainters (their result would
+    be a flat guess); for a generative prior (`generative=True`) a warning, since it still draws an image of its
+    domain, unrelated to the input."""
+    if not hole.any():
+        warnings.warn("mask: the mask is empty (no white pixel), so nothing is filled: the image comes back as is.",
+                      stacklevel=3)  # fmt: skip
+        return False
+    if hole.all():
+        if not generative:
+            raise ValueError(
+                "mask: the mask covers the whole image, so no pixel is left to fill it from. Paint only the part to "
+                "replace (white = fill, black = keep)."
+            )
+        warnings.warn("mask: the mask covers the whole image: the result is a sample of the prior, unrelated to the "
+                      "input.", stacklevel=3)  # fmt: skip
+    return True
 
 
 @dataclass

@@ -42,7 +42,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from hfimg.imaging import ImageInput, PreparedImage, load_mask
+from hfimg.imaging import ImageInput, PreparedImage, check_hole, load_mask
 
 LOSSES = ("l1", "l2")
 OPTIMIZERS = ("adam", "sgd")
@@ -126,12 +126,13 @@ def inpaint(
 
     An image whose size is not the model's resolution is resized into it for the search (the prior only knows its
     own domain; a warning says so) and the fill is resized back, so only the hole gets the lower-resolution
-    content. An empty mask returns the input unchanged.
+    content. An empty mask returns the input unchanged and a mask over the whole image gives a sample of the
+    prior, each with a warning.
     """
     check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr)
     prepared = PreparedImage.from_input(image, model.channels)
     hole = load_mask(mask, prepared.size)
-    if not hole.any():
+    if not check_hole(hole, generative=True):
         return prepared.original.copy()
     filled = inpaint_tensors(
         model, prepared.tensor, torch.from_numpy(hole).float()[None, None], label=label, steps=steps, lr=lr,

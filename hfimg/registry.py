@@ -18,7 +18,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 
-from hfimg.hub import HubModel, check_weights_file, unsafe_pickle_message
+from hfimg.hub import HubModel, check_config, check_weights_file, unsafe_pickle_message
 
 _REGISTRY: dict[str, type[HubModel]] = {}
 
@@ -91,7 +91,7 @@ def load(id_or_path: str | Path, **kwargs) -> HubModel:
 
 def _load_folder(folder: Path, **kwargs) -> HubModel:
     check_weights_file(folder)
-    cls = model_class(_read_model_type(folder / constants.CONFIG_NAME))
+    cls = _checked_class(folder / constants.CONFIG_NAME)
     return cls.from_pretrained(folder, **kwargs)
 
 
@@ -99,7 +99,7 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
     hub_kwargs = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
     try:
         config_file = hf_hub_download(repo_id, constants.CONFIG_NAME, **hub_kwargs)
-        cls = model_class(_read_model_type(Path(config_file)))
+        cls = _checked_class(Path(config_file))
         try:
             hf_hub_download(repo_id, constants.SAFETENSORS_SINGLE_FILE, **hub_kwargs)
         except EntryNotFoundError:
@@ -118,11 +118,25 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
         raise OSError(f"{repo_id!r}: the Hub answered with an error: {err}") from None
 
 
-def _read_model_type(config_file: Path) -> str:
+def _checked_class(config_file: Path) -> type[HubModel]:
+    """The class a config.json names, after checking the config's types and sizes (`check_config`)."""
+    config = _read_config(config_file)
+    cls = model_class(_read_model_type(config_file, config))
+    check_config(cls, config, str(config_file))
+    return cls
+
+
+def _read_config(config_file: Path) -> dict:
     try:
         config = json.loads(config_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{config_file}: not a readable JSON config ({err}).") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_file}: a config must be a JSON object, got {type(config).__name__}.")
+    return config
+
+
+def _read_model_type(config_file: Path, config: dict) -> str:
     model_type = config.get("model_type")
     if model_type is None:
         raise ValueError(

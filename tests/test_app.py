@@ -228,11 +228,38 @@ def test_upload_above_the_size_limit(client, app, tmp_path):
         client.predict(handle_file(str(big)), 0, api_name="/restore")
 
 
-def test_sixteen_bit_image(client, tmp_path):
+def test_sixteen_bit_image_is_scaled_not_clipped(client, tmp_path):
     deep = tmp_path / "deep.png"
-    Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16)).save(deep)
-    with pytest.raises(AppError, match="8-bit"):
-        client.predict(handle_file(str(deep)), 0, api_name="/restore")
+    Image.fromarray(np.full((32, 32), 40000, dtype=np.uint16)).save(deep)  # 40000 / 257 = grey 156, not white
+    noisy, _, _ = client.predict(handle_file(str(deep)), 0, api_name="/restore")
+    assert abs(np.asarray(Image.open(noisy).convert("L"), dtype=float).mean() - 156) < 2
+    layer, _ = stroke_layer(tmp_path, size=(32, 32))
+    result, _, _ = client.predict(editor_value(deep, layer), "OpenCV Telea", 3, 10, -1, api_name="/inpaint")
+    assert abs(np.asarray(Image.open(result).convert("L"), dtype=float).mean() - 156) < 2
+
+
+def test_exif_rotated_upload_is_inpainted_upright(client, tmp_path):
+    photo = Image.new("RGB", (40, 24), (200, 60, 60))
+    photo.paste((20, 20, 220), (0, 0, 20, 24))  # left half blue, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated by 90 degrees clockwise: 24 wide, 40 tall
+    path = tmp_path / "phone.jpg"
+    photo.save(path, exif=exif, quality=95)
+    layer = np.zeros((40, 24, 4), dtype=np.uint8)  # drawn on the photo as it is shown: 24 wide, 40 tall
+    layer[10:20, 5:15] = (57, 255, 20, 255)
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    layer = tmp_path / "layer.png"
+    result, _, _ = client.predict(editor_value(path, layer), "OpenCV Telea", 3, 10, -1, api_name="/inpaint")
+    assert Image.open(result).size == (24, 40)
+
+
+def test_truncated_jpeg_gets_a_message(client, tmp_path):
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(whole)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[:600])
+    with pytest.raises(AppError, match="truncated|decoded|read"):
+        client.predict(handle_file(str(cut)), 0, api_name="/restore")
 
 
 def test_unknown_generator(client):

@@ -29,7 +29,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from hfimg import prior
 from hfimg.hub import HubModel
-from hfimg.imaging import batch_to_pils, network_mode
+from hfimg.imaging import batch_to_pils, check_count, network_mode
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, example_images, fast_inference
 
@@ -228,8 +228,7 @@ class DCGANGenerator(
         Returns:
             PIL images of size resolution x resolution, mode L or RGB.
         """
-        if num_images < 1:
-            raise ValueError(f"num_images must be at least 1, got {num_images}.")
+        check_count(num_images, "num_images")
         return self._decode_images(self.sample_latents(num_images, seed), self._labels_for(num_images, labels))
 
     @fast_inference
@@ -242,8 +241,7 @@ class DCGANGenerator(
             steps: number of images, at least 2.
             label: the class of every frame, for a conditional model (default 0).
         """
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
+        check_count(steps, "steps (the two ends and the frames between)", minimum=2)
         z = slerp(self.sample_latents(1, seed_a)[0], self.sample_latents(1, seed_b)[0], torch.linspace(0, 1, steps))
         labels = None if self.num_classes == 0 else [label or 0] * steps
         return self._decode_images(z.to(self.device), self._labels_for(steps, labels))

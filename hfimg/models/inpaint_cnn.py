@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, network_mode
+from hfimg.imaging import ImageInput, check_hole, network_mode
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
@@ -114,7 +114,7 @@ class InpaintCNN(
             PIL image in the input's mode (L, RGB or RGBA; alpha kept) with every known pixel copied unchanged.
         """
         prepared, hole, mask_tensor = prepare_inpainting(image, mask, self.channels, self.device)
-        if not hole.any():
+        if not check_hole(hole):  # empty: a warning and the image as it is; full: a ValueError
             return prepared.original.copy()
         prediction = self(prepared.tensor.to(self.device), mask_tensor)
         return prepared.to_output(prediction, hole)

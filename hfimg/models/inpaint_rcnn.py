@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, network_mode
+from hfimg.imaging import ImageInput, check_hole, limit, network_mode
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
@@ -130,6 +130,11 @@ class InpaintRCNN(
     def _check_iterations(iterations: int) -> int:
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}.")
+        if iterations > (cap := limit("HFIMG_MAX_ITERATIONS")):
+            raise ValueError(
+                f"iterations={iterations} is above the limit of {cap} passes (each is a full pass of the network); "
+                f"raise it with the environment variable HFIMG_MAX_ITERATIONS={iterations}."
+            )
         return iterations
 
     def fill_schedule(self, mask: torch.Tensor, iterations: int | None = None) -> list[torch.Tensor]:
@@ -210,7 +215,7 @@ class InpaintRCNN(
         """
         passes = self._check_iterations(self.iterations if iterations is None else iterations)
         prepared, hole, mask_tensor = prepare_inpainting(image, mask, self.channels, self.device)
-        if not hole.any():
+        if not check_hole(hole):  # empty: a warning and the image as it is; full: a ValueError
             result = prepared.original.copy()
             return (result, [result.copy() for _ in range(passes)]) if return_steps else result
         prediction, steps = self(prepared.tensor.to(self.device), mask_tensor, passes, return_steps=True)

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from hfimg import prior
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, PreparedImage, batch_to_pils, network_mode
+from hfimg.imaging import ImageInput, PreparedImage, batch_to_pils, check_count, network_mode
 from hfimg.models.gan import check_resolution, latent_generator, slerp
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, fast_inference
@@ -138,8 +138,7 @@ class ConvVAE(
     @fast_inference
     def sample(self, num: int, seed: int | None = None) -> torch.Tensor:
         """Decode `num` codes z ~ N(0, I): images (num, C, R, R) in [-1, 1]; the same seed gives the same images."""
-        if num < 1:
-            raise ValueError(f"num must be at least 1, got {num}.")
+        check_count(num, "num")
         return self._decode_in_eval(torch.randn(num, self.latent_dim, generator=latent_generator(seed)))
 
     @fast_inference
@@ -152,8 +151,7 @@ class ConvVAE(
             steps: number of images, at least 2.
             label: must stay None: the VAE is unconditional (the argument matches DCGANGenerator.interpolate).
         """
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
+        check_count(steps, "steps (the two ends and the frames between)", minimum=2)
         if label is not None:
             raise ValueError("ConvVAE is unconditional: leave label=None.")
         z_a, z_b = (torch.randn(1, self.latent_dim, generator=latent_generator(seed))[0] for seed in (seed_a, seed_b))

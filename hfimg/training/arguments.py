@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from collections.abc import Sequence
@@ -17,10 +18,41 @@ from pathlib import Path
 
 # Flags that are model keyword arguments, when the model's __init__ takes them.
 MODEL_KWARG_FLAGS = ("channels", "base_channels", "latent_dim", "num_classes", "features", "depth", "iterations")
+# --resolution's range. Fixed-size models (GAN, VAE) narrow it to their own sizes; fully convolutional ones take
+# any size in it. Beyond it one image of one batch no longer fits in memory (4096 px: 200 MB as float RGB).
+MIN_RESOLUTION, MAX_RESOLUTION = 8, 4096
+MAX_SEED = 2**31 - 1  # numpy's seeds stop at 2**32 - 1, and accelerate adds the rank to the seed
 
 
 class ConfigError(ValueError):
     """A training run was asked for something it cannot do (bad flag, model, dataset or output folder)."""
+
+
+def finite_float(low: float | None = None, *, above: bool = False, below: float | None = None):
+    """An argparse `type`: a finite float (no nan/inf), at least `low` (above it with `above=True`), below `below`."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if above else '>='} {low:g}")
+    if below is not None:
+        bounds.append(f"< {below:g}")
+    wanted = "a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}.") from None
+        in_range = (
+            math.isfinite(value)
+            and (low is None or (value > low if above else value >= low))
+            and (below is None or value < below)
+        )
+        if not in_range:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}.")
+        return value
+
+    convert.__name__ = "float"  # argparse names the type in some of its messages
+    return convert
 
 
 def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
@@ -29,6 +61,7 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
         prog="train.py",
         description="Train an hfimg model (GAN, VAE, inpainter or denoiser) with accelerate.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # `--learning_rat 0.1` is an error, not silently --learning_rate
     )
     parser.add_argument("--config", default=None, help="YAML file of flag defaults (keys = flag names without --).")
 
@@ -45,7 +78,7 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="Training image size; images are resized and cropped to it. Default: the model's own resolution, "
-        "else 64.",
+        f"else 64. GANs and VAEs take 32, 64 or 128; the others {MIN_RESOLUTION} to {MAX_RESOLUTION}.",
     )
     group.add_argument("--crop", choices=("center", "random"), default="center", help="How images are cropped.")
     group.add_argument("--random_flip", action="store_true", help="Flip training images horizontally at random.")
@@ -78,10 +111,10 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument("--output_dir", help="Folder for checkpoints, logs, previews and the final model.")
     group.add_argument("--train_batch_size", type=int, default=16, help="Images per process per micro-batch.")
     group.add_argument("--max_train_steps", type=int, default=1000, help="Optimizer steps to train for.")
-    group.add_argument("--learning_rate", type=float, default=None, help="Adam learning rate. Default: family's.")
-    group.add_argument("--adam_beta1", type=float, default=None, help="Adam beta1. Default: family's.")
-    group.add_argument("--adam_beta2", type=float, default=None, help="Adam beta2. Default: family's.")
-    group.add_argument("--adam_weight_decay", type=float, default=0.0, help="Adam weight decay.")
+    group.add_argument("--learning_rate", type=finite_float(0, above=True), default=None, help="Adam learning rate. Default: family's.")
+    group.add_argument("--adam_beta1", type=finite_float(0, below=1), default=None, help="Adam beta1. Default: family's.")
+    group.add_argument("--adam_beta2", type=finite_float(0, below=1), default=None, help="Adam beta2. Default: family's.")
+    group.add_argument("--adam_weight_decay", type=finite_float(0), default=0.0, help="Adam weight decay.")
     group.add_argument(
         "--gradient_accumulation_steps",
         type=int,
@@ -108,7 +141,7 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument("--gan_loss", choices=("bce", "hinge"), default="bce", help="GAN loss on the logits.")
     group.add_argument(
         "--ema_decay",
-        type=float,
+        type=finite_float(0, below=1),
         default=None,
         help="Decay of the EMA of the weights that is saved and sampled (0 = no EMA). Default: 0.999 for GANs, "
         "0 otherwise.",
@@ -116,17 +149,17 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument(
         "--disc_base_channels", type=int, default=None, help="Discriminator width. Default: the generator's."
     )
-    group.add_argument("--kl_weight", type=float, default=1.0, help="VAE: beta, the weight of the KL term.")
+    group.add_argument("--kl_weight", type=finite_float(0), default=1.0, help="VAE: beta, the weight of the KL term.")
     group.add_argument("--kl_warmup_steps", type=int, default=0, help="VAE: steps over which beta ramps from 0.")
-    group.add_argument("--hole_weight", type=float, default=6.0, help="Inpainters: weight of the L1 in the hole.")
-    group.add_argument("--valid_weight", type=float, default=1.0, help="Inpainters: weight of the L1 outside it.")
-    group.add_argument("--ssim_weight", type=float, default=0.0, help="Inpainters: weight of a (1 - SSIM) term.")
+    group.add_argument("--hole_weight", type=finite_float(0), default=6.0, help="Inpainters: weight of the L1 in the hole.")
+    group.add_argument("--valid_weight", type=finite_float(0), default=1.0, help="Inpainters: weight of the L1 outside it.")
+    group.add_argument("--ssim_weight", type=finite_float(0), default=0.0, help="Inpainters: weight of a (1 - SSIM) term.")
     group.add_argument(
-        "--adv_weight", type=float, default=0.0, help="Inpainters: weight of an adversarial term (needs 32/64/128 px)."
+        "--adv_weight", type=finite_float(0), default=0.0, help="Inpainters: weight of an adversarial term (needs 32/64/128 px)."
     )
     group.add_argument(
         "--step_weight",
-        type=float,
+        type=finite_float(0),
         default=0.0,
         help="Recurrent inpainter: weight of the loss on each pass's output (0 = final output only).",
     )
@@ -139,8 +172,8 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument(
         "--mask_kind", choices=("mixed", "strokes", "boxes"), default="mixed", help="Inpainters: training masks."
     )
-    group.add_argument("--sigma_min", type=float, default=0.0, help="Denoiser: lowest noise sigma (0-255 scale).")
-    group.add_argument("--sigma_max", type=float, default=55.0, help="Denoiser: highest noise sigma (0-255 scale).")
+    group.add_argument("--sigma_min", type=finite_float(0), default=0.0, help="Denoiser: lowest noise sigma (0-255 scale).")
+    group.add_argument("--sigma_max", type=finite_float(0), default=55.0, help="Denoiser: highest noise sigma (0-255 scale).")
 
     group = parser.add_argument_group("checkpoints, logging and the Hub")
     group.add_argument("--checkpointing_steps", type=int, default=500, help="Save a checkpoint every N steps (0=off).")
@@ -218,6 +251,8 @@ def _float_pair(text: str) -> tuple[float, float]:
         low, high = (float(part) for part in text.split(","))
     except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(f"expected two numbers 'LOW,HIGH', got {text!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise argparse.ArgumentTypeError(f"expected two finite numbers 'LOW,HIGH', got {text!r}")
     return low, high
 
 
@@ -233,23 +268,31 @@ def _json_object(text: str) -> dict:
 
 def _check(args: argparse.Namespace) -> str | None:
     """The first problem with the flag values, or None."""
-    for name in ("train_batch_size", "max_train_steps", "gradient_accumulation_steps", "max_bad_steps"):
-        if getattr(args, name) < 1:
+    at_least_1 = ("train_batch_size", "max_train_steps", "gradient_accumulation_steps", "max_bad_steps")
+    at_least_1 += ("crops_per_image", "disc_base_channels", *(f for f in MODEL_KWARG_FLAGS if f != "num_classes"))
+    for name in at_least_1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             return f"--{name} must be at least 1, got {getattr(args, name)}."
-    for name in ("checkpointing_steps", "sample_steps", "logging_steps", "num_preview"):
-        if getattr(args, name) < 0:
+    at_least_0 = ("checkpointing_steps", "sample_steps", "logging_steps", "num_preview", "shuffle_buffer")
+    for name in (*at_least_0, "kl_warmup_steps", "num_classes"):
+        if getattr(args, name) is not None and getattr(args, name) < 0:
             return f"--{name} must be 0 or more, got {getattr(args, name)}."
+    if not 0 <= args.seed <= MAX_SEED:
+        return f"--seed must be between 0 and {MAX_SEED}, got {args.seed}."
     if args.logging_steps == 0:
         return "--logging_steps must be at least 1."
     if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
         return f"--checkpoints_total_limit must be at least 1, got {args.checkpoints_total_limit}."
-    if args.resolution is not None and args.resolution < 8:
-        return f"--resolution must be at least 8 pixels, got {args.resolution}."
+    if args.resolution is not None and not MIN_RESOLUTION <= args.resolution <= MAX_RESOLUTION:
+        return (
+            f"--resolution must be between {MIN_RESOLUTION} and {MAX_RESOLUTION} pixels (GANs and VAEs: 32, 64 or "
+            f"128), got {args.resolution}."
+        )
+    if args.crops_per_image > 1 and args.crop != "random":
+        return f"--crops_per_image {args.crops_per_image} needs --crop random (a center crop is the same every time)."
     low, high = args.hole_range
     if not 0.0 < low <= high < 1.0:
         return f"--hole_range must satisfy 0 < LOW <= HIGH < 1, got {low},{high}."
     if not 0.0 <= args.sigma_min <= args.sigma_max:
         return f"--sigma_min/--sigma_max must satisfy 0 <= min <= max, got {args.sigma_min}, {args.sigma_max}."
-    if args.ema_decay is not None and not 0.0 <= args.ema_decay < 1.0:
-        return f"--ema_decay must be in [0, 1), got {args.ema_decay}."
     return None

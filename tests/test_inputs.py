@@ -1,0 +1,206 @@
+"""Bad and unusual inputs through the Python API and the CLI: each gets a correct result or a clear message.
+
+One test per class of input (the table in benchmarks/RESULTS.md, "Bad inputs"); the demo's cases are in test_app.py
+and train.py's in test_train.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hfimg
+from hfimg.cli import main
+from hfimg.imaging import load_mask, open_image
+
+
+@pytest.fixture
+def inpainter():
+    torch.manual_seed(0)
+    return hfimg.create_model("inpaint-cnn", channels=3, base_channels=4, depth=2, dilations=[1]).eval()
+
+
+def photo(width: int = 40, height: int = 30) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def strokes(width: int = 40, height: int = 30) -> np.ndarray:
+    hole = np.zeros((height, width), dtype=bool)
+    hole[8:20, 10:25] = True
+    return hole
+
+
+def test_opaque_rgba_mask_is_read_by_its_luminance():
+    # White strokes on black, fully opaque: what most editors save. Its alpha says nothing about the hole.
+    rgba = np.zeros((30, 40, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[strokes()] = (255, 255, 255, 255)
+    assert np.array_equal(load_mask(Image.fromarray(rgba), (40, 30)), strokes())
+
+
+def test_painted_layer_is_read_by_its_alpha():
+    layer = np.zeros((30, 40, 4), dtype=np.uint8)  # transparent, strokes opaque in any colour
+    layer[strokes()] = (57, 255, 20, 255)
+    assert np.array_equal(load_mask(Image.fromarray(layer), (40, 30)), strokes())
+
+
+def test_zero_one_mask_is_taken_as_such_with_a_warning(tmp_path):
+    ones = strokes().astype(np.uint8)  # 0 and 1
+    with pytest.warns(UserWarning, match="only 0 and 1"):
+        assert np.array_equal(load_mask(ones, (40, 30)), strokes())
+    Image.fromarray(ones).save(tmp_path / "mask.png")
+    with pytest.warns(UserWarning, match="only 0 and 1"):
+        assert np.array_equal(load_mask(tmp_path / "mask.png", (40, 30)), strokes())
+
+
+def test_boolean_mask_array():
+    assert np.array_equal(load_mask(strokes(), (40, 30)), strokes())
+
+
+def test_empty_mask_warns_and_returns_the_image(inpainter):
+    image = photo()
+    with pytest.warns(UserWarning, match="mask is empty"):
+        result = inpainter.inpaint(image, np.zeros((30, 40), dtype=np.uint8))
+    assert np.array_equal(np.asarray(result), np.asarray(image))
+
+
+def test_mask_over_the_whole_image_is_refused(inpainter):
+    with pytest.raises(ValueError, match="covers the whole image"):
+        inpainter.inpaint(photo(), np.full((30, 40), 255, dtype=np.uint8))
+
+
+def test_exif_rotated_photo_is_used_upright(inpainter, tmp_path):
+    stored = photo(40, 30)  # stored 40 wide, 30 tall; shown rotated: 30 wide, 40 tall
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = open_image(tmp_path / "phone.jpg")
+    assert upright.size == (30, 40)
+    shown_mask = np.zeros((40, 30), dtype=np.uint8)  # drawn on the photo as the user sees it
+    shown_mask[5:15, 5:20] = 255
+    assert inpainter.inpaint(tmp_path / "phone.jpg", shown_mask).size == (30, 40)
+    with Image.open(tmp_path / "phone.jpg") as opened:  # a PIL image with the tag is turned too
+        assert open_image(opened).size == (30, 40)
+
+
+def test_image_above_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    big = tmp_path / "big.png"
+    Image.new("1", (8000, 6000)).save(big)  # 48 megapixels, a few kB on disk
+    with pytest.raises(ValueError, match="48.0 megapixels.*HFIMG_MAX_PIXELS=48000000"):
+        open_image(big)
+    monkeypatch.setenv("HFIMG_MAX_PIXELS", "100")
+    with pytest.raises(ValueError, match="above the limit of 0.0"):
+        open_image(photo())  # arrays and PIL images are checked too
+    monkeypatch.setenv("HFIMG_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="HFIMG_MAX_PIXELS='lots': set it to a positive whole number"):
+        open_image(photo())
+
+
+def test_decompression_bomb_is_a_message_not_a_traceback(tmp_path, monkeypatch, capsys):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 10000)).save(bomb)  # 200 megapixels: PIL's own bomb check would also refuse it
+    monkeypatch.setenv("HFIMG_MAX_PIXELS", str(10**9))  # past our limit, PIL's own check answers
+    with pytest.raises(ValueError, match="refused"):
+        open_image(bomb)
+    monkeypatch.delenv("HFIMG_MAX_PIXELS")
+    folder = tmp_path / "denoiser"
+    hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3).save_pretrained(folder)
+    assert main(["restore", str(folder), str(bomb), "-o", str(tmp_path / "out.png")]) == 1
+    err = capsys.readouterr().err
+    assert "is refused" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_too_many_images_per_call(monkeypatch):
+    generator = hfimg.create_model("dcgan", resolution=32, channels=1, base_channels=4, latent_dim=8)
+    with pytest.raises(ValueError, match="num_images=1,000,000 is above the limit of 1,024.*HFIMG_MAX_IMAGES"):
+        generator.generate(10**6)
+    with pytest.raises(ValueError, match="steps .* above the limit"):
+        generator.interpolate(0, 1, steps=5000)
+    monkeypatch.setenv("HFIMG_MAX_IMAGES", "2")
+    with pytest.raises(ValueError, match="limit of 2 images"):
+        hfimg.create_model("vae", base_channels=4, latent_dim=4).generate(3)
+
+
+def test_too_many_recurrent_iterations():
+    model = hfimg.create_model("inpaint-rcnn", channels=1, base_channels=4, depth=2, dilations=[1])
+    with pytest.raises(ValueError, match="iterations=1000000 is above the limit of 64.*HFIMG_MAX_ITERATIONS"):
+        model.inpaint(photo().convert("L"), strokes(), iterations=10**6)
+
+
+def saved_denoiser(tmp_path, **config_changes):
+    folder = tmp_path / "model"
+    hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **config_changes}))
+    return folder
+
+
+def test_config_with_an_absurd_size_is_refused_before_allocating(tmp_path):
+    with pytest.raises(ValueError, match="impossibly large|parameters, above the limit"):
+        hfimg.load(saved_denoiser(tmp_path, features=10**9))
+    with pytest.raises(ValueError, match="above the limit of 200,000,000.*HFIMG_MAX_PARAMETERS"):
+        hfimg.load(saved_denoiser(tmp_path, features=6000))  # 6000 x 6000 x 9 per layer: 324M parameters
+
+
+def test_config_with_a_wrong_type_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"features = '32' has the wrong type for DenoiseCNN \(expected int\)"):
+        hfimg.load(saved_denoiser(tmp_path, features="32"))
+    with pytest.raises(ValueError, match="unknown key 'width'"):
+        hfimg.load(saved_denoiser(tmp_path, width=3))
+
+
+def test_config_that_is_not_a_json_object(tmp_path):
+    folder = saved_denoiser(tmp_path)
+    (folder / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        hfimg.load(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable JSON config"):
+        hfimg.load(folder)
+
+
+def test_truncated_weights_file_is_one_line_in_the_api_and_the_cli(tmp_path, capsys):
+    folder = saved_denoiser(tmp_path)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable safetensors file.*truncated or corrupt"):
+        hfimg.load(folder)
+    assert main(["info", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model.safetensors" in err
+
+
+def test_cli_reports_a_missing_input_before_loading_the_model(tmp_path, capsys, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr("hfimg.cli.load", no_loading)
+    assert main(["restore", "hfimg/denoise-cnn-photos", str(tmp_path / "nofile.png")]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_internal_error_is_short_and_logged(tmp_path, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr("hfimg.cli.load", broken)
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    assert main(["info", "hfimg/denoise-cnn-photos"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error (RuntimeError: something inside broke)" in err and "Traceback" not in err
+    assert "RuntimeError" in (tmp_path / "hfimg-error.log").read_text()
+
+
+def test_cli_warnings_are_one_line(tmp_path, capsys):
+    folder = tmp_path / "inpainter"
+    hfimg.create_model("inpaint-cnn", channels=3, base_channels=4, depth=2, dilations=[1]).save_pretrained(folder)
+    photo().save(tmp_path / "photo.png")
+    Image.fromarray(strokes().astype(np.uint8)).save(tmp_path / "mask.png")  # 0/1 mask
+    assert main(["inpaint", str(folder), str(tmp_path / "photo.png"), str(tmp_path / "mask.png"), "-o",
+                 str(tmp_path / "out.png")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "hfimg: warning: mask: its values are only 0 and 1" in err and "warnings.warn" not in err
