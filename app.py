@@ -368,6 +368,9 @@ def user_errors(handler: Callable) -> Callable:
         except (ValueError, TypeError, OSError, Image.DecompressionBombError) as err:
             # OSError: an upload that only fails when its pixels are read (a truncated JPEG decodes lazily).
             raise gr.Error(str(err)) from None
+        except Exception as err:  # a bug, not the input: a short message for the visitor, the traceback in the log
+            logger.exception("internal error in %s", handler.__name__)
+            raise gr.Error(f"Internal error ({type(err).__name__}); it has been logged. Try another input.") from None
 
     return wrapper
 

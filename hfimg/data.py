@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hfimg.imaging import convert_mode, network_mode
+from hfimg.imaging import convert_mode, network_mode, upright
 from hfimg.models.classifier import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 
 logger = logging.getLogger(__name__)
@@ -421,7 +421,8 @@ class ImageStream(torch.utils.data.IterableDataset):
     def _decode(self, value: dict[str, Any]) -> Image.Image | None:
         """Undecoded image (bytes or path) -> PIL image in the stream's mode; None when it cannot be read."""
         try:
-            return convert_mode(self._decoder.decode_example(value), self.mode)
+            # Upright by its EXIF orientation, as every hfimg entry point reads an image.
+            return convert_mode(upright(self._decoder.decode_example(value)), self.mode)
         except _UNREADABLE as err:
             logger.debug("Cannot read image %s: %s", _describe(value), err)
             return None

@@ -86,13 +86,13 @@ def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
     """
     if isinstance(image, Image.Image):
         check_pixels(*image.size, name=name)
-        return _upright(image)
+        return upright(image)
     if isinstance(image, (str, Path)):
         try:
             with Image.open(image) as opened:
                 check_pixels(*opened.size, name=name)
                 opened.load()
-                return _upright(opened)
+                return upright(opened)
         except FileNotFoundError:
             raise FileNotFoundError(f"{name}: no such file {str(image)!r}.") from None
         except Image.DecompressionBombError as err:
@@ -119,7 +119,7 @@ def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
     )
 
 
-def _upright(image: Image.Image) -> Image.Image:
+def upright(image: Image.Image) -> Image.Image:
     """`image` turned as its EXIF orientation tag says (the same image when it has no tag or the tag says 1)."""
     try:
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)

@@ -410,3 +410,15 @@ def test_backend_is_prepared_at_load_and_falls_back_to_fp32(app, model_dirs, tmp
     assert loaded.model is not None and loaded.error is None
     assert runtime.resolve_backend(loaded.model) == "fp32"
     assert app.parse_args(["--backend", "bf16"]).backend == "bf16"
+
+
+def test_internal_error_is_a_short_message_and_a_log_entry(app, model_dirs, caplog, monkeypatch):
+    handlers = app.Handlers(app.load_models(model_dirs))
+
+    def broken(image):
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(handlers.models["denoise"].model, "restore", broken)
+    with pytest.raises(app.gr.Error, match=r"Internal error \(RuntimeError\)"):
+        handlers.restore(Image.new("RGB", (16, 16)), 0)
+    assert "something inside broke" in caplog.text

@@ -415,3 +415,17 @@ def test_hub_ids_go_to_load_dataset(tmp_path, monkeypatch):
     assert calls[0] == ("someone/pictures", {"split": "train", "streaming": True})
     with pytest.raises(ValueError, match="someone/offline.*Hub"):
         open_corpus("someone/offline")
+
+
+def test_stream_turns_exif_rotated_photos_upright(tmp_path):
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    stored = Image.new("RGB", (32, 16), (220, 20, 20))  # stored: left half blue, right half red
+    stored.paste((20, 20, 220), (0, 0, 16, 16))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: the stored left half is on top
+    stored.save(folder / "phone.jpg", exif=exif, quality=95)
+    (sample,) = stream_all(folder, resolution=16, channels=3)
+    image = sample["image"]  # (3, 16, 16) in [-1, 1], the middle of the upright 16x32 photo
+    assert image[2, 1].mean() > 0.5 and image[0, 1].mean() < -0.5  # top row blue
+    assert image[0, -2].mean() > 0.5 and image[2, -2].mean() < -0.5  # bottom row red
