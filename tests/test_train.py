@@ -167,9 +167,7 @@ def test_inpainter_with_adversarial_term_saves_its_discriminator(image_folder, t
 
 
 def test_bf16_and_train_py_main(image_folder, tmp_path):
-    spec = importlib.util.spec_from_file_location("train_script", REPO / "train.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_train_py()
     out = tmp_path / "run"
     args = script.parse_args(
         flags("denoise-cnn", image_folder, out, "--max_train_steps", "2", "--mixed_precision", "bf16")
@@ -341,6 +339,186 @@ def test_yaml_config_gives_defaults_and_the_command_line_wins(image_folder, tmp_
     with pytest.raises(SystemExit):
         parse_args(["--config", str(config), "--dataset", "x", "--output_dir", "y"])
     assert "unknown keys ['learnin_rate']" in capsys.readouterr().err
+
+
+def load_train_py():
+    """train.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("train_script", REPO / "train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def parser_error(argv: list[str], capsys) -> str:
+    """The one-line error argparse gives for `argv` (it exits with status 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+def test_an_output_dir_that_cannot_be_created_is_one_line_before_anything_is_written(image_folder, tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    result = subprocess.run(
+        [sys.executable, "train.py", *flags("denoise-cnn", image_folder, a_file / "run", "--max_train_steps", "1")],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: cannot create --output_dir {a_file / 'run'}: {a_file} is a file, not a folder."
+    )
+    assert a_file.read_text() == "mine" and list(tmp_path.iterdir()) == [a_file]
+    with pytest.raises(ConfigError, match=f"cannot use --output_dir {a_file}: it is a file, not a folder."):
+        train("denoise-cnn", image_folder, a_file, "--max_train_steps", "1")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--resolution", "100000"], "--resolution must be between 8 and 4096 pixels (GANs and VAEs: 32, 64 or "
+                                     "128), got 100000."),
+        (["--resolution", "4"], "--resolution must be between 8 and 4096 pixels"),
+        (["--max_train_steps", "0"], "--max_train_steps must be at least 1, got 0."),
+        (["--features", "0"], "--features must be at least 1, got 0."),
+        (["--shuffle_buffer", "-1"], "--shuffle_buffer must be 0 or more, got -1."),
+        (["--crops_per_image", "4"], "--crops_per_image 4 needs --crop random"),
+        (["--seed", "-1"], "--seed must be between 0 and 2147483647, got -1."),
+    ],
+)  # fmt: skip
+def test_absurd_resolution_and_counts_are_refused_by_the_parser(argv, message, image_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert parser_error(flags("denoise-cnn", image_folder, out, *argv), capsys).startswith(
+        f"train.py: error: {message}"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--learning_rate", "nan"], "argument --learning_rate: expected a finite number > 0, got 'nan'."),
+        (["--learning_rate", "inf"], "argument --learning_rate: expected a finite number > 0, got 'inf'."),
+        (["--learning_rate", "0"], "argument --learning_rate: expected a finite number > 0, got '0'."),
+        (["--learning_rate=-1e-3"], "argument --learning_rate: expected a finite number > 0, got '-1e-3'."),
+        (["--adam_beta2", "1"], "argument --adam_beta2: expected a finite number >= 0 and < 1, got '1'."),
+        (["--ema_decay", "nan"], "argument --ema_decay: expected a finite number >= 0 and < 1, got 'nan'."),
+        (["--sigma_max", "inf"], "argument --sigma_max: expected a finite number >= 0, got 'inf'."),
+        (["--kl_weight=-inf"], "argument --kl_weight: expected a finite number >= 0, got '-inf'."),
+        (["--hole_range", "0.1,nan"], "argument --hole_range: expected two finite numbers 'LOW,HIGH', got '0.1,nan'"),
+    ],
+)  # fmt: skip
+def test_nan_inf_and_out_of_range_floats_are_refused_by_the_parser(argv, message, image_folder, tmp_path, capsys):
+    assert parser_error(flags("denoise-cnn", image_folder, tmp_path / "x", *argv), capsys) == (
+        f"train.py: error: {message}"
+    )
+
+
+def test_abbreviated_flags_are_refused(image_folder, tmp_path, capsys):
+    argv = flags("denoise-cnn", image_folder, tmp_path / "x", "--learning_rat", "0.1")
+    assert parser_error(argv, capsys) == "train.py: error: unrecognized arguments: --learning_rat 0.1"
+
+
+def test_a_dataset_without_one_readable_image_is_refused_before_anything_is_written(tmp_path):
+    corpus = tmp_path / "corrupt"
+    corpus.mkdir()
+    for i in range(5):
+        (corpus / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(40)))  # a PNG signature, then junk
+    out = tmp_path / "run"
+    message = (
+        f"--dataset {corpus}: no readable image was found (5 unreadable images skipped; the warnings above name "
+        "them). Check that the files are images PIL can open."
+    )
+    with pytest.raises(ConfigError) as error:
+        train("denoise-cnn", corpus, out, "--max_train_steps", "1")
+    assert str(error.value) == message
+    assert not out.exists()
+
+
+def test_a_failed_start_leaves_the_folder_free_for_the_corrected_rerun(image_folder, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    # Bad data: refused when the first batch is read.
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "0.png").write_bytes(b"not an image")
+    with pytest.raises(ConfigError, match="no readable image was found"):
+        train("denoise-cnn", corrupt, out, "--max_train_steps", "1")
+    assert not out.exists()
+
+    # A failure inside the first step (here a simulated out-of-memory): the run record is not written yet.
+    from hfimg.training import denoise
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("simulated")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(denoise.DenoiseObjective, "training_step", out_of_memory)
+        with pytest.raises(MemoryError):
+            train("denoise-cnn", image_folder, out, "--max_train_steps", "1", "--report_to", "tensorboard")
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    assert not out.exists() or not any(out.iterdir())
+
+    # The corrected command, into the same folder: it trains, instead of "holds another training run".
+    train("denoise-cnn", image_folder, out, "--max_train_steps", "2", "--checkpointing_steps", "1")
+    assert checkpoints.read_run(out)["dataset"] == str(image_folder)
+    assert "2 optimizer steps" in (out / "README.md").read_text()
+
+
+def test_resume_latest_skips_a_damaged_newest_checkpoint(image_folder, tmp_path, caplog):
+    out = tmp_path / "run"
+    train("denoise-cnn", image_folder, out, "--max_train_steps", "4", "--checkpointing_steps", "2")
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    newest = out / "checkpoint-4"
+    weights_file = newest / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:100])  # cut short, as by a full disk
+
+    with caplog.at_level(logging.INFO):
+        train("denoise-cnn", image_folder, out, "--max_train_steps", "5", "--checkpointing_steps", "2",
+              "--resume_from_checkpoint", "latest")  # fmt: skip
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    messages = [record.getMessage() for record in caplog.records]
+    warnings = [m for m in messages if "Skipping a damaged checkpoint" in m]  # accelerate prefixes "[RANK 0] "
+    assert len(warnings) == 1
+    assert f"Skipping a damaged checkpoint: checkpoint {newest} cannot be loaded (SafetensorError: " in warnings[0]
+    assert warnings[0].endswith("); trying the one before it.")
+    assert any(m.endswith(f"Resumed from {out / 'checkpoint-2'} at step 2.") for m in messages)
+    assert "5 optimizer steps" in (out / "README.md").read_text()
+
+    # When no checkpoint loads: a clear error, not a fresh start or a traceback. A damaged random-state file counts
+    # too (accelerate itself would go on without it, and the run would no longer repeat itself).
+    (out / "checkpoint-4" / "model.safetensors").write_bytes(b"garbage")
+    (out / "checkpoint-2" / "random_states_0.pkl").write_bytes(b"garbage")
+    with pytest.raises(ConfigError) as error:
+        train("denoise-cnn", image_folder, out, "--max_train_steps", "6", "--resume_from_checkpoint", "latest")
+    assert str(error.value).startswith(
+        f"--resume_from_checkpoint latest: none of the 2 checkpoints in {out} can be loaded (checkpoint "
+        f"{out / 'checkpoint-4'} cannot be loaded (SafetensorError: "
+    )
+    assert f"checkpoint {out / 'checkpoint-2'} cannot be loaded (UnpicklingError: " in str(error.value)
+
+
+def test_train_py_reports_an_internal_error_in_one_line_and_logs_the_traceback(tmp_path, capsys, monkeypatch):
+    script = load_train_py()
+
+    def broken(args):
+        raise ZeroDivisionError("something inside broke")
+
+    monkeypatch.setattr(script, "main", broken)
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    assert script.cli(["--model", "denoise-cnn", "--dataset", "x", "--output_dir", str(tmp_path / "run")]) == 1
+    log = tmp_path / "hfimg-train-error.log"
+    assert capsys.readouterr().err == (
+        f"train.py: error: internal error (ZeroDivisionError: something inside broke); the traceback is in {log}.\n"
+    )
+    assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
 
 
 # --- NaN / inf losses ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from hfimg.training import arguments
 from hfimg.training.arguments import ConfigError
-from hfimg.training.trainer import OBJECTIVES, Trainer, build_model, trainable_models
+from hfimg.training.trainer import OBJECTIVES, Trainer, TrainingError, build_model, trainable_models
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -22,4 +22,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return arguments.parse_args(argv, trainable_models())
 
 
-__all__ = ["OBJECTIVES", "ConfigError", "Trainer", "build_model", "parse_args", "trainable_models"]
+__all__ = [
+    "OBJECTIVES",
+    "ConfigError",
+    "Trainer",
+    "TrainingError",
+    "build_model",
+    "parse_args",
+    "trainable_models",
+]

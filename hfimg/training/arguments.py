@@ -111,9 +111,18 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument("--output_dir", help="Folder for checkpoints, logs, previews and the final model.")
     group.add_argument("--train_batch_size", type=int, default=16, help="Images per process per micro-batch.")
     group.add_argument("--max_train_steps", type=int, default=1000, help="Optimizer steps to train for.")
-    group.add_argument("--learning_rate", type=finite_float(0, above=True), default=None, help="Adam learning rate. Default: family's.")
-    group.add_argument("--adam_beta1", type=finite_float(0, below=1), default=None, help="Adam beta1. Default: family's.")
-    group.add_argument("--adam_beta2", type=finite_float(0, below=1), default=None, help="Adam beta2. Default: family's.")
+    group.add_argument(
+        "--learning_rate",
+        type=finite_float(0, above=True),
+        default=None,
+        help="Adam learning rate. Default: family's.",
+    )
+    group.add_argument(
+        "--adam_beta1", type=finite_float(0, below=1), default=None, help="Adam beta1. Default: family's."
+    )
+    group.add_argument(
+        "--adam_beta2", type=finite_float(0, below=1), default=None, help="Adam beta2. Default: family's."
+    )
     group.add_argument("--adam_weight_decay", type=finite_float(0), default=0.0, help="Adam weight decay.")
     group.add_argument(
         "--gradient_accumulation_steps",
@@ -151,11 +160,20 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     )
     group.add_argument("--kl_weight", type=finite_float(0), default=1.0, help="VAE: beta, the weight of the KL term.")
     group.add_argument("--kl_warmup_steps", type=int, default=0, help="VAE: steps over which beta ramps from 0.")
-    group.add_argument("--hole_weight", type=finite_float(0), default=6.0, help="Inpainters: weight of the L1 in the hole.")
-    group.add_argument("--valid_weight", type=finite_float(0), default=1.0, help="Inpainters: weight of the L1 outside it.")
-    group.add_argument("--ssim_weight", type=finite_float(0), default=0.0, help="Inpainters: weight of a (1 - SSIM) term.")
     group.add_argument(
-        "--adv_weight", type=finite_float(0), default=0.0, help="Inpainters: weight of an adversarial term (needs 32/64/128 px)."
+        "--hole_weight", type=finite_float(0), default=6.0, help="Inpainters: weight of the L1 in the hole."
+    )
+    group.add_argument(
+        "--valid_weight", type=finite_float(0), default=1.0, help="Inpainters: weight of the L1 outside it."
+    )
+    group.add_argument(
+        "--ssim_weight", type=finite_float(0), default=0.0, help="Inpainters: weight of a (1 - SSIM) term."
+    )
+    group.add_argument(
+        "--adv_weight",
+        type=finite_float(0),
+        default=0.0,
+        help="Inpainters: weight of an adversarial term (needs 32/64/128 px).",
     )
     group.add_argument(
         "--step_weight",
@@ -172,8 +190,12 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument(
         "--mask_kind", choices=("mixed", "strokes", "boxes"), default="mixed", help="Inpainters: training masks."
     )
-    group.add_argument("--sigma_min", type=finite_float(0), default=0.0, help="Denoiser: lowest noise sigma (0-255 scale).")
-    group.add_argument("--sigma_max", type=finite_float(0), default=55.0, help="Denoiser: highest noise sigma (0-255 scale).")
+    group.add_argument(
+        "--sigma_min", type=finite_float(0), default=0.0, help="Denoiser: lowest noise sigma (0-255 scale)."
+    )
+    group.add_argument(
+        "--sigma_max", type=finite_float(0), default=55.0, help="Denoiser: highest noise sigma (0-255 scale)."
+    )
 
     group = parser.add_argument_group("checkpoints, logging and the Hub")
     group.add_argument("--checkpointing_steps", type=int, default=500, help="Save a checkpoint every N steps (0=off).")

@@ -6,7 +6,11 @@ hidden temporary name and renamed when complete, so a run killed while saving le
 nothing picks, never a `checkpoint-<step>` that cannot be loaded.
 
 `output_dir/hfimg_run.json` records what the folder trains (model, model config, data), so a later run pointed at
-the same folder is refused if it trains something else.
+the same folder is refused if it trains something else. The Trainer writes it once the first optimizer step has
+succeeded: a run that fails before that leaves the folder as it found it.
+
+`--resume_from_checkpoint latest` takes the newest checkpoint that loads: one whose files are damaged (a disk that
+filled up, a copy cut short) is reported with a warning and the one before it is used.
 """
 
 from __future__ import annotations
@@ -17,14 +21,23 @@ import re
 import shutil
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
+from accelerate.logging import get_logger
 from accelerate.utils import gather_object
+from accelerate.utils import load as accelerate_load
 
 from hfimg.training.arguments import ConfigError
+
+logger = get_logger(__name__)
 
 RUN_FILE = "hfimg_run.json"
 STATE_FILE = "trainer_state.json"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+class UnreadableCheckpoint(ConfigError):
+    """A checkpoint folder whose files cannot be loaded (damaged or cut short)."""
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -55,6 +68,27 @@ def write_run(output_dir: Path, run: dict, args: dict) -> None:
     (output_dir / RUN_FILE).write_text(json.dumps({"run": run, "args": args}, indent=2, sort_keys=True))
 
 
+def check_writable(output_dir: Path) -> None:
+    """Raise ConfigError unless `output_dir` is a folder this process can write in, or one it can create.
+
+    Writes nothing: it looks at the folder, or at its nearest existing parent (a regular file there, or a folder
+    without write permission, would make creating it fail).
+    """
+    try:
+        if output_dir.exists() and not output_dir.is_dir():
+            raise ConfigError(f"cannot use --output_dir {output_dir}: it is a file, not a folder.")
+        existing = output_dir.absolute()
+        while not existing.exists():
+            existing = existing.parent
+    except OSError as err:  # e.g. a parent folder that cannot be searched
+        raise ConfigError(f"cannot create --output_dir {output_dir}: {err.strerror or err}.") from None
+    if not existing.is_dir():
+        raise ConfigError(f"cannot create --output_dir {output_dir}: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "in it" if existing == output_dir.absolute() else f"in {existing}"
+        raise ConfigError(f"cannot write to --output_dir {output_dir}: no permission to write {where}.")
+
+
 def check_output_dir(output_dir: Path, run: dict, resume_from: str | None) -> Path | None:
     """Decide where a run starts, before any step: the checkpoint to resume from, or None for a fresh start.
 
@@ -64,9 +98,10 @@ def check_output_dir(output_dir: Path, run: dict, resume_from: str | None) -> Pa
         resume_from: --resume_from_checkpoint: None, "latest", or a checkpoint folder.
 
     Raises:
-        ConfigError: the folder holds another run or files of something else, or the checkpoint does not exist
-            or belongs to another run.
+        ConfigError: the folder cannot be created or written to, holds another run or files of something else,
+            or the checkpoint does not exist or belongs to another run.
     """
+    check_writable(output_dir)
     if resume_from not in (None, "latest"):
         checkpoint = Path(resume_from)
         if checkpoint_step(checkpoint) is None:
@@ -74,7 +109,7 @@ def check_output_dir(output_dir: Path, run: dict, resume_from: str | None) -> Pa
                 f"--resume_from_checkpoint {resume_from}: not a complete checkpoint folder (expected "
                 f"'.../checkpoint-<step>' holding {STATE_FILE}); use 'latest' to take the newest in --output_dir."
             )
-        recorded = json.loads((checkpoint / STATE_FILE).read_text())["run"]
+        recorded = read_state(checkpoint)["run"]
         _check_same_run(recorded, run, f"checkpoint {checkpoint}")
         return checkpoint
 
@@ -156,13 +191,88 @@ def publish(partial: Path, final: Path) -> None:
     os.replace(partial, final)
 
 
+def read_state(checkpoint: Path) -> dict:
+    """The trainer state of a checkpoint (step, world size, stream positions, run).
+
+    Raises:
+        UnreadableCheckpoint: the file is missing, not JSON, or lacks a field.
+    """
+    try:
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+        missing = {"step", "world_size", "streams", "run"} - set(state if isinstance(state, dict) else {})
+        if missing:
+            raise ValueError(f"missing {', '.join(sorted(missing))}")
+        if not (isinstance(state["streams"], list) and len(state["streams"]) == state["world_size"]):
+            raise TypeError("not one stream position per process")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UnreadableCheckpoint(f"checkpoint {checkpoint} cannot be read ({STATE_FILE}: {_reason(err)})") from err
+    return state
+
+
 def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict:
-    """Load a checkpoint into the prepared objects; return its trainer state (this rank's stream state in "stream")."""
-    state = json.loads((checkpoint / STATE_FILE).read_text())
+    """Load a checkpoint into the prepared objects; return its trainer state (this rank's stream state in "stream").
+
+    Raises:
+        ConfigError: the checkpoint was written by another number of processes.
+        UnreadableCheckpoint: a file of the checkpoint cannot be loaded (objects may then be partly loaded).
+    """
+    state = read_state(checkpoint)
     if state["world_size"] != accelerator.num_processes:
         raise ConfigError(
             f"{checkpoint} was written by {state['world_size']} processes, this run has "
             f"{accelerator.num_processes}; resume with the same number of processes (the data position is per rank)."
         )
-    accelerator.load_state(str(checkpoint))
+    try:
+        # accelerate only logs (at INFO) a random-state file it cannot load, and goes on with the current RNG
+        # state: the run would silently not repeat itself. That file is small; check it first.
+        accelerate_load(checkpoint / f"random_states_{accelerator.process_index}.pkl")
+        accelerator.load_state(str(checkpoint))
+    except Exception as err:  # noqa: BLE001  (safetensors, pickle, torch and shape errors alike: the files are bad)
+        raise UnreadableCheckpoint(f"checkpoint {checkpoint} cannot be loaded ({_reason(err)})") from err
     return {**state, "stream": state["streams"][accelerator.process_index]}
+
+
+def load_latest(accelerator: Accelerator, output_dir: Path) -> tuple[Path, dict] | None:
+    """Load the newest checkpoint of `output_dir` that loads on every rank (every rank must call this).
+
+    A newer one that does not load is skipped with a warning naming it; loading the older one afterwards replaces
+    whatever the failed attempt had loaded, since every checkpoint holds the same objects.
+
+    Returns:
+        (checkpoint folder, trainer state as `load_checkpoint` returns it), or None when there is no checkpoint.
+
+    Raises:
+        UnreadableCheckpoint: there are checkpoints, and none of them loads.
+    """
+    found = list_checkpoints(output_dir)
+    failures = []
+    for checkpoint in reversed(found):
+        try:
+            state, problem = load_checkpoint(accelerator, checkpoint), None
+        except UnreadableCheckpoint as err:
+            state, problem = None, str(err)
+        # Each rank reports its own failure; the main one also reports those of the others.
+        own = problem is not None
+        if accelerator.num_processes > 1:  # a file of one rank (its RNG state) may be the damaged one
+            loaded = torch.tensor([0.0 if own else 1.0], device=accelerator.device)
+            if accelerator.gather(loaded).min() < 1 and not own:
+                problem = f"checkpoint {checkpoint} cannot be loaded by another process (see its warning)"
+        if problem is None:
+            return checkpoint, state
+        failures.append(problem)
+        logger.warning(
+            f"Skipping a damaged checkpoint: {problem}; trying the one before it.", main_process_only=not own
+        )
+    if found:
+        raise UnreadableCheckpoint(
+            f"--resume_from_checkpoint latest: none of the {len(found)} checkpoints in {output_dir} can be loaded "
+            f"({'; '.join(failures)}). Remove or replace the damaged folders, or start a new run in another folder."
+        )
+    return None
+
+
+def _reason(err: BaseException) -> str:
+    """An exception as one short line."""
+    text = " ".join(str(err).split())
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

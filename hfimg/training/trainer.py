@@ -2,16 +2,20 @@
 
 `Trainer(args).train()` does, in order:
 
-1. checks, before any step: the model builds at the resolution, the dataset opens, `--output_dir` is empty or
-   holds this same run, the Hub repo can be created (`--push_to_hub`);
+1. checks, before any step: the model builds at the resolution, the dataset opens, `--output_dir` can be created
+   and is empty or holds this same run;
 2. builds the family's objective (gan.py, vae.py, inpaint.py, denoise.py) and wraps its networks with accelerate
    (DDP across processes, mixed precision, gradient accumulation); for bf16 on CPU, the networks of the families
    where it is faster (`Objective.channels_last_bf16`) are first put in channels_last memory format;
 3. resumes from a checkpoint if asked: weights, optimizers, EMA, RNG states, the step and each rank's position in
-   the data stream, so the run goes on exactly as if it had not stopped;
+   the data stream, so the run goes on exactly as if it had not stopped ('latest' skips, with a warning, newer
+   checkpoints that do not load); then reads the first batch, so a corpus without one readable image is refused
+   here too, and last creates the Hub repo (`--push_to_hub`), so that a failure there is known before training;
 4. loops over optimizer steps: losses to the trackers every `--logging_steps`, a preview grid every
    `--sample_steps`, a checkpoint every `--checkpointing_steps`; a step whose loss is NaN/inf is skipped (and the
-   run stops after `--max_bad_steps` in a row);
+   run stops after `--max_bad_steps` in a row). Nothing is written to `--output_dir` before the first step has
+   succeeded (then the run record `hfimg_run.json` and the tracker logs): a run that fails at its start leaves the
+   folder as it found it, so the corrected command can be run into it again;
 5. saves the model (its EMA if there is one) with `save_pretrained` into `--output_dir`, extra networks (a GAN's
    discriminator) in sub-folders, a model card and a preview image, and pushes the folder to the Hub if asked.
 
@@ -138,6 +142,10 @@ def json_safe(value):
     return json.loads(json.dumps(value))
 
 
+class TrainingError(RuntimeError):
+    """A run that started stopped for a reason it can name (e.g. a loss that stays NaN); no traceback needed."""
+
+
 class Trainer:
     """Trains one model from train.py's flags; see the module docstring for what happens when.
 
@@ -213,9 +221,6 @@ class Trainer:
                 f"--num_classes {model.num_classes}: a class-conditional model needs labels, and the dataset "
                 f"{args.dataset!r} has none; train with --num_classes 0 or use a labelled dataset."
             )
-        self.repo_id = None
-        if args.push_to_hub and accelerator.is_main_process:
-            self.repo_id = card.create_hub_repo(args.hub_model_id or self.output_dir.resolve().name)
 
         # 2. The objective, its networks wrapped by accelerate, and the EMA of the saved model.
         self.channels_last = uses_channels_last(args.model, objective_class, accelerator)
@@ -238,35 +243,67 @@ class Trainer:
         self.objective.prepare(accelerator)
         set_seed(args.seed, device_specific=True)  # different noise / masks / codes on each rank
 
-        # 3. Resume.
+        # 3. Resume ('latest': the newest checkpoint that loads, not necessarily `resume_from`).
         self.step = 0
-        if resume_from is not None:
+        state = None
+        if args.resume_from_checkpoint == "latest":
+            loaded = checkpoints.load_latest(accelerator, self.output_dir)
+            if loaded is None:
+                logger.info(f"No checkpoint in {self.output_dir}: starting a new run.")
+            else:
+                resume_from, state = loaded
+        elif resume_from is not None:
             state = checkpoints.load_checkpoint(accelerator, resume_from)
-            self.stream.load_state_dict(state["stream"])
+        if state is not None:
+            try:
+                self.stream.load_state_dict(state["stream"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise ConfigError(f"cannot resume from {resume_from}: its data position does not fit: {err}") from err
             self.step = state["step"]
             logger.info(f"Resumed from {resume_from} at step {self.step}.")
-        elif args.resume_from_checkpoint == "latest":
-            logger.info(f"No checkpoint in {self.output_dir}: starting a new run.")
-        accelerator.wait_for_everyone()  # every rank has checked --output_dir before the main one writes to it
-        if accelerator.is_main_process and resume_from is None:
-            checkpoints.write_run(self.output_dir, self.run, json_safe(vars(args)))
+        self.resumed = state is not None
         # num_workers=0: the stream's own position is the loader's (no prefetch). A generator of its own: making
         # the iterator draws a seed, which must not come from the global RNG that the checkpoint restores.
         loader = torch.utils.data.DataLoader(
             self.stream, batch_size=args.train_batch_size, num_workers=0, generator=torch.Generator()
         )
         self.batches = iter(loader)
+        self._first_batch = self._read_first_batch()
+        self.repo_id = None  # created last: a run refused by the checks above leaves no empty repo on the Hub
+        if args.push_to_hub and accelerator.is_main_process:
+            self.repo_id = card.create_hub_repo(args.hub_model_id or self.output_dir.resolve().name)
+        accelerator.wait_for_everyone()  # every rank has checked --output_dir before the main one writes to it
+        self._started = False  # whether the run record and trackers are written (after the first step)
+
+        self.metrics: dict[str, float] = {}
+        self._skipping = False  # a loss of the current optimizer step was NaN/inf
+        self._bad_in_a_row = 0
+        self._preview_images: torch.Tensor | None = None
+
+    def _read_first_batch(self) -> dict[str, torch.Tensor]:
+        """The first batch, read before anything is written: a corpus without a readable image fails here."""
+        try:
+            return next(self.batches)
+        except ValueError as err:
+            if self.stream.skipped:  # the data layer went through a whole epoch and could decode nothing
+                raise ConfigError(
+                    f"--dataset {self.args.dataset}: no readable image was found ({self.stream.skipped} unreadable "
+                    f"images skipped; the warnings above name them). Check that the files are images PIL can open."
+                ) from err
+            raise ConfigError(f"--dataset {self.args.dataset}: {err}") from err
+
+    def _start(self) -> None:
+        """After the first successful optimizer step: write the run record (fresh runs) and start the trackers."""
+        args, accelerator = self.args, self.accelerator
+        self._started = True
+        if accelerator.is_main_process and not self.resumed:
+            checkpoints.write_run(self.output_dir, self.run, json_safe(vars(args)))
         accelerator.init_trackers(
             args.model,
             # Trackers take scalars and strings only.
             config={k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in vars(args).items()},
             init_kwargs={"trackio": {"name": self.output_dir.resolve().name}},
         )
-
-        self.metrics: dict[str, float] = {}
-        self._skipping = False  # a loss of the current optimizer step was NaN/inf
-        self._bad_in_a_row = 0
-        self._preview_images: torch.Tensor | None = None
 
     # --- the loop ------------------------------------------------------------------------------------------------
 
@@ -291,6 +328,8 @@ class Trainer:
                     continue  # more micro-batches to accumulate before this optimizer step
                 self._end_step()
                 self.step += 1
+                if not self._started:
+                    self._start()
                 progress.update(1)
                 if self.step % args.logging_steps == 0 or self.step == args.max_train_steps:
                     self._log(window)
@@ -308,13 +347,17 @@ class Trainer:
                         args.checkpoints_total_limit,
                     )
             progress.close()
+            if not self._started:  # resumed at or past --max_train_steps: no step to take
+                self._start()
             self._save_final()
         finally:
             accelerator.end_training()
         return self.metrics
 
     def _next_batch(self) -> dict[str, torch.Tensor]:
-        batch = next(self.batches)
+        batch, self._first_batch = self._first_batch, None
+        if batch is None:
+            batch = next(self.batches)
         device = self.accelerator.device
         return {"image": batch["image"].to(device, non_blocking=True), "label": batch["label"].to(device)}
 
@@ -348,7 +391,7 @@ class Trainer:
         logger.warning(f"Step {self.step + 1}: the loss is NaN or infinite; the step was skipped.")
         if self._bad_in_a_row >= self.args.max_bad_steps:
             latest = checkpoints.list_checkpoints(self.output_dir)
-            raise RuntimeError(
+            raise TrainingError(
                 f"Stopping: the loss was NaN or infinite for {self._bad_in_a_row} steps in a row (up to step "
                 f"{self.step + 1}). Last checkpoint: {latest[-1] if latest else 'none'}. Try a lower "
                 f"--learning_rate, --mixed_precision no, or check the data."
