@@ -15,6 +15,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
+from hfimg.imaging import load_mask
+
 # Fills the hole of an image: (image, hole (H, W) bool, True = fill) -> image of the same size.
 FillFn = Callable[[Image.Image, np.ndarray], Image.Image]
 
@@ -50,10 +52,8 @@ def editor_to_image_and_hole(background: np.ndarray, layers: list[np.ndarray]) -
 
 
 def _layer_hole(layer: np.ndarray) -> np.ndarray:
-    if layer.ndim == 3 and layer.shape[2] == 4 and not np.all(layer[..., 3] == 255):
-        return layer[..., 3] > 0  # painted strokes; > 0 so that anti-aliased stroke edges are filled too
-    grey = layer if layer.ndim == 2 else np.asarray(Image.fromarray(layer[..., :3]).convert("L"))
-    return grey >= 128
+    # The API's mask rule (`load_mask`): painted strokes by their alpha, a plain mask by its luminance, 0/1 masks.
+    return load_mask(layer, (layer.shape[1], layer.shape[0]))
 
 
 def hole_box(hole: np.ndarray, margin: float = 0.5, min_margin: int = 16) -> tuple[int, int, int, int]:

@@ -208,8 +208,8 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
     * tensors: >= 0.5 is hole (float masks in [0, 1]);
     * images and uint8 arrays: white (>= 128) is hole, read from the luminance; the alpha channel is read instead
       only when it carries the mask, i.e. when it is not the same everywhere (a painted layer: the strokes are the
-      opaque pixels). A fully opaque RGBA mask (white strokes on black, as most editors save one) is read by its
-      luminance, not taken as all hole;
+      pixels that are not fully transparent, so that anti-aliased stroke edges are filled too). A fully opaque RGBA
+      mask (white strokes on black, as most editors save one) is read by its luminance, not taken as all hole;
     * a mask whose values are only 0 and 1 (a numpy habit) is read as 1 = hole, with a warning: save masks as 0 and
       255 to be unambiguous;
     * boolean arrays: True is hole.
@@ -226,8 +226,8 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
         if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
             rgba = pil.convert("RGBA") if pil.mode not in ("RGBA", "LA") else pil
             alpha = np.asarray(rgba.getchannel("A"))
-            if alpha.min() != alpha.max():  # the alpha is the mask: the painted strokes are opaque
-                return _checked(alpha >= 128, size)
+            if alpha.min() != alpha.max():  # the alpha is the mask: the painted strokes are not transparent
+                return _checked(alpha > 0, size)
             pil = rgba.convert("RGB") if rgba.mode == "RGBA" else rgba.convert("L")
         grey = np.asarray(convert_mode(pil, "L"))
         if grey.max(initial=0) == 1:

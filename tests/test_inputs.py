@@ -204,3 +204,18 @@ def test_cli_warnings_are_one_line(tmp_path, capsys):
                  str(tmp_path / "out.png")]) == 0  # fmt: skip
     err = capsys.readouterr().err
     assert "hfimg: warning: mask: its values are only 0 and 1" in err and "warnings.warn" not in err
+
+
+def test_the_demo_reads_a_mask_layer_by_the_same_rule():
+    from hfimg.demo import editor_to_image_and_hole
+
+    background = np.zeros((30, 40, 3), dtype=np.uint8)
+    ones = strokes().astype(np.uint8)  # a 0/1 mask sent as the layer
+    with pytest.warns(UserWarning, match="only 0 and 1"):
+        _, hole = editor_to_image_and_hole(background, [ones])
+    assert np.array_equal(hole, strokes())
+    soft = np.zeros((30, 40, 4), dtype=np.uint8)  # a painted stroke with an anti-aliased (half-transparent) edge
+    soft[strokes()] = (57, 255, 20, 255)
+    soft[7, 10:25, 3] = 60
+    _, hole = editor_to_image_and_hole(background, [soft])
+    assert hole[7, 10:25].all() and np.array_equal(hole[8:], strokes()[8:])
