@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -31,6 +32,7 @@ from PIL import Image
 
 from hfimg.imaging import convert_mode, network_mode, upright
 from hfimg.models.classifier import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
+from hfimg.registry import hub_reachable
 
 logger = logging.getLogger(__name__)
 
@@ -167,13 +169,33 @@ def _load(source: str, split: str) -> datasets.IterableDataset:
             raise ValueError(f"corpus {source!r} is empty: the folder holds no images or data files.") from None
     if source.startswith((".", "/", "~")) or path.suffix in (".parquet", ".arrow"):
         raise FileNotFoundError(f"no such file or folder {source!r}.")
+    reachable = hub_reachable()
     try:
-        return datasets.load_dataset(source, split=split, streaming=True)
+        # When the Hub does not answer: the local cache at once, not ~25 s of retries first.
+        with contextlib.nullcontext() if reachable else _cache_only():
+            return datasets.load_dataset(source, split=split, streaming=True)
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError, FileNotFoundError) as err:
+        why = (
+            f"loading it from the Hub failed ({err})"
+            if reachable
+            else "the Hugging Face Hub cannot be reached (offline, or HF_HUB_OFFLINE=1 is set) and it is not in the "
+            "local cache"
+        )
         raise ValueError(
-            f"could not open corpus {source!r}: it is not a local path and loading it from the Hub failed ({err}). "
-            f"Check the dataset id and the connection, or pass a local folder, parquet or arrow file."
+            f"could not open corpus {source!r}: it is not a local path and {why}. Check the dataset id and the "
+            f"connection, or pass a local folder, parquet or arrow file."
         ) from err
+
+
+@contextlib.contextmanager
+def _cache_only():
+    """datasets in offline mode for one call: it reads its cache and fails at once instead of retrying the Hub."""
+    saved = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE = saved
 
 
 def open_corpus(source: str, *, split: str = "train", image_column: str | None = None) -> datasets.IterableDataset:

@@ -17,6 +17,7 @@ from huggingface_hub.errors import (
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
 )
+from huggingface_hub.utils import get_session
 
 from hfimg.hub import HubModel, check_config, check_weights_file, unsafe_pickle_message
 
@@ -95,8 +96,26 @@ def _load_folder(folder: Path, **kwargs) -> HubModel:
     return cls.from_pretrained(folder, **kwargs)
 
 
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub answers at all, asked once with a short timeout.
+
+    huggingface_hub retries a request that cannot connect five times with growing waits (~25 s in all) before it
+    falls back to the local cache; one quick request first lets an offline machine get its answer at once.
+    """
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)  # any answer, even an error status, is an answer
+    except Exception:  # DNS failure, refused connection, timeout, proxy error: not reachable now
+        return False
+    return True
+
+
 def _load_hub(repo_id: str, **kwargs) -> HubModel:
     hub_kwargs = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
+    if not hub_reachable():
+        hub_kwargs["local_files_only"] = True  # the cache only, without the retries
+        kwargs["local_files_only"] = True
     try:
         config_file = hf_hub_download(repo_id, constants.CONFIG_NAME, **hub_kwargs)
         cls = _checked_class(Path(config_file))
@@ -108,8 +127,8 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
         raise OSError(
             f"{repo_id!r} is not a bundled model (bundled: {', '.join(list_models()) or 'none'}) and it is not in the "
-            f"local Hub cache, and the Hugging Face Hub cannot be reached (offline?). Connect and retry, or pass a "
-            f"local folder written by save_pretrained. ({type(err).__name__})"
+            f"local Hub cache, and the Hugging Face Hub cannot be reached (offline, or HF_HUB_OFFLINE=1 is set). "
+            f"Connect and retry, or pass a local folder written by save_pretrained. ({type(err).__name__})"
         ) from None
     except RepositoryNotFoundError:
         msg = f"{repo_id!r}: no such model repo on the Hub (or it is private: log in with `hf auth login`)."

@@ -219,3 +219,46 @@ def test_the_demo_reads_a_mask_layer_by_the_same_rule():
     soft[7, 10:25, 3] = 60
     _, hole = editor_to_image_and_hole(background, [soft])
     assert hole[7, 10:25].all() and np.array_equal(hole[8:], strokes()[8:])
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch):
+    """A machine whose network is down (HF_HUB_OFFLINE not set): every request fails to connect."""
+    import hfimg.registry
+
+    class NoNetwork:
+        def head(self, *args, **kwargs):
+            raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(hfimg.registry.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hfimg.registry, "get_session", lambda: NoNetwork())
+
+
+def test_unknown_model_id_fails_at_once_when_the_hub_is_unreachable(unreachable_hub, monkeypatch):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    import hfimg.registry
+
+    def download(repo_id, filename, **kwargs):  # the real one would retry a dead connection for ~25 s
+        assert kwargs.get("local_files_only"), "the Hub was asked although it cannot be reached"
+        raise LocalEntryNotFoundError("not in the cache")
+
+    monkeypatch.setattr(hfimg.registry, "hf_hub_download", download)
+    with pytest.raises(OSError, match="cannot be reached .*HF_HUB_OFFLINE.*local folder"):
+        hfimg.load("nobody/nothing")
+
+
+def test_unknown_dataset_id_fails_at_once_when_the_hub_is_unreachable(unreachable_hub, monkeypatch):
+    import datasets
+
+    from hfimg.data import open_corpus
+
+    def load(path, *args, **kwargs):
+        assert datasets.config.HF_HUB_OFFLINE, "the Hub was asked although it cannot be reached"
+        raise ConnectionError(f"Couldn't reach {path!r} on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", load)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    with pytest.raises(ValueError, match="cannot be reached .*not in the local cache.*local folder"):
+        open_corpus("nobody/pictures")
+    assert datasets.config.HF_HUB_OFFLINE is False  # offline for that one call only
