@@ -25,10 +25,13 @@ Every rank runs the same code; files are written by the main process only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import inspect
+import io
 import json
 import logging
+import sys
 from itertools import islice
 from pathlib import Path
 
@@ -135,6 +138,21 @@ def uses_channels_last(family: str, objective_class: type[Objective], accelerato
         and accelerator.device.type == "cpu"
         and family in objective_class.channels_last_bf16
     )
+
+
+def end_trackers(accelerator: Accelerator) -> None:
+    """End the trackers, quietly.
+
+    trackio prints "Run finished. Uploading logs to Trackio (please wait...)" even when it only writes a local file,
+    and, since accelerate finishes its run without telling trackio, once more when Python exits. Finishing it through
+    trackio's own API too leaves nothing for exit, and its messages go nowhere.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        accelerator.end_training()
+        trackio = sys.modules.get("trackio")
+        if trackio is not None:
+            with contextlib.suppress(RuntimeError):  # no current run: nothing left to finish
+                trackio.finish()
 
 
 def json_safe(value):
@@ -351,7 +369,7 @@ class Trainer:
                 self._start()
             self._save_final()
         finally:
-            accelerator.end_training()
+            end_trackers(accelerator)
         return self.metrics
 
     def _next_batch(self) -> dict[str, torch.Tensor]:
