@@ -104,13 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning  # one line each, without the source line of the warning
         try:
             return _run_model_command(args)
-        except (OSError, ValueError, TypeError) as err:
-            # User mistakes (bad path, wrong mask size, unknown id, corrupt file) get one line, not a traceback.
+        except (OSError, ValueError, TypeError, ImportError) as err:
+            # User mistakes (bad path, wrong mask size, unknown id, corrupt file, a backend's package missing) get
+            # one line, not a traceback.
             print(f"hfimg: {err}", file=sys.stderr)
             return 1
         except Exception as err:  # a bug, not the user's input: a short message here, the traceback in a log file
-            log = Path(tempfile.gettempdir()) / "hfimg-error.log"
-            log.write_text(traceback.format_exc())
+            handle, name = tempfile.mkstemp(prefix="hfimg-error-", suffix=".log")
+            log = Path(name)
+            with open(handle, "w") as file:
+                file.write(traceback.format_exc())
             print(f"hfimg: internal error ({type(err).__name__}: {err}); the traceback is in {log}.", file=sys.stderr)
             return 1
 

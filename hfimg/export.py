@@ -175,7 +175,7 @@ def export_folder(model: HubModel, folder: str | Path, source: str) -> Path:
     """
     folder = Path(folder)
     path = export_onnx(model, folder / "model.onnx")
-    error = check_onnx(model, path)
+    error = check_onnx(model, path)  # checked once more for the README's figure (export_onnx only keeps a good file)
     (folder / "config.json").write_text(json.dumps(model.config_dict(), sort_keys=True, indent=2))
     (folder / "README.md").write_text(onnx_card(model, source, error))
     return path

@@ -17,7 +17,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import types
 import typing
 from pathlib import Path
@@ -30,6 +29,7 @@ from huggingface_hub import PyTorchModelHubMixin, constants
 from torch import nn
 
 from hfimg import runtime
+from hfimg.imaging import limit
 
 T = TypeVar("T", bound="HubModel")
 
@@ -110,6 +110,10 @@ class HubModel(
         if not path.is_dir():
             return super().from_pretrained(pretrained_model_name_or_path, strict=strict, **kwargs)
         check_weights_file(path)
+        config_file = path / constants.CONFIG_NAME
+        if config_file.is_file():  # a folder is untrusted input too: check its config before anything is built
+            config = read_config(config_file)
+            check_config(cls, {**config, **{k: v for k, v in kwargs.items() if k in config}}, str(config_file))
         # The mixin prints "Loading weights from local directory" to stdout for every local folder, which ends up in
         # the output of scripts and CLI commands that print results; nothing else prints there.
         with contextlib.redirect_stdout(io.StringIO()):
@@ -165,9 +169,21 @@ def check_weights_file(folder: Path) -> None:
     )
 
 
-# Above this many parameters a config is refused before the model is built (raise it with the environment variable).
+# Above this many parameters a config is refused before the model is built (`hfimg.imaging.LIMITS`).
 MAX_PARAMETERS_ENV = "HFIMG_MAX_PARAMETERS"
-MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights: 40x the largest hfimg default
+# No size or count in an hfimg config comes near this; a larger one would make even the shape-only build loop for ages.
+MAX_CONFIG_INT = 65_536
+
+
+def read_config(config_file: Path) -> dict[str, Any]:
+    """A config.json as a dict, or a ValueError that names the file and what is wrong with it."""
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{config_file}: not a readable JSON config ({err}).") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_file}: a config must be a JSON object, got {type(config).__name__}.")
+    return config
 
 
 def check_config(cls: type[HubModel], config: dict[str, Any], where: str) -> None:
@@ -185,6 +201,12 @@ def check_config(cls: type[HubModel], config: dict[str, Any], where: str) -> Non
             raise ValueError(
                 f"{where}: unknown key {key!r} for {cls.__name__}; it takes {sorted(set(hints) - {'return'})}."
             )
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CONFIG_INT:
+            shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            raise ValueError(
+                f"{where}: {key} = {shown} is out of range for {cls.__name__} (sizes and counts in a config are at "
+                f"most {MAX_CONFIG_INT:,})."
+            )
         if not _has_type(value, hints[key]):
             raise ValueError(
                 f"{where}: {key} = {value!r} has the wrong type for {cls.__name__} "
@@ -198,7 +220,7 @@ def check_config(cls: type[HubModel], config: dict[str, Any], where: str) -> Non
         raise ValueError(f"{where}: the config does not describe a valid {cls.__name__}: {err}") from None
     except (RuntimeError, OverflowError, MemoryError) as err:  # sizes beyond what PyTorch can describe
         raise ValueError(f"{where}: the config describes an impossibly large {cls.__name__} ({err}).") from None
-    cap = int(os.environ.get(MAX_PARAMETERS_ENV) or MAX_PARAMETERS)
+    cap = limit(MAX_PARAMETERS_ENV)
     if parameters > cap:
         raise ValueError(
             f"{where}: the config describes a {cls.__name__} with {parameters:,} parameters, above the limit of "
@@ -220,7 +242,10 @@ def _has_type(value: Any, annotation: Any) -> bool:
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        try:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            return False
     if isinstance(annotation, type):
         return isinstance(value, annotation)
     return True  # an annotation this check does not know: the class's own checks decide

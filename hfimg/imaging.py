@@ -41,6 +41,7 @@ LIMITS = {
     "HFIMG_MAX_PIXELS": 40_000_000,
     "HFIMG_MAX_IMAGES": 1024,  # images per generate / interpolate call (64x64 RGB: 50 MB of activations per 64)
     "HFIMG_MAX_ITERATIONS": 64,  # passes of the recurrent inpainter (each one is a full pass of its network)
+    "HFIMG_MAX_PARAMETERS": 200_000_000,  # of a model described by a config.json: 800 MB of fp32 weights
 }
 
 
@@ -88,6 +89,9 @@ def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
         check_pixels(*image.size, name=name)
         return upright(image)
     if isinstance(image, (str, Path)):
+        # PIL refuses files above 2 x MAX_IMAGE_PIXELS as decompression bombs: keep that check at least as loose as
+        # ours, so that raising HFIMG_MAX_PIXELS is enough.
+        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, limit("HFIMG_MAX_PIXELS"))
         try:
             with Image.open(image) as opened:
                 check_pixels(*opened.size, name=name)
@@ -95,8 +99,11 @@ def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
                 return upright(opened)
         except FileNotFoundError:
             raise FileNotFoundError(f"{name}: no such file {str(image)!r}.") from None
-        except Image.DecompressionBombError as err:
-            raise ValueError(f"{name}: {str(image)!r} is refused: {err}") from None
+        except Image.DecompressionBombError as err:  # PIL's own header check, at twice its MAX_IMAGE_PIXELS
+            raise ValueError(
+                f"{name}: {str(image)!r} is refused: {err} If it is a real image, scale it down, or raise the limit "
+                f"with the environment variable HFIMG_MAX_PIXELS."
+            ) from None
         except (UnidentifiedImageError, OSError, SyntaxError) as err:
             raise ValueError(f"{name}: {str(image)!r} is not a readable image ({err}).") from None
     if isinstance(image, torch.Tensor):
@@ -228,16 +235,24 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
             alpha = np.asarray(rgba.getchannel("A"))
             if alpha.min() != alpha.max():  # the alpha is the mask: the painted strokes are not transparent
                 return _checked(alpha > 0, size)
+            if alpha.max() == 0:  # a fully transparent layer: nothing painted, whatever colour lies under it
+                return _checked(np.zeros(alpha.shape, dtype=bool), size)
             pil = rgba.convert("RGB") if rgba.mode == "RGBA" else rgba.convert("L")
-        grey = np.asarray(convert_mode(pil, "L"))
-        if grey.max(initial=0) == 1:
+        if pil.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):  # 16-bit or float: by the values it holds
+            grey = np.asarray(pil, dtype=np.float64)
+            top = grey.max(initial=0)
+            scale = 1 if top <= 1 else 255 if top <= 255 else 65535  # 0/1, 8-bit values, or the full 16-bit range
+        else:
+            grey = np.asarray(convert_mode(pil, "L"))
+            top, scale = grey.max(initial=0), 255
+        if scale == 1 or (top == 1 and pil.mode in ("L", "P") and set(np.unique(grey)) <= {0, 1}):
             warnings.warn(
                 "mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill).",
                 stacklevel=3,
             )
-            hole = grey == 1
+            hole = grey >= 0.5
         else:
-            hole = grey >= 128
+            hole = grey >= scale / 2
     return _checked(hole, size)
 
 

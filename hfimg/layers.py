@@ -78,8 +78,9 @@ class GatedUNet(nn.Module):
         self, in_channels: int, out_channels: int, base_channels: int, depth: int, dilations: list[int]
     ) -> None:
         super().__init__()
-        if depth < 2:
-            raise ValueError(f"depth must be at least 2 (halvings of the resolution), got {depth}.")
+        if not 2 <= depth <= 8:
+            # Inputs are padded to multiples of 2**depth: past 8 (256 px) that padding, not the image, sets the cost.
+            raise ValueError(f"depth must be from 2 to 8 (halvings of the resolution), got {depth}.")
         if base_channels < 1:
             raise ValueError(f"base_channels must be positive, got {base_channels}.")
         if not dilations or any(d < 1 for d in dilations):
@@ -179,7 +180,7 @@ def inpainting_pass(
 
 def inpainting_core_spec(channels: int, multiple: int, extra_hole: bool) -> CoreSpec:
     """The `CoreSpec` of an inpainter's pass: image and hole (and, for the recurrent model, the original hole)."""
-    size = 4 * multiple  # (B, C, 64, 64) at depth 4: small, and deep enough for every level of the U-Net
+    size = max(64, 2 * multiple)  # (B, C, 64, 64) up to depth 5: small, and deep enough for every level
     hole = example_holes(2, size, size)  # (2, 1, S, S)
     axes = {0: "batch", 2: "height", 3: "width"}
     layout = (

@@ -6,7 +6,6 @@ train.py, app.py and the tests all build models through here, so a new family re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from huggingface_hub import constants, hf_hub_download
@@ -19,7 +18,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import get_session
 
-from hfimg.hub import HubModel, check_config, check_weights_file, unsafe_pickle_message
+from hfimg.hub import HubModel, check_config, check_weights_file, read_config, unsafe_pickle_message
 
 _REGISTRY: dict[str, type[HubModel]] = {}
 
@@ -139,20 +138,10 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
 
 def _checked_class(config_file: Path) -> type[HubModel]:
     """The class a config.json names, after checking the config's types and sizes (`check_config`)."""
-    config = _read_config(config_file)
+    config = read_config(config_file)
     cls = model_class(_read_model_type(config_file, config))
     check_config(cls, config, str(config_file))
     return cls
-
-
-def _read_config(config_file: Path) -> dict:
-    try:
-        config = json.loads(config_file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{config_file}: not a readable JSON config ({err}).") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{config_file}: a config must be a JSON object, got {type(config).__name__}.")
-    return config
 
 
 def _read_model_type(config_file: Path, config: dict) -> str:

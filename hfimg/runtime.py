@@ -101,10 +101,11 @@ def default_backend() -> str:
 def fast_bf16(device: torch.device) -> bool:
     """Whether `device` computes bf16 convolutions natively (fast), not by emulation in fp32 (slow).
 
-    CPU: AVX512-BF16 or AMX tiles, as reported by PyTorch's own CPU feature check. CUDA: `is_bf16_supported`.
+    CPU: AVX512-BF16 or AMX tiles, as reported by PyTorch's own CPU feature check. CUDA: compute capability 8.0
+    or newer (Ampere); `torch.cuda.is_bf16_supported()` also says yes for older GPUs that only emulate it.
     """
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_properties(device).major >= 8
     if device.type != "cpu":
         return False
     # Private but stable since torch 2.1; a build without them simply gets fp32.
@@ -128,30 +129,34 @@ def resolve_backend(model: HubModel) -> str:
     backend = model.backend or default_backend()
     if backend != "auto":
         return backend
-    if not fast_bf16(model.device):
+    # A CPU without native bf16 stays exact; a GPU always gets the probe (bf16, or fp16 before Ampere).
+    if model.device.type != "cuda" and not fast_bf16(model.device):
         return "fp32"
-    cache = _cache(model)
-    key = ("auto", _weights_key(model))
-    if key not in cache:
-        spec = model.core_spec()
-        with torch.inference_mode():
-            inputs = [x.to(model.device) for x in spec.inputs.values()]
-            probe = TorchEngine(model)
-            agreement = agreement_db(model.core(*inputs), probe(model, *inputs))
-        cache[("bf16", key[1])] = probe  # kept: the engine `engine` would build next
-        cache[key] = "bf16" if agreement >= BF16_MIN_AGREEMENT_DB else "fp32"
-        if agreement < BF16_MIN_AGREEMENT_DB:
-            logger.info("%s: bf16 agrees with fp32 to %.1f dB only; staying in fp32.", type(model).__name__, agreement)
-    return cache[key]
+    with _ENGINE_LOCK:
+        cache = _cache(model)
+        if "auto" not in cache:
+            spec = model.core_spec()
+            with torch.inference_mode():
+                inputs = [x.to(model.device) for x in spec.inputs.values()]
+                probe = TorchEngine(model)
+                agreement = agreement_db(model.core(*inputs), probe(model, *inputs))
+            cache["auto"] = "bf16" if agreement >= BF16_MIN_AGREEMENT_DB else "fp32"
+            if cache["auto"] == "bf16":
+                cache["bf16"] = probe  # kept: the engine `engine` would build next
+            else:
+                logger.info(
+                    "%s: bf16 agrees with fp32 to %.1f dB only; staying in fp32.", type(model).__name__, agreement
+                )
+        return cache["auto"]
 
 
 # --- running the core -----------------------------------------------------------------------------------------------
 
 _FAST = contextvars.ContextVar("hfimg_fast_inference", default=False)  # per thread: the demo serves several at once
 _ENGINE_LOCK = threading.RLock()  # two requests that need the same new engine build it once
-# Per model: the engines built for it and the "auto" decisions, keyed by backend and weights. Kept outside the model,
-# so copying, pickling or saving a model never meets an onnxruntime session.
-_ENGINES: weakref.WeakKeyDictionary[HubModel, dict[tuple, Any]] = weakref.WeakKeyDictionary()
+# Per model: the weights the entries were made for, the engine of each backend and the "auto" decision. Kept outside
+# the model, so copying, pickling or saving a model never meets an onnxruntime session.
+_ENGINES: weakref.WeakKeyDictionary[HubModel, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def fast_inference(method: Callable) -> Callable:
@@ -183,12 +188,9 @@ def engine(model: HubModel) -> Callable[..., torch.Tensor]:
         if backend == "fp32":
             return _eager
         cache = _cache(model)
-        key = (backend, _weights_key(model))
-        if key not in cache:
-            for stale in [k for k in cache if k[0] == backend]:  # built for older weights
-                del cache[stale]
-            cache[key] = TorchEngine(model) if backend == "bf16" else OnnxEngine(_onnx_file(model))
-        return cache[key]
+        if backend not in cache:
+            cache[backend] = TorchEngine(model) if backend == "bf16" else OnnxEngine(_onnx_file(model))
+        return cache[backend]
 
 
 def _onnx_file(model: HubModel) -> Path:
@@ -201,8 +203,23 @@ def _eager(model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
     return model.core(*inputs)
 
 
-def _cache(model: HubModel) -> dict[tuple, Any]:
-    return _ENGINES.setdefault(model, {})
+def _cache(model: HubModel) -> dict[str, Any]:
+    """The model's engines and "auto" decision, emptied whenever its weights (or device) have changed since."""
+    key = _weights_key(model)
+    cache = _ENGINES.setdefault(model, {})
+    if cache.get("weights") != key:
+        cache.clear()  # built for older weights: a copy of them (bf16), or their export (onnxruntime)
+        cache["weights"] = key
+    return cache
+
+
+def clear_engines(model: HubModel) -> None:
+    """Forget `model`'s engines and "auto" decision; they are rebuilt from its current weights when next needed.
+
+    Changes to the weights are noticed by themselves (replaced tensors, in-place updates, changed values); call this
+    after editing them in a way that could escape that check, e.g. writing a few elements through `.data`.
+    """
+    _ENGINES.pop(model, None)
 
 
 class TorchEngine:
@@ -216,8 +233,8 @@ class TorchEngine:
 
     def __init__(self, model: HubModel) -> None:
         self.device_type = model.device.type
-        # bf16 wherever it is supported; CUDA devices without it get fp16 autocast instead.
-        self.dtype = torch.bfloat16 if self.device_type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+        # bf16 wherever it is native; GPUs before Ampere get fp16 autocast instead.
+        self.dtype = torch.bfloat16 if self.device_type == "cpu" or fast_bf16(model.device) else torch.float16
         self.folded = fold_batchnorm(copy.deepcopy(model).eval())
 
     def __call__(self, model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
@@ -273,8 +290,18 @@ class OnnxEngine:
 
 
 def _weights_key(model: HubModel) -> tuple:
-    """Changes whenever a parameter or buffer is replaced or modified in place (optimizer step, load_state_dict)."""
-    return (str(model.device), *((t.data_ptr(), t._version) for t in model.state_dict().values()))
+    """Changes when a parameter or buffer is replaced, updated in place (optimizer step, load_state_dict: the
+    version counter), or changed behind it (`.data` writes, e.g. a hand-written EMA: the first and last values)."""
+    key: list[Any] = [str(model.device)]
+    for tensor in (*model.parameters(), *model.buffers()):
+        try:
+            version = tensor._version
+        except RuntimeError:  # made under torch.inference_mode(): no version counter
+            version = None
+        flat = tensor.detach().reshape(-1)
+        ends = (flat[0].item(), flat[-1].item()) if flat.numel() else ()
+        key.append((tensor.data_ptr(), version, *ends))
+    return tuple(key)
 
 
 # --- example inputs -------------------------------------------------------------------------------------------------

@@ -238,3 +238,33 @@ def test_folding_batchnorm_keeps_the_output_and_leaves_the_model_alone(name):
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     with torch.no_grad():
         assert torch.allclose(folded.core(*inputs), model.core(*inputs), atol=1e-5)
+
+
+def test_engines_follow_weights_changed_behind_the_version_counter_and_do_not_pile_up(bf16_cpu):
+    model = tiny("denoise-cnn")
+    model.set_backend("bf16")
+    image = photo(24, 24)
+    for _ in range(4):  # a notebook that trains a little, then looks, again and again
+        model.restore(image)
+        for parameter in model.parameters():
+            parameter.data.mul_(0.9)  # .data: the version counter does not move
+    engines = [v for v in runtime._ENGINES[model].values() if isinstance(v, runtime.TorchEngine)]
+    assert len(engines) == 1
+    for parameter in model.parameters():
+        parameter.data.zero_()
+    bf16 = np.asarray(model.restore(image))
+    model.set_backend("fp32")
+    assert np.array_equal(bf16, np.asarray(model.restore(image)))  # zero weights: the input back, on both paths
+
+
+def test_a_model_made_in_inference_mode_runs_on_every_backend(bf16_cpu):
+    with torch.inference_mode():
+        model = tiny("denoise-cnn")
+    model.set_backend("bf16")
+    assert model.restore(photo(16, 16)).size == (16, 16)
+
+
+def test_vae_samples_are_ordinary_tensors(bf16_cpu):
+    samples = tiny("vae").sample(2, seed=0)
+    assert not samples.is_inference()
+    samples.add_(1)  # usable like any tensor (in place, in autograd)

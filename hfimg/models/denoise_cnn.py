@@ -39,8 +39,8 @@ class DenoiseCNN(
     def __init__(self, channels: int = 3, features: int = 64, depth: int = 17):
         super().__init__()
         network_mode(channels)  # validates channels
-        if depth < 3:
-            raise ValueError(f"depth must be at least 3 (first, middle and last layer), got {depth}.")
+        if not 3 <= depth <= 200:
+            raise ValueError(f"depth must be from 3 (first, middle and last layer) to 200, got {depth}.")
         self.channels = channels
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):

@@ -135,7 +135,7 @@ class ConvVAE(
 
     # --- sampling and reconstruction ------------------------------------------------------------------------------
 
-    @fast_inference
+    @torch.no_grad()
     def sample(self, num: int, seed: int | None = None) -> torch.Tensor:
         """Decode `num` codes z ~ N(0, I): images (num, C, R, R) in [-1, 1]; the same seed gives the same images."""
         check_count(num, "num")
