@@ -55,14 +55,16 @@ def limit(name: str) -> int:
     return int(value)
 
 
-def check_count(value: int, name: str, minimum: int = 1) -> int:
-    """An image count (`num_images`, `steps`): an int from `minimum` to HFIMG_MAX_IMAGES, or a ValueError."""
+def check_count(
+    value: int, name: str, minimum: int = 1, cap_name: str = "HFIMG_MAX_IMAGES", unit: str = "images per call"
+) -> int:
+    """A count (`num_images`, `steps`, `iterations`): an int from `minimum` up to the limit `cap_name`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int of at least {minimum}, got {value!r}.")
-    if value > (cap := limit("HFIMG_MAX_IMAGES")):
+    if value > (cap := limit(cap_name)):
         raise ValueError(
-            f"{name}={value:,} is above the limit of {cap:,} images per call; ask in batches, or raise the limit "
-            f"with the environment variable HFIMG_MAX_IMAGES={value}."
+            f"{name}={value:,} is above the limit of {cap:,} {unit}; ask for less, or raise the limit with the "
+            f"environment variable {cap_name}={value}."
         )
     return value
 

@@ -126,7 +126,7 @@ def test_too_many_images_per_call(monkeypatch):
 
 def test_too_many_recurrent_iterations():
     model = hfimg.create_model("inpaint-rcnn", channels=1, base_channels=4, depth=2, dilations=[1])
-    with pytest.raises(ValueError, match="iterations=1000000 is above the limit of 64.*HFIMG_MAX_ITERATIONS"):
+    with pytest.raises(ValueError, match="iterations=1,000,000 is above the limit of 64.*HFIMG_MAX_ITERATIONS"):
         model.inpaint(photo().convert("L"), strokes(), iterations=10**6)
 
 

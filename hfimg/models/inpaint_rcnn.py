@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, check_hole, limit, network_mode
+from hfimg.imaging import ImageInput, check_count, check_hole, network_mode
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
@@ -128,14 +128,8 @@ class InpaintRCNN(
 
     @staticmethod
     def _check_iterations(iterations: int) -> int:
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"iterations must be an int >= 1, got {iterations!r}.")
-        if iterations > (cap := limit("HFIMG_MAX_ITERATIONS")):
-            raise ValueError(
-                f"iterations={iterations} is above the limit of {cap} passes (each is a full pass of the network); "
-                f"raise it with the environment variable HFIMG_MAX_ITERATIONS={iterations}."
-            )
-        return iterations
+        unit = "passes (each is a full pass of the network)"
+        return check_count(iterations, "iterations", cap_name="HFIMG_MAX_ITERATIONS", unit=unit)
 
     def fill_schedule(self, mask: torch.Tensor, iterations: int | None = None) -> list[torch.Tensor]:
         """The hole still open after each pass (the rule in the module docstring); depends on the mask only.
