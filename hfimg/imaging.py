@@ -13,6 +13,7 @@ Conventions used across hfimg:
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,17 @@ LIMITS = {
     "HFIMG_MAX_ITERATIONS": 64,  # passes of the recurrent inpainter (each one is a full pass of its network)
     "HFIMG_MAX_PARAMETERS": 200_000_000,  # of a model described by a config.json: 800 MB of fp32 weights
 }
+
+
+_PACKAGE_DIR = str(Path(__file__).parent)
+
+
+def warn_user(message: str) -> None:
+    """A UserWarning shown at the first caller outside hfimg: the user's own line, however deep the call went."""
+    frame, level = sys._getframe(1), 2  # stacklevel 2 = the caller of this function
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def limit(name: str) -> int:
@@ -248,10 +260,7 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
             grey = np.asarray(convert_mode(pil, "L"))
             top, scale = grey.max(initial=0), 255
         if scale == 1 or (top == 1 and pil.mode in ("L", "P") and set(np.unique(grey)) <= {0, 1}):
-            warnings.warn(
-                "mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill).",
-                stacklevel=3,
-            )
+            warn_user("mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill).")
             hole = grey >= 0.5
         else:
             hole = grey >= scale / 2
@@ -273,8 +282,7 @@ def check_hole(hole: np.ndarray, *, generative: bool = False) -> bool:
     be a flat guess); for a generative prior (`generative=True`) a warning, since it still draws an image of its
     domain, unrelated to the input."""
     if not hole.any():
-        warnings.warn("mask: the mask is empty (no white pixel), so nothing is filled: the image comes back as is.",
-                      stacklevel=3)  # fmt: skip
+        warn_user("mask: the mask is empty (no white pixel), so nothing is filled: the image comes back as is.")
         return False
     if hole.all():
         if not generative:
@@ -282,8 +290,9 @@ def check_hole(hole: np.ndarray, *, generative: bool = False) -> bool:
                 "mask: the mask covers the whole image, so no pixel is left to fill it from. Paint only the part to "
                 "replace (white = fill, black = keep)."
             )
-        warnings.warn("mask: the mask covers the whole image: the result is a sample of the prior, unrelated to the "
-                      "input.", stacklevel=3)  # fmt: skip
+        warn_user(
+            "mask: the mask covers the whole image: the result is a sample of the prior, unrelated to the input."
+        )
     return True
 
 

@@ -223,7 +223,11 @@ def test_iterations_can_change_at_inference():
 
 def test_empty_mask_gives_unchanged_steps():
     image = random_image(12, 9, "L")
-    result, steps = tiny("rcnn", channels=1, iterations=4).inpaint(image, Image.new("L", (12, 9)), return_steps=True)
+    with pytest.warns(UserWarning, match="mask is empty") as caught:
+        result, steps = tiny("rcnn", channels=1, iterations=4).inpaint(
+            image, Image.new("L", (12, 9)), return_steps=True
+        )
+    assert caught[0].filename == __file__
     assert len(steps) == 4
     assert all(np.array_equal(np.asarray(step), np.asarray(image)) for step in [result, *steps])
 

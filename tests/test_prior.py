@@ -159,8 +159,10 @@ def test_steps_zero_returns_the_initial_guess(model):
 
 def test_empty_mask_returns_the_input_unchanged(gan):
     image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (29, 37, 4), dtype=np.uint8), mode="RGBA")
-    result = gan.inpaint(image, Image.new("L", image.size), steps=5)
+    with pytest.warns(UserWarning, match="mask is empty") as caught:
+        result = gan.inpaint(image, Image.new("L", image.size), steps=5)
     assert result.mode == "RGBA" and np.array_equal(np.asarray(result), np.asarray(image))
+    assert caught[0].filename == __file__  # shown at the caller's line, not inside hfimg
 
 
 @pytest.mark.parametrize("size", [(32, 32), (50, 40)])
