@@ -6,6 +6,7 @@ hfimg generate hfimg/dcgan-fashion-mnist --num 16 --seed 0 -o grid.png
 hfimg inpaint hfimg/inpaint-cnn-photos photo.png mask.png -o filled.png
 hfimg restore hfimg/denoise-cnn-photos noisy.png -o clean.png
 hfimg export hfimg/inpaint-cnn-photos --format onnx -o inpaint-onnx
+hfimg inpaint hfimg/inpaint-cnn-photos photos/ --mask watermark.png -o cleaned/   # a folder: resumable, formats kept
 
 generate, inpaint and restore take --backend (auto, fp32, bf16, onnxruntime; default $HFIMG_BACKEND or auto, see
 hfimg.runtime): fp32 is the exact path, auto takes bf16 where the CPU has it and the model keeps its output.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from hfimg.batch import FORMATS, run_folder
 from hfimg.hub import HubModel
 from hfimg.imaging import images_to_grid
 from hfimg.registry import list_models, load, model_names
@@ -45,16 +47,34 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=None, help="Seed; the same seed gives the same images.")
     generate.add_argument("-o", "--output", default="samples.png", help="Output PNG (default samples.png).")
 
-    inpaint = commands.add_parser("inpaint", help="Fill the white part of a mask in an image.")
+    inpaint = commands.add_parser("inpaint", help="Fill the white part of a mask in an image or a folder of images.")
     inpaint.add_argument("model", help="Bundled id, model folder or Hub repo id of an inpainter, GAN or VAE.")
-    inpaint.add_argument("image", help="Image file.")
-    inpaint.add_argument("mask", help="Mask file, same size; white (>= 128) = pixels to fill.")
-    inpaint.add_argument("-o", "--output", default="inpainted.png", help="Output PNG (default inpainted.png).")
+    inpaint.add_argument("image", help="Image file, or a folder of images (each processed; see hfimg.batch).")
+    inpaint.add_argument(
+        "mask",
+        nargs="?",
+        help="Mask file, same size; white (>= 128) = pixels to fill. For a folder of images: one mask for all, or a "
+        "folder of masks named like the images.",
+    )
+    inpaint.add_argument("--mask", dest="mask_option", help="The mask, as an option (instead of the positional).")
+    inpaint.add_argument(
+        "-o", "--output", help="Output file (default inpainted.png), or folder for a folder (default INPUT-inpainted)."
+    )
 
-    restore = commands.add_parser("restore", help="Restore (denoise) an image.")
+    restore = commands.add_parser("restore", help="Restore (denoise) an image or a folder of images.")
     restore.add_argument("model", help="Bundled id, model folder or Hub repo id of a denoiser, GAN or VAE.")
-    restore.add_argument("image", help="Image file.")
-    restore.add_argument("-o", "--output", default="restored.png", help="Output PNG (default restored.png).")
+    restore.add_argument("image", help="Image file, or a folder of images (each processed; see hfimg.batch).")
+    restore.add_argument(
+        "-o", "--output", help="Output file (default restored.png), or folder for a folder (default INPUT-restored)."
+    )
+    for command in (inpaint, restore):
+        command.add_argument(
+            "--format",
+            choices=sorted(FORMATS),
+            default=None,
+            help="Folder runs: write every result in this format (default: each input's own format, quality, "
+            "colour profile and EXIF). Existing results are kept, so a stopped run resumes.",
+        )
 
     for command in (generate, inpaint, restore):
         command.add_argument(
@@ -123,7 +143,20 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
-    """Missing input files are reported before the model is loaded (which can take seconds)."""
+    """Missing inputs are reported before the model is loaded (which can take seconds)."""
+    if args.command == "inpaint":
+        if args.mask and args.mask_option:
+            raise ValueError("give the mask once: as the third argument or with --mask, not both.")
+        args.mask = args.mask or args.mask_option
+        if args.mask is None:
+            raise ValueError("inpaint needs a mask: hfimg inpaint MODEL IMAGE MASK (or --mask MASK).")
+    image = getattr(args, "image", None)
+    if image is None:
+        return
+    if Path(image).is_dir():
+        if args.command == "inpaint" and not Path(args.mask).exists():
+            raise FileNotFoundError(f"mask: no such file or folder {args.mask!r}.")
+        return
     for name in ("image", "mask"):
         path = getattr(args, name, None)
         if path is not None and not Path(path).is_file():
@@ -149,11 +182,22 @@ def _run_model_command(args: argparse.Namespace) -> int:
     if args.command == "generate":
         _require(model, "generate", args.model)
         images_to_grid(model.generate(args.num, seed=args.seed)).save(args.output)
+    elif Path(args.image).is_dir():
+        _require(model, args.command, args.model)
+        inputs = Path(args.image)
+        done = {"inpaint": "inpainted", "restore": "restored"}[args.command]
+        output = Path(args.output or f"{inputs.resolve()}-{done}")
+        mask = Path(args.mask) if args.command == "inpaint" else None
+        report = run_folder(getattr(model, args.command), inputs, output, mask=mask, fmt=args.format)
+        print(f"{output}: {report.summary()}")
+        return 1 if report.skipped and not report.written and not report.kept else 0
     elif args.command == "inpaint":
         _require(model, "inpaint", args.model)
+        args.output = args.output or "inpainted.png"
         _with_progress(model.inpaint, image=args.image, mask=args.mask).save(args.output)
     else:
         _require(model, "restore", args.model)
+        args.output = args.output or "restored.png"
         _with_progress(model.restore, image=args.image).save(args.output)
     print(f"wrote {args.output}")
     return 0

@@ -1,0 +1,128 @@
+"""`hfimg inpaint|restore MODEL FOLDER`: every image of a folder, formats kept, resumable, bad files counted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+import hfimg
+from hfimg.cli import main
+
+
+@pytest.fixture
+def inpainter_dir(tmp_path):
+    model = hfimg.create_model("inpaint-cnn", channels=3, base_channels=4, depth=2, dilations=[1])
+    model.save_pretrained(tmp_path / "inpainter")
+    return tmp_path / "inpainter"
+
+
+def photo(seed: int, size: tuple[int, int] = (40, 30)) -> Image.Image:
+    array = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(array)
+
+
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Three JPEGs of quality 60 with an ICC profile and EXIF, one PNG, one corrupt file; one mask for all."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    exif = Image.Exif()
+    exif[0x010F] = "a phone"  # Make
+    for i in range(3):
+        photo(i).save(photos / f"p{i}.jpg", quality=60, icc_profile=srgb_profile(), exif=exif)
+    photo(9).save(photos / "q.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    mask = np.zeros((30, 40), dtype=np.uint8)
+    mask[10:20, 10:30] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return photos
+
+
+def test_folder_inpaint_keeps_formats_quality_and_profile_and_counts_bad_files(
+    inpainter_dir, folder, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    code = main(["inpaint", str(inpainter_dir), str(folder), "--mask", str(tmp_path / "mask.png"), "-o", str(out)])
+    assert code == 0
+    report = capsys.readouterr().out
+    assert "wrote 4, kept 0 already there, skipped 1" in report and "broken.jpg" in report
+    assert sorted(p.name for p in out.iterdir()) == ["p0.jpg", "p1.jpg", "p2.jpg", "q.png"]
+    with Image.open(folder / "p0.jpg") as source, Image.open(out / "p0.jpg") as result:
+        assert result.format == "JPEG"
+        assert result.quantization == source.quantization  # the input's quality
+        assert result.info.get("icc_profile") == source.info["icc_profile"]
+        assert result.getexif()[0x010F] == "a phone"
+    with Image.open(out / "q.png") as result:
+        assert result.format == "PNG"
+        known = np.asarray(Image.open(tmp_path / "mask.png")) < 128
+        assert np.array_equal(np.asarray(result)[known], np.asarray(photo(9))[known])  # lossless: exact
+
+
+def test_folder_run_resumes_and_keeps_what_exists(inpainter_dir, folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["inpaint", str(inpainter_dir), str(folder), str(tmp_path / "mask.png"), "-o", str(out)]
+    assert main(args) == 0
+    (out / "p1.jpg").unlink()  # as if the run had stopped before it
+    before = (out / "p0.jpg").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "wrote 1, kept 3 already there" in capsys.readouterr().out
+    assert (out / "p0.jpg").stat().st_mtime_ns == before
+    assert not list(out.glob(".*partial"))
+
+
+def test_folder_of_masks_and_a_chosen_format(inpainter_dir, folder, tmp_path, capsys):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(2):  # p2 and q have no mask
+        Image.open(tmp_path / "mask.png").save(masks / f"p{i}.png")
+    out = tmp_path / "out"
+    assert main(["inpaint", str(inpainter_dir), str(folder), str(masks), "-o", str(out), "--format", "png"]) == 0
+    report = capsys.readouterr().out
+    assert "wrote 2" in report and "no mask named p2.*" in report
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png"]
+
+
+def test_folder_restore(tmp_path, folder, capsys):
+    model_dir = tmp_path / "denoiser"
+    hfimg.create_model("denoise-cnn", channels=3, features=4, depth=3).save_pretrained(model_dir)
+    assert main(["restore", str(model_dir), str(folder), "-o", str(tmp_path / "clean")]) == 0
+    assert "wrote 4, kept 0 already there, skipped 1" in capsys.readouterr().out
+
+
+def test_an_image_the_mask_does_not_fit_is_skipped_with_the_reason(inpainter_dir, folder, tmp_path, capsys):
+    photo(5, size=(20, 20)).save(folder / "small.png")
+    out = tmp_path / "out"
+    assert main(["inpaint", str(inpainter_dir), str(folder), str(tmp_path / "mask.png"), "-o", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "wrote 4" in report and "skipped small.png: mask size 40x30 does not match image size 20x20" in report
+
+
+def test_mask_given_twice_or_missing_is_one_line(inpainter_dir, folder, tmp_path, capsys):
+    mask = str(tmp_path / "mask.png")
+    assert main(["inpaint", str(inpainter_dir), str(folder), mask, "--mask", mask]) == 1
+    assert "give the mask once" in capsys.readouterr().err
+    assert main(["inpaint", str(inpainter_dir), str(folder)]) == 1
+    assert "needs a mask" in capsys.readouterr().err
+    assert main(["inpaint", str(inpainter_dir), str(folder), str(tmp_path / "nomask")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_jpeg_without_alpha_from_an_rgba_png(inpainter_dir, tmp_path, capsys):
+    photos = tmp_path / "rgba"
+    photos.mkdir()
+    rgba = photo(3).convert("RGBA")
+    rgba.save(photos / "a.png")
+    m = np.zeros((30, 40), dtype=np.uint8)
+    m[5:10, 5:10] = 255
+    Image.fromarray(m).save(tmp_path / "m.png")
+    out = tmp_path / "out"
+    assert main(["inpaint", str(inpainter_dir), str(photos), str(tmp_path / "m.png"), "-o", str(out), "--format",
+                 "jpeg"]) == 0  # fmt: skip
+    with Image.open(out / "a.jpg") as result:
+        assert result.mode == "RGB" and result.size == (40, 30)
