@@ -129,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # one line, not a traceback.
             print(f"hfimg: {err}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("hfimg: interrupted. Results written so far are kept: the same command goes on from there.",
+                  file=sys.stderr)  # fmt: skip
+            return 130
         except Exception as err:  # a bug, not the user's input: a short message here, the traceback in a log file
             handle, name = tempfile.mkstemp(prefix="hfimg-error-", suffix=".log")
             log = Path(name)

@@ -126,3 +126,16 @@ def test_jpeg_without_alpha_from_an_rgba_png(inpainter_dir, tmp_path, capsys):
                  "jpeg"]) == 0  # fmt: skip
     with Image.open(out / "a.jpg") as result:
         assert result.mode == "RGB" and result.size == (40, 30)
+
+
+def test_an_interrupted_folder_run_says_so_in_one_line(inpainter_dir, folder, tmp_path, capsys, monkeypatch):
+    import hfimg.batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hfimg.batch, "save_like", interrupted)
+    args = ["inpaint", str(inpainter_dir), str(folder), str(tmp_path / "mask.png"), "-o", str(tmp_path / "out")]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
