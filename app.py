@@ -48,7 +48,15 @@ from hfimg.demo import (
     telea_inpaint,
 )
 from hfimg.hub import HubModel
-from hfimg.imaging import convert_mode, images_to_grid, open_image, pil_to_tensor, tensor_to_pil
+from hfimg.imaging import (
+    HIGH_BIT_DEPTH_MODES,
+    convert_mode,
+    images_to_grid,
+    open_image,
+    pil_to_tensor,
+    tensor_to_pil,
+    upright,
+)
 from hfimg.models.classifier import FASHION_MNIST_LABELS
 from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG
 
@@ -258,12 +266,10 @@ def normalised_upload(path: str) -> str:
     they are.
     """
     with Image.open(path) as image:
-        wide = image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
-        rotated = image.getexif().get(0x0112, 1) != 1  # EXIF Orientation
-    if not (wide or rotated):
-        return path
+        if image.mode not in HIGH_BIT_DEPTH_MODES and upright(image) is image:  # 8-bit and upright already
+            return path
     image = open_image(path)
-    if wide:
+    if image.mode in HIGH_BIT_DEPTH_MODES:
         image = convert_mode(image, "L")
     fixed = str(Path(path).with_suffix("")) + "-upright-8bit.png"
     image.save(fixed, format="PNG", compress_level=1)
@@ -503,7 +509,7 @@ class Handlers:
         if image is None:
             raise gr.Error("Upload an image first (or click an example).")
         model = self.models["denoise"].require()
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        if image.mode in HIGH_BIT_DEPTH_MODES:
             image = convert_mode(image, "L")  # scaled to 8 bits as the models' API does, not clipped to white
         if image.mode not in ("L", "RGB"):
             gr.Warning(f"The image was converted from mode {image.mode} to RGB.")

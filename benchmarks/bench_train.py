@@ -46,6 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -239,43 +240,48 @@ def loss_difference(args, batch, steps: int = 5) -> tuple[float, bool]:
     return worst, finite
 
 
-def precision_table(options: argparse.Namespace) -> None:
-    """Bare-loop training step per numeric setting (see the module docstring); markdown table to stdout."""
-    rows = []
+def family_setups(options: argparse.Namespace) -> Iterator[tuple[str, argparse.Namespace, dict[str, torch.Tensor]]]:
+    """For each family: its run arguments and one batch held in memory, from a temporary corpus of small PNGs."""
     with tempfile.TemporaryDirectory() as corpus_dir:
         corpus = make_corpus(Path(corpus_dir))
         for family in options.families:
             args = run_args(family, corpus, Path(corpus_dir) / "unused", options.warmup + options.steps)
-            batch = fixed_batch(args)
-            loops = {precision: BareLoop(args, batch, precision) for precision in options.precisions}
-            for loop in loops.values():
-                loop.run(options.warmup)
-            times: dict[str, list[float]] = {precision: [] for precision in options.precisions}
-            # Interleaved, so a busy spell hits every setting alike; each step timed alone, so the median ignores
-            # the steps a competing process slowed (on 2 cores, one busy core can slow a 2-thread step many times).
-            for _ in range(options.repeats):
-                for precision, loop in loops.items():
-                    for _ in range(options.steps):
-                        start = time.perf_counter()
-                        loop.run(1)
-                        times[precision].append(time.perf_counter() - start)
-            check = ""
-            if {"bf16", "bf16-cl"} <= set(options.precisions):
-                worst, finite = loss_difference(args, batch)
-                check = (
-                    f"bf16-cl losses {'finite' if finite else 'NOT FINITE'}, max rel. difference to bf16 "
-                    f"{100 * worst:.2f}% over 5 steps"
-                )
-            reference = statistics.median(times[options.precisions[0]])
-            for precision in options.precisions:
-                step = statistics.median(times[precision])
-                low, _, high = statistics.quantiles(times[precision], n=4)
-                rows.append(
-                    f"| {family} | {precision} | {args.train_batch_size / step:.1f} | {1000 * step:.1f} | "
-                    f"{1000 * low:.1f}-{1000 * high:.1f} | "
-                    f"{reference / step:.2f}x | {check if precision == 'bf16-cl' else ''} |"
-                )
-                print(rows[-1], file=sys.stderr, flush=True)
+            yield family, args, fixed_batch(args)
+
+
+def precision_table(options: argparse.Namespace) -> None:
+    """Bare-loop training step per numeric setting (see the module docstring); markdown table to stdout."""
+    rows = []
+    for family, args, batch in family_setups(options):
+        loops = {precision: BareLoop(args, batch, precision) for precision in options.precisions}
+        for loop in loops.values():
+            loop.run(options.warmup)
+        times: dict[str, list[float]] = {precision: [] for precision in options.precisions}
+        # Interleaved, so a busy spell hits every setting alike; each step timed alone, so the median ignores
+        # the steps a competing process slowed (on 2 cores, one busy core can slow a 2-thread step many times).
+        for _ in range(options.repeats):
+            for precision, loop in loops.items():
+                for _ in range(options.steps):
+                    start = time.perf_counter()
+                    loop.run(1)
+                    times[precision].append(time.perf_counter() - start)
+        check = ""
+        if {"bf16", "bf16-cl"} <= set(options.precisions):
+            worst, finite = loss_difference(args, batch)
+            check = (
+                f"bf16-cl losses {'finite' if finite else 'NOT FINITE'}, max rel. difference to bf16 "
+                f"{100 * worst:.2f}% over 5 steps"
+            )
+        reference = statistics.median(times[options.precisions[0]])
+        for precision in options.precisions:
+            step = statistics.median(times[precision])
+            low, _, high = statistics.quantiles(times[precision], n=4)
+            rows.append(
+                f"| {family} | {precision} | {args.train_batch_size / step:.1f} | {1000 * step:.1f} | "
+                f"{1000 * low:.1f}-{1000 * high:.1f} | "
+                f"{reference / step:.2f}x | {check if precision == 'bf16-cl' else ''} |"
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
 
     load = os.getloadavg()
     print(
@@ -314,32 +320,28 @@ def main() -> None:
 
     peak = matmul_peak()
     rows = []
-    with tempfile.TemporaryDirectory() as corpus_dir:
-        corpus = make_corpus(Path(corpus_dir))
-        for family in options.families:
-            args = run_args(family, corpus, Path(corpus_dir) / "unused", options.warmup + options.steps)
-            batch = fixed_batch(args)
-            reset_accelerate()
-            flops = flops_per_step(args, batch)
-            bare, memory, streamed = [], [], []
-            with contextlib.redirect_stderr(io.StringIO()):  # progress bars
-                for _ in range(options.repeats):
-                    bare.append(time_bare(args, batch, options.warmup, options.steps))
-                    memory.append(time_trainer(args, batch, options.warmup, options.steps))
-                    streamed.append(time_trainer(args, None, options.warmup, options.steps))
-            images = options.steps * args.train_batch_size
-            # Fastest of the repeats (least disturbed by other processes), by wall clock and by CPU time.
-            bare_rate, memory_rate, stream_rate = (images / min(t[0] for t in ts) for ts in (bare, memory, streamed))
-            bare_cpu, memory_cpu = (min(t[1] for t in ts) for ts in (bare, memory))
-            achieved = flops * memory_rate / args.train_batch_size
-            params = build_model(args).num_parameters()
-            rows.append(
-                f"| {family} | {args.resolution} px, {params / 1e6:.2f}M params | {args.train_batch_size} | "
-                f"{bare_rate:.1f} | {memory_rate:.1f} | {100 * (bare_rate / memory_rate - 1):+.1f}% | "
-                f"{100 * (memory_cpu / bare_cpu - 1):+.1f}% | "
-                f"{stream_rate:.1f} | {flops / 1e9:.2f} | {achieved / 1e9:.1f} | {100 * achieved / peak:.0f}% |"
-            )
-            print(rows[-1], file=sys.stderr, flush=True)
+    for family, args, batch in family_setups(options):
+        reset_accelerate()
+        flops = flops_per_step(args, batch)
+        bare, memory, streamed = [], [], []
+        with contextlib.redirect_stderr(io.StringIO()):  # progress bars
+            for _ in range(options.repeats):
+                bare.append(time_bare(args, batch, options.warmup, options.steps))
+                memory.append(time_trainer(args, batch, options.warmup, options.steps))
+                streamed.append(time_trainer(args, None, options.warmup, options.steps))
+        images = options.steps * args.train_batch_size
+        # Fastest of the repeats (least disturbed by other processes), by wall clock and by CPU time.
+        bare_rate, memory_rate, stream_rate = (images / min(t[0] for t in ts) for ts in (bare, memory, streamed))
+        bare_cpu, memory_cpu = (min(t[1] for t in ts) for ts in (bare, memory))
+        achieved = flops * memory_rate / args.train_batch_size
+        params = build_model(args).num_parameters()
+        rows.append(
+            f"| {family} | {args.resolution} px, {params / 1e6:.2f}M params | {args.train_batch_size} | "
+            f"{bare_rate:.1f} | {memory_rate:.1f} | {100 * (bare_rate / memory_rate - 1):+.1f}% | "
+            f"{100 * (memory_cpu / bare_cpu - 1):+.1f}% | "
+            f"{stream_rate:.1f} | {flops / 1e9:.2f} | {achieved / 1e9:.1f} | {100 * achieved / peak:.0f}% |"
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
 
     load = os.getloadavg()
     busy = " (above the core count: other processes competed for the CPU)" if load[0] > os.cpu_count() else ""

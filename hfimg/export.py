@@ -55,7 +55,12 @@ def export_onnx(model: HubModel, path: str | Path) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
+    _export_checked(model, Path(path))
+    return Path(path)
+
+
+def _export_checked(model: HubModel, path: Path) -> float:
+    """`export_onnx`'s work; returns the largest difference the check measured."""
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
@@ -90,7 +95,7 @@ def export_onnx(model: HubModel, path: str | Path) -> Path:
     finally:
         partial.unlink(missing_ok=True)
         model.train(was_training)
-    return path
+    return error
 
 
 def check_onnx(model: HubModel, path: str | Path) -> float:
@@ -173,11 +178,10 @@ def export_folder(model: HubModel, folder: str | Path, source: str) -> Path:
     Returns:
         The path of model.onnx.
     """
-    folder = Path(folder)
-    path = export_onnx(model, folder / "model.onnx")
-    error = check_onnx(model, path)  # checked once more for the README's figure (export_onnx only keeps a good file)
-    (folder / "config.json").write_text(json.dumps(model.config_dict(), sort_keys=True, indent=2))
-    (folder / "README.md").write_text(onnx_card(model, source, error))
+    path = Path(folder) / "model.onnx"
+    error = _export_checked(model, path)
+    (path.parent / "config.json").write_text(json.dumps(model.config_dict(), sort_keys=True, indent=2))
+    (path.parent / "README.md").write_text(onnx_card(model, source, error))
     return path
 
 

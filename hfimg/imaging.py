@@ -26,6 +26,8 @@ ImageInput = Image.Image | np.ndarray | torch.Tensor | str | Path
 
 # Modes returned as they came in; anything else (P, CMYK, I;16, LA, ...) is converted to the model's mode.
 _KEPT_MODES = ("L", "RGB", "RGBA")
+# 16-bit and 32-bit integer and float modes: read by their values, since PIL's own conversion clips them at 255.
+HIGH_BIT_DEPTH_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
 
 def network_mode(channels: int) -> str:
@@ -158,7 +160,7 @@ def convert_mode(image: Image.Image, mode: str) -> Image.Image:
     """
     if mode not in ("L", "RGB"):
         raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}.")
-    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+    if image.mode in HIGH_BIT_DEPTH_MODES:
         array = np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16") or array.max(initial=0) > 255:
             array = array / 257.0  # 0..65535 -> 0..255
@@ -252,7 +254,7 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
             if alpha.max() == 0:  # a fully transparent layer: nothing painted, whatever colour lies under it
                 return _checked(np.zeros(alpha.shape, dtype=bool), size)
             pil = rgba.convert("RGB") if rgba.mode == "RGBA" else rgba.convert("L")
-        if pil.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):  # 16-bit or float: by the values it holds
+        if pil.mode in HIGH_BIT_DEPTH_MODES:  # by the values it holds
             grey = np.asarray(pil, dtype=np.float64)
             top = grey.max(initial=0)
             scale = 1 if top <= 1 else 255 if top <= 255 else 65535  # 0/1, 8-bit values, or the full 16-bit range

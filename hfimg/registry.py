@@ -91,8 +91,8 @@ def load(id_or_path: str | Path, **kwargs) -> HubModel:
 
 def _load_folder(folder: Path, **kwargs) -> HubModel:
     check_weights_file(folder)
-    cls = _checked_class(folder / constants.CONFIG_NAME)
-    return cls.from_pretrained(folder, **kwargs)
+    cls = _class_of(folder / constants.CONFIG_NAME)
+    return cls.from_pretrained(folder, **kwargs)  # which checks the folder's config (`check_config`)
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -116,8 +116,9 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
         hub_kwargs["local_files_only"] = True  # the cache only, without the retries
         kwargs["local_files_only"] = True
     try:
-        config_file = hf_hub_download(repo_id, constants.CONFIG_NAME, **hub_kwargs)
-        cls = _checked_class(Path(config_file))
+        config_file = Path(hf_hub_download(repo_id, constants.CONFIG_NAME, **hub_kwargs))
+        cls = _class_of(config_file)
+        check_config(cls, read_config(config_file), str(config_file))  # before the mixin builds the model
         try:
             hf_hub_download(repo_id, constants.SAFETENSORS_SINGLE_FILE, **hub_kwargs)
         except EntryNotFoundError:
@@ -136,22 +137,15 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
         raise OSError(f"{repo_id!r}: the Hub answered with an error: {err}") from None
 
 
-def _checked_class(config_file: Path) -> type[HubModel]:
-    """The class a config.json names, after checking the config's types and sizes (`check_config`)."""
-    config = read_config(config_file)
-    cls = model_class(_read_model_type(config_file, config))
-    check_config(cls, config, str(config_file))
-    return cls
-
-
-def _read_model_type(config_file: Path, config: dict) -> str:
-    model_type = config.get("model_type")
+def _class_of(config_file: Path) -> type[HubModel]:
+    """The registered class a config.json names by its `model_type`."""
+    model_type = read_config(config_file).get("model_type")
     if model_type is None:
         raise ValueError(
             f"{config_file} has no 'model_type'; it was not written by hfimg. Load it with the model class "
             f"directly, e.g. hfimg.DCGANGenerator.from_pretrained(...)."
         )
-    return model_type
+    return model_class(model_type)
 
 
 def _import_families() -> None:

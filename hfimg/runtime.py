@@ -124,7 +124,7 @@ def agreement_db(reference: torch.Tensor, candidate: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
 
 
-def resolve_backend(model: HubModel, cache: dict[str, Any] | None = None) -> str:
+def resolve_backend(model: HubModel) -> str:
     """The backend `model`'s image-level methods use now: its own choice or $HFIMG_BACKEND, "auto" resolved."""
     backend = model.backend or default_backend()
     if backend != "auto":
@@ -133,7 +133,7 @@ def resolve_backend(model: HubModel, cache: dict[str, Any] | None = None) -> str
     if model.device.type != "cuda" and not fast_bf16(model.device):
         return "fp32"
     with _ENGINE_LOCK:
-        cache = _cache(model) if cache is None else cache
+        cache = _cache(model)
         if "auto" not in cache:
             spec = model.core_spec()
             with torch.inference_mode():
@@ -152,7 +152,9 @@ def resolve_backend(model: HubModel, cache: dict[str, Any] | None = None) -> str
 
 # --- running the core -----------------------------------------------------------------------------------------------
 
-_FAST = contextvars.ContextVar("hfimg_fast_inference", default=False)  # per thread: the demo serves several at once
+# Inside an image-level call: the engine picked for each model it runs, so a call that runs a core several times (the
+# recurrent inpainter's passes) looks at the weights once. None outside. Per thread: the demo serves several at once.
+_FAST: contextvars.ContextVar[dict | None] = contextvars.ContextVar("hfimg_fast_inference", default=None)
 _ENGINE_LOCK = threading.RLock()  # two requests that need the same new engine build it once
 # Per model: the weights the entries were made for, the engine of each backend and the "auto" decision. Kept outside
 # the model, so copying, pickling or saving a model never meets an onnxruntime session.
@@ -164,7 +166,7 @@ def fast_inference(method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = _FAST.set(True)
+        token = _FAST.set({})
         try:
             with torch.inference_mode():
                 return method(*args, **kwargs)
@@ -176,18 +178,21 @@ def fast_inference(method: Callable) -> Callable:
 
 def run_core(model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
     """`model.core(*inputs)` on the model's backend inside `fast_inference` methods; eager fp32 anywhere else."""
-    if not _FAST.get() or model.training:
+    engines = _FAST.get()
+    if engines is None or model.training:
         return model.core(*inputs)
-    return engine(model)(model, *inputs)
+    if model not in engines:  # the weights cannot change within the call (inference mode)
+        engines[model] = engine(model)
+    return engines[model](model, *inputs)
 
 
 def engine(model: HubModel) -> Callable[..., torch.Tensor]:
     """The engine that runs `model.core` on the model's resolved backend, called as `engine(model, *inputs)`."""
     with _ENGINE_LOCK:
-        cache = _cache(model)  # one look at the weights per call (~0.4 ms for the recurrent inpainter)
-        backend = resolve_backend(model, cache)
+        backend = resolve_backend(model)
         if backend == "fp32":
             return _eager
+        cache = _cache(model)
         if backend not in cache:
             cache[backend] = TorchEngine(model) if backend == "bf16" else OnnxEngine(_onnx_file(model))
         return cache[backend]
