@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hfimg.imaging import convert_mode, network_mode, upright
+from hfimg.imaging import convert_mode, network_mode, pad_to, upright
 from hfimg.models.classifier import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 from hfimg.registry import hub_reachable
 
@@ -44,6 +44,7 @@ _FASHION_MNIST_FILES = {"train": "train", "test": "t10k"}  # split -> IDX file p
 _LABEL_COLUMNS = ("label", "labels", "class", "fine_label")
 # What PIL raises for a file it cannot read: unknown format (UnidentifiedImageError is an OSError), truncated
 # data (OSError), a broken chunk (SyntaxError), an absurd size (DecompressionBombError), empty bytes (ValueError).
+CROPS = ("center", "random", "pad")  # how ImageStream brings an image to R x R (see its docstring)
 _UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
@@ -279,9 +280,11 @@ class ImageStream(torch.utils.data.IterableDataset):
         flip: random horizontal flips.
         rank, world_size: this process's rank and the number of processes sharing the corpus.
         repeat: loop over epochs forever; else one iteration is one epoch.
-        crop: "center" (resize the shorter side to R, keep the middle) or "random" (an R x R crop at the image's
+        crop: "center" (resize the shorter side to R, keep the middle), "random" (an R x R crop at the image's
             own scale, images smaller than R being enlarged first: the recipe for restoration models trained on
-            crops of large photos).
+            crops of large photos) or "pad" (the image at its own size in the middle of a black R x R canvas,
+            larger images shrunk to fit first: Fashion-MNIST's 28 px kept pixel for pixel in a 32 px frame, as the
+            PyTorch DCGAN example does, instead of resampled).
         crops_per_image: random crops cut from each decoded image, one after the other (crop="random" only).
             Decoding a 1024-px photo costs far more than cutting a small crop from it; several crops per decode
             multiply the photo rate, at the price of correlated neighbours in a batch.
@@ -315,8 +318,8 @@ class ImageStream(torch.utils.data.IterableDataset):
         super().__init__()
         if resolution < 1:
             raise ValueError(f"resolution must be a positive number of pixels, got {resolution}.")
-        if crop not in ("center", "random"):
-            raise ValueError(f"crop must be 'center' or 'random', got {crop!r}.")
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}.")
         if crops_per_image < 1 or (crops_per_image > 1 and crop != "random"):
             raise ValueError(
                 f"crops_per_image must be 1, or more with crop='random'; got {crops_per_image} with crop={crop!r}."
@@ -465,6 +468,8 @@ class ImageStream(torch.utils.data.IterableDataset):
 
     def _crop(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         size = self.resolution
+        if self.crop == "pad":
+            return pad_to(image, size)
         width, height = image.size
         if self.crop == "center" or min(width, height) < size:
             scale = size / min(width, height)

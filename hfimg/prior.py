@@ -284,7 +284,12 @@ def fit_latents(
     """
     count, size = x.shape[0], (model.resolution, model.resolution)
     target, weight = x, known
-    if x.shape[-2:] != size:
+    padding = getattr(model, "padding", 0)  # the black frame of the model's training images
+    framed = padding > 0 and x.shape[-2:] == (size[0] - 2 * padding, size[1] - 2 * padding)
+    if framed:  # an image like the data: framed as in training, the frame a known black
+        target = F.pad(x, (padding,) * 4, value=-1.0)
+        weight = F.pad(known, (padding,) * 4, value=1.0)
+    elif x.shape[-2:] != size:
         warnings.warn(
             f"{type(model).__name__} knows only {size[0]}x{size[1]} images like its training data; the "
             f"{x.shape[-1]}x{x.shape[-2]} image is resized to {size[0]}x{size[1]} for the search and the result back.",
@@ -329,6 +334,8 @@ def fit_latents(
             fitted = images.view(count, restarts, *images.shape[1:])[torch.arange(count), best]  # (N, C, R, R)
     finally:
         model.train(was_training)
+    if framed:
+        return fitted[..., padding:-padding, padding:-padding]
     if fitted.shape[-2:] != x.shape[-2:]:
         fitted = resize(fitted, x.shape[-2:])
     return fitted

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 import hfimg
 from hfimg.data import FASHION_MNIST_HUB_ID, ImageStream
-from hfimg.models.classifier import FashionClassifier
+from hfimg.models.classifier import FITS, FashionClassifier
 
 DEFAULT_OUTPUT = Path(hfimg.__file__).parent / "pretrained" / "fashion-mnist-classifier"
 
@@ -35,6 +35,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output_dir", type=Path, default=DEFAULT_OUTPUT, help="Where the model folder is written.")
     parser.add_argument("--resolution", type=int, default=32, help="Image size the classifier works at.")
     parser.add_argument("--base_channels", type=int, default=32, help="Width of the first conv stage.")
+    parser.add_argument("--convs_per_stage", type=int, default=1, help="3x3 convs per stage (2: a VGG-like network).")
+    parser.add_argument(
+        "--fit",
+        choices=FITS,
+        default="resize",
+        help="How 28 px Fashion-MNIST images become --resolution px: resize (bicubic, as the hfimg generators of "
+        "the first release were trained) or pad (a black frame, every pixel unchanged).",
+    )
+    parser.add_argument(
+        "--model_name",
+        default="hfimg/fashion-mnist-classifier",
+        help="The id the card gives the model (bundled ids are hfimg/<folder name>).",
+    )
     parser.add_argument("--epochs", type=int, default=3, help="Passes over the train split.")
     parser.add_argument("--batch_size", type=int, default=128, help="Images per optimisation step.")
     parser.add_argument("--learning_rate", type=float, default=2e-3, help="AdamW peak learning rate (cosine decay).")
@@ -66,6 +79,7 @@ def batches(args: argparse.Namespace, split: str, train: bool) -> DataLoader:
         seed=args.seed,
         flip=train,  # a mirrored garment is the same garment
         repeat=False,
+        crop="pad" if args.fit == "pad" else "center",
     )
     return DataLoader(stream, batch_size=args.batch_size, num_workers=0)
 
@@ -89,7 +103,14 @@ def main(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     train_loader = batches(args, "train", train=True)
     labels = train_loader.dataset.dataset.features["label"].names  # the corpus' own class names
-    model = FashionClassifier(channels=1, resolution=args.resolution, base_channels=args.base_channels, labels=labels)
+    model = FashionClassifier(
+        channels=1,
+        resolution=args.resolution,
+        base_channels=args.base_channels,
+        labels=labels,
+        convs_per_stage=args.convs_per_stage,
+        fit=args.fit,
+    )
     print(f"FashionClassifier: {model.num_parameters():,} parameters", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     # Cosine decay over epochs (an ImageStream has no length to count steps by in advance).
@@ -139,7 +160,7 @@ def write_card(
         datasets=[FASHION_MNIST_HUB_ID],
         tags=["hfimg", "image-classification", "fashion-mnist", "fid"],
         pipeline_tag="image-classification",
-        model_name="hfimg/fashion-mnist-classifier",
+        model_name=args.model_name,
         eval_results=[
             EvalResult(
                 task_type="image-classification",
@@ -152,24 +173,37 @@ def write_card(
         ],
     )
     command = "python " + " ".join(shlex.quote(a) for a in ["scripts/train_classifier.py", *sys.argv[1:]])
+    framing = (
+        f"framed in black to {args.resolution}x{args.resolution} (every pixel unchanged; images of other sizes are "
+        "framed the same way by `prepare`)"
+        if args.fit == "pad"
+        else f"enlarged to {args.resolution}x{args.resolution} with PIL bicubic (as the first hfimg generators were "
+        "trained)"
+    )
+    role = ""
+    if args.model_name != parse_args([]).model_name:
+        role = (
+            "\n\nIt is an independent judge: no hfimg model was selected or tuned with it. "
+            "`benchmarks/bench_generation.py` reports FID in its features beside those of the other judges."
+        )
     rows = "\n".join(f"| {label} | {value:.1%} |" for label, value in zip(model.labels, per_class, strict=True))
     content = f"""---
 {data.to_yaml()}
 ---
 
-# hfimg/fashion-mnist-classifier
+# {args.model_name}
 
 A small CNN ({model.num_parameters():,} parameters) that sorts 32x32 grey images into the 10 Fashion-MNIST
 classes. hfimg uses it as a measuring instrument: its {model.num_features}-d penultimate layer gives a domain
 FID / KID for the Fashion-MNIST generators (Inception weights are not always available, and know little about
 28-pixel clothing), and its predictions give the class histogram of generated samples
-(`hfimg.metrics.class_histogram`).
+(`hfimg.metrics.class_histogram`).{role}
 
 ```python
 import hfimg
 from hfimg import metrics
 
-classifier = hfimg.load("hfimg/fashion-mnist-classifier")
+classifier = hfimg.load("{args.model_name}")
 classifier.classify(images)                                 # PIL images / tensors -> class names
 metrics.fid(real_images, generated_images, features="classifier")
 ```
@@ -191,14 +225,14 @@ Test split of Fashion-MNIST (10,000 images): **{accuracy:.2%}** accuracy.
 - Data: [Fashion-MNIST]({"https://huggingface.co/datasets/" + FASHION_MNIST_HUB_ID}) train split (60,000
   images; Zalando Research, MIT licence), read with `hfimg.data.ImageStream` (from the local copy of the Debian
   package `dataset-fashion-mnist` when present, else from the Hub; the same images).
-- Preprocessing: 28x28 enlarged to {args.resolution}x{args.resolution} with PIL bicubic (as for the generators),
-  scaled to [-1, 1], random horizontal flips.
+- Preprocessing: 28x28 {framing}, scaled to [-1, 1], random horizontal flips.
 - {args.epochs} epochs, batch {args.batch_size}, AdamW (lr {args.learning_rate}, cosine decay, weight decay
   {args.weight_decay}), label smoothing {args.label_smoothing}, seed {args.seed}; {minutes:.1f} minutes with
   {args.num_threads} CPU thread(s) on a shared {os.cpu_count()}-core machine (load average
   {os.getloadavg()[1]:.1f} at the end of training).
-- Architecture: four 3x3 conv + BatchNorm + ReLU stages of {model.num_features // 4}, {model.num_features // 2},
-  {model.num_features} and {model.num_features} channels at 32, 16, 8 and 4 px, with 2x2 max pooling between them;
+- Architecture: four stages of {args.convs_per_stage} x (3x3 conv + BatchNorm + ReLU) of
+  {model.num_features // 4}, {model.num_features // 2}, {model.num_features} and {model.num_features} channels
+  at 32, 16, 8 and 4 px, with 2x2 max pooling between them;
   global average pooling gives the {model.num_features}-d features; dropout and a linear layer give the logits.
 
 ## Intended use and limitations

@@ -429,3 +429,17 @@ def test_stream_turns_exif_rotated_photos_upright(tmp_path):
     image = sample["image"]  # (3, 16, 16) in [-1, 1], the middle of the upright 16x32 photo
     assert image[2, 1].mean() > 0.5 and image[0, 1].mean() < -0.5  # top row blue
     assert image[0, -2].mean() > 0.5 and image[2, -2].mean() < -0.5  # bottom row red
+
+
+def test_pad_frames_an_image_unscaled_and_shrinks_a_larger_one(tmp_path):
+    small, large = make_images(1, size=(6, 6))[0], make_images(1, size=(20, 10))[0]
+    parquet = write_parquet(tmp_path / "two.parquet", [small, large], [0, 1])
+    stream = ImageStream(str(parquet), resolution=8, channels=3, crop="pad", shuffle_buffer=0, repeat=False)
+    framed, shrunk = (sample["image"] for sample in stream)
+    pixels = torch.from_numpy(np.asarray(small).astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+    torch.testing.assert_close(framed[:, 1:7, 1:7], pixels)  # every pixel as it was
+    assert (framed[:, 0] == -1).all() and (framed[:, :, -1] == -1).all()  # in a black frame
+    assert shrunk.shape == (3, 8, 8) and (shrunk[:, :2] == -1).all() and (shrunk[:, -2:] == -1).all()
+    assert (shrunk[:, 2:6] != -1).any()  # 20 wide, 10 high -> 8 x 4, framed above and below
+    with pytest.raises(ValueError, match="crop must be one of"):
+        ImageStream(str(parquet), resolution=8, channels=3, crop="zoom")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -148,6 +150,9 @@ def test_vae_sampling_and_reconstruction():
         (lambda: DCGANDiscriminator(resolution=16), "16"),
         (lambda: ConvVAE(resolution=100), "100"),
         (lambda: ConvVAE(latent_dim=0), "latent_dim=0"),
+        (lambda: DCGANGenerator(resolution=32, padding=8), "padding must be in 0..7"),
+        (lambda: ConvVAE(padding=-1), "padding"),
+        (lambda: DCGANDiscriminator(norm="layer"), "norm must be one of"),
     ],
 )
 def test_bad_configs_raise(build, match: str):
@@ -169,3 +174,28 @@ def test_bad_inputs_name_the_expected_shape():
         vae.decode(torch.zeros(8))
     with pytest.raises(ValueError, match="at least 1"):
         generator.generate(0)
+
+
+def test_framed_models_give_and_take_images_of_the_data_s_own_size():
+    generator = DCGANGenerator(resolution=32, channels=1, latent_dim=8, base_channels=8, padding=2)
+    framed = generator.eval()(generator.sample_latents(3, seed=0))  # (3, 1, 32, 32): the network's own size
+    images = generator.generate(3, seed=0)
+    assert {image.size for image in images} == {(28, 28)}
+    inner = ((framed[:, 0, 2:-2, 2:-2].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    np.testing.assert_array_equal(np.stack([np.asarray(image) for image in images]), inner)  # the frame cut off
+    vae = ConvVAE(resolution=32, channels=1, latent_dim=8, base_channels=8, padding=2)
+    assert vae.generate(2, seed=0)[0].size == (28, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a 28 px image is the model's own kind: framed, not resized with a warning
+        assert vae.reconstruct(Image.new("L", (28, 28), 200)).size == (28, 28)
+
+
+def test_a_batchnorm_discriminator_is_the_paper_s_and_a_spectral_one_is_not():
+    batch = DCGANDiscriminator(resolution=32, channels=1, base_channels=8, norm="batch")
+    spectral = DCGANDiscriminator(resolution=32, channels=1, base_channels=8)
+    norms = [m for m in batch.features if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 2  # every conv but the first (3 convs down to 4x4 at 32 px)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in spectral.modules())
+    assert all(hasattr(m, "parametrizations") for m in spectral.features if isinstance(m, torch.nn.Conv2d))
+    assert not any(hasattr(m, "parametrizations") for m in batch.modules())
+    assert batch(torch.zeros(4, 1, 32, 32)).shape == (4,)

@@ -234,6 +234,34 @@ def test_class_histogram_sums_to_one_and_counts_predictions(extractor):
     assert metrics.class_histogram(to_tensor(images), classifier=biased) == [0.0] * 3 + [1.0] + [0.0] * 6
 
 
+def test_precision_and_recall_see_fidelity_and_coverage(extractor):
+    real = to_tensor(garments(40))
+    assert metrics.precision_recall(real, real, features=extractor) == (1.0, 1.0)
+    half = metrics.precision_recall(real, real[:20].repeat(2, 1, 1, 1), features=extractor)
+    assert half.precision == 1.0 and half.recall < 0.9  # half the garments, drawn twice: faithful, not covering
+    noise = metrics.precision_recall(real, torch.rand_like(real) * 2 - 1, features=extractor)
+    assert noise.precision < 0.2
+
+
+def test_two_sample_test_is_at_chance_for_one_distribution_and_sure_for_two():
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(200, 1, 28, 28, generator=generator) * 2 - 1 for _ in range(2))
+    same = metrics.two_sample_accuracy(a, b, steps=60)
+    framed = b.clone()
+    framed[:, :, :, :10] = -1  # a black band no real image has
+    assert abs(same - 0.5) < 0.15 and metrics.two_sample_accuracy(a, framed, steps=60) > 0.9
+
+
+def test_a_pad_classifier_frames_small_images_instead_of_resizing():
+    classifier = FashionClassifier(base_channels=4, fit="pad", convs_per_stage=2)
+    prepared = classifier.prepare([Image.new("L", (28, 28), 255)])
+    assert prepared.shape == (1, 1, 32, 32)
+    assert (prepared[0, 0, 2:30, 2:30] == 1).all() and (prepared[0, 0, :2] == -1).all()
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in classifier.modules()) == 8  # 2 convs x 4 stages
+    with pytest.raises(ValueError, match="fit"):
+        FashionClassifier(fit="stretch")
+
+
 def test_prepare_resizes_like_the_training_data():
     # Fashion-MNIST is 28x28; hfimg.data.ImageStream(resolution=32) enlarges it with PIL bicubic.
     model = FashionClassifier(base_channels=4)

@@ -7,6 +7,7 @@ All runs are tiny (16-32 px, a few steps) on image folders the tests make themse
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -203,6 +204,33 @@ def test_resuming_a_finished_run_with_more_steps_continues_from_its_step(image_f
     train("denoise-cnn", image_folder, out, "--max_train_steps", "3", "--checkpointing_steps", "2",
           "--resume_from_checkpoint", "latest")  # fmt: skip
     assert "3 optimizer steps" in (out / "README.md").read_text()
+
+
+def test_a_time_budget_stops_saves_a_checkpoint_and_a_longer_one_resumes_there(image_folder, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    readings = itertools.count(0, 10)  # every reading of the clock is 10 s after the previous one
+    monkeypatch.setattr("hfimg.training.trainer.clock", lambda: next(readings))
+    extra = ("--max_train_steps", "1000", "--checkpointing_steps", "2", "--resume_from_checkpoint", "latest")
+    train("dcgan", image_folder, out, "--max_train_minutes", "0.5", *extra)
+    saved = checkpoints.list_checkpoints(out)
+    state = checkpoints.read_state(saved[-1])
+    assert 0 < state["step"] < 1000 and 30 <= state["train_seconds"] < 60  # stopped by the clock, not the steps
+    assert saved[-1].name == f"checkpoint-{state['step']}"  # where it stopped, also off the checkpoint interval
+    assert hfimg.load(saved[-1] / checkpoints.MODEL_FOLDER).generate(1, seed=0)[0].size == (32, 32)
+    assert f"{state['step']} optimizer steps" in (out / "README.md").read_text()
+    train("dcgan", image_folder, out, "--max_train_minutes", "1", *extra)
+    resumed = checkpoints.read_state(checkpoints.list_checkpoints(out)[-1])
+    assert resumed["step"] > state["step"] and 60 <= resumed["train_seconds"] < 90  # the minutes add up
+
+
+def test_framed_training_images_and_a_batchnorm_discriminator(image_folder, tmp_path):
+    out = tmp_path / "run"
+    extra = ["--crop", "pad", "--disc_norm", "batch", "--model_kwargs", '{"padding": 2}', "--max_train_steps", "2"]
+    train("dcgan", image_folder, out, *extra)
+    generator = hfimg.load(out)
+    assert generator.padding == 2 and generator.generate(2, seed=0)[0].size == (28, 28)
+    discriminator = hfimg.load(out / "discriminator")
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in discriminator.modules())
 
 
 # --- processes, kills and resumes -----------------------------------------------------------------------------------

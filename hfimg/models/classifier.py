@@ -29,9 +29,11 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, network_mode, open_image, tensor_to_pil
+from hfimg.imaging import ImageInput, network_mode, open_image, pad_to, tensor_to_pil
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, example_images
+
+FITS = ("resize", "pad")  # how `prepare` brings other sizes to the classifier's own
 
 # Class names in label order, spelled as in the Hub copy zalando-datasets/fashion_mnist (and hfimg.data).
 FASHION_MNIST_LABELS = [
@@ -48,16 +50,26 @@ FASHION_MNIST_LABELS = [
 ]
 
 
-def conv_block(in_channels: int, out_channels: int) -> list[nn.Module]:
-    """3x3 conv (size kept) + BatchNorm + ReLU."""
-    return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU()]
+def conv_block(in_channels: int, out_channels: int, convs: int = 1) -> list[nn.Module]:
+    """`convs` x (3x3 conv (size kept) + BatchNorm + ReLU)."""
+    layers: list[nn.Module] = []
+    for i in range(convs):
+        layers += [
+            nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        ]
+    return layers
 
 
-def fit_bicubic(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Resize with PIL bicubic so the shorter side fits, keeping the middle (a no-op at the right size)."""
-    if image.size == size:
+def fit_image(image: Image.Image, size: int, fit: str) -> Image.Image:
+    """An image brought to size x size: "resize" (PIL bicubic, the shorter side to `size`, the middle kept) or
+    "pad" (unscaled in the middle of a black frame, as `hfimg.data.ImageStream(crop="pad")`); a no-op at that size."""
+    if image.size == (size, size):
         return image
-    return ImageOps.fit(image, size, method=Image.Resampling.BICUBIC)
+    if fit == "pad":
+        return pad_to(image, size)
+    return ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
 
 
 @register_model("fashion-classifier")
@@ -68,10 +80,11 @@ class FashionClassifier(
 ):
     """CNN classifier: (B, C, R, R) in [-1, 1] -> (B, len(labels)) logits.
 
-    Four 3x3 conv stages at R, R/2, R/4 and R/8 with widths base, 2x, 4x and 4x base, 2x2 max pooling between
-    them; global average pooling gives the feature vector (B, 4x base) and a linear layer the logits. The widest
-    layers run at the smallest sizes, so a forward pass costs about 12M multiply-adds for 240k parameters at the
-    defaults (it has to train on a couple of CPU cores).
+    Four stages of `convs_per_stage` 3x3 convs at R, R/2, R/4 and R/8 with widths base, 2x, 4x and 4x base, 2x2
+    max pooling between them; global average pooling gives the feature vector (B, 4x base) and a linear layer the
+    logits. The widest layers run at the smallest sizes, so a forward pass costs about 12M multiply-adds for 240k
+    parameters at the defaults (it has to train on a couple of CPU cores). Classifiers of other widths, depths,
+    input framing and seeds serve as independent judges of generated images (`benchmarks/bench_generation.py`).
 
     Args:
         channels: 1 (grey) or 3 (RGB).
@@ -79,6 +92,9 @@ class FashionClassifier(
         base_channels: width of the first stage.
         dropout: dropout on the features before the linear layer (training only).
         labels: class names, in logit order; None means the 10 Fashion-MNIST classes.
+        convs_per_stage: 3x3 convs in each stage (1, or 2 for a VGG-like network).
+        fit: how `prepare` brings an image of another size to R x R: "resize" (bicubic) or "pad" (a black frame,
+            for a classifier trained on `ImageStream(crop="pad")` images).
     """
 
     def __init__(
@@ -88,9 +104,13 @@ class FashionClassifier(
         base_channels: int = 32,
         dropout: float = 0.2,
         labels: list[str] | None = None,
+        convs_per_stage: int = 1,
+        fit: str = "resize",
     ):
         super().__init__()
         network_mode(channels)  # validates channels
+        if convs_per_stage < 1 or fit not in FITS:
+            raise ValueError(f"need convs_per_stage >= 1 and fit in {FITS}, got {convs_per_stage} and {fit!r}.")
         if resolution < 8 or resolution % 8:
             raise ValueError(f"resolution must be a multiple of 8 (three 2x poolings), got {resolution}.")
         labels = list(FASHION_MNIST_LABELS if labels is None else labels)
@@ -99,16 +119,18 @@ class FashionClassifier(
         self.channels = channels
         self.resolution = resolution
         self.labels = labels
+        self.fit = fit
         self.num_features = 4 * base_channels  # read by torchmetrics when used as an FID / KID feature extractor
         widths = [base_channels, 2 * base_channels, 4 * base_channels, 4 * base_channels]
+        convs = convs_per_stage
         self.body = nn.Sequential(
-            *conv_block(channels, widths[0]),  # (B, w0, R, R)
+            *conv_block(channels, widths[0], convs),  # (B, w0, R, R)
             nn.MaxPool2d(2),
-            *conv_block(widths[0], widths[1]),  # (B, w1, R/2, R/2)
+            *conv_block(widths[0], widths[1], convs),  # (B, w1, R/2, R/2)
             nn.MaxPool2d(2),
-            *conv_block(widths[1], widths[2]),  # (B, w2, R/4, R/4)
+            *conv_block(widths[1], widths[2], convs),  # (B, w2, R/4, R/4)
             nn.MaxPool2d(2),
-            *conv_block(widths[2], widths[3]),  # (B, w3, R/8, R/8)
+            *conv_block(widths[2], widths[3], convs),  # (B, w3, R/8, R/8)
         )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(widths[3], len(labels))
@@ -149,8 +171,9 @@ class FashionClassifier(
 
         Returns:
             The batch converted to the model's channels (RGB -> grey with PIL's luma weights, grey -> RGB by
-            repetition) and, if it is not `resolution` square already, resized exactly as `hfimg.data.ImageStream`
-            does: to 8-bit PIL images, PIL bicubic, the shorter side to `resolution`, the middle kept.
+            repetition) and, if it is not `resolution` square already, brought to it exactly as
+            `hfimg.data.ImageStream` does for training: to 8-bit PIL images, then (fit="resize") PIL bicubic, the
+            shorter side to `resolution`, the middle kept, or (fit="pad") framed in black.
         """
         size = (self.resolution, self.resolution)
         if isinstance(images, torch.Tensor):
@@ -167,7 +190,9 @@ class FashionClassifier(
                 batch = batch.expand(-1, 3, -1, -1)
         else:
             mode = network_mode(self.channels)
-            arrays = [np.asarray(fit_bicubic(open_image(image).convert(mode), size)) for image in images]
+            arrays = [
+                np.asarray(fit_image(open_image(image).convert(mode), self.resolution, self.fit)) for image in images
+            ]
             if not arrays:
                 raise ValueError("prepare needs at least one image.")
             batch = torch.from_numpy(np.stack(arrays).astype(np.float32)).reshape(len(arrays), *size, -1)

@@ -34,6 +34,7 @@ from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, example_images, fast_inference
 
 RESOLUTIONS = (32, 64, 128)
+DISCRIMINATOR_NORMS = ("spectral", "batch")
 LABEL_EMBEDDING_DIM = 32  # size of the label embedding the conditional generator concatenates to z
 
 
@@ -50,6 +51,20 @@ def stage_channels(base_channels: int, stages: int) -> list[int]:
     The cap keeps the 128x128 models from having 16 * base channels at 4x4 (the DCGAN paper stops at 8x).
     """
     return [base_channels * min(2 ** (stages - 1 - i), 8) for i in range(stages)]
+
+
+def check_padding(padding: int, resolution: int) -> int:
+    """Return `padding` (the black frame of the training images, px per side), or raise if it leaves no image."""
+    if not 0 <= padding < resolution // 4:
+        raise ValueError(f"padding must be in 0..{resolution // 4 - 1} px for {resolution} px images, got {padding}.")
+    return padding
+
+
+def unframe(images: torch.Tensor, padding: int) -> torch.Tensor:
+    """(B, C, R, R) -> (B, C, R - 2 * padding, R - 2 * padding): the training images' frame cut off."""
+    if padding == 0:
+        return images
+    return images[..., padding:-padding, padding:-padding]
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -105,6 +120,9 @@ class DCGANGenerator(
         latent_dim: size of z.
         base_channels: channels of the last hidden stage; earlier stages have 2x, 4x, 8x as many.
         num_classes: 0 for an unconditional model; otherwise labels 0..num_classes-1 select the class.
+        padding: width of the black frame the training images were given (`train.py --crop pad`), cut off by
+            `generate` and `interpolate`: 2 for Fashion-MNIST's 28 px images trained at 32 px, which then come out
+            at 28 px, pixel for pixel like the data.
     """
 
     # Latent-space restoration, shared with ConvVAE: see hfimg.prior.
@@ -118,10 +136,12 @@ class DCGANGenerator(
         latent_dim: int = 100,
         base_channels: int = 64,
         num_classes: int = 0,
+        padding: int = 0,
     ):
         super().__init__()
         stages = check_resolution(resolution)
         network_mode(channels)  # validates channels
+        self.padding = check_padding(padding, resolution)
         if latent_dim < 1 or base_channels < 1 or num_classes < 0:
             raise ValueError(
                 f"latent_dim and base_channels must be positive and num_classes >= 0, got latent_dim={latent_dim}, "
@@ -214,7 +234,7 @@ class DCGANGenerator(
         self.eval()  # batch-norm running statistics: an image does not depend on the rest of the batch
         images = self(z, labels)
         self.train(was_training)
-        return batch_to_pils(images)
+        return batch_to_pils(unframe(images, self.padding))
 
     @fast_inference
     def generate(self, num_images: int, seed: int | None = None, labels: list[int] | None = None) -> list[Image.Image]:
@@ -226,7 +246,7 @@ class DCGANGenerator(
             labels: one class per image for a conditional model (default: classes 0, 1, 2, ... in turn).
 
         Returns:
-            PIL images of size resolution x resolution, mode L or RGB.
+            PIL images of size resolution - 2 * padding square, mode L or RGB.
         """
         check_count(num_images, "num_images")
         return self._decode_images(self.sample_latents(num_images, seed), self._labels_for(num_images, labels))
@@ -278,10 +298,12 @@ class DCGANDiscriminator(
     Mirror of the generator: strided 4x4 convs halve the size and double the channels (capped at 8 * base) down to
     4x4, then a 4x4 conv gives one logit. LeakyReLU(0.2) throughout.
 
-    Spectral normalisation instead of the paper's BatchNorm: it bounds the discriminator's Lipschitz constant,
-    which keeps its gradients to the generator useful (Miyato et al., 2018), and, unlike BatchNorm, a score does
-    not depend on what else is in the batch: real and fake batches are not normalised with different statistics,
-    train and eval mode give the same logits, and data-parallel ranks need no synchronised statistics.
+    `norm="spectral"` (the default) puts spectral normalisation on every layer: it bounds the discriminator's
+    Lipschitz constant, which keeps its gradients to the generator useful (Miyato et al., 2018), and a score does
+    not depend on what else is in the batch, so train and eval mode give the same logits and data-parallel ranks
+    need no synchronised statistics. `norm="batch"` is the paper's discriminator: BatchNorm after every conv but
+    the first (real and generated batches are scored in separate calls, so each is normalised by its own
+    statistics, as in the PyTorch DCGAN example).
 
     With `num_classes > 0` a projection term is added: logit += <embed(label), pooled features>.
 
@@ -290,6 +312,7 @@ class DCGANDiscriminator(
         channels: 1 (grey) or 3 (RGB).
         base_channels: channels of the first conv; later ones have 2x, 4x, 8x as many.
         num_classes: 0 for an unconditional model; otherwise the number of classes of the labels.
+        norm: "spectral" or "batch" (see above).
 
     Example:
         >>> discriminator = DCGANDiscriminator(resolution=32, channels=1, base_channels=8)
@@ -297,7 +320,14 @@ class DCGANDiscriminator(
         torch.Size([5])
     """
 
-    def __init__(self, resolution: int = 64, channels: int = 3, base_channels: int = 64, num_classes: int = 0):
+    def __init__(
+        self,
+        resolution: int = 64,
+        channels: int = 3,
+        base_channels: int = 64,
+        num_classes: int = 0,
+        norm: str = "spectral",
+    ):
         super().__init__()
         stages = check_resolution(resolution)
         network_mode(channels)  # validates channels
@@ -306,6 +336,8 @@ class DCGANDiscriminator(
                 f"base_channels must be positive and num_classes >= 0, got base_channels={base_channels}, "
                 f"num_classes={num_classes}."
             )
+        if norm not in DISCRIMINATOR_NORMS:
+            raise ValueError(f"norm must be one of {DISCRIMINATOR_NORMS}, got {norm!r}.")
         self.resolution = resolution
         self.channels = channels
         self.num_classes = num_classes
@@ -313,15 +345,20 @@ class DCGANDiscriminator(
         widths = stage_channels(base_channels, stages)[::-1]  # full resolution -> 4x4
         # (B, C, R, R) -> (B, widths[0], R/2, R/2) -> ... -> (B, widths[-1], 4, 4)
         layers: list[nn.Module] = []
-        for c_in, c_out in zip([channels, *widths[:-1]], widths, strict=True):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        for i, (c_in, c_out) in enumerate(zip([channels, *widths[:-1]], widths, strict=True)):
+            if norm == "batch" and i > 0:  # the paper leaves the first layer unnormalised
+                layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out)]
+            else:
+                layers += [nn.Conv2d(c_in, c_out, 4, 2, 1)]
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0)  # (B, widths[-1], 4, 4) -> (B, 1, 1, 1)
         self.label_embedding = nn.Embedding(num_classes, widths[-1]) if num_classes > 0 else None
         self.apply(dcgan_init)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Embedding)):
-                spectral_norm(module)
+        if norm == "spectral":
+            for module in self.modules():
+                if isinstance(module, (nn.Conv2d, nn.Embedding)):
+                    spectral_norm(module)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, C, R, R) in [-1, 1], labels (B,) long or None -> logits (B,) (no sigmoid)."""

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from hfimg import prior
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, batch_to_pils, check_count, network_mode
-from hfimg.models.gan import check_resolution, latent_generator, slerp
+from hfimg.models.gan import check_padding, check_resolution, latent_generator, slerp, unframe
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, fast_inference
 
@@ -58,6 +58,9 @@ class ConvVAE(
         channels: 1 (grey) or 3 (RGB).
         latent_dim: size of the code z.
         base_channels: channels of the first encoder conv.
+        padding: width of the black frame the training images were given (`train.py --crop pad`), cut off by
+            `generate` and `interpolate` (2 for Fashion-MNIST's 28 px images trained at 32 px); `reconstruct`
+            frames an image of that smaller size the same way.
     """
 
     num_classes = 0  # unconditional; read by hfimg.prior
@@ -66,10 +69,18 @@ class ConvVAE(
     inpaint = prior.inpaint
     restore = prior.restore
 
-    def __init__(self, resolution: int = 32, channels: int = 1, latent_dim: int = 32, base_channels: int = 32):
+    def __init__(
+        self,
+        resolution: int = 32,
+        channels: int = 1,
+        latent_dim: int = 32,
+        base_channels: int = 32,
+        padding: int = 0,
+    ):
         super().__init__()
         stages = check_resolution(resolution)
         network_mode(channels)  # validates channels
+        self.padding = check_padding(padding, resolution)
         if latent_dim < 1 or base_channels < 1:
             raise ValueError(
                 f"latent_dim and base_channels must be positive, got latent_dim={latent_dim}, "
@@ -156,7 +167,7 @@ class ConvVAE(
             raise ValueError("ConvVAE is unconditional: leave label=None.")
         z_a, z_b = (torch.randn(1, self.latent_dim, generator=latent_generator(seed))[0] for seed in (seed_a, seed_b))
         images = self._decode_in_eval(slerp(z_a, z_b, torch.linspace(0, 1, steps)))  # (steps, C, R, R)
-        return batch_to_pils(images)
+        return batch_to_pils(unframe(images, self.padding))
 
     def _decode_in_eval(self, z: torch.Tensor) -> torch.Tensor:
         """Decode codes (N, latent_dim) in eval mode, leaving the model's mode as it was."""
@@ -169,18 +180,22 @@ class ConvVAE(
     @fast_inference
     def generate(self, num_images: int, seed: int | None = None) -> list[Image.Image]:
         """`num_images` samples as PIL images (mode L or RGB); the same seed gives the same images."""
-        return batch_to_pils(self.sample(num_images, seed))
+        return batch_to_pils(unframe(self.sample(num_images, seed), self.padding))
 
     @torch.no_grad()
     def reconstruct(self, image: ImageInput) -> Image.Image:
         """Encode and decode one image (eval mode, z = mean); returns a PIL image of the input's size and mode.
 
-        An image of another size is resized to the model's resolution and the result back, with a warning.
+        An image of the training data's own size (resolution - 2 * padding) is framed as in training; one of
+        another size is resized to the model's resolution and the result back, with a warning.
         """
         prepared = PreparedImage.from_input(image, self.channels)
         x = prepared.tensor.to(self.device)
         size = (self.resolution, self.resolution)
-        if x.shape[-2:] != size:
+        native = self.resolution - 2 * self.padding
+        if self.padding and x.shape[-2:] == (native, native):
+            x = F.pad(x, (self.padding,) * 4, value=-1.0)
+        elif x.shape[-2:] != size:
             warnings.warn(
                 f"{type(self).__name__} works at {size[0]}x{size[1]}; the {prepared.size[0]}x{prepared.size[1]} image "
                 f"is resized to that and back.",
@@ -192,6 +207,8 @@ class ConvVAE(
         recon = self.decode(self.encode(x)[0])
         self.train(was_training)
         height, width = prepared.tensor.shape[-2:]
+        if self.padding and (height, width) == (native, native):
+            return prepared.to_output(unframe(recon, self.padding).clamp(-1, 1))
         recon = F.interpolate(recon, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
         return prepared.to_output(recon.clamp(-1, 1))
 

@@ -16,6 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hfimg.data import CROPS
+from hfimg.models.gan import DISCRIMINATOR_NORMS
+
 # Flags that are model keyword arguments, when the model's __init__ takes them.
 MODEL_KWARG_FLAGS = ("channels", "base_channels", "latent_dim", "num_classes", "features", "depth", "iterations")
 # --resolution's range. Fixed-size models (GAN, VAE) narrow it to their own sizes; fully convolutional ones take
@@ -80,7 +83,14 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
         help="Training image size; images are resized and cropped to it. Default: the model's own resolution, "
         f"else 64. GANs and VAEs take 32, 64 or 128; the others {MIN_RESOLUTION} to {MAX_RESOLUTION}.",
     )
-    group.add_argument("--crop", choices=("center", "random"), default="center", help="How images are cropped.")
+    group.add_argument(
+        "--crop",
+        choices=CROPS,
+        default="center",
+        help="How images become R x R: center (resize, keep the middle), random (a crop at the image's own scale) "
+        "or pad (unscaled in the middle of a black frame: Fashion-MNIST's 28 px in 32 px, as the PyTorch DCGAN "
+        "example trains).",
+    )
     group.add_argument("--random_flip", action="store_true", help="Flip training images horizontally at random.")
     group.add_argument(
         "--crops_per_image",
@@ -111,6 +121,13 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument("--output_dir", help="Folder for checkpoints, logs, previews and the final model.")
     group.add_argument("--train_batch_size", type=int, default=16, help="Images per process per micro-batch.")
     group.add_argument("--max_train_steps", type=int, default=1000, help="Optimizer steps to train for.")
+    group.add_argument(
+        "--max_train_minutes",
+        type=finite_float(0, above=True),
+        default=None,
+        help="Also stop after this many minutes of training (wall clock, counted over resumes; setup excluded): "
+        "equal-time comparisons, or a run sized to a session. A checkpoint is saved where it stops.",
+    )
     group.add_argument(
         "--learning_rate",
         type=finite_float(0, above=True),
@@ -157,6 +174,12 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--disc_base_channels", type=int, default=None, help="Discriminator width. Default: the generator's."
+    )
+    group.add_argument(
+        "--disc_norm",
+        choices=DISCRIMINATOR_NORMS,
+        default="spectral",
+        help="GAN: the discriminator's normalisation, spectral norm or the DCGAN paper's BatchNorm.",
     )
     group.add_argument("--kl_weight", type=finite_float(0), default=1.0, help="VAE: beta, the weight of the KL term.")
     group.add_argument("--kl_warmup_steps", type=int, default=0, help="VAE: steps over which beta ramps from 0.")

@@ -27,12 +27,14 @@ from accelerate.logging import get_logger
 from accelerate.utils import gather_object
 from accelerate.utils import load as accelerate_load
 
+from hfimg.hub import HubModel
 from hfimg.training.arguments import ConfigError
 
 logger = get_logger(__name__)
 
 RUN_FILE = "hfimg_run.json"
 STATE_FILE = "trainer_state.json"
+MODEL_FOLDER = "model"  # the model as it would be saved at that step, in Hub format
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
@@ -152,6 +154,8 @@ def save_checkpoint(
     stream_state: dict,
     run: dict,
     total_limit: int | None,
+    train_seconds: float = 0.0,
+    model: HubModel | None = None,
 ) -> Path:
     """Write `checkpoint-<step>` atomically (every rank must call this), then keep the newest `total_limit`.
 
@@ -162,6 +166,9 @@ def save_checkpoint(
         stream_state: this rank's `ImageStream.state_dict()`; all ranks' states are stored.
         run: what the folder trains (checked again on resume).
         total_limit: checkpoints to keep, None for all.
+        train_seconds: wall-clock seconds of training so far, over every resume (what --max_train_minutes counts).
+        model: the model as the run would save it now (the EMA, if any), also written as a Hub-format folder
+            `model/` inside the checkpoint, which `hfimg.load` reads: a learning curve is measured on these.
 
     Returns:
         The checkpoint folder.
@@ -175,8 +182,16 @@ def save_checkpoint(
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        state = {"step": step, "world_size": accelerator.num_processes, "streams": streams, "run": run}
+        state = {
+            "step": step,
+            "train_seconds": round(train_seconds, 3),
+            "world_size": accelerator.num_processes,
+            "streams": streams,
+            "run": run,
+        }
         (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
+        if model is not None:
+            model.save_pretrained(partial / MODEL_FOLDER)
         if final.exists():  # an older checkpoint of the same step (after resuming from an earlier one)
             shutil.rmtree(final)
         publish(partial, final)

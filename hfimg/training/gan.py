@@ -46,6 +46,7 @@ class GANObjective(Objective):
             channels=config["channels"],
             base_channels=args.disc_base_channels or config["base_channels"],
             num_classes=config["num_classes"],
+            norm=args.disc_norm,
         )
         self.d_optimizer = adam(self.discriminator, args)
         self.d_net = self.discriminator  # wrapped by `prepare`

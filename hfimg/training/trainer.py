@@ -32,6 +32,7 @@ import io
 import json
 import logging
 import sys
+import time
 from itertools import islice
 from pathlib import Path
 
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast, set_seed
 from PIL import Image
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
@@ -263,6 +264,8 @@ class Trainer:
 
         # 3. Resume ('latest': the newest checkpoint that loads, not necessarily `resume_from`).
         self.step = 0
+        self.train_seconds_before = 0.0  # training time of the runs this one resumes (--max_train_minutes)
+        self._clock_started: float | None = None  # perf_counter at this process's first step
         state = None
         if args.resume_from_checkpoint == "latest":
             loaded = checkpoints.load_latest(accelerator, self.output_dir)
@@ -278,6 +281,7 @@ class Trainer:
             except (ValueError, KeyError, TypeError) as err:
                 raise ConfigError(f"cannot resume from {resume_from}: its data position does not fit: {err}") from err
             self.step = state["step"]
+            self.train_seconds_before = float(state.get("train_seconds", 0.0))
             logger.info(f"Resumed from {resume_from} at step {self.step}.")
         self.resumed = state is not None
         # num_workers=0: the stream's own position is the loader's (no prefetch). A generator of its own: making
@@ -336,7 +340,7 @@ class Trainer:
         )
         window: dict[str, list[torch.Tensor]] = {}  # losses since the last log
         try:
-            while self.step < args.max_train_steps:
+            while self.step < args.max_train_steps and not self._out_of_time():
                 batch = self._next_batch()
                 with accelerator.accumulate(*self.objective.networks):
                     losses = self.objective.training_step(batch, self.step, self._apply)
@@ -356,21 +360,48 @@ class Trainer:
                 if args.sample_steps and self.step % args.sample_steps == 0:
                     self._preview()
                 if args.checkpointing_steps and self.step % args.checkpointing_steps == 0:
-                    checkpoints.save_checkpoint(
-                        accelerator,
-                        self.output_dir,
-                        self.step,
-                        self.stream.state_dict(),
-                        self.run,
-                        args.checkpoints_total_limit,
-                    )
+                    self._checkpoint()
             progress.close()
+            if self.step < args.max_train_steps and self._started:
+                logger.info(f"--max_train_minutes {args.max_train_minutes} spent after {self.step} steps.")
+                if args.checkpointing_steps and self.step % args.checkpointing_steps:
+                    self._checkpoint()  # so that a longer budget resumes here
             if not self._started:  # resumed at or past --max_train_steps: no step to take
                 self._start()
             self._save_final()
         finally:
             end_trackers(accelerator)
         return self.metrics
+
+    def _checkpoint(self) -> None:
+        args = self.args
+        checkpoints.save_checkpoint(
+            self.accelerator,
+            self.output_dir,
+            self.step,
+            self.stream.state_dict(),
+            self.run,
+            args.checkpoints_total_limit,
+            self.train_seconds(),
+            self.saved_model(),
+        )
+
+    def train_seconds(self) -> float:
+        """Wall-clock seconds of training, over this run and the runs it resumed (setup excluded)."""
+        if self._clock_started is None:
+            return self.train_seconds_before
+        return self.train_seconds_before + clock() - self._clock_started
+
+    def _out_of_time(self) -> bool:
+        """Whether --max_train_minutes is spent; rank 0's clock decides for every rank, so all stop together."""
+        if self.args.max_train_minutes is None:
+            return False
+        if self._clock_started is None:
+            self._clock_started = clock()
+        spent = torch.tensor([float(self.train_seconds() >= 60 * self.args.max_train_minutes)])
+        if self.accelerator.num_processes > 1:
+            spent = broadcast(spent.to(self.accelerator.device), from_process=0).cpu()
+        return bool(spent.item())
 
     def _next_batch(self) -> dict[str, torch.Tensor]:
         batch, self._first_batch = self._first_batch, None
@@ -503,7 +534,8 @@ class Trainer:
         args, accelerator = self.args, self.accelerator
         per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
         return {
-            "steps": f"{self.step} optimizer steps ({self.step * per_step} images)",
+            "steps": f"{self.step} optimizer steps ({self.step * per_step} images, "
+            f"{self.train_seconds() / 60:.1f} minutes of training)",
             "resolution": f"{args.resolution} x {args.resolution}, {args.crop} crop"
             + (", random flips" if args.random_flip else ""),
             "batch": f"{args.train_batch_size} per process x {args.gradient_accumulation_steps} accumulation x "
@@ -513,6 +545,11 @@ class Trainer:
             "mixed precision": accelerator.mixed_precision,
             "seed": str(args.seed),
         }
+
+
+def clock() -> float:
+    """Seconds on a monotonic clock: what --max_train_minutes counts (a function of its own, so tests can set it)."""
+    return time.perf_counter()
 
 
 def configure_logging() -> None:

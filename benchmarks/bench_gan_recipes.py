@@ -1,0 +1,224 @@
+"""DCGAN recipes at equal CPU time: the vanilla PyTorch-examples recipe, the first hfimg recipe, and an ablation.
+
+    python -m benchmarks.bench_gan_recipes --minutes 7 [--rows vanilla-64 vanilla-32 ...] [--jobs 2]
+        [--runs_dir runs/gan-recipes] [--json benchmarks/results/gan_recipes.json]
+
+Every row is one `train.py` run on Fashion-MNIST, stopped by `--max_train_minutes` (the same wall-clock budget for
+every row, one CPU thread each, `--jobs` rows side by side), then judged by `benchmarks/bench_generation.py`'s
+measurements at every checkpoint (a learning curve: FID under each judge against training minutes) and, at the
+end, with its two-sample test too. A row whose run folder already holds a finished model is not trained again;
+one that was stopped is resumed (`--resume_from_checkpoint latest`), and a larger `--minutes` continues a finished
+row from its last checkpoint: a longer budget for chosen rows costs only the extra minutes.
+
+The rows:
+
+* `vanilla-64`: the DCGAN of the PyTorch examples (ngf = ndf = 64, BatchNorm in both networks, BCE, Adam 2e-4 /
+  (0.5, 0.999), batch 128, 28 px zero-padded to 32, no flips, no EMA);
+* `vanilla-32`: the same at half the width (a quarter of the compute per image);
+* one row per change to `vanilla-32`: `+ema` (EMA of the generator, decay 0.999, with averaged BatchNorm
+  statistics), `+flips`, `resize` (28 px enlarged to 32 with bicubic instead of framed), `spectral` (spectral norm
+  instead of BatchNorm in the discriminator), `batch-64`, `hinge` (hinge instead of the non-saturating loss);
+* `hfimg-v1`: the recipe of the first shipped model (ngf = ndf = 64, spectral-norm discriminator, batch 64,
+  resize, flips, EMA 0.999);
+* `hfimg-v2`: the recipe chosen from the ablation (see RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks import bench_generation
+from benchmarks.common import command_line, load_model, machine, publish
+
+VANILLA = {
+    "base_channels": "64",
+    "model_kwargs": '{"padding": 2}',
+    "crop": "pad",
+    "disc_norm": "batch",
+    "train_batch_size": "128",
+    "ema_decay": "0",
+    "gan_loss": "bce",
+}
+HALF = {**VANILLA, "base_channels": "32"}
+RESIZED = {"model_kwargs": "{}", "crop": "center"}
+ROWS: dict[str, dict[str, str | None]] = {
+    "vanilla-64": VANILLA,
+    "vanilla-32": HALF,
+    "+ema": {**HALF, "ema_decay": "0.999"},
+    "+flips": {**HALF, "random_flip": None},
+    "resize": {**HALF, **RESIZED},
+    "spectral": {**HALF, "disc_norm": "spectral"},
+    "batch-64": {**HALF, "train_batch_size": "64"},
+    "hinge": {**HALF, "gan_loss": "hinge"},
+    "hfimg-v1": {
+        **VANILLA,
+        **RESIZED,
+        "disc_norm": "spectral",
+        "train_batch_size": "64",
+        "ema_decay": "0.999",
+        "random_flip": None,
+    },
+    "hfimg-v2": {**HALF, "ema_decay": "0.999"},
+}
+COMMON = {
+    "model": "dcgan",
+    "dataset": "fashion_mnist",
+    "resolution": "32",
+    "channels": "1",
+    "latent_dim": "100",
+    "learning_rate": "2e-4",
+    "adam_beta1": "0.5",
+    "adam_beta2": "0.999",
+    "shuffle_buffer": "10000",
+    "seed": "0",
+    "max_train_steps": "1000000",
+    "sample_steps": "0",
+    "logging_steps": "50",
+}
+
+
+def train_command(row: str, args: argparse.Namespace) -> list[str]:
+    """The train.py command line of a row."""
+    flags = {**COMMON, **ROWS[row], "checkpointing_steps": str(args.checkpointing_steps)}
+    flags |= {"output_dir": str(args.runs_dir / row), "max_train_minutes": str(args.minutes)}
+    command = [sys.executable, "train.py"]
+    for flag, value in flags.items():
+        command += [f"--{flag}"] if value is None else [f"--{flag}", value]
+    return [*command, "--resume_from_checkpoint", "latest"]
+
+
+def trained_minutes(folder: Path) -> float:
+    """Training minutes of a run folder's newest checkpoint (0 if none)."""
+    states = [json.loads(path.read_text()) for path in folder.glob("checkpoint-*/trainer_state.json")]
+    return max((state.get("train_seconds", 0.0) / 60 for state in states), default=0.0)
+
+
+def train(rows: list[str], args: argparse.Namespace) -> None:
+    """Run the rows' trainings, `--jobs` at a time, one thread each; rows already trained that long are skipped."""
+    pending = [row for row in rows if trained_minutes(args.runs_dir / row) < args.minutes - 0.05]
+    running: dict[str, subprocess.Popen] = {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            row = pending.pop(0)
+            (args.runs_dir / row).mkdir(parents=True, exist_ok=True)
+            log = open(args.runs_dir / f"{row}.log", "a")  # noqa: SIM115 - closed with the process below
+            print(f"training {row} to {args.minutes} minutes", flush=True)
+            running[row] = subprocess.Popen(train_command(row, args), stdout=log, stderr=subprocess.STDOUT, env=env)
+        time.sleep(5)
+        for row, process in list(running.items()):
+            if process.poll() is not None:
+                del running[row]
+                if process.returncode != 0:
+                    raise RuntimeError(f"training {row} failed (exit {process.returncode}); see {row}.log")
+
+
+def curve(row: str, args: argparse.Namespace, test: torch.Tensor, judges: dict) -> list[dict]:
+    """FID under each judge at every checkpoint of a row (its saved model), oldest first."""
+    points = []
+    checkpoints = sorted((args.runs_dir / row).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    for checkpoint in checkpoints:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        model = load_model(str(checkpoint / "model"))
+        images = bench_generation.as_tensor(bench_generation.samples(model, args.num_samples))
+        fids = {name: bench_generation.metrics.fid(test, images, features=e) for name, e in judges.items()}
+        points.append({"step": state["step"], "minutes": state["train_seconds"] / 60, "judges": fids})
+    return points
+
+
+def markdown(report: dict) -> str:
+    judges = report["judges"]
+    short = [judge.removeprefix("hfimg/fashion-mnist-") for judge in judges]
+    lines = [
+        f"Machine: {report['machine']}",
+        "",
+        f"Each row: `train.py` for {report['minutes']:g} minutes of one CPU thread ({report['jobs']} rows side by "
+        f"side), then {report['num_samples']:,} samples of its final model against as many test images "
+        "(bench_generation's measures).",
+        "",
+        "| recipe | steps | images | " + " | ".join(f"FID {name}" for name in short) + " | precision | recall | "
+        "two-sample test | smallest class | largest class |",
+        "|---|---:|---:|" + "---:|" * (len(short) + 5),
+    ]
+    for row in report["rows"]:
+        final = row["final"]
+        lines.append(
+            f"| {row['name']} | {row['steps']:,} | {row['images']:,} | "
+            + " | ".join(f"{final['judges'][judge]:.1f}" for judge in judges)
+            + f" | {final['precision']:.3f} | {final['recall']:.3f} | {final['two_sample_accuracy']:.1%} | "
+            f"{min(final['class_shares']):.1%} | {max(final['class_shares']):.1%} |"
+        )
+    lines += ["", f"Learning curves (FID {short[-1]} at each checkpoint, minutes of training in brackets):", ""]
+    for row in report["rows"]:
+        points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.1f})" for p in row["curve"])
+        lines.append(f"- {row['name']}: {points}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS)[:-1], help="Recipes to run.")
+    parser.add_argument("--minutes", type=float, default=7.0, help="Training minutes per row (one thread).")
+    parser.add_argument("--jobs", type=int, default=2, help="Rows trained side by side.")
+    parser.add_argument("--checkpointing_steps", type=int, default=250, help="Checkpoint (curve point) interval.")
+    parser.add_argument("--runs_dir", type=Path, default=Path("runs/gan-recipes"), help="Run folders and logs.")
+    parser.add_argument("--num_samples", type=int, default=5000, help="Samples (and test images) per measurement.")
+    parser.add_argument("--two_sample_steps", type=int, default=500, help="Steps of each two-sample-test network.")
+    parser.add_argument("--judges", nargs="+", default=bench_generation.JUDGES, help="As in bench_generation.")
+    parser.add_argument("--train_only", action="store_true", help="Train, measure nothing.")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
+    args = parser.parse_args(argv)
+    train(args.rows, args)
+    if args.train_only:
+        return {}
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    judges = {judge_id: load_model(judge_id).eval() for judge_id in args.judges}
+    extractors = {name: bench_generation.metrics.FeatureExtractor(judge) for name, judge in judges.items()}
+    test = bench_generation.as_tensor(bench_generation.real_images("test", args.num_samples))
+    rows = []
+    for row in args.rows:
+        folder = args.runs_dir / row
+        run = json.loads((folder / "hfimg_run.json").read_text())["args"]
+        model = load_model(str(folder))
+        images = bench_generation.as_tensor(bench_generation.samples(model, args.num_samples))
+        final = bench_generation.measure(test, images, judges, args.two_sample_steps)
+        steps = max(int(p.name.split("-")[1]) for p in folder.glob("checkpoint-*"))
+        rows.append(
+            {
+                "name": row,
+                "flags": ROWS[row],
+                "steps": steps,
+                "images": steps * int(run["train_batch_size"]),
+                "minutes": trained_minutes(folder),
+                "parameters": model.num_parameters(),
+                "final": final,
+                "curve": curve(row, args, test, extractors),
+            }
+        )
+        print(f"measured {row}", flush=True)
+    report = {
+        "benchmark": "gan_recipes",
+        "machine": machine(),
+        "command": command_line("benchmarks.bench_gan_recipes", argv),
+        "minutes": args.minutes,
+        "jobs": args.jobs,
+        "num_samples": args.num_samples,
+        "judges": list(args.judges),
+        "common_flags": COMMON,
+        "rows": rows,
+    }
+    return publish(report, markdown(report), args.json)
+
+
+if __name__ == "__main__":
+    main()
