@@ -122,13 +122,15 @@ def train(rows: list[str], args: argparse.Namespace) -> None:
 
 
 def curve(row: str, args: argparse.Namespace, test: torch.Tensor, judges: dict) -> list[dict]:
-    """FID under each judge at every checkpoint of a row (its saved model), oldest first."""
+    """FID under each judge at every checkpoint of a row (its saved model), oldest first, from `--curve_samples`
+    samples against as many test images."""
+    test = test[: args.curve_samples]
     points = []
     checkpoints = sorted((args.runs_dir / row).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     for checkpoint in checkpoints:
         state = json.loads((checkpoint / "trainer_state.json").read_text())
         model = load_model(str(checkpoint / "model"))
-        images = bench_generation.as_tensor(bench_generation.samples(model, args.num_samples))
+        images = bench_generation.as_tensor(bench_generation.samples(model, args.curve_samples))
         fids = {name: bench_generation.metrics.fid(test, images, features=e) for name, e in judges.items()}
         points.append({"step": state["step"], "minutes": state["train_seconds"] / 60, "judges": fids})
     return points
@@ -156,7 +158,12 @@ def markdown(report: dict) -> str:
             + f" | {final['precision']:.3f} | {final['recall']:.3f} | {final['two_sample_accuracy']:.1%} | "
             f"{min(final['class_shares']):.1%} | {max(final['class_shares']):.1%} |"
         )
-    lines += ["", f"Learning curves (FID {short[-1]} at each checkpoint, minutes of training in brackets):", ""]
+    lines += [
+        "",
+        f"Learning curves (FID {short[-1]} of {report['curve_samples']:,} samples at each checkpoint, minutes of "
+        "training in brackets):",
+        "",
+    ]
     for row in report["rows"]:
         points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.1f})" for p in row["curve"])
         lines.append(f"- {row['name']}: {points}")
@@ -168,9 +175,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS)[:-1], help="Recipes to run.")
     parser.add_argument("--minutes", type=float, default=7.0, help="Training minutes per row (one thread).")
     parser.add_argument("--jobs", type=int, default=2, help="Rows trained side by side.")
-    parser.add_argument("--checkpointing_steps", type=int, default=250, help="Checkpoint (curve point) interval.")
+    parser.add_argument("--checkpointing_steps", type=int, default=200, help="Checkpoint (curve point) interval.")
     parser.add_argument("--runs_dir", type=Path, default=Path("runs/gan-recipes"), help="Run folders and logs.")
     parser.add_argument("--num_samples", type=int, default=5000, help="Samples (and test images) per measurement.")
+    parser.add_argument(
+        "--curve_samples", type=int, default=2000, help="Samples per learning-curve point (biased low, comparable)."
+    )
     parser.add_argument("--two_sample_steps", type=int, default=500, help="Steps of each two-sample-test network.")
     parser.add_argument("--judges", nargs="+", default=bench_generation.JUDGES, help="As in bench_generation.")
     parser.add_argument("--train_only", action="store_true", help="Train, measure nothing.")
@@ -213,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         "minutes": args.minutes,
         "jobs": args.jobs,
         "num_samples": args.num_samples,
+        "curve_samples": args.curve_samples,
         "judges": list(args.judges),
         "common_flags": COMMON,
         "rows": rows,
