@@ -199,3 +199,21 @@ def test_a_batchnorm_discriminator_is_the_paper_s_and_a_spectral_one_is_not():
     assert all(hasattr(m, "parametrizations") for m in spectral.features if isinstance(m, torch.nn.Conv2d))
     assert not any(hasattr(m, "parametrizations") for m in batch.modules())
     assert batch(torch.zeros(4, 1, 32, 32)).shape == (4,)
+
+
+def test_a_vae_samples_from_its_fitted_mixture_and_from_n01_until_fitted():
+    plain = ConvVAE(resolution=32, channels=1, latent_dim=4, base_channels=8)
+    mixed = ConvVAE(resolution=32, channels=1, latent_dim=4, base_channels=8, prior_components=2)
+    torch.testing.assert_close(mixed.sample_latents(50, seed=3), plain.sample_latents(50, seed=3))  # K x N(0, I)
+    means = torch.tensor([[10.0, 0, 0, 0], [-10.0, 0, 0, 0]])
+    covariances = torch.eye(4).repeat(2, 1, 1) * 0.01
+    mixed.set_prior(torch.tensor([0.25, 0.75]), means, covariances)
+    z = mixed.sample_latents(4000, seed=0)
+    right = z[:, 0] > 0
+    assert abs(right.float().mean().item() - 0.25) < 0.03  # the weights
+    assert (z[right, 0] - 10).abs().max() < 1 and z[:, 1:].std() < 0.2  # the means and covariances
+    torch.testing.assert_close(mixed.sample_latents(5, seed=1), mixed.sample_latents(5, seed=1))
+    with pytest.raises(ValueError, match="prior_components=0"):
+        plain.set_prior(torch.ones(1), torch.zeros(1, 4), torch.eye(4)[None])
+    with pytest.raises(ValueError, match=r"means \(2, 4\)"):
+        mixed.set_prior(torch.ones(2), torch.zeros(3, 4), covariances)

@@ -25,6 +25,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import hfimg
+from hfimg.data import ImageStream
 from hfimg.training import OBJECTIVES, ConfigError, Trainer, build_model, checkpoints, parse_args, trainable_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -231,6 +232,23 @@ def test_framed_training_images_and_a_batchnorm_discriminator(image_folder, tmp_
     assert generator.padding == 2 and generator.generate(2, seed=0)[0].size == (28, 28)
     discriminator = hfimg.load(out / "discriminator")
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in discriminator.modules())
+
+
+def test_vae_with_an_adversarial_term_and_a_fitted_mixture_prior(image_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr("hfimg.training.vae.PRIOR_FIT_IMAGES", 16)
+    out = tmp_path / "run"
+    kwargs = '{"prior_components": 2}'
+    train("vae", image_folder, out, "--model_kwargs", kwargs, "--adv_weight", "0.1", "--max_train_steps", "2")
+    vae = hfimg.load(out)
+    assert (out / "discriminator" / "model.safetensors").is_file()
+    assert not torch.equal(vae.prior_scale_tril, torch.eye(vae.latent_dim).repeat(2, 1, 1))  # fitted, saved
+    assert vae.prior_weights.sum().item() == pytest.approx(1.0)
+    stream = ImageStream(str(image_folder), resolution=32, channels=1, shuffle_buffer=0, repeat=False)
+    images = torch.stack([sample["image"] for _, sample in zip(range(16), stream, strict=False)])
+    with torch.no_grad():
+        codes = vae.eval().encode(images)[0].double()
+    mixture_mean = (vae.prior_weights[:, None].double() * vae.prior_means.double()).sum(dim=0)
+    torch.testing.assert_close(mixture_mean, codes.mean(dim=0), atol=1e-3, rtol=0)  # EM keeps the codes' mean
 
 
 # --- processes, kills and resumes -----------------------------------------------------------------------------------

@@ -61,6 +61,11 @@ class ConvVAE(
         padding: width of the black frame the training images were given (`train.py --crop pad`), cut off by
             `generate` and `interpolate` (2 for Fashion-MNIST's 28 px images trained at 32 px); `reconstruct`
             frames an image of that smaller size the same way.
+        prior_components: 0 samples codes from N(0, I), the prior the KL term pulls towards. K > 0 samples them
+            from a mixture of K full-covariance Gaussians fitted after training to the codes of training images
+            (`set_prior`; ex-post density estimation, Ghosh et al. 2020): the codes a VAE actually uses do not
+            fill N(0, I), and draws from its empty regions decode to blurred in-between garments. Until fitted,
+            the mixture is K copies of N(0, I).
     """
 
     num_classes = 0  # unconditional; read by hfimg.prior
@@ -76,11 +81,19 @@ class ConvVAE(
         latent_dim: int = 32,
         base_channels: int = 32,
         padding: int = 0,
+        prior_components: int = 0,
     ):
         super().__init__()
         stages = check_resolution(resolution)
         network_mode(channels)  # validates channels
         self.padding = check_padding(padding, resolution)
+        if prior_components < 0:
+            raise ValueError(f"prior_components must be >= 0 (0 = N(0, I)), got {prior_components}.")
+        self.prior_components = prior_components
+        if prior_components:  # mixture weights (K,), means (K, D), Cholesky factors of the covariances (K, D, D)
+            self.register_buffer("prior_weights", torch.full((prior_components,), 1.0 / prior_components))
+            self.register_buffer("prior_means", torch.zeros(prior_components, latent_dim))
+            self.register_buffer("prior_scale_tril", torch.eye(latent_dim).repeat(prior_components, 1, 1))
         if latent_dim < 1 or base_channels < 1:
             raise ValueError(
                 f"latent_dim and base_channels must be positive, got latent_dim={latent_dim}, "
@@ -147,10 +160,37 @@ class ConvVAE(
     # --- sampling and reconstruction ------------------------------------------------------------------------------
 
     @torch.no_grad()
+    def sample_latents(self, num: int, seed: int | None = None) -> torch.Tensor:
+        """`num` codes from the prior (N(0, I), or the fitted mixture), (num, latent_dim) on the CPU; the same seed
+        gives the same codes."""
+        generator = latent_generator(seed)
+        noise = torch.randn(num, self.latent_dim, generator=generator)  # (num, D)
+        if not self.prior_components:
+            return noise
+        component = torch.multinomial(self.prior_weights.cpu(), num, replacement=True, generator=generator)  # (num,)
+        scale = self.prior_scale_tril.cpu()[component]  # (num, D, D)
+        return self.prior_means.cpu()[component] + (scale @ noise[:, :, None])[:, :, 0]
+
+    @torch.no_grad()
+    def set_prior(self, weights: torch.Tensor, means: torch.Tensor, covariances: torch.Tensor) -> None:
+        """Install a fitted Gaussian mixture as the sampling prior: weights (K,) summing to 1, means (K, D) and
+        covariances (K, D, D), symmetric positive definite (a Cholesky factor is kept)."""
+        k, d = self.prior_components, self.latent_dim
+        if k == 0:
+            raise ValueError("this ConvVAE samples from N(0, I) (prior_components=0); build it with prior_components.")
+        if weights.shape != (k,) or means.shape != (k, d) or covariances.shape != (k, d, d):
+            raise ValueError(
+                f"expected weights ({k},), means ({k}, {d}) and covariances ({k}, {d}, {d}), got "
+                f"{tuple(weights.shape)}, {tuple(means.shape)} and {tuple(covariances.shape)}."
+            )
+        self.prior_weights.copy_(weights / weights.sum())
+        self.prior_means.copy_(means)
+        self.prior_scale_tril.copy_(torch.linalg.cholesky(covariances.double()).float())
+
     def sample(self, num: int, seed: int | None = None) -> torch.Tensor:
-        """Decode `num` codes z ~ N(0, I): images (num, C, R, R) in [-1, 1]; the same seed gives the same images."""
+        """Decode `num` codes from the prior: images (num, C, R, R) in [-1, 1]; the same seed gives the same images."""
         check_count(num, "num")
-        return self._decode_in_eval(torch.randn(num, self.latent_dim, generator=latent_generator(seed)))
+        return self._decode_in_eval(self.sample_latents(num, seed))
 
     @fast_inference
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, label: int | None = None) -> list[Image.Image]:
@@ -165,8 +205,11 @@ class ConvVAE(
         check_count(steps, "steps (the two ends and the frames between)", minimum=2)
         if label is not None:
             raise ValueError("ConvVAE is unconditional: leave label=None.")
-        z_a, z_b = (torch.randn(1, self.latent_dim, generator=latent_generator(seed))[0] for seed in (seed_a, seed_b))
-        images = self._decode_in_eval(slerp(z_a, z_b, torch.linspace(0, 1, steps)))  # (steps, C, R, R)
+        z_a, z_b = (self.sample_latents(1, seed)[0] for seed in (seed_a, seed_b))
+        t = torch.linspace(0, 1, steps)
+        # N(0, I) codes lie near a sphere, so the arc; a mixture's codes do not, so the straight line.
+        path = torch.lerp(z_a[None], z_b[None], t[:, None]) if self.prior_components else slerp(z_a, z_b, t)
+        images = self._decode_in_eval(path)  # (steps, C, R, R)
         return batch_to_pils(unframe(images, self.padding))
 
     def _decode_in_eval(self, z: torch.Tensor) -> torch.Tensor:

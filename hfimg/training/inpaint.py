@@ -21,18 +21,8 @@ from accelerate import Accelerator
 
 from hfimg import masks
 from hfimg.hub import HubModel
-from hfimg.models.gan import RESOLUTIONS  # the sizes DCGANDiscriminator takes
-from hfimg.registry import create_model
 from hfimg.training.arguments import ConfigError
-from hfimg.training.objective import (
-    ApplyLoss,
-    Objective,
-    adam,
-    discriminator_loss,
-    frozen,
-    generator_loss,
-    pixel_loss,
-)
+from hfimg.training.objective import AdversarialTerm, ApplyLoss, Objective, pixel_loss
 
 
 class InpaintObjective(Objective):
@@ -49,20 +39,7 @@ class InpaintObjective(Objective):
         self.recurrent = args.step_weight > 0
         if self.recurrent and not hasattr(model, "fill_schedule"):
             raise ConfigError(f"--step_weight needs a recurrent inpainter (inpaint-rcnn), not {args.model!r}.")
-        self.discriminator = None
-        if args.adv_weight > 0:
-            if args.resolution not in RESOLUTIONS:
-                raise ConfigError(
-                    f"--adv_weight needs --resolution in {RESOLUTIONS} (the discriminator's sizes), "
-                    f"got {args.resolution}."
-                )
-            self.discriminator = create_model(
-                "dcgan-discriminator",
-                resolution=args.resolution,
-                channels=model.channels,
-                base_channels=args.disc_base_channels or 32,
-            )
-            self.d_optimizer = adam(self.discriminator, args)
+        self.adversarial = AdversarialTerm(args, model.channels) if args.adv_weight > 0 else None
         self._ssim = None
         if args.ssim_weight > 0:
             from torchmetrics.functional.image import structural_similarity_index_measure
@@ -71,19 +48,15 @@ class InpaintObjective(Objective):
 
     @property
     def networks(self) -> list[torch.nn.Module]:
-        return [self.net] if self.discriminator is None else [self.net, self.d_net]
+        return [self.net] if self.adversarial is None else [self.net, self.adversarial.net]
 
     def prepare(self, accelerator: Accelerator) -> None:
-        if self.discriminator is None:
-            super().prepare(accelerator)
-            return
-        self.net, self.d_net, self.optimizer, self.d_optimizer = accelerator.prepare(
-            self.model, self.discriminator, self.optimizer, self.d_optimizer
-        )
-        self.d_plain = accelerator.unwrap_model(self.d_net)  # see GANObjective.prepare
+        super().prepare(accelerator)
+        if self.adversarial is not None:
+            self.adversarial.prepare(accelerator)
 
     def extra_models(self) -> dict[str, HubModel]:
-        return {} if self.discriminator is None else {"discriminator": self.discriminator}
+        return {} if self.adversarial is None else {"discriminator": self.adversarial.discriminator}
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int, apply: ApplyLoss) -> dict | None:
         images = batch["image"]  # (B, C, H, W)
@@ -115,12 +88,11 @@ class InpaintObjective(Objective):
             logs["ssim"] = self._ssim(composite.float(), images.float(), data_range=2.0)
             loss = loss + self.args.ssim_weight * (1 - logs["ssim"])
 
-        if self.discriminator is not None:
-            d_loss = discriminator_loss(self.d_net(images), self.d_net(composite.detach()), self.args.gan_loss)
-            if not apply(d_loss, self.d_optimizer):
+        if self.adversarial is not None:
+            d_loss = self.adversarial.discriminator_step(images, [composite], apply)
+            if d_loss is None:
                 return None
-            with frozen(self.d_plain):
-                logs["adv"] = generator_loss(self.d_plain(composite), self.args.gan_loss)
+            logs["adv"] = self.adversarial.generator_loss(composite)
             logs["loss_d"] = d_loss
             loss = loss + self.args.adv_weight * logs["adv"]
 

@@ -18,6 +18,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from hfimg.hub import HubModel
+from hfimg.models.gan import RESOLUTIONS  # the sizes DCGANDiscriminator takes
+from hfimg.registry import create_model
+from hfimg.training.arguments import ConfigError
 
 # Applies one loss to one optimizer (backward + step), skipping non-finite losses; returns False when it skipped.
 # Given to `Objective.training_step` by the Trainer, so every family steps, accumulates and skips alike.
@@ -78,6 +81,10 @@ class Objective:
             Detached scalar tensors to log, by name; None when a loss was not finite and the step was skipped.
         """
         raise NotImplementedError
+
+    def finish(self, model: HubModel) -> None:
+        """Last changes to the model that is about to be saved (the EMA one if there is one), after the last step;
+        on the main process only. Nothing by default."""
 
     @torch.no_grad()
     def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
@@ -151,3 +158,53 @@ def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "hinge":
         return -fake_logits.mean()
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+class AdversarialTerm:
+    """A DCGAN discriminator trained alongside a model as one more loss term (inpainters' composites, a VAE's
+    reconstructions and samples): `discriminator_step` teaches it real from generated images, `generator_loss`
+    is the term the model adds to its own loss (through the discriminator, frozen).
+
+    Args:
+        args: train.py's flags: --resolution (32, 64 or 128: the discriminator's sizes), --disc_base_channels
+            (default 32), --disc_norm, --gan_loss and the optimizer settings.
+        channels: the images' channels.
+    """
+
+    def __init__(self, args: argparse.Namespace, channels: int):
+        if args.resolution not in RESOLUTIONS:
+            raise ConfigError(
+                f"--adv_weight needs --resolution in {RESOLUTIONS} (the discriminator's sizes), got {args.resolution}."
+            )
+        self.kind = args.gan_loss
+        self.discriminator = create_model(
+            "dcgan-discriminator",
+            resolution=args.resolution,
+            channels=channels,
+            base_channels=args.disc_base_channels or 32,
+            norm=args.disc_norm,
+        )
+        self.optimizer = adam(self.discriminator, args)
+        self.net: nn.Module = self.discriminator  # wrapped by `prepare`
+        self.plain: nn.Module = self.discriminator
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        self.net, self.optimizer = accelerator.prepare(self.discriminator, self.optimizer)
+        # The model's step calls the discriminator unwrapped (no DDP hooks, parameters frozen): it must not
+        # produce discriminator gradients, and under DDP a wrapped call would expect them.
+        self.plain = accelerator.unwrap_model(self.net)
+
+    def discriminator_step(
+        self, real: torch.Tensor, fakes: list[torch.Tensor], apply: ApplyLoss
+    ) -> torch.Tensor | None:
+        """One discriminator step: `real` images against each batch of `fakes` (detached here); the mean loss, or
+        None when it was not finite and the step was skipped."""
+        real_logits = self.net(real)
+        loss = torch.stack([discriminator_loss(real_logits, self.net(fake.detach()), self.kind) for fake in fakes])
+        loss = loss.mean()
+        return loss if apply(loss, self.optimizer) else None
+
+    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        """The model's adversarial loss on generated images (gradients flow to `fake` only)."""
+        with frozen(self.plain):
+            return generator_loss(self.plain(fake), self.kind)

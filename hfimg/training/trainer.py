@@ -507,6 +507,7 @@ class Trainer:
         if not accelerator.is_main_process:
             return
         model = self.saved_model()
+        self.objective.finish(model)
         model.save_pretrained(self.output_dir)
         for folder, extra in self.objective.extra_models().items():
             extra.save_pretrained(self.output_dir / folder)

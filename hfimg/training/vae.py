@@ -5,14 +5,30 @@ dimensions, as in the ELBO) is divided by the number of pixel values. That is th
 `--kl_weight 1` keeps its balance, and the logged loss does not grow with the resolution. A KL warm-up
 (`--kl_warmup_steps`) lets the decoder learn to use the code before the KL term pulls the codes together, which
 avoids posterior collapse early in training.
+
+Two additions against blur, both optional:
+
+* `--adv_weight`: an adversarial term on the reconstructions (a DCGAN discriminator trained alongside, saved in
+  `discriminator/`; VAE-GAN, Larsen et al. 2016): a pixel loss alone rewards the mean of the images a code could
+  stand for, which is a blurred image; the discriminator does not accept blur.
+* a model built with `prior_components` K > 0 gets, after the last step, a K-component Gaussian mixture fitted
+  (scikit-learn, full covariances) to the mean codes of `PRIOR_FIT_IMAGES` training images, which `generate`
+  then samples from instead of N(0, I).
 """
 
 from __future__ import annotations
 
-import torch
+import argparse
+from itertools import islice
 
+import torch
+from accelerate import Accelerator
+
+from hfimg.data import ImageStream
 from hfimg.hub import HubModel
-from hfimg.training.objective import ApplyLoss, Objective, pixel_loss
+from hfimg.training.objective import AdversarialTerm, ApplyLoss, Objective, pixel_loss
+
+PRIOR_FIT_IMAGES = 20_000  # training images whose codes the sampling mixture is fitted to
 
 
 def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -29,6 +45,22 @@ class VAEObjective(Objective):
     # Not in channels_last for bf16 on CPU: measured slower, 12.0 against 8.7 ms per step of 32 x 32 px grey
     # (`benchmarks/bench_train.py --precisions`, 2 cores, 2026-12-02).
 
+    def __init__(self, model: HubModel, args: argparse.Namespace):
+        super().__init__(model, args)
+        self.adversarial = AdversarialTerm(args, model.channels) if args.adv_weight > 0 else None
+
+    @property
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.net] if self.adversarial is None else [self.net, self.adversarial.net]
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        super().prepare(accelerator)
+        if self.adversarial is not None:
+            self.adversarial.prepare(accelerator)
+
+    def extra_models(self) -> dict[str, HubModel]:
+        return {} if self.adversarial is None else {"discriminator": self.adversarial.discriminator}
+
     def kl_weight(self, step: int) -> float:
         """beta at optimizer step `step`: ramps linearly from 0 to --kl_weight over --kl_warmup_steps."""
         warmup = self.args.kl_warmup_steps
@@ -41,9 +73,47 @@ class VAEObjective(Objective):
         kl = kl_to_standard_normal(mean, logvar).mean() / images[0].numel()
         beta = self.kl_weight(step)
         loss = recon + beta * kl
+        logs = {"recon": recon.detach(), "kl": kl.detach(), "beta": torch.tensor(beta)}
+        if self.adversarial is not None:
+            d_loss = self.adversarial.discriminator_step(images, [reconstruction], apply)
+            if d_loss is None:
+                return None
+            adv = self.adversarial.generator_loss(reconstruction)
+            loss = loss + self.args.adv_weight * adv
+            logs |= {"adv": adv.detach(), "loss_d": d_loss.detach()}
         if not apply(loss, self.optimizer):
             return None
-        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach(), "beta": torch.tensor(beta)}
+        return {"loss": loss.detach(), **logs}
+
+    @torch.no_grad()
+    def finish(self, model: HubModel) -> None:
+        """Fit the sampling mixture of a model built with `prior_components` to the codes of training images."""
+        if not getattr(model, "prior_components", 0):
+            return
+        from sklearn.mixture import GaussianMixture  # maintained EM with full covariances and k-means starts
+
+        args = self.args
+        stream = ImageStream(
+            args.dataset,
+            resolution=args.resolution,
+            channels=model.channels,
+            split=args.split,
+            image_column=args.image_column,
+            shuffle_buffer=0,
+            repeat=False,
+            crop=args.crop,
+        )
+        images = (sample["image"] for sample in islice(stream, PRIOR_FIT_IMAGES))
+        was_training = model.training
+        model.eval()
+        codes = []  # (b, D) mean codes, 500 images at a time
+        while chunk := list(islice(images, 500)):
+            codes.append(model.encode(torch.stack(chunk).to(model.device))[0].double().cpu())
+        model.train(was_training)
+        mixture = GaussianMixture(model.prior_components, covariance_type="full", reg_covar=1e-4, random_state=0)
+        mixture.fit(torch.cat(codes).numpy())
+        fitted = (mixture.weights_, mixture.means_, mixture.covariances_)
+        model.set_prior(*(torch.from_numpy(array).float() for array in fitted))
 
     @torch.no_grad()
     def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
