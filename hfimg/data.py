@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from hfimg.constants import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 from hfimg.imaging import convert_mode, network_mode, pad_to, upright
-from hfimg.models.classifier import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 from hfimg.registry import hub_reachable
 
 logger = logging.getLogger(__name__)

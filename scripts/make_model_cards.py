@@ -141,50 +141,69 @@ def common_fields(task: str, dataset: tuple[str, str, str], args: dict, config: 
     }
 
 
+def judge_name(judge: str) -> str:
+    """A judge's short name in tables: hfimg/fashion-mnist-judge-deep -> judge-deep."""
+    return judge.removeprefix("hfimg/fashion-mnist-")
+
+
 def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     """Model-index entries and the markdown results section of a generator, from bench_generation's JSON."""
-    rows = report["results"]
+    rows, judges = report["results"], report["judges"]
     mine = next((row for row in rows if row["kind"] == "model" and matches(row["name"], name)), None)
     if mine is None:
         raise LookupError(f"no results for {name}")
     common = common_fields("generation", FASHION_MNIST_TEST, {"samples": report["num_samples"]})
-    features = "hfimg/fashion-mnist-classifier features"
     shares = mine["class_shares"]
-    results = [
-        eval_result(common, "fid", f"FID ({features})", mine["fid"]),
-        eval_result(common, "kid", f"KID ({features})", mine["kid"]),
+    results = [eval_result(common, "fid", f"FID ({judges[0]} features)", mine["fid"])]
+    results += [
+        eval_result(common, f"fid_{judge_name(judge)}", f"FID ({judge} features)", mine["judges"][judge])
+        for judge in judges[1:]
+    ]
+    results += [
+        eval_result(common, "kid", f"KID ({judges[0]} features)", mine["kid"]),
+        eval_result(common, "precision", f"Precision (k = 3, {judges[-1]} features)", mine["precision"]),
+        eval_result(common, "recall", f"Recall (k = 3, {judges[-1]} features)", mine["recall"]),
+        eval_result(common, "two_sample_accuracy", "Two-sample test accuracy (50% = indistinguishable)",
+                    mine["two_sample_accuracy"]),
         eval_result(common, "min_class_share", "Smallest class share", min(shares)),
         eval_result(common, "max_class_share", "Largest class share", max(shares)),
-    ]
+    ]  # fmt: skip
 
     labels = report["labels"]
-    blurred = next(row for row in rows if row["kind"] == "blurred")
+    short = [judge_name(judge) for judge in judges]
     lines = [
         f"{report['num_samples']:,} samples against the first {report['num_samples']:,} images of the Fashion-MNIST "
-        f"test split, next to two references measured in the same run with the same features: the floor (as many "
-        f"train images) and the test images blurred with a 3x3 Gaussian of sigma 1. Features: {report['features']}; "
-        "such FID / KID values compare only with values measured the same way, never with Inception FIDs.",
+        "test split, every set at the data's own 28 px, next to references measured in the same run the same way. "
+        f"FID under three judges, the penultimate layers of three classifiers: `{short[0]}` is the one models were "
+        f"selected with, the others ({', '.join(f'`{j}`' for j in short[1:])}; other widths, depths, framing and "
+        "seeds) never were. Precision / recall (k = 3, Kynkäänniemi et al. 2019) in "
+        f"`{short[-1]}` features; the two-sample test is the held-out accuracy of a fresh CNN trained to tell the set "
+        "from test images (50% = it cannot). Such FIDs compare only with values measured the same way, never with "
+        "Inception FIDs.",
         "",
-        "| images | FID | KID x 10^3 | smallest class share | largest class share |",
-        "|---|---:|---:|---:|---:|",
+        "| images | " + " | ".join(f"FID {j}" for j in short) + " | precision | recall | two-sample test | "
+        "smallest class | largest class |",
+        "|---|" + "---:|" * (len(short) + 6),
     ]
     for row in rows:
         label = f"{row['class_name']} ({row['name']})" if row["kind"] == "model" else row["name"]
         label = f"**{label}**" if row is mine else label
         lines.append(
-            f"| {label} | {row['fid']:.2f} | {row['kid'] * 1e3:.2f} ± {row['kid_std'] * 1e3:.2f} | "
+            f"| {label} | "
+            + " | ".join(f"{row['judges'][judge]:.2f}" for judge in judges)
+            + f" | {row['precision']:.3f} | {row['recall']:.3f} | {row['two_sample_accuracy']:.1%} | "
             f"{min(row['class_shares']):.1%} | {max(row['class_shares']):.1%} |"
         )
+    blurred = next((row for row in rows if row["kind"] == "blurred"), None)
+    if blurred is not None:
+        below = [j for j, judge in zip(short, judges, strict=True) if mine["judges"][judge] < blurred["judges"][judge]]
+        verdict = "every judge" if len(below) == len(judges) else (", ".join(below) or "no judge")
+        lines += ["", f"- FID below the blurred-real reference under {verdict}."]
     low, high = int(np.argmin(shares)), int(np.argmax(shares))
     in_range = all(0.05 <= share <= 0.15 for share in shares)
     lines += [
-        "",
-        f"- FID {'below' if mine['fid'] < blurred['fid'] else 'above'} the blurred-real reference "
-        f"({mine['fid']:.2f} vs {blurred['fid']:.2f}): the samples are "
-        f"{'closer to' if mine['fid'] < blurred['fid'] else 'further from'} the test images than slightly blurred "
-        "test images are.",
-        f"- Class shares (the bundled classifier's verdict on each sample): {'every' if in_range else 'not every'} "
-        f"class between 5% and 15%; smallest {shares[low]:.1%} ({labels[low]}), largest {shares[high]:.1%} "
+        f"- Class shares (`{short[0]}`'s verdict on each sample): {'every' if in_range else 'not every'} class "
+        f"between 5% and 15%; smallest {shares[low]:.1%} ({labels[low]}), largest {shares[high]:.1%} "
         f"({labels[high]}). The classifier itself gives the test split "
         f"{min(report['test_class_shares']):.1%}-{max(report['test_class_shares']):.1%} per class.",
         "",
@@ -193,6 +212,36 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "| " + " | ".join(f"{share:.1%}" for share in shares) + " |",
     ]
     return results, "\n".join(lines)
+
+
+def recipes_section(report: dict) -> str:
+    """The equal-time comparison of DCGAN recipes (bench_gan_recipes' JSON), for the DCGAN card."""
+    judges = report["judges"]
+    lines = [
+        "",
+        "### Against the vanilla DCGAN at equal CPU time",
+        "",
+        f"Each recipe trained by `train.py` for the same minutes of one CPU thread on the same machine, then "
+        f"{report['num_samples']:,} samples of the final model judged as above (`benchmarks/bench_gan_recipes.py`; "
+        "the full ablation is in benchmarks/RESULTS.md):",
+        "",
+        "| recipe | minutes | images seen | "
+        + " | ".join(f"FID {judge_name(j)}" for j in judges)
+        + " | two-sample test |",
+        "|---|---:|---:|" + "---:|" * (len(judges) + 1),
+    ]
+    for row in report["rows"]:
+        final = row["final"]
+        lines.append(
+            f"| {row['name']} | {row['minutes']:.0f} | {row['images']:,} | "
+            + " | ".join(f"{final['judges'][j]:.1f}" for j in judges)
+            + f" | {final['two_sample_accuracy']:.1%} |"
+        )
+    lines += ["", f"Learning curves, FID {judge_name(judges[-1])} (minutes of training in brackets):", ""]
+    for row in report["rows"]:
+        points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.0f})" for p in row["curve"])
+        lines.append(f"- {row['name']}: {points}")
+    return "\n".join(lines)
 
 
 def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
@@ -702,6 +751,11 @@ def make_card(
     shipped = SHIPPED[name]
     model = hfimg.load(model_dir)
     eval_results, results = results_section(report, shipped.benchmark, name, report_file)
+    recipes_file = report_file.parent / "gan_recipes.json"
+    if name == "dcgan-fashion-mnist" and recipes_file.is_file():
+        recipes = json.loads(recipes_file.read_text())
+        measured = f"Measured with `{recipes['command']}` on {recipes['machine']}."
+        results += "\n" + recipes_section(recipes) + "\n\n" + measured
 
     card_file = cards_dir / f"{name}.md"
     if run_dir is not None:

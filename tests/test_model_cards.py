@@ -205,7 +205,16 @@ def workspace(tmp_path_factory):
     try:
         generators = [str(pretrained / "dcgan-fashion-mnist"), str(pretrained / "vae-fashion-mnist")]
         bench_generation.main(
-            ["--models", *generators, "--num_samples", "16", "--json", str(results / "generation.json")]
+            [
+                "--models",
+                *generators,
+                "--num_samples",
+                "16",
+                "--two_sample_steps",
+                "20",
+                "--json",
+                str(results / "generation.json"),
+            ]
         )
     finally:
         bench_generation.real_images = original
@@ -248,7 +257,9 @@ def test_benchmarks_write_the_json_the_cards_read(workspace):
     bm3d = next(row for row in denoising["results"] if row["method"].startswith("BM3D"))
     assert bm3d["psnr"] > noisy["psnr"] + 3  # BM3D really denoised the smooth photos
     generation = json.loads((workspace / "results" / "generation.json").read_text())
-    assert [row["kind"] for row in generation["results"]] == ["floor", "blurred", "model", "model"]
+    assert [row["kind"] for row in generation["results"]] == ["floor", "round trip", "blurred", "model", "model"]
+    assert all(set(row["judges"]) == set(bench_generation.JUDGES) for row in generation["results"])
+    assert all(0 <= row["precision"] <= 1 and 0 <= row["two_sample_accuracy"] <= 1 for row in generation["results"])
     assert all(abs(sum(row["class_shares"]) - 1) < 1e-9 for row in generation["results"])
     prior = json.loads((workspace / "results" / "prior.json").read_text())
     assert prior["benchmark"] == "prior"

@@ -28,26 +28,13 @@ import torch
 from PIL import Image, ImageOps
 from torch import nn
 
+from hfimg.constants import FASHION_MNIST_LABELS
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, network_mode, open_image, pad_to, tensor_to_pil
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, example_images
 
 FITS = ("resize", "pad")  # how `prepare` brings other sizes to the classifier's own
-
-# Class names in label order, spelled as in the Hub copy zalando-datasets/fashion_mnist (and hfimg.data).
-FASHION_MNIST_LABELS = [
-    "T - shirt / top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
 
 
 def conv_block(in_channels: int, out_channels: int, convs: int = 1) -> list[nn.Module]:

@@ -20,8 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import torch
 from PIL import Image
 from torch import nn
@@ -30,19 +28,12 @@ from torch.nn.utils.parametrizations import spectral_norm
 from hfimg import prior
 from hfimg.hub import HubModel
 from hfimg.imaging import batch_to_pils, check_count, network_mode
+from hfimg.latent import check_padding, check_resolution, latent_generator, slerp, unframe
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, example_images, fast_inference
 
-RESOLUTIONS = (32, 64, 128)
 DISCRIMINATOR_NORMS = ("spectral", "batch")
 LABEL_EMBEDDING_DIM = 32  # size of the label embedding the conditional generator concatenates to z
-
-
-def check_resolution(resolution: int) -> int:
-    """Return the number of 2x up/down-sampling stages between 4x4 and `resolution`, or raise."""
-    if resolution not in RESOLUTIONS:
-        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}.")
-    return int(math.log2(resolution)) - 2  # 32 -> 3, 64 -> 4, 128 -> 5
 
 
 def stage_channels(base_channels: int, stages: int) -> list[int]:
@@ -51,20 +42,6 @@ def stage_channels(base_channels: int, stages: int) -> list[int]:
     The cap keeps the 128x128 models from having 16 * base channels at 4x4 (the DCGAN paper stops at 8x).
     """
     return [base_channels * min(2 ** (stages - 1 - i), 8) for i in range(stages)]
-
-
-def check_padding(padding: int, resolution: int) -> int:
-    """Return `padding` (the black frame of the training images, px per side), or raise if it leaves no image."""
-    if not 0 <= padding < resolution // 4:
-        raise ValueError(f"padding must be in 0..{resolution // 4 - 1} px for {resolution} px images, got {padding}.")
-    return padding
-
-
-def unframe(images: torch.Tensor, padding: int) -> torch.Tensor:
-    """(B, C, R, R) -> (B, C, R - 2 * padding, R - 2 * padding): the training images' frame cut off."""
-    if padding == 0:
-        return images
-    return images[..., padding:-padding, padding:-padding]
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -76,29 +53,6 @@ def dcgan_init(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between latent codes a and b (each (D,)) at fractions t (T,) -> (T, D).
-
-    Gaussian codes live near a sphere of radius sqrt(D); a straight line between two of them passes through
-    lower-norm codes the generator rarely saw, so the middle frames look washed out. The arc does not.
-    """
-    omega = torch.arccos((a / a.norm() * b / b.norm()).sum().clamp(-1.0, 1.0))
-    if omega.abs() < 1e-6:  # (almost) the same direction: the straight line is the arc
-        return torch.lerp(a[None], b[None], t[:, None])
-    t = t[:, None]
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-def latent_generator(seed: int | None) -> torch.Generator:
-    """A CPU random generator of its own, so seeding never touches (or depends on) the global RNG."""
-    generator = torch.Generator()
-    if seed is None:
-        generator.seed()  # fresh entropy for this generator only
-    else:
-        generator.manual_seed(seed)
-    return generator
 
 
 @register_model("dcgan")

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from hfimg import prior
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, batch_to_pils, check_count, network_mode
-from hfimg.models.gan import check_padding, check_resolution, latent_generator, slerp, unframe
+from hfimg.latent import check_padding, check_resolution, latent_generator, slerp, unframe
 from hfimg.registry import register_model
 from hfimg.runtime import CoreSpec, fast_inference
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hfimg.hub import HubModel
-from hfimg.models.gan import RESOLUTIONS  # the sizes DCGANDiscriminator takes
+from hfimg.latent import RESOLUTIONS  # the sizes DCGANDiscriminator takes
 from hfimg.registry import create_model
 from hfimg.training.arguments import ConfigError
 

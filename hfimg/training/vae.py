@@ -19,6 +19,7 @@ Two additions against blur, both optional:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from itertools import islice
 
 import torch
@@ -85,35 +86,21 @@ class VAEObjective(Objective):
             return None
         return {"loss": loss.detach(), **logs}
 
-    @torch.no_grad()
     def finish(self, model: HubModel) -> None:
         """Fit the sampling mixture of a model built with `prior_components` to the codes of training images."""
-        if not getattr(model, "prior_components", 0):
-            return
-        from sklearn.mixture import GaussianMixture  # maintained EM with full covariances and k-means starts
-
-        args = self.args
-        stream = ImageStream(
-            args.dataset,
-            resolution=args.resolution,
-            channels=model.channels,
-            split=args.split,
-            image_column=args.image_column,
-            shuffle_buffer=0,
-            repeat=False,
-            crop=args.crop,
-        )
-        images = (sample["image"] for sample in islice(stream, PRIOR_FIT_IMAGES))
-        was_training = model.training
-        model.eval()
-        codes = []  # (b, D) mean codes, 500 images at a time
-        while chunk := list(islice(images, 500)):
-            codes.append(model.encode(torch.stack(chunk).to(model.device))[0].double().cpu())
-        model.train(was_training)
-        mixture = GaussianMixture(model.prior_components, covariance_type="full", reg_covar=1e-4, random_state=0)
-        mixture.fit(torch.cat(codes).numpy())
-        fitted = (mixture.weights_, mixture.means_, mixture.covariances_)
-        model.set_prior(*(torch.from_numpy(array).float() for array in fitted))
+        if getattr(model, "prior_components", 0):
+            args = self.args
+            stream = ImageStream(
+                args.dataset,
+                resolution=args.resolution,
+                channels=model.channels,
+                split=args.split,
+                image_column=args.image_column,
+                shuffle_buffer=0,
+                repeat=False,
+                crop=args.crop,
+            )
+            fit_mixture_prior(model, (sample["image"] for sample in stream), PRIOR_FIT_IMAGES)
 
     @torch.no_grad()
     def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
@@ -125,3 +112,22 @@ class VAEObjective(Objective):
     @classmethod
     def preview_legend(cls) -> str:
         return "Row 1: real images; row 2: their reconstructions; rows 3-4: samples decoded from random codes."
+
+
+@torch.no_grad()
+def fit_mixture_prior(model: HubModel, images: Iterator[torch.Tensor], count: int, seed: int = 0) -> None:
+    """Fit `model`'s sampling mixture (`ConvVAE(prior_components=K)`) to the mean codes of the first `count` of
+    `images` ((C, R, R) tensors in [-1, 1], prepared as in training), and install it with `set_prior`."""
+    from sklearn.mixture import GaussianMixture  # maintained EM with full covariances and k-means starts
+
+    was_training = model.training
+    model.eval()
+    images = islice(images, count)
+    codes = []  # (b, D) mean codes, 500 images at a time
+    while chunk := list(islice(images, 500)):
+        codes.append(model.encode(torch.stack(chunk).to(model.device))[0].double().cpu())
+    model.train(was_training)
+    mixture = GaussianMixture(model.prior_components, covariance_type="full", reg_covar=1e-4, random_state=seed)
+    mixture.fit(torch.cat(codes).numpy())
+    fitted = (mixture.weights_, mixture.means_, mixture.covariances_)
+    model.set_prior(*(torch.from_numpy(array).float() for array in fitted))

@@ -1,0 +1,17 @@
+"""Names shared by the data layer, the models and the demo, apart so that reading a label list imports no model."""
+
+from __future__ import annotations
+
+# Class names in label order, spelled as in the Hub copy zalando-datasets/fashion_mnist (and hfimg.data).
+FASHION_MNIST_LABELS = [
+    "T - shirt / top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
