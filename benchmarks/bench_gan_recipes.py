@@ -168,8 +168,9 @@ def markdown(report: dict) -> str:
         "",
     ]
     for row in report["rows"]:
-        points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.1f})" for p in row["curve"])
-        lines.append(f"- {row['name']}: {points}")
+        if row["curve"]:
+            points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.1f})" for p in row["curve"])
+            lines.append(f"- {row['name']}: {points}")
     return "\n".join(lines)
 
 
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--two_sample_steps", type=int, default=500, help="Steps of each two-sample-test network.")
     parser.add_argument("--judges", nargs="+", default=bench_generation.JUDGES, help="As in bench_generation.")
+    parser.add_argument("--curves", nargs="+", default=None, help="Rows with a learning curve (default: all).")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the measurements.")
     parser.add_argument("--train_only", action="store_true", help="Train, measure nothing.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "minutes": trained_minutes(folder),
                 "parameters": model.num_parameters(),
                 "final": final,
-                "curve": curve(row, args, test, extractors),
+                "curve": curve(row, args, test, extractors) if row in (args.curves or args.rows) else [],
             }
         )
         print(f"measured {row}", flush=True)

@@ -239,8 +239,9 @@ def recipes_section(report: dict) -> str:
         )
     lines += ["", f"Learning curves, FID {judge_name(judges[-1])} (minutes of training in brackets):", ""]
     for row in report["rows"]:
-        points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.0f})" for p in row["curve"])
-        lines.append(f"- {row['name']}: {points}")
+        if row["curve"]:
+            points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.0f})" for p in row["curve"])
+            lines.append(f"- {row['name']}: {points}")
     return "\n".join(lines)
 
 
@@ -621,9 +622,10 @@ def sample_image(
             inpainter is shown on.
     """
     if kind == "generation":
-        grid = images_to_grid(model.generate(64, seed=0), columns=8)
+        samples = model.generate(64, seed=0)
+        grid = images_to_grid(samples, columns=8)
         grid = grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST)
-        return grid, f"64 samples, `generate(64, seed=0)`, shown at twice their {model.resolution} px."
+        return grid, f"64 samples, `generate(64, seed=0)`, shown at twice their {samples[0].width} px."
     if kind == "prior":
         tiles = []
         images = fashion_test_images(fashion_corpus, 4)
