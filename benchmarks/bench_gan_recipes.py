@@ -124,14 +124,25 @@ def train(rows: list[str], args: argparse.Namespace) -> None:
                     raise RuntimeError(f"training {row} failed (exit {process.returncode}); see {row}.log")
 
 
+def checkpoints_within(folder: Path, minutes: float) -> list[tuple[Path, dict]]:
+    """(checkpoint, trainer state) of a run folder, oldest first, up to `minutes` of training (a run stopped by a
+    budget saves a checkpoint where it stops, so a row continued past the budget is still measured at it)."""
+    found = []
+    for checkpoint in sorted(folder.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1])):
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        if state.get("train_seconds", 0.0) <= 60 * minutes + 1.0:
+            found.append((checkpoint, state))
+    if not found:
+        raise FileNotFoundError(f"{folder} has no checkpoint within {minutes} minutes of training.")
+    return found
+
+
 def curve(row: str, args: argparse.Namespace, test: torch.Tensor, judges: dict) -> list[dict]:
     """FID under each judge at every checkpoint of a row (its saved model), oldest first, from `--curve_samples`
     samples against as many test images."""
     test = test[: args.curve_samples]
     points = []
-    checkpoints = sorted((args.runs_dir / row).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    for checkpoint in checkpoints:
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
+    for checkpoint, state in checkpoints_within(args.runs_dir / row, args.minutes):
         model = load_model(str(checkpoint / "model"))
         images = bench_generation.as_tensor(bench_generation.samples(model, args.curve_samples))
         fids = {name: bench_generation.metrics.fid(test, images, features=e) for name, e in judges.items()}
@@ -146,8 +157,8 @@ def markdown(report: dict) -> str:
         f"Machine: {report['machine']}",
         "",
         f"Each row: `train.py` for {report['minutes']:g} minutes of one CPU thread ({report['jobs']} rows side by "
-        f"side), then {report['num_samples']:,} samples of its final model against as many test images "
-        "(bench_generation's measures).",
+        f"side), then {report['num_samples']:,} samples of the model as it was saved at that budget against as many "
+        "test images (bench_generation's measures).",
         "",
         "| recipe | steps | images | " + " | ".join(f"FID {name}" for name in short) + " | precision | recall | "
         "two-sample test | smallest class | largest class |",
@@ -206,17 +217,17 @@ def main(argv: list[str] | None = None) -> dict:
     for row in args.rows:
         folder = args.runs_dir / row
         run = json.loads((folder / "hfimg_run.json").read_text())["args"]
-        model = load_model(str(folder))
+        checkpoint, state = checkpoints_within(folder, args.minutes)[-1]  # where the budget stopped it
+        model = load_model(str(checkpoint / "model"))
         images = bench_generation.as_tensor(bench_generation.samples(model, args.num_samples))
         final = bench_generation.measure(test, images, judges, args.two_sample_steps)
-        steps = max(int(p.name.split("-")[1]) for p in folder.glob("checkpoint-*"))
         rows.append(
             {
                 "name": row,
                 "flags": ROWS[row],
-                "steps": steps,
-                "images": steps * int(run["train_batch_size"]),
-                "minutes": trained_minutes(folder),
+                "steps": state["step"],
+                "images": state["step"] * int(run["train_batch_size"]),
+                "minutes": state["train_seconds"] / 60,
                 "parameters": model.num_parameters(),
                 "final": final,
                 "curve": curve(row, args, test, extractors) if row in (args.curves or args.rows) else [],

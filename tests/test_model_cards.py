@@ -368,3 +368,20 @@ def test_missing_benchmark_results_are_named(workspace, tmp_path):
     (tmp_path / "results" / "denoising.json").write_text(json.dumps(report))
     with pytest.raises(ValueError, match="has no results for denoise-cnn-photos"):
         run_script(workspace, "--models", "denoise-cnn-photos", "--results_dir", str(tmp_path / "results"))
+
+
+def test_the_readme_table_of_models_is_written_from_the_benchmark_results(workspace, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# intro\n\n{cards.README_TABLE[0]}\nold table\n{cards.README_TABLE[1]}\n\n## after\n")
+    run_script(workspace, "--readme", str(readme))
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# intro") and text.endswith("## after\n")
+    for name in cards.SHIPPED:
+        assert f"| `hfimg/{name}` |" in text
+    generation = json.loads((workspace / "results" / "generation.json").read_text())
+    row = next(r for r in generation["results"] if r["name"].endswith("dcgan-fashion-mnist"))
+    judges = " / ".join(f"{row['judges'][judge]:.2f}" for judge in generation["judges"])
+    assert f"FID {judges} under three judges" in text
+    readme.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="models table"):
+        run_script(workspace, "--readme", str(readme))
