@@ -849,8 +849,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--readme",
         type=Path,
-        default=ROOT / "README.md",
-        help="README whose table of models is rewritten ('' = none).",
+        default=None,
+        help="Also rewrite the table of models in this README (e.g. README.md).",
     )
     return parser.parse_args(argv)
 
@@ -937,7 +937,8 @@ def readme_table(pretrained_dir: Path, results_dir: Path) -> str:
     for name, shipped in SHIPPED.items():
         if (pretrained_dir / name / "config.json").is_file() and shipped.benchmark in reports:
             model = hfimg.load(pretrained_dir / name)
-            size = f", {model.resolution}x{model.resolution}" if shipped.benchmark in ("generation", "prior") else ""
+            side = getattr(model, "resolution", None)
+            size = f", {side}x{side}" if side and shipped.benchmark in ("generation", "prior") else ""
             what = f"{type(model).__name__}{size}, {model.num_parameters() / 1e6:.2f}M params"
             lines.append(f"| `hfimg/{name}` | {what} | {shipped.trained_on} | {measured_summary(name, reports)} |")
     for name in CLASSIFIERS:
