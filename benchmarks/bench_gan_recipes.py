@@ -130,8 +130,9 @@ def checkpoints_within(folder: Path, minutes: float) -> list[tuple[Path, dict]]:
     found = []
     for checkpoint in sorted(folder.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1])):
         state = json.loads((checkpoint / "trainer_state.json").read_text())
-        if state.get("train_seconds", 0.0) <= 60 * minutes + 1.0:
-            found.append((checkpoint, state))
+        found.append((checkpoint, state))
+        if state.get("train_seconds", 0.0) >= 60 * minutes:  # the checkpoint the budget stopped it at
+            break
     if not found:
         raise FileNotFoundError(f"{folder} has no checkpoint within {minutes} minutes of training.")
     return found
