@@ -937,7 +937,7 @@ def readme_table(pretrained_dir: Path, results_dir: Path) -> str:
     for name, shipped in SHIPPED.items():
         if (pretrained_dir / name / "config.json").is_file() and shipped.benchmark in reports:
             model = hfimg.load(pretrained_dir / name)
-            side = getattr(model, "resolution", None)
+            side = getattr(model, "resolution", 0) - 2 * getattr(model, "padding", 0)  # the images it gives
             size = f", {side}x{side}" if side and shipped.benchmark in ("generation", "prior") else ""
             what = f"{type(model).__name__}{size}, {model.num_parameters() / 1e6:.2f}M params"
             lines.append(f"| `hfimg/{name}` | {what} | {shipped.trained_on} | {measured_summary(name, reports)} |")
