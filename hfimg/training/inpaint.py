@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 
 import torch
-from accelerate import Accelerator
 
 from hfimg import masks
 from hfimg.hub import HubModel
@@ -45,18 +44,6 @@ class InpaintObjective(Objective):
             from torchmetrics.functional.image import structural_similarity_index_measure
 
             self._ssim = structural_similarity_index_measure
-
-    @property
-    def networks(self) -> list[torch.nn.Module]:
-        return [self.net] if self.adversarial is None else [self.net, self.adversarial.net]
-
-    def prepare(self, accelerator: Accelerator) -> None:
-        super().prepare(accelerator)
-        if self.adversarial is not None:
-            self.adversarial.prepare(accelerator)
-
-    def extra_models(self) -> dict[str, HubModel]:
-        return {} if self.adversarial is None else {"discriminator": self.adversarial.discriminator}
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int, apply: ApplyLoss) -> dict | None:
         images = batch["image"]  # (B, C, H, W)

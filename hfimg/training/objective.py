@@ -56,18 +56,23 @@ class Objective:
         self.net: nn.Module = model  # what is called in training: the accelerator-wrapped model after `prepare`
         self.optimizer = adam(model, args)
 
+    # An adversarial term trained alongside (inpainters, VAE with --adv_weight); its discriminator is saved too.
+    adversarial: AdversarialTerm | None = None
+
     @property
     def networks(self) -> list[nn.Module]:
         """The trained (wrapped) networks, for `accelerator.accumulate`."""
-        return [self.net]
+        return [self.net] if self.adversarial is None else [self.net, self.adversarial.net]
 
     def prepare(self, accelerator: Accelerator) -> None:
         """Wrap networks and optimizers for the accelerator (DDP, mixed precision, device placement)."""
         self.net, self.optimizer = accelerator.prepare(self.model, self.optimizer)
+        if self.adversarial is not None:
+            self.adversarial.prepare(accelerator)
 
     def extra_models(self) -> dict[str, HubModel]:
         """Networks saved next to the final model, by sub-folder name (e.g. a GAN's discriminator)."""
-        return {}
+        return {} if self.adversarial is None else {"discriminator": self.adversarial.discriminator}
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int, apply: ApplyLoss) -> dict | None:
         """Compute the losses of one micro-batch and apply them.

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from itertools import islice
 
 import torch
-from accelerate import Accelerator
 
 from hfimg.data import ImageStream
 from hfimg.hub import HubModel
@@ -49,18 +48,6 @@ class VAEObjective(Objective):
     def __init__(self, model: HubModel, args: argparse.Namespace):
         super().__init__(model, args)
         self.adversarial = AdversarialTerm(args, model.channels) if args.adv_weight > 0 else None
-
-    @property
-    def networks(self) -> list[torch.nn.Module]:
-        return [self.net] if self.adversarial is None else [self.net, self.adversarial.net]
-
-    def prepare(self, accelerator: Accelerator) -> None:
-        super().prepare(accelerator)
-        if self.adversarial is not None:
-            self.adversarial.prepare(accelerator)
-
-    def extra_models(self) -> dict[str, HubModel]:
-        return {} if self.adversarial is None else {"discriminator": self.adversarial.discriminator}
 
     def kl_weight(self, step: int) -> float:
         """beta at optimizer step `step`: ramps linearly from 0 to --kl_weight over --kl_warmup_steps."""
