@@ -72,15 +72,15 @@ class Slot:
     title: str
     env: str  # environment variable that overrides the default id
     default: str
-    model_type: str  # registry name the loaded model must have
+    model_types: tuple[str, ...]  # registry names the loaded model may have
 
 
 SLOTS: dict[str, Slot] = {
-    "gan": Slot("DCGAN generator", "HFIMG_GAN", "hfimg/dcgan-fashion-mnist", "dcgan"),
-    "vae": Slot("Convolutional VAE", "HFIMG_VAE", "hfimg/vae-fashion-mnist", "vae"),
-    "inpaint_cnn": Slot("InpaintCNN", "HFIMG_INPAINT_CNN", "hfimg/inpaint-cnn-photos", "inpaint-cnn"),
-    "inpaint_rcnn": Slot("InpaintRCNN", "HFIMG_INPAINT_RCNN", "hfimg/inpaint-rcnn-photos", "inpaint-rcnn"),
-    "denoise": Slot("DenoiseCNN", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", "denoise-cnn"),
+    "gan": Slot("DCGAN generator", "HFIMG_GAN", "hfimg/dcgan-fashion-mnist", ("dcgan",)),
+    "vae": Slot("Convolutional VAE", "HFIMG_VAE", "hfimg/vae-fashion-mnist", ("vae",)),
+    "inpaint_cnn": Slot("InpaintCNN", "HFIMG_INPAINT_CNN", "hfimg/inpaint-cnn-photos", ("inpaint-cnn",)),
+    "inpaint_rcnn": Slot("InpaintRCNN", "HFIMG_INPAINT_RCNN", "hfimg/inpaint-rcnn-photos", ("inpaint-rcnn",)),
+    "denoise": Slot("Denoiser", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", ("denoise-cnn", "denoise-unet")),
 }
 GENERATORS = {"GAN": "gan", "VAE": "vae"}
 METHODS = {  # inpainting method shown in the UI -> model slot (None: no model needed)
@@ -143,8 +143,9 @@ def load_model(slot: Slot, model_id: str) -> LoadedModel:
     loaded = LoadedModel(slot, model_id)
     try:
         model = hfimg.load(model_id)
-        if model.model_type != slot.model_type:
-            raise ValueError(f"{model_id!r} is a {model.model_type!r} model; this slot needs {slot.model_type!r}.")
+        if model.model_type not in slot.model_types:
+            needed = " or ".join(repr(name) for name in slot.model_types)
+            raise ValueError(f"{model_id!r} is a {model.model_type!r} model; this slot needs {needed}.")
         loaded.model = model.eval()
     except Exception as err:  # any failure (missing, offline, corrupt, wrong kind) becomes a notice in the UI
         loaded.error = f"{type(err).__name__}: {err}"
@@ -501,7 +502,7 @@ class Handlers:
     def restore(
         self, image: Image.Image | None, sigma: float = 0
     ) -> tuple[Image.Image, Image.Image, tuple[Image.Image, Image.Image]]:
-        """Optionally add Gaussian noise of `sigma` (0-255 scale), then denoise with DenoiseCNN.
+        """Optionally add Gaussian noise of `sigma` (0-255 scale), then denoise (the model estimates the level).
 
         Returns:
             The image the model was given (with the noise), the restored image, and the (before, after) pair.

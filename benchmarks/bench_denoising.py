@@ -11,15 +11,19 @@ Noise: additive white Gaussian noise of standard deviation sigma grey levels (0-
 .gaussian_noise` with a generator seeded by (--seed, crop, sigma); the noisy images stay unclipped floats, as in the
 AWGN benchmarks of the denoising papers. Every method gets the same noisy image:
 
-* the models given by --models (blind: the network alone, `model(noisy)`, on the float tensor);
+* the models given by --models, on the float tensor: a model that takes the noise level (DenoiseUNet) is told it,
+  as BM3D is, and is also run blind ("level estimated": `model(noisy)` estimates it from the image); the others are
+  blind (`model(noisy)`);
 * BM3D (`bm3d.bm3d_rgb`, CBM3D, told the true noise level: sigma_psd = sigma / 255 on [0, 1] images);
 * scikit-image non-local means (`denoise_nl_means`, the original algorithm `fast_mode=False`, patch 5, search
   distance 6 as in scikit-image's gallery, noise level from `estimate_sigma`, h = 0.6 x that estimate as its
   documentation recommends for the original algorithm when sigma is given);
 * the noisy input itself, for reference.
 
-Metrics: PSNR and SSIM (`hfimg.metrics`) of each result, clipped to [0, 1], against the clean crop, averaged over
-the crops; time: median milliseconds per image (one call each).
+Metrics: PSNR and SSIM (`hfimg.metrics`) of each result, clipped to [0, 1], against the clean crop, and its detail:
+the gradient-energy ratio to the clean crop (`hfimg.metrics.gradient_energy_ratio`: 1.0 = as detailed as the clean
+photo, below = smoothed away, above = noise left), averaged over the crops; time: median milliseconds per image (one
+call each).
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ import numpy as np
 import torch
 from skimage.restoration import denoise_nl_means, estimate_sigma
 
-from benchmarks.common import add_photo_arguments, command_line, load_methods, machine, publish, validation_crops
+from benchmarks.common import (
+    add_photo_arguments,
+    command_line,
+    load_methods,
+    load_model,
+    machine,
+    publish,
+    validation_crops,
+)
 from hfimg import metrics
 from hfimg.degrade import gaussian_noise
 
@@ -57,13 +69,15 @@ def nl_means(noisy: np.ndarray, sigma: float) -> np.ndarray:
     )
 
 
-def model_method(model: torch.nn.Module) -> Method:
-    """The network on the float image: (H, W, 3) [0, 1] -> (1, 3, H, W) [-1, 1] -> back."""
+def model_method(model: torch.nn.Module, told: bool = True) -> Method:
+    """The network on the float image: (H, W, 3) [0, 1] -> (1, 3, H, W) [-1, 1] -> back; told the noise level when
+    it takes one and `told`."""
 
     @torch.inference_mode()
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
-        x = torch.from_numpy(noisy).float().permute(2, 0, 1)[None] * 2 - 1
-        return ((model(x.to(model.device))[0].cpu().permute(1, 2, 0) + 1) / 2).double().numpy()
+        x = torch.from_numpy(noisy).float().permute(2, 0, 1)[None].to(model.device) * 2 - 1
+        y = model(x, sigma) if told and getattr(model, "takes_noise_level", False) else model(x)
+        return ((y[0].cpu().permute(1, 2, 0) + 1) / 2).double().numpy()
 
     return denoise
 
@@ -72,7 +86,7 @@ def run(methods: dict[str, Method], crops: list[np.ndarray], sigmas: list[float]
     """Every method on every noisy crop -> one row per (sigma, method): mean PSNR / SSIM, median ms."""
     rows = []
     for sigma in sigmas:
-        scores = {name: {"psnr": [], "ssim": [], "ms": []} for name in methods}
+        scores = {name: {"psnr": [], "ssim": [], "detail": [], "ms": []} for name in methods}
         for c, clean in enumerate(crops):
             noise_seed = np.random.SeedSequence((seed, c, round(sigma * 1000))).generate_state(1)[0]
             generator = torch.Generator().manual_seed(int(noise_seed))
@@ -87,6 +101,7 @@ def run(methods: dict[str, Method], crops: list[np.ndarray], sigmas: list[float]
                 restored = torch.from_numpy(np.clip(result, 0, 1)).permute(2, 0, 1) * 2 - 1  # (3, H, W)
                 scores[name]["psnr"].append(metrics.psnr(restored, reference))
                 scores[name]["ssim"].append(metrics.ssim(restored, reference))
+                scores[name]["detail"].append(metrics.gradient_energy_ratio(restored, reference))
         for name, values in scores.items():
             rows.append(
                 {
@@ -94,6 +109,7 @@ def run(methods: dict[str, Method], crops: list[np.ndarray], sigmas: list[float]
                     "sigma": sigma,
                     "psnr": statistics.fmean(values["psnr"]),
                     "ssim": statistics.fmean(values["ssim"]),
+                    "detail": statistics.fmean(values["detail"]),
                     "ms": None if name == NOISY_INPUT else statistics.median(values["ms"]),
                     "images": len(values["ms"]),
                 }
@@ -111,8 +127,8 @@ def markdown(report: dict) -> str:
         f"{settings['crops']} crops of {settings['size']}x{settings['size']} px from {len(settings['photos'])} "
         f"validation photos, Gaussian noise (unclipped), RGB.",
         "",
-        "| sigma | method | PSNR (dB) | SSIM | median ms |",
-        "|---:|---|---:|---:|---:|",
+        "| sigma | method | PSNR (dB) | SSIM | detail | median ms |",
+        "|---:|---|---:|---:|---:|---:|",
     ]
     for sigma in sigmas:
         at_sigma = [row for row in rows if row["sigma"] == sigma]
@@ -120,7 +136,8 @@ def markdown(report: dict) -> str:
         for row in at_sigma:
             psnr = f"**{row['psnr']:.2f}**" if row["psnr"] == best else f"{row['psnr']:.2f}"
             ms = "-" if row["ms"] is None else f"{row['ms']:.0f}"
-            lines.append(f"| {sigma:g} | {row['method']} | {psnr} | {row['ssim']:.4f} | {ms} |")
+            detail = f"{row['detail']:.2f}" if "detail" in row else "-"
+            lines.append(f"| {sigma:g} | {row['method']} | {psnr} | {row['ssim']:.4f} | {detail} | {ms} |")
     lines += ["", "PSNR (dB) by noise level:", ""]
     lines.append("| method | parameters | " + " | ".join(f"sigma {s:g}" for s in sigmas) + " | median ms |")
     lines.append("|---|---:|" + "---:|" * (len(sigmas) + 1))
@@ -157,6 +174,14 @@ def main(argv: list[str] | None = None) -> dict:
         "scikit-image non-local means": nl_means,
         NOISY_INPUT: lambda noisy, sigma: noisy,
     }
+    for entry in list(described):  # a model told the level also runs blind, as users without the level run it
+        model = load_model(entry["model"])
+        if getattr(model, "takes_noise_level", False):
+            name = f"{entry['name']}, level estimated"
+            methods[name] = model_method(model, told=False)
+            described.append({**entry, "name": name})
+    if args.no_baselines:
+        baselines = {NOISY_INPUT: baselines[NOISY_INPUT]}
     methods.update(baselines)
     described += [{"name": name, "model": None, "parameters": None} for name in baselines]
 

@@ -124,6 +124,11 @@ def add_photo_arguments(parser, what: str) -> None:
     parser.add_argument("--per_photo", type=int, default=4, help="Most crops taken from one photo.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
+    parser.add_argument(
+        "--no_baselines",
+        action="store_true",
+        help="Models only, without the classical methods (quick comparisons of candidates; not for RESULTS.md).",
+    )
 
 
 def load_methods(model_ids: list[str], make_method: Callable, check: Callable[[torch.nn.Module], str | None]):

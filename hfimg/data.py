@@ -45,6 +45,8 @@ _LABEL_COLUMNS = ("label", "labels", "class", "fine_label")
 # What PIL raises for a file it cannot read: unknown format (UnidentifiedImageError is an OSError), truncated
 # data (OSError), a broken chunk (SyntaxError), an absurd size (DecompressionBombError), empty bytes (ValueError).
 CROPS = ("center", "random", "pad")  # how ImageStream brings an image to R x R (see its docstring)
+# Image.transpose operations for 1, 2 and 3 quarter turns (index 0 unused: no turn).
+_QUARTER_TURNS = (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
 _UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
@@ -288,6 +290,13 @@ class ImageStream(torch.utils.data.IterableDataset):
         crops_per_image: random crops cut from each decoded image, one after the other (crop="random" only).
             Decoding a 1024-px photo costs far more than cutting a small crop from it; several crops per decode
             multiply the photo rate, at the price of correlated neighbours in a batch.
+        scale_range: (low, high): each random crop sees the image at a random scale in this range (log-uniform),
+            e.g. (0.5, 1.0) = between half and full size (crop="random" only). The crop is cut at R / scale px
+            and shrunk to R, so no whole photo is ever resized. Small photo corpora stretched this way give the
+            network edges and textures at several scales (as small-data restoration work trains).
+        rotate: rotate by a random multiple of 90 degrees (photos only: garments have an up).
+        jitter: mild colour and exposure changes of up to this fraction: one random gain for the whole image
+            (exposure, 1 +- jitter) and one per channel (white balance, 1 +- jitter / 2), clipped to the range.
 
     `has_labels` says whether the corpus has class labels; `label_names` holds their names when the labels are a
     ClassLabel (else None).
@@ -314,6 +323,9 @@ class ImageStream(torch.utils.data.IterableDataset):
         repeat: bool = True,
         crop: str = "center",
         crops_per_image: int = 1,
+        scale_range: tuple[float, float] = (1.0, 1.0),
+        rotate: bool = False,
+        jitter: float = 0.0,
     ):
         super().__init__()
         if resolution < 1:
@@ -324,6 +336,13 @@ class ImageStream(torch.utils.data.IterableDataset):
             raise ValueError(
                 f"crops_per_image must be 1, or more with crop='random'; got {crops_per_image} with crop={crop!r}."
             )
+        low, high = (float(v) for v in scale_range)
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"scale_range must be (low, high) with 0 < low <= high <= 1, got {tuple(scale_range)}.")
+        if (low, high) != (1.0, 1.0) and crop != "random":
+            raise ValueError(f"scale_range {tuple(scale_range)} needs crop='random', got crop={crop!r}.")
+        if not 0 <= jitter < 1:
+            raise ValueError(f"jitter must be a fraction in [0, 1), got {jitter}.")
         if shuffle_buffer < 0:
             raise ValueError(f"shuffle_buffer must be >= 0 (0 = no shuffle), got {shuffle_buffer}.")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -331,6 +350,7 @@ class ImageStream(torch.utils.data.IterableDataset):
         self.source, self.split, self.resolution, self.mode = source, split, resolution, network_mode(channels)
         self.shuffle_buffer, self.seed, self.flip = shuffle_buffer, seed, flip
         self.crop, self.crops_per_image = crop, crops_per_image
+        self.scale_range, self.rotate, self.jitter = (low, high), rotate, float(jitter)
         self.rank, self.world_size, self.repeat = rank, world_size, repeat
 
         # Images stay undecoded bytes/paths until `_decode`, so a corrupt file fails there (and is skipped),
@@ -458,10 +478,19 @@ class ImageStream(torch.utils.data.IterableDataset):
         image = self._crop(image, rng)
         if self.flip and rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.rotate:
+            turns = int(rng.integers(4))  # quarter turns
+            if turns:
+                image = image.transpose(_QUARTER_TURNS[turns])
         # Scaled in numpy, in place: torch's multi-threaded element-wise ops cost ~30x more on images this small
         # when the cores are busy (as they are, with a training step running beside the loader).
         array = np.asarray(image).reshape(self.resolution, self.resolution, -1).transpose(2, 0, 1)  # (C, R, R)
         array = array.astype(np.float32)
+        if self.jitter:
+            gain = 1 + self.jitter * rng.uniform(-1, 1)  # exposure
+            gains = gain * (1 + self.jitter / 2 * rng.uniform(-1, 1, size=(array.shape[0], 1, 1)))  # white balance
+            array *= gains.astype(np.float32)
+            np.clip(array, 0, 255, out=array)
         array *= 1 / 127.5
         array -= 1.0
         return {"image": torch.from_numpy(array), "label": -1 if label is None else int(label)}
@@ -478,8 +507,18 @@ class ImageStream(torch.utils.data.IterableDataset):
                 image = image.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=3.0)
         if self.crop == "center":
             left, top = (width - size) // 2, (height - size) // 2
-        else:
-            left, top = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
+            return image.crop((left, top, left + size, top + size))
+        low, high = self.scale_range
+        if (low, high) != (1.0, 1.0):
+            scale = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+            # Cut R / scale px (at most the whole shorter side) and shrink it to R: the image at that scale.
+            source = min(round(size / scale), width, height)
+            left, top = int(rng.integers(0, width - source + 1)), int(rng.integers(0, height - source + 1))
+            window = image.crop((left, top, left + source, top + source))
+            return (
+                window if source == size else window.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+            )
+        left, top = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
         return image.crop((left, top, left + size, top + size))
 
 

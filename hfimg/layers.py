@@ -5,7 +5,8 @@ a convolution whose output is multiplied, per pixel and per channel, by a learne
 for itself which pixels are valid (unlike a plain convolution, which treats the zeros in a hole as real pixels).
 
 `GatedUNet` is the network both inpainters use: `InpaintCNN` applies it once, `InpaintRCNN` applies it again and
-again to a shrinking hole.
+again to a shrinking hole. `FourierBlock` (after LaMa's fast Fourier convolution) gives its bottleneck a view of the
+whole image in one layer.
 """
 
 from __future__ import annotations
@@ -45,6 +46,46 @@ class GatedConv2d(nn.Module):
         return self.activation(features) * torch.sigmoid(gate)
 
 
+class FourierUnit(nn.Module):
+    """A 1x1 convolution in the frequency domain: every output pixel depends on every input pixel.
+
+    (B, C, H, W) -> real FFT over H and W -> (B, 2C, H, W/2 + 1) (real and imaginary parts as channels) -> 1x1 conv +
+    ReLU -> inverse FFT -> (B, C, H, W). "ortho" scaling keeps the values' size independent of H and W. Runs in
+    float32 under autocast too: CPU FFTs take no bf16, and the many-term sums would lose too much in it.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, 2 * channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        with torch.autocast(x.device.type, enabled=False):
+            spectrum = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W/2 + 1) complex
+            features = F.relu(self.conv(torch.cat([spectrum.real, spectrum.imag], dim=1)))  # (B, 2C, H, W/2 + 1)
+            real, imag = features.chunk(2, dim=1)
+            return torch.fft.irfft2(torch.complex(real, imag), s=(height, width), norm="ortho").to(x.dtype)
+
+
+class FourierBlock(nn.Module):
+    """A residual block with a local and a global branch, after LaMa's fast Fourier convolution (Suvorov et al.,
+    2022): `x + gated_conv3x3(x) + up(FourierUnit(down(x)))`, where down / up are 1x1 convolutions to and from half
+    the channels. The global branch sees the whole image, so a large hole is filled knowing what the rest of the
+    photo looks like (repeating structures, the overall texture) instead of only its rim.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.local = GatedConv2d(channels, channels)
+        half = max(1, channels // 2)
+        self.down = nn.Sequential(nn.Conv2d(channels, half, 1), nn.ReLU())
+        self.spectral = FourierUnit(half)
+        self.up = nn.Conv2d(half, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.local(x) + self.up(self.spectral(self.down(x)))
+
+
 def level_channels(base_channels: int, depth: int) -> list[int]:
     """Channels at each resolution level 1/2, 1/4, ..., 1/2**depth: doubling from `base_channels`, capped at 4x.
 
@@ -61,7 +102,8 @@ class GatedUNet(nn.Module):
 
     * stem: one 5x5 stride-2 gated conv -> (B, w_0, H/2, W/2); nothing else runs at full resolution;
     * encoder level i = 1..depth-1: a stride-2 gated conv then a 3x3 gated conv -> (B, w_i, H/2**(i+1), ...);
-    * bottleneck at 1/2**depth: one gated conv per entry of `dilations`, to reach far across large holes;
+    * bottleneck at 1/2**depth: one gated conv per entry of `dilations`, to reach far across large holes, then
+      `fourier_blocks` FourierBlocks, which see the whole image;
     * decoder, back up to 1/2: a gated conv that narrows to the next level's width, nearest 2x upsampling, plus the
       encoder's features at that level (skip connection, added), then a 3x3 gated conv;
     * head: a 3x3 conv to 4 * out_channels at 1/2 resolution and a pixel shuffle to (B, out_channels, H, W), tanh.
@@ -72,10 +114,17 @@ class GatedUNet(nn.Module):
         base_channels: width at 1/2 resolution.
         depth: number of halvings (at least 2).
         dilations: dilation of each bottleneck gated conv.
+        fourier_blocks: FourierBlocks after them (0 = none, the network of the first bundled models).
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, base_channels: int, depth: int, dilations: list[int]
+        self,
+        in_channels: int,
+        out_channels: int,
+        base_channels: int,
+        depth: int,
+        dilations: list[int],
+        fourier_blocks: int = 0,
     ) -> None:
         super().__init__()
         if not 2 <= depth <= 8:
@@ -91,7 +140,12 @@ class GatedUNet(nn.Module):
             nn.Sequential(GatedConv2d(widths[i - 1], widths[i], stride=2), GatedConv2d(widths[i], widths[i]))
             for i in range(1, depth)
         )
-        self.bottleneck = nn.Sequential(*(GatedConv2d(widths[-1], widths[-1], dilation=d) for d in dilations))
+        if fourier_blocks < 0:
+            raise ValueError(f"fourier_blocks must be 0 or more, got {fourier_blocks}.")
+        self.bottleneck = nn.Sequential(
+            *(GatedConv2d(widths[-1], widths[-1], dilation=d) for d in dilations),
+            *(FourierBlock(widths[-1]) for _ in range(fourier_blocks)),
+        )
         # Decoder step j goes from level depth-1-j up to level depth-2-j (narrow at the lower level, merge above).
         self.narrow = nn.ModuleList(GatedConv2d(widths[i], widths[i - 1]) for i in range(depth - 1, 0, -1))
         self.merge = nn.ModuleList(GatedConv2d(widths[i - 1], widths[i - 1]) for i in range(depth - 1, 0, -1))

@@ -128,6 +128,43 @@ def test_flip_mirrors_some_samples(tmp_path):
     assert any(flipped) and not all(flipped)
 
 
+def test_scale_rotation_and_jitter_augment_within_their_ranges(tmp_path):
+    # A horizontal ramp: rotations make vertical ones, scaling changes the slope, jitter the overall level.
+    ramp = np.tile(np.linspace(40, 215, 64).astype(np.uint8)[None, :, None], (64, 1, 3))
+    parquet = write_parquet(tmp_path / "one.parquet", [Image.fromarray(ramp)], [0])
+    settings = {"resolution": 16, "channels": 3, "crop": "random", "shuffle_buffer": 0}
+    stream = ImageStream(str(parquet), scale_range=(0.25, 1.0), rotate=True, jitter=0.1, **settings)
+    samples = [s["image"] for _, s in zip(range(40), stream, strict=False)]
+    assert all(x.shape == (3, 16, 16) and x.min() >= -1 and x.max() <= 1 for x in samples)
+    along_rows = [float((x[:, :, -1] - x[:, :, 0]).abs().mean()) for x in samples]  # ramp along the width
+    along_columns = [float((x[:, -1] - x[:, 0]).abs().mean()) for x in samples]
+    assert any(r > 0.05 > c for r, c in zip(along_rows, along_columns, strict=True))  # not turned (or half)
+    assert any(c > 0.05 > r for r, c in zip(along_rows, along_columns, strict=True))  # a quarter turn
+    slopes = [max(r, c) for r, c in zip(along_rows, along_columns, strict=True)]
+    assert max(slopes) > 2 * min(slopes)  # a 1/4 scale window spans 4x the ramp of a full-scale one
+    # White balance: the channels of one sample differ by up to jitter / 2.
+    assert any(float((x[0] - x[2]).abs().mean()) > 0.01 for x in samples)
+    again = [s["image"] for _, s in zip(range(40), ImageStream(str(parquet), scale_range=(0.25, 1.0), rotate=True,
+                                                                 jitter=0.1, **settings), strict=False)]  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(samples, again, strict=True))  # seeded: a resume repeats it
+    plain = [s["image"] for _, s in zip(range(5), ImageStream(str(parquet), **settings), strict=False)]
+    assert all(float((x[0] - x[2]).abs().max()) == 0 for x in plain)  # no jitter unless asked
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"crop": "random", "scale_range": (0.0, 1.0)}, "scale_range must be"),
+        ({"crop": "center", "scale_range": (0.5, 1.0)}, "needs crop='random'"),
+        ({"jitter": 1.0}, "jitter must be a fraction"),
+    ],
+)
+def test_augmentation_settings_are_checked(tmp_path, kwargs, message):
+    parquet = write_parquet(tmp_path / "one.parquet", make_images(1, size=(8, 8)), [0])
+    with pytest.raises(ValueError, match=message):
+        ImageStream(str(parquet), resolution=8, channels=3, **kwargs)
+
+
 def palette_image() -> Image.Image:
     image = Image.new("P", (4, 4), 0)
     image.putpalette([200, 100, 50] + [0] * 765)

@@ -1,11 +1,12 @@
-"""Degradations: noise level, blur, real JPEG round trips, dropped pixels."""
+"""Degradations: noise level and its estimate, blur, real JPEG round trips, dropped pixels."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from hfimg.degrade import blur, drop_pixels, gaussian_noise, jpeg
+from hfimg.degrade import blur, drop_pixels, estimate_noise_level, gaussian_noise, jpeg
 
 
 def smooth_images(batch: int = 2, channels: int = 3, size: int = 32) -> torch.Tensor:
@@ -81,3 +82,20 @@ def test_inputs_are_checked():
         blur(torch.zeros(3, 8, 8), 1.0)
     with pytest.raises(ValueError, match="ratio"):
         drop_pixels(torch.zeros(1, 3, 8, 8), 1.5)
+
+
+@pytest.mark.parametrize("sigma", [5, 15, 25, 50])
+def test_noise_level_estimate_is_close_on_a_smooth_image(sigma):
+    # A smooth image (a few bilinearly enlarged random values) with noise of a known level.
+    generator = torch.Generator().manual_seed(0)
+    smooth = F.interpolate(torch.rand(2, 3, 6, 6, generator=generator) * 2 - 1, size=(96, 80), mode="bilinear")
+    noisy = gaussian_noise(smooth, sigma, generator=generator)
+    estimate = estimate_noise_level(noisy)
+    assert estimate.shape == (2,)
+    assert torch.allclose(estimate, torch.full((2,), float(sigma)), rtol=0.1)
+    assert float(estimate_noise_level(smooth).max()) < 1.0  # a clean smooth image reads (almost) no noise
+
+
+def test_noise_level_estimate_needs_two_pixels():
+    with pytest.raises(ValueError, match="at least 2 x 2"):
+        estimate_noise_level(torch.zeros(1, 1, 1, 5))

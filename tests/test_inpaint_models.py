@@ -307,3 +307,60 @@ def test_untrained_inpainter_starts_from_the_pull_push_fill(name: str):
         assert (prediction - fill).abs().max() < 0.05  # a small correction, not a random image
         raw = hfimg.create_model(name, channels=3, base_channels=8, coarse_fill=False).eval()
         assert (raw(image, hole, **passes) - fill).abs().max() > 0.05  # without the fill, it is not
+
+
+# --- global (Fourier) blocks ------------------------------------------------------------------------------------
+
+
+def test_fourier_unit_is_exact_with_an_identity_spectrum():
+    from hfimg.layers import FourierUnit
+
+    unit = FourierUnit(3)
+    with torch.no_grad():
+        unit.conv.weight.zero_()
+        unit.conv.weight[:, :, 0, 0] = torch.eye(6)
+        unit.conv.bias.fill_(1000.0)  # keeps every value positive through the ReLU ...
+    x = torch.randn(2, 3, 9, 6)
+    shifted = unit(x)
+    # ... and a constant added to the spectrum is a spike at the origin: x plus the same image for every input.
+    spike = shifted - x
+    torch.testing.assert_close(spike, spike[:1].expand_as(spike), atol=1e-3, rtol=0)
+    assert spike[0, 0, 0, 0] > 100 * spike[0, 0, 1:, 1:].abs().max()
+
+
+def test_fourier_blocks_see_the_whole_image():
+    from hfimg.layers import FourierBlock
+
+    torch.manual_seed(0)
+    block = FourierBlock(4)
+    x = torch.zeros(1, 4, 16, 16, requires_grad=True)
+    block(x)[0, :, 0, 0].sum().backward()
+    assert x.grad[0, :, 15, 15].abs().sum() > 0  # the far corner reaches the first pixel in one block
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_inpainters_with_fourier_blocks_train_keep_known_pixels_and_run_in_bf16(family: str):
+    model = tiny(family, fourier_blocks=1)
+    image, mask = random_image(45, 30, "RGB"), box_mask(45, 30, (5, 3, 30, 25))
+    result = np.asarray(model.inpaint(image, mask))
+    known = np.asarray(mask) < 128
+    assert result.shape == (30, 45, 3) and (result[known] == np.asarray(image)[known]).all()
+    x = torch.rand(2, 3, 37, 29) * 2 - 1
+    hole = (torch.rand(2, 1, 37, 29) > 0.5).float()
+    model.train()
+    model(x * (1 - hole), hole).square().mean().backward()
+    spectral = [p for n, p in model.named_parameters() if "spectral" in n]
+    assert spectral and all(p.grad is not None and p.grad.abs().sum() > 0 for p in spectral)
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = model(x * (1 - hole), hole)
+    with torch.no_grad():
+        assert (fast.float() - model(x * (1 - hole), hole)).abs().max() < 0.05
+
+
+def test_fourier_blocks_are_refused_for_onnx_with_the_alternative(tmp_path):
+    from hfimg.export import export_onnx
+
+    with pytest.raises(ValueError, match="Fourier blocks.*fp32 or bf16 backend"):
+        export_onnx(tiny("cnn", fourier_blocks=1), tmp_path / "model.onnx")
+    assert not list(tmp_path.iterdir())  # nothing half-written

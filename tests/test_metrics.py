@@ -289,3 +289,45 @@ def test_bundled_classifier_loads_offline_and_classifies():
     result = card.data.eval_results[0]
     assert result.metric_type == "accuracy"
     assert result.metric_value > 0.85
+
+
+def detailed_photo(seed: int = 0) -> Image.Image:
+    """64 x 64 RGB with edges and texture: random blocks, enlarged without smoothing, plus fine noise."""
+    rng = np.random.default_rng(seed)
+    blocks = np.kron(rng.integers(0, 256, (8, 8, 3)), np.ones((8, 8, 1)))
+    return Image.fromarray(np.clip(blocks + rng.normal(0, 6, blocks.shape), 0, 255).astype(np.uint8))
+
+
+def test_detail_ratio_is_one_for_the_truth_falls_with_blur_and_rises_with_noise():
+    photo = detailed_photo()
+    hole = np.zeros((64, 64), dtype=bool)
+    hole[16:48, 8:40] = True
+    assert metrics.gradient_energy_ratio(photo, photo, hole) == pytest.approx(1.0)
+    ratios = [metrics.gradient_energy_ratio(photo.filter(ImageFilter.GaussianBlur(r)), photo, hole) for r in (1, 2, 4)]
+    assert 1 > ratios[0] > ratios[1] > ratios[2] > 0
+    noisy = np.clip(np.asarray(photo) + np.random.default_rng(1).normal(0, 25, (64, 64, 3)), 0, 255).astype(np.uint8)
+    assert metrics.gradient_energy_ratio(noisy, photo) > 1.1
+    # Only the region counts: blurring outside it changes nothing 2 px (the Sobel taps and more) inside its edge.
+    outside_blurred = np.where(hole[..., None], np.asarray(photo), np.asarray(photo.filter(ImageFilter.BLUR)))
+    inner = np.zeros_like(hole)
+    inner[18:46, 10:38] = True
+    assert metrics.gradient_energy_ratio(outside_blurred, photo, inner) == pytest.approx(1.0)
+
+
+def test_edge_f1_is_one_for_the_truth_and_drops_for_a_smooth_or_wrong_fill():
+    photo = np.asarray(detailed_photo())
+    hole = np.zeros((64, 64), dtype=bool)
+    hole[16:48, 16:48] = True
+    assert metrics.edge_f1(photo, photo, hole) == 1.0
+    flat = photo.copy()
+    flat[hole] = photo[hole].mean(axis=0).astype(np.uint8)  # a flat fill: no edges where the photo has many
+    other = photo.copy()
+    other[hole] = np.roll(np.asarray(detailed_photo(seed=5)), 4, axis=(0, 1))[hole]  # edges in the wrong places
+    assert metrics.edge_f1(flat, photo, hole) < 0.5
+    assert metrics.edge_f1(other, photo, hole) < 0.7
+    shifted = np.roll(photo, 1, axis=1)  # one pixel off: inside the 2-pixel tolerance
+    assert metrics.edge_f1(shifted, photo, hole) > 0.9
+    with pytest.raises(ValueError, match="region has no pixels"):
+        metrics.edge_f1(photo, photo, np.zeros((64, 64), dtype=bool))
+    with pytest.raises(ValueError, match="no gradient in the region"):
+        metrics.gradient_energy_ratio(photo, np.full((64, 64, 3), 9, np.uint8), hole)

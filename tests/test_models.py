@@ -18,6 +18,8 @@ TINY_CONFIGS: dict[str, dict] = {
     "inpaint-cnn": {"channels": 3, "base_channels": 8},
     "inpaint-rcnn": {"channels": 1, "base_channels": 8, "iterations": 3},
     "denoise-cnn": {"channels": 3, "features": 8, "depth": 4},
+    "denoise-unet": {"channels": 3, "widths": [8, 16, 16], "blocks": 1},
+    "patch-discriminator": {"channels": 3, "base_channels": 8},
     "fashion-classifier": {"channels": 1, "resolution": 16, "base_channels": 4},
 }
 

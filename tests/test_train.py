@@ -44,6 +44,7 @@ TINY = {
         "--model_kwargs", '{"dilations": [1]}', "--step_weight", "0.5", "--ssim_weight", "0.1",
     ],
     "denoise-cnn": ["--resolution", "16", "--features", "4", "--depth", "3"],
+    "denoise-unet": ["--resolution", "16", "--model_kwargs", '{"widths": [4, 8], "blocks": 1}'],
 }  # fmt: skip
 
 
@@ -126,7 +127,8 @@ def run_script(script: str, args: list[str], tmp_path: Path, *, launcher: list[s
 def test_every_trainable_family_has_tiny_settings():
     assert set(trainable_models()) == set(TINY)
     # Networks trained inside another family's objective, or by their own scripts, are the only ones left out.
-    assert set(hfimg.model_names()) - set(trainable_models()) <= {"dcgan-discriminator", "fashion-classifier"}
+    left_out = {"dcgan-discriminator", "patch-discriminator", "fashion-classifier"}
+    assert set(hfimg.model_names()) - set(trainable_models()) <= left_out
 
 
 @pytest.mark.parametrize("family", trainable_models())
@@ -166,6 +168,56 @@ def test_inpainter_with_adversarial_term_saves_its_discriminator(image_folder, t
           "--max_train_steps", "2", "--checkpointing_steps", "0")  # fmt: skip
     assert hfimg.load(out).model_type == "inpaint-cnn"
     assert hfimg.load(out / "discriminator").model_type == "dcgan-discriminator"
+
+
+def test_inpainter_with_patch_discriminator_fourier_blocks_and_gradient_loss(image_folder, tmp_path):
+    out = tmp_path / "run"
+    logs = train("inpaint-cnn", image_folder, out, "--resolution", "16", "--adv_weight", "0.1", "--adv_kind", "patch",
+                 "--disc_base_channels", "4", "--gradient_weight", "1", "--model_kwargs", '{"fourier_blocks": 1}',
+                 "--max_train_steps", "2", "--checkpointing_steps", "0")  # fmt: skip
+    assert {"adv", "loss_d", "gradient"} <= set(logs) and all(np.isfinite(v) for v in logs.values())
+    assert hfimg.load(out).config_dict()["fourier_blocks"] == 1
+    discriminator = hfimg.load(out / "discriminator")
+    assert discriminator.model_type == "patch-discriminator"
+    assert discriminator(torch.zeros(1, 3, 16, 24)).shape == (1, 1, 2, 3)  # one logit per 8 x 8 patch
+
+
+def test_patch_discriminator_judges_only_the_patches_over_the_hole():
+    from hfimg.training.objective import PatchAdversarialTerm
+
+    args = parse_args(["--model", "inpaint-cnn", "--dataset", "x", "--output_dir", "y", "--disc_base_channels", "4"])
+    term = PatchAdversarialTerm(args, channels=3)
+    real = torch.rand(2, 3, 32, 32) * 2 - 1
+    hole = torch.zeros(2, 1, 32, 32)
+    hole[:, :, :8, :8] = 1  # one 8 x 8 patch of the 4 x 4 grid
+    fake = real.clone()
+    fake[:, :, :8, :8] = 0
+    fake.requires_grad_(True)
+    term.generator_loss(fake, hole=hole, real=real).backward()
+    assert fake.grad[:, :, :8, :8].abs().sum() > 0
+    # Far from the hole (beyond the receptive field of the hole's logit) nothing pulls on the known pixels.
+    assert fake.grad[:, :, 24:, 24:].abs().sum() == 0
+    assert not any(p.grad is not None and p.grad.any() for p in term.discriminator.parameters())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--random_scale", "0.5,1"], "--random_scale 0.5,1 needs --crop random"),
+        (["--crop", "random", "--random_scale", "0,1"], "--random_scale must be LOW,HIGH with 0 < LOW"),
+        (["--color_jitter", "1.5"], "--color_jitter must be a fraction"),
+    ],
+)
+def test_augmentation_flags_are_checked(extra, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "denoise-cnn", "--dataset", "x", "--output_dir", str(tmp_path), *extra])
+    assert message in capsys.readouterr().err
+
+
+def test_patch_discriminator_needs_a_multiple_of_8(image_folder, tmp_path):
+    with pytest.raises(ConfigError, match="--adv_kind patch needs --resolution a multiple of 8"):
+        train("inpaint-cnn", image_folder, tmp_path / "run", "--resolution", "20", "--adv_weight", "0.1",
+              "--adv_kind", "patch", "--max_train_steps", "1")  # fmt: skip
 
 
 def test_bf16_and_train_py_main(image_folder, tmp_path):

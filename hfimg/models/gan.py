@@ -354,3 +354,67 @@ class DCGANDiscriminator(
             description += f"; labels: (B,) int64 classes 0..{self.num_classes - 1}"
         description += ". logits: (B,) float32, > 0 = judged real."
         return CoreSpec(inputs, "logits", dynamic, description=description)
+
+
+@register_model("patch-discriminator")
+class PatchDiscriminator(
+    HubModel,
+    tags=["gan", "discriminator", "patchgan"],
+    pipeline_tag="image-classification",
+):
+    """PatchGAN discriminator (Isola et al., 2017; the one LaMa trains its inpainter with): image (B, C, H, W), any
+    size that is a multiple of 8 -> a map of real/fake logits (B, 1, H/8, W/8), one per overlapping patch.
+
+    Scoring patches instead of whole images lets an inpainter's adversarial loss point at the hole: only the patches
+    that overlap it are generated. Three 4x4 stride-2 convs (widths w, 2w, 4w, LeakyReLU 0.2) and a 3x3 conv to one
+    logit, spectral norm on every layer. `features` also returns the activations after each stride-2 conv, for
+    feature matching.
+
+    Args:
+        channels: 1 (grey) or 3 (RGB).
+        base_channels: width w of the first conv.
+
+    Example:
+        >>> PatchDiscriminator(channels=3, base_channels=8)(torch.zeros(2, 3, 64, 48)).shape
+        torch.Size([2, 1, 8, 6])
+    """
+
+    def __init__(self, channels: int = 3, base_channels: int = 32):
+        super().__init__()
+        network_mode(channels)  # validates channels
+        if base_channels < 1:
+            raise ValueError(f"base_channels must be positive, got {base_channels}.")
+        self.channels = channels
+        widths = [base_channels, 2 * base_channels, 4 * base_channels]
+        self.stages = nn.ModuleList(
+            nn.Sequential(spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True))
+            for c_in, c_out in zip([channels, *widths[:-1]], widths, strict=True)
+        )
+        self.head = spectral_norm(nn.Conv2d(widths[-1], 1, 3, 1, 1))
+
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """images (B, C, H, W) in [-1, 1] -> (logits (B, 1, H/8, W/8), [(B, w, H/2, W/2), (B, 2w, H/4, W/4),
+        (B, 4w, H/8, W/8)])."""
+        if images.ndim != 4 or images.shape[1] != self.channels or images.shape[-1] % 8 or images.shape[-2] % 8:
+            raise ValueError(
+                f"images must have shape (B, {self.channels}, H, W) with H and W multiples of 8, got "
+                f"{tuple(images.shape)}."
+            )
+        activations = []
+        x = images
+        for stage in self.stages:
+            x = stage(x)
+            activations.append(x)
+        return self.head(x), activations
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) in [-1, 1] -> logits (B, 1, H/8, W/8), > 0 = judged real."""
+        return self.features(images)[0]
+
+    def core(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images)[0]
+
+    def core_spec(self) -> CoreSpec:
+        inputs = {"images": example_images(2, self.channels, 64, 64)}
+        description = "images: (B, C, H, W) float32 in [-1, 1], H and W multiples of 8. logits: (B, 1, H/8, W/8)."
+        return CoreSpec(inputs, "logits", {"images": {0: "batch", 2: "height", 3: "width"}}, 8, description)

@@ -47,6 +47,7 @@ class InpaintCNN(
             (e.g. 8 for 128x128 crops with depth 4), or those taps only ever see padding in training.
         coarse_fill: start from the pull-push fill and predict a correction (True), or predict the pixels from the
             zeroed hole (False).
+        fourier_blocks: LaMa-style global blocks at the bottleneck (`hfimg.layers.FourierBlock`); 0 = none.
 
     Example:
         >>> model = InpaintCNN(channels=3, base_channels=8)
@@ -64,6 +65,7 @@ class InpaintCNN(
         depth: int = 4,
         dilations: list[int] = [1, 2, 4, 8],  # noqa: B006  (never mutated; a list so config.json round-trips)
         coarse_fill: bool = True,
+        fourier_blocks: int = 0,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -71,7 +73,7 @@ class InpaintCNN(
         self.depth = depth
         self.coarse_fill = coarse_fill
         # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1).
-        self.net = GatedUNet(channels + 1, channels, base_channels, depth, list(dilations))
+        self.net = GatedUNet(channels + 1, channels, base_channels, depth, list(dilations), fourier_blocks)
         if coarse_fill:
             quiet_last_layer(self.net)  # an untrained model returns about the pull-push fill
 

@@ -95,6 +95,7 @@ class InpaintRCNN(
         dilations: dilation of each gated conv at the block's bottleneck (see `InpaintCNN`).
         coarse_fill: each pass corrects the pull-push fill of the still-open hole (True) or predicts the pixels from
             the zeroed hole (False); see `InpaintCNN`.
+        fourier_blocks: global blocks at the block's bottleneck (see `InpaintCNN`).
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -113,6 +114,7 @@ class InpaintRCNN(
         depth: int = 4,
         dilations: list[int] = [1, 2, 4, 8],  # noqa: B006  (never mutated; a list so config.json round-trips)
         coarse_fill: bool = True,
+        fourier_blocks: int = 0,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -121,7 +123,7 @@ class InpaintRCNN(
         self.depth = depth
         # Input per pass: the current image (C), the hole still open (1) and the original hole (1), so the block
         # can tell pixels filled by earlier passes from pixels that were known from the start.
-        self.block = GatedUNet(channels + 2, channels, base_channels, depth, list(dilations))
+        self.block = GatedUNet(channels + 2, channels, base_channels, depth, list(dilations), fourier_blocks)
         self.coarse_fill = coarse_fill
         if coarse_fill:
             quiet_last_layer(self.block)

@@ -99,6 +99,23 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
         help="Random crops cut from each decoded image (with --crop random): decoding a large photo costs far "
         "more than cutting a crop, so 8-16 keeps photo training from waiting on the data.",
     )
+    group.add_argument(
+        "--random_scale",
+        type=_float_pair,
+        default=(1.0, 1.0),
+        metavar="LOW,HIGH",
+        help="With --crop random: see each crop at a random scale of the image in [LOW, HIGH] (log-uniform; "
+        "e.g. 0.5,1.0): more edges and textures per photo of a small corpus.",
+    )
+    group.add_argument(
+        "--random_rotate", action="store_true", help="Rotate training images by random multiples of 90 degrees."
+    )
+    group.add_argument(
+        "--color_jitter",
+        type=float,
+        default=0.0,
+        help="Random exposure (1 +- J) and white balance (1 +- J/2) changes of training images, e.g. 0.1.",
+    )
     group.add_argument("--shuffle_buffer", type=int, default=1000, help="Size of the streaming shuffle buffer.")
     for flag, text in (
         ("channels", "1 (grey) or 3 (RGB) image channels."),
@@ -197,6 +214,26 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
         type=finite_float(0),
         default=0.0,
         help="Inpainters: weight of an adversarial term (needs 32/64/128 px).",
+    )
+    group.add_argument(
+        "--adv_kind",
+        choices=("image", "patch"),
+        default="image",
+        help="Inpainters: what the adversarial term's discriminator judges: whole images (a DCGAN discriminator) "
+        "or the patches that overlap the hole (a PatchGAN, as LaMa trains; any resolution that is a multiple of 8).",
+    )
+    group.add_argument(
+        "--feature_matching_weight",
+        type=finite_float(0),
+        default=10.0,
+        help="Inpainters with --adv_kind patch: weight of feature matching (L1 between the discriminator's "
+        "activations on the fill and on the real image).",
+    )
+    group.add_argument(
+        "--gradient_weight",
+        type=finite_float(0),
+        default=0.0,
+        help="Inpainters: weight of an L1 on the Sobel derivatives in the hole (rewards edges a pixel loss blurs).",
     )
     group.add_argument(
         "--step_weight",
@@ -333,6 +370,13 @@ def _check(args: argparse.Namespace) -> str | None:
             f"--resolution must be between {MIN_RESOLUTION} and {MAX_RESOLUTION} pixels (GANs and VAEs: 32, 64 or "
             f"128), got {args.resolution}."
         )
+    low, high = args.random_scale
+    if not 0 < low <= high <= 1:
+        return f"--random_scale must be LOW,HIGH with 0 < LOW <= HIGH <= 1, got {low:g},{high:g}."
+    if (low, high) != (1, 1) and args.crop != "random":
+        return f"--random_scale {low:g},{high:g} needs --crop random (it picks the scale of each random crop)."
+    if not 0 <= args.color_jitter < 1:
+        return f"--color_jitter must be a fraction in [0, 1), got {args.color_jitter}."
     if args.crops_per_image > 1 and args.crop != "random":
         return f"--crops_per_image {args.crops_per_image} needs --crop random (a center crop is the same every time)."
     low, high = args.hole_range

@@ -1,8 +1,9 @@
-"""Denoising objective (DenoiseCNN): L2 (or L1) on the noise residual, over a range of noise levels.
+"""Denoising objective (DenoiseCNN, DenoiseUNet): L2 (or L1) on the noise residual, over a range of noise levels.
 
 Each image gets white Gaussian noise of its own sigma, drawn uniformly from [--sigma_min, --sigma_max] grey levels
 (0-255 scale; DnCNN-B's blind range is 0-55), via `hfimg.degrade.gaussian_noise`. The network is scored on the
-residual it removes, `noisy - model(noisy)`, against the noise that was added: the DnCNN loss.
+residual it removes, `noisy - model(noisy)`, against the noise that was added: the DnCNN loss. A model that takes
+the noise level (`takes_noise_level`, DenoiseUNet) is told each image's sigma, as FFDNet and DRUNet train.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hfimg.training.objective import ApplyLoss, Objective, pixel_loss
 class DenoiseObjective(Objective):
     """Trains a residual denoiser `model(noisy) -> denoised`."""
 
-    families = ("denoise-cnn",)
+    families = ("denoise-cnn", "denoise-unet")
     # bf16 on CPU in channels_last: a training step of 16 x 40 px crops (features 32, depth 10) took 24.0 ms against
     # 33.2 ms in the default layout (fp32: 73.7 ms), 1.38x; the Trainer loop 32.8 against 41.4 ms (2 cores,
     # `benchmarks/bench_train.py --precisions`, 2026-12-02).
@@ -34,7 +35,9 @@ class DenoiseObjective(Objective):
         low, high = self.args.sigma_min, self.args.sigma_max
         sigma = low + (high - low) * torch.rand(clean.shape[0], device=clean.device)  # (B,) grey levels
         noisy = gaussian_noise(clean, sigma)
-        residual = noisy - self.net(noisy)  # the noise the network removes, (B, C, H, W)
+        told = getattr(self.model, "takes_noise_level", False)
+        denoised = self.net(noisy, sigma) if told else self.net(noisy)  # (B, C, H, W)
+        residual = noisy - denoised  # the noise the network removes
         loss = pixel_loss(residual, noisy - clean, self.args.loss).mean()
         if not apply(loss, self.optimizer):
             return None

@@ -6,8 +6,11 @@ default 6) apart from the error on the known pixels (`--valid_weight`, default 1
 values. Optional terms:
 
 * `--ssim_weight`: 1 - SSIM of the composited result (torchmetrics' SSIM), for structure the L1 misses;
-* `--adv_weight`: an adversarial term from a DCGAN discriminator on composited results (trained alongside,
-  saved in `discriminator/`);
+* `--gradient_weight`: L1 between the Sobel derivatives of the prediction and of the image, in the hole: a pixel
+  loss is content with a smooth fill, this term asks for the edges and texture too;
+* `--adv_weight`: an adversarial term on composited results (trained alongside, saved in `discriminator/`): a DCGAN
+  discriminator on whole images (`--adv_kind image`) or a PatchGAN on the patches over the hole with feature
+  matching (`--adv_kind patch`, LaMa's recipe);
 * `--step_weight` (recurrent model): the same masked L1 on each pass's output, over the pixels filled so far, so
   every pass is trained to fill its ring well, not only the last.
 """
@@ -21,7 +24,14 @@ import torch
 from hfimg import masks
 from hfimg.hub import HubModel
 from hfimg.training.arguments import ConfigError
-from hfimg.training.objective import AdversarialTerm, ApplyLoss, Objective, pixel_loss
+from hfimg.training.objective import (
+    AdversarialTerm,
+    ApplyLoss,
+    Objective,
+    PatchAdversarialTerm,
+    pixel_loss,
+    sobel,
+)
 
 
 class InpaintObjective(Objective):
@@ -38,7 +48,12 @@ class InpaintObjective(Objective):
         self.recurrent = args.step_weight > 0
         if self.recurrent and not hasattr(model, "fill_schedule"):
             raise ConfigError(f"--step_weight needs a recurrent inpainter (inpaint-rcnn), not {args.model!r}.")
-        self.adversarial = AdversarialTerm(args, model.channels) if args.adv_weight > 0 else None
+        self.patches = args.adv_kind == "patch"
+        if args.adv_weight > 0:
+            if self.patches and args.resolution % 8:
+                raise ConfigError(f"--adv_kind patch needs --resolution a multiple of 8, got {args.resolution}.")
+            term = PatchAdversarialTerm if self.patches else AdversarialTerm
+            self.adversarial = term(args, model.channels)
         self._ssim = None
         if args.ssim_weight > 0:
             from torchmetrics.functional.image import structural_similarity_index_measure
@@ -71,15 +86,18 @@ class InpaintObjective(Objective):
             ]
             logs["passes"] = torch.stack(per_pass).mean()
             loss = loss + self.args.step_weight * self.args.hole_weight * logs["passes"]
+        if self.args.gradient_weight > 0:
+            logs["gradient"] = (hole * (sobel(prediction.float()) - sobel(images.float())).abs()).mean()
+            loss = loss + self.args.gradient_weight * self.args.hole_weight * logs["gradient"]
         if self._ssim is not None:
             logs["ssim"] = self._ssim(composite.float(), images.float(), data_range=2.0)
             loss = loss + self.args.ssim_weight * (1 - logs["ssim"])
 
         if self.adversarial is not None:
-            d_loss = self.adversarial.discriminator_step(images, [composite], apply)
+            d_loss = self.adversarial.discriminator_step(images, [composite], apply, hole=hole)
             if d_loss is None:
                 return None
-            logs["adv"] = self.adversarial.generator_loss(composite)
+            logs["adv"] = self.adversarial.generator_loss(composite, hole=hole, real=images)
             logs["loss_d"] = d_loss
             loss = loss + self.args.adv_weight * logs["adv"]
 

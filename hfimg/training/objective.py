@@ -147,6 +147,13 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
             p.requires_grad_(flag)
 
 
+def sobel(x: torch.Tensor) -> torch.Tensor:
+    """Horizontal and vertical Sobel derivatives of each channel: (B, C, H, W) -> (B, 2C, H, W), replicate padding."""
+    kernel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device, dtype=x.dtype) / 8
+    kernels = torch.stack([kernel, kernel.T])[:, None].repeat(x.shape[1], 1, 1, 1)  # (2C, 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernels, groups=x.shape[1])
+
+
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     """GAN discriminator loss on logits: "bce" (real -> 1, fake -> 0) or "hinge"."""
     real_logits, fake_logits = real_logits.float(), fake_logits.float()
@@ -200,16 +207,78 @@ class AdversarialTerm:
         self.plain = accelerator.unwrap_model(self.net)
 
     def discriminator_step(
-        self, real: torch.Tensor, fakes: list[torch.Tensor], apply: ApplyLoss
+        self, real: torch.Tensor, fakes: list[torch.Tensor], apply: ApplyLoss, hole: torch.Tensor | None = None
     ) -> torch.Tensor | None:
         """One discriminator step: `real` images against each batch of `fakes` (detached here); the mean loss, or
-        None when it was not finite and the step was skipped."""
+        None when it was not finite and the step was skipped. Whole images are judged: `hole` is not used (it is
+        for `PatchAdversarialTerm`)."""
         real_logits = self.net(real)
         loss = torch.stack([discriminator_loss(real_logits, self.net(fake.detach()), self.kind) for fake in fakes])
         loss = loss.mean()
         return loss if apply(loss, self.optimizer) else None
 
-    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        """The model's adversarial loss on generated images (gradients flow to `fake` only)."""
+    def generator_loss(
+        self, fake: torch.Tensor, hole: torch.Tensor | None = None, real: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The model's adversarial loss on generated images (gradients flow to `fake` only); `hole` and `real` are
+        not used here (they are for `PatchAdversarialTerm`)."""
         with frozen(self.plain):
             return generator_loss(self.plain(fake), self.kind)
+
+
+class PatchAdversarialTerm(AdversarialTerm):
+    """A PatchGAN discriminator that judges the patches of a composite that overlap the hole (LaMa's recipe, Suvorov
+    et al., 2022): patches of real images and patches of the composite that lie wholly in the known region are
+    "real", patches over the hole "fake"; the inpainter is scored on the hole's patches only, plus feature matching
+    (L1 between the discriminator's activations on the composite and on the real image, over the hole), which
+    steadies the adversarial gradient. Non-saturating logistic loss.
+
+    Args:
+        args: train.py's flags: --disc_base_channels (default 32), --feature_matching_weight and the optimizer.
+        channels: the images' channels.
+    """
+
+    def __init__(self, args: argparse.Namespace, channels: int):
+        self.kind = "bce"
+        self.feature_matching_weight = args.feature_matching_weight
+        self.discriminator = create_model(
+            "patch-discriminator", channels=channels, base_channels=args.disc_base_channels or 32
+        )
+        self.optimizer = adam(self.discriminator, args)
+        self.net = self.discriminator
+        self.plain = self.discriminator
+
+    def discriminator_step(
+        self, real: torch.Tensor, fakes: list[torch.Tensor], apply: ApplyLoss, hole: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """One step: `real` images (B, C, H, W) against composites `fakes` whose hole (B, 1, H, W) is `hole`."""
+        real_logits = self.net(real).float()  # (B, 1, H/8, W/8)
+        loss = F.softplus(-real_logits).mean()
+        for fake in fakes:
+            fake_logits = self.net(fake.detach()).float()
+            fake_cells = _cells(hole, fake_logits)  # 1 = the patch overlaps the hole
+            loss = loss + (fake_cells * F.softplus(fake_logits) + (1 - fake_cells) * F.softplus(-fake_logits)).mean()
+        return loss if apply(loss, self.optimizer) else None
+
+    def generator_loss(
+        self, fake: torch.Tensor, hole: torch.Tensor | None = None, real: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Adversarial loss over the hole's patches, plus feature matching against `real` when given."""
+        with frozen(self.plain):
+            logits, fake_features = self.plain.features(fake)
+            cells = _cells(hole, logits)
+            loss = (cells * F.softplus(-logits.float())).sum() / cells.sum().clamp(min=1)
+            if real is not None and self.feature_matching_weight > 0:
+                with torch.no_grad():
+                    _, real_features = self.plain.features(real)
+                matching = [
+                    (_cells(hole, f) * (f.float() - r.float()).abs()).mean()
+                    for f, r in zip(fake_features, real_features, strict=True)
+                ]
+                loss = loss + self.feature_matching_weight * torch.stack(matching).mean()
+        return loss
+
+
+def _cells(hole: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The hole (B, 1, H, W) brought to the grid of `like` (B, *, h, w): 1 where a cell overlaps the hole."""
+    return F.adaptive_max_pool2d(hole.float(), like.shape[-2:])

@@ -232,6 +232,9 @@ class Trainer:
                 world_size=accelerator.num_processes,
                 crop=args.crop,
                 crops_per_image=args.crops_per_image,
+                scale_range=tuple(args.random_scale),
+                rotate=args.random_rotate,
+                jitter=args.color_jitter,
             )
         except (ValueError, OSError) as err:  # the data layer's messages say what was found; add which flag
             raise ConfigError(f"--dataset {args.dataset}: {err}") from err
@@ -538,7 +541,10 @@ class Trainer:
             "steps": f"{self.step} optimizer steps ({self.step * per_step} images, "
             f"{self.train_seconds() / 60:.1f} minutes of training)",
             "resolution": f"{args.resolution} x {args.resolution}, {args.crop} crop"
-            + (", random flips" if args.random_flip else ""),
+            + (", random flips" if args.random_flip else "")
+            + (", random 90-degree turns" if args.random_rotate else "")
+            + (", scales {:g}-{:g}".format(*args.random_scale) if tuple(args.random_scale) != (1, 1) else "")
+            + (f", colour jitter {args.color_jitter:g}" if args.color_jitter else ""),
             "batch": f"{args.train_batch_size} per process x {args.gradient_accumulation_steps} accumulation x "
             f"{accelerator.num_processes} processes = {per_step}",
             "optimizer": f"Adam, lr {args.learning_rate}, betas ({args.adam_beta1}, {args.adam_beta2})",
