@@ -364,3 +364,19 @@ def test_fourier_blocks_are_refused_for_onnx_with_the_alternative(tmp_path):
     with pytest.raises(ValueError, match="Fourier blocks.*fp32 or bf16 backend"):
         export_onnx(tiny("cnn", fourier_blocks=1), tmp_path / "model.onnx")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_recurrent_block_started_from_a_feed_forward_model_repeats_it_in_one_pass():
+    cnn = tiny("cnn", fourier_blocks=1)
+    with torch.no_grad():  # a head that predicts something, so the comparison sees the network
+        cnn.net.head[0].weight.normal_(std=0.1)
+    rcnn = tiny("rcnn", fourier_blocks=1)
+    rcnn.start_from_feed_forward(cnn)
+    image = torch.rand(1, 3, 40, 36) * 2 - 1
+    hole = torch.zeros(1, 1, 40, 36)
+    hole[..., 8:30, 5:25] = 1
+    with torch.no_grad():
+        torch.testing.assert_close(rcnn(image, hole, iterations=1), cnn(image, hole))
+        assert not torch.equal(rcnn(image, hole, iterations=3), cnn(image, hole))  # later passes see filled rings
+    with pytest.raises(ValueError, match="same fourier_blocks"):
+        tiny("rcnn").start_from_feed_forward(cnn)

@@ -186,6 +186,8 @@ def test_patch_discriminator_judges_only_the_patches_over_the_hole():
     from hfimg.training.objective import PatchAdversarialTerm
 
     args = parse_args(["--model", "inpaint-cnn", "--dataset", "x", "--output_dir", "y", "--disc_base_channels", "4"])
+    for key, value in OBJECTIVES["inpaint-cnn"].defaults.items():  # as the Trainer fills them in
+        setattr(args, key, value if getattr(args, key, None) is None else getattr(args, key))
     term = PatchAdversarialTerm(args, channels=3)
     real = torch.rand(2, 3, 32, 32) * 2 - 1
     hole = torch.zeros(2, 1, 32, 32)
@@ -212,6 +214,46 @@ def test_augmentation_flags_are_checked(extra, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--model", "denoise-cnn", "--dataset", "x", "--output_dir", str(tmp_path), *extra])
     assert message in capsys.readouterr().err
+
+
+def test_init_weights_starts_from_a_trained_model_or_says_why_not(image_folder, tmp_path):
+    cnn_flags = ["--model_kwargs", '{"dilations": [1, 2]}', "--max_train_steps", "1", "--checkpointing_steps", "0"]
+    train("inpaint-cnn", image_folder, tmp_path / "cnn", *cnn_flags)
+    same = build_model(parse_args(flags("inpaint-cnn", image_folder, tmp_path / "a", "--init_weights",
+                                        str(tmp_path / "cnn"))))  # fmt: skip
+    assert_same_weights(same.state_dict(), weights(tmp_path / "cnn"))
+    rcnn_flags = ["--model_kwargs", '{"dilations": [1, 2]}', "--init_weights", str(tmp_path / "cnn")]
+    recurrent = build_model(parse_args(flags("inpaint-rcnn", image_folder, tmp_path / "b", *rcnn_flags)))
+    block = recurrent.block.state_dict()
+    assert torch.equal(block["merge.0.conv.weight"], weights(tmp_path / "cnn")["net.merge.0.conv.weight"])
+    with pytest.raises(ConfigError, match="does not fit this model"):
+        build_model(parse_args(flags("denoise-cnn", image_folder, tmp_path / "c", "--init_weights",
+                                     str(tmp_path / "cnn"))))  # fmt: skip
+    with pytest.raises(ConfigError, match="--init_weights"):
+        build_model(parse_args(flags("inpaint-cnn", image_folder, tmp_path / "d", "--init_weights",
+                                     str(tmp_path / "missing"))))  # fmt: skip
+
+
+def test_cosine_schedule_decays_every_optimizer_and_resumes_on_the_same_curve(image_folder, tmp_path):
+    extra = ["--lr_scheduler", "cosine", "--learning_rate", "1e-3", "--max_train_steps", "4", "--adv_weight", "0.1",
+             "--resolution", "32", "--disc_base_channels", "4", "--checkpointing_steps", "2"]  # fmt: skip
+    trainer = Trainer(parse_args(flags("inpaint-cnn", image_folder, tmp_path / "run", *extra)))
+    trainer.train()
+    for optimizer in trainer.objective.optimizers:  # the inpainter's and its discriminator's
+        assert optimizer.param_groups[0]["initial_lr"] == 1e-3
+        assert optimizer.param_groups[0]["lr"] < 1e-12  # cos(pi): the end of the curve
+    # Halfway the rate was half, and the checkpoint holds it: a resumed run goes on along the same curve.
+    saved = torch.load(tmp_path / "run" / "checkpoint-2" / "optimizer.bin", weights_only=False)
+    assert saved["param_groups"][0]["lr"] == pytest.approx(0.5e-3)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    (tmp_path / "run" / "checkpoint-4").rename(tmp_path / "later")  # so that `latest` is step 2
+    resumed = Trainer(parse_args(flags("inpaint-cnn", image_folder, tmp_path / "run", *extra,
+                                       "--resume_from_checkpoint", "latest")))  # fmt: skip
+    assert resumed.step == 2
+    resumed.train()
+    assert resumed.objective.optimizer.param_groups[0]["lr"] < 1e-12
+    assert_same_weights(weights(tmp_path / "run"), load_file(str(tmp_path / "later" / "model.safetensors")))
 
 
 def test_patch_discriminator_needs_a_multiple_of_8(image_folder, tmp_path):

@@ -23,6 +23,8 @@ image of the batch (a thin hole, many passes) changes nothing and is skipped, ex
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from PIL import Image
 
@@ -127,6 +129,30 @@ class InpaintRCNN(
         self.coarse_fill = coarse_fill
         if coarse_fill:
             quiet_last_layer(self.block)
+
+    def start_from_feed_forward(self, model: HubModel) -> None:
+        """Take a trained InpaintCNN's network as the recurrent block, to fine-tune from (train.py --init_weights).
+
+        The CNN's network sees (image, hole); the block sees (image, still-open hole, original hole): the CNN's
+        weights for the hole go to the still-open hole and the original hole's weights start at zero, so before
+        fine-tuning each pass is the CNN filling the still-open hole, ring by ring.
+
+        Raises:
+            ValueError: `model` is not an InpaintCNN of the same channels, widths, depth, dilations and blocks.
+        """
+        theirs, mine = model.config_dict(), self.config_dict()
+        defaults = inspect.signature(InpaintRCNN.__init__).parameters  # for configs saved before a setting existed
+        shared = ("channels", "base_channels", "depth", "dilations", "coarse_fill", "fourier_blocks")
+        different = [k for k in shared if theirs.get(k, defaults[k].default) != mine.get(k, defaults[k].default)]
+        if model.model_type != "inpaint-cnn" or different:
+            raise ValueError(
+                f"a feed-forward start needs an inpaint-cnn with the same {', '.join(different) or 'settings'}; "
+                f"got a {model.model_type!r} with { ({key: theirs.get(key) for key in different}) }"
+            )
+        weights = dict(model.net.state_dict())
+        stem = weights["stem.conv.weight"]  # (2 * w_0, C + 1, 5, 5): image channels, then the hole
+        weights["stem.conv.weight"] = torch.cat([stem, torch.zeros_like(stem[:, :1])], dim=1)  # + original hole
+        self.block.load_state_dict(weights)
 
     @staticmethod
     def _check_iterations(iterations: int) -> int:

@@ -263,6 +263,21 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
         "--checkpoints_total_limit", type=int, default=None, help="Keep at most this many checkpoints (oldest go)."
     )
     group.add_argument(
+        "--lr_scheduler",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="Learning rate over the run: constant, or cosine (from --learning_rate down to 0 at "
+        "--max_train_steps; the last steps at a small rate settle the weights, worth a few tenths of a dB for "
+        "restoration models).",
+    )
+    group.add_argument(
+        "--init_weights",
+        default=None,
+        help="Start from the weights of this model (a folder, bundled id or Hub id) instead of a random "
+        "initialisation: one of the same family and settings, or, for inpaint-rcnn, an inpaint-cnn whose network "
+        "becomes the recurrent block (fine-tuning). A resumed run ignores it: the checkpoint's weights win.",
+    )
+    group.add_argument(
         "--resume_from_checkpoint",
         default=None,
         help="A checkpoint folder to continue from, or 'latest' (the newest in --output_dir; a fresh start if none).",

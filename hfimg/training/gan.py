@@ -56,6 +56,10 @@ class GANObjective(Objective):
     def networks(self) -> list[torch.nn.Module]:
         return [self.net, self.d_net]
 
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer, self.d_optimizer]
+
     def prepare(self, accelerator: Accelerator) -> None:
         self.net, self.d_net, self.optimizer, self.d_optimizer = accelerator.prepare(
             self.model, self.discriminator, self.optimizer, self.d_optimizer

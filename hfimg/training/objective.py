@@ -64,6 +64,11 @@ class Objective:
         """The trained (wrapped) networks, for `accelerator.accumulate`."""
         return [self.net] if self.adversarial is None else [self.net, self.adversarial.net]
 
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer this objective steps (the model's, then any discriminator's), for the LR schedule."""
+        return [self.optimizer] + ([] if self.adversarial is None else [self.adversarial.optimizer])
+
     def prepare(self, accelerator: Accelerator) -> None:
         """Wrap networks and optimizers for the accelerator (DDP, mixed precision, device placement)."""
         self.net, self.optimizer = accelerator.prepare(self.model, self.optimizer)

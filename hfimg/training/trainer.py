@@ -31,6 +31,7 @@ import inspect
 import io
 import json
 import logging
+import math
 import sys
 import time
 from itertools import islice
@@ -48,7 +49,7 @@ from tqdm.auto import tqdm
 from hfimg.data import ImageStream
 from hfimg.hub import HubModel
 from hfimg.imaging import images_to_grid, tensor_to_pil
-from hfimg.registry import model_class, model_names
+from hfimg.registry import load, model_class, model_names
 from hfimg.training import card, checkpoints
 from hfimg.training.arguments import MODEL_KWARG_FLAGS, ConfigError
 from hfimg.training.denoise import DenoiseObjective
@@ -98,11 +99,31 @@ def build_model(args: argparse.Namespace) -> HubModel:
     elif args.resolution is None:
         args.resolution = DEFAULT_RESOLUTION
     try:
-        return cls(**kwargs)
+        model = cls(**kwargs)
     except (ValueError, TypeError) as err:
         raise ConfigError(
             f"cannot build a {args.model!r} model with {kwargs} (--resolution {args.resolution}): {err}"
         ) from None
+    if args.init_weights:
+        start_from(model, args.init_weights)
+    return model
+
+
+def start_from(model: HubModel, source: str) -> None:
+    """Copy the weights of the model at `source` into `model` (--init_weights); ConfigError when they do not fit."""
+    try:
+        donor = load(source)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--init_weights {source}: {err}") from None
+    try:
+        if donor.model_type == model.model_type:
+            model.load_state_dict(donor.state_dict())
+        elif hasattr(model, "start_from_feed_forward") and donor.model_type == "inpaint-cnn":
+            model.start_from_feed_forward(donor)
+        else:
+            raise ValueError(f"it is a {donor.model_type!r} model, and this run trains {model.model_type!r}")
+    except (RuntimeError, ValueError) as err:  # load_state_dict reports mismatched shapes as a RuntimeError
+        raise ConfigError(f"--init_weights {source} does not fit this model: {str(err).splitlines()[0]}") from None
 
 
 def ema_update(decay: float):
@@ -376,6 +397,14 @@ class Trainer:
             end_trackers(accelerator)
         return self.metrics
 
+    def _set_learning_rates(self, steps_done: int) -> None:
+        """Cosine schedule, a function of the step alone (so a resumed run continues it exactly): each parameter
+        group's rate is its starting rate times (1 + cos(pi * steps_done / max_train_steps)) / 2."""
+        factor = 0.5 * (1 + math.cos(math.pi * min(1.0, steps_done / self.args.max_train_steps)))
+        for optimizer in self.objective.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor  # saved with the optimizer
+
     def _checkpoint(self) -> None:
         args = self.args
         checkpoints.save_checkpoint(
@@ -432,11 +461,14 @@ class Trainer:
         return True
 
     def _end_step(self) -> None:
-        """After the last micro-batch of an optimizer step: EMA update, or the bookkeeping of a skipped step."""
+        """After the last micro-batch of an optimizer step: EMA update and the next step's learning rate, or the
+        bookkeeping of a skipped step."""
         if not self._skipping:
             self._bad_in_a_row = 0
             if self.ema is not None:
                 self.ema.update_parameters(self.objective.model)
+            if self.args.lr_scheduler == "cosine":
+                self._set_learning_rates(self.step + 1)
             return
         self._skipping = False
         self._bad_in_a_row += 1
