@@ -45,6 +45,7 @@ from hfimg.demo import (
     editor_to_image_and_hole,
     fit_within,
     inpaint_around_hole,
+    is_garment_image,
     telea_inpaint,
 )
 from hfimg.hub import HubModel
@@ -52,6 +53,7 @@ from hfimg.imaging import (
     HIGH_BIT_DEPTH_MODES,
     convert_mode,
     images_to_grid,
+    load_mask,
     open_image,
     pil_to_tensor,
     tensor_to_pil,
@@ -73,23 +75,41 @@ class Slot:
     env: str  # environment variable that overrides the default id
     default: str
     model_types: tuple[str, ...]  # registry names the loaded model may have
+    task: str  # what the demo uses it for (the Models tab)
 
 
 SLOTS: dict[str, Slot] = {
-    "gan": Slot("DCGAN generator", "HFIMG_GAN", "hfimg/dcgan-fashion-mnist", ("dcgan",)),
-    "vae": Slot("Convolutional VAE", "HFIMG_VAE", "hfimg/vae-fashion-mnist", ("vae",)),
-    "inpaint_cnn": Slot("InpaintCNN", "HFIMG_INPAINT_CNN", "hfimg/inpaint-cnn-photos", ("inpaint-cnn",)),
-    "inpaint_rcnn": Slot("InpaintRCNN", "HFIMG_INPAINT_RCNN", "hfimg/inpaint-rcnn-photos", ("inpaint-rcnn",)),
-    "denoise": Slot("Denoiser", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", ("denoise-cnn", "denoise-unet")),
+    "gan": Slot(
+        "DCGAN generator", "HFIMG_GAN", "hfimg/dcgan-fashion-mnist", ("dcgan",), "generation, inpainting prior"
+    ),
+    "vae": Slot("Convolutional VAE", "HFIMG_VAE", "hfimg/vae-fashion-mnist", ("vae",), "generation, inpainting prior"),
+    "inpaint_cnn": Slot("InpaintCNN", "HFIMG_INPAINT_CNN", "hfimg/inpaint-cnn-photos", ("inpaint-cnn",), "inpainting"),
+    "inpaint_rcnn": Slot(
+        "InpaintRCNN", "HFIMG_INPAINT_RCNN", "hfimg/inpaint-rcnn-photos", ("inpaint-rcnn",), "inpainting"
+    ),
+    "inpaint_fashion": Slot(
+        "InpaintCNN (Fashion-MNIST)",
+        "HFIMG_INPAINT_FASHION",
+        "hfimg/inpaint-cnn-fashion-mnist",
+        ("inpaint-cnn",),
+        "inpainting of garment images",
+    ),
+    "denoise": Slot(
+        "Denoiser", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", ("denoise-cnn", "denoise-unet"), "denoising"
+    ),
 }
 GENERATORS = {"GAN": "gan", "VAE": "vae"}
 METHODS = {  # inpainting method shown in the UI -> model slot (None: no model needed)
     "InpaintCNN": "inpaint_cnn",
     "InpaintRCNN": "inpaint_rcnn",
+    "OpenCV Telea": None,
+    "InpaintCNN (Fashion-MNIST)": "inpaint_fashion",
     "GAN latent search": "gan",
     "VAE latent search": "vae",
-    "OpenCV Telea": None,
 }
+# Methods trained on 28x28 grey Fashion-MNIST garments only: on a colour photo they return a grey or black blob, so
+# the demo offers them only for small grey images (`is_garment_image`).
+GARMENT_METHODS = ("InpaintCNN (Fashion-MNIST)", "GAN latent search", "VAE latent search")
 
 MAX_UPLOAD_MB = 10  # uploads above this are refused by gradio before they reach a handler
 MAX_PIXELS = 16_000_000  # larger images are refused with a message (checked from the file header, not decoded)
@@ -102,6 +122,9 @@ NOISE_SEED = 0  # the added noise is the same for the same image and sigma
 CONCURRENCY = 2  # requests computed at once, over all tabs together (2 CPU cores); the rest wait in the queue
 SHARED_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "models"}  # one limit for every model event
 QUEUE_SIZE = 32  # requests waiting beyond this are turned away with "queue full"
+# gradio's "auto" brush is 25 px whatever the image (a quarter of a 256 px photo's height in three strokes); 10 px
+# suits the demo's photos (256-512 px), and the editor's size slider changes it.
+BRUSH_SIZE = 10
 BRUSH_COLOUR = "#39ff14"  # bright green: visible on photos and on dark Fashion-MNIST-like images
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -165,9 +188,9 @@ def load_models(ids: Mapping[str, str]) -> dict[str, LoadedModel]:
     return {name: load_model(slot, ids[name]) for name, slot in SLOTS.items()}
 
 
-def model_card_text(loaded: LoadedModel) -> str:
-    """The body of a loaded model's card (README.md, found where `hfimg.load` found the model: bundled folder, local
-    folder or Hub cache), without its metadata header; the card generated from the config if there is none."""
+def model_card(loaded: LoadedModel) -> tuple[ModelCard, Path | None]:
+    """A loaded model's card (README.md, found where `hfimg.load` found the model: bundled folder, local folder or
+    Hub cache) and its folder; the card generated from the config (and no folder) if there is none."""
     model_id = loaded.id
     bundled = BUNDLED_DIR / model_id.removeprefix(f"{BUNDLED_ORG}/")
     if model_id.startswith(f"{BUNDLED_ORG}/") and bundled.is_dir():
@@ -178,9 +201,22 @@ def model_card_text(loaded: LoadedModel) -> str:
         cached = try_to_load_from_cache(model_id, constants.REPOCARD_NAME)
         path = Path(cached) if isinstance(cached, str) else None
     if path is not None and path.is_file():
-        card = ModelCard(path.read_text(), ignore_metadata_errors=True)
-        return demote_headings(inline_images(card.text.strip(), path.parent))
-    return demote_headings(loaded.model.generate_model_card().text.strip())
+        return ModelCard(path.read_text(), ignore_metadata_errors=True), path.parent
+    return loaded.model.generate_model_card(), None
+
+
+def model_card_text(loaded: LoadedModel) -> str:
+    """The body of a loaded model's card, without its metadata header, its images embedded and its headings
+    demoted."""
+    card, folder = model_card(loaded)
+    text = card.text.strip()
+    return demote_headings(inline_images(text, folder) if folder is not None else text)
+
+
+def headline_figures(loaded: LoadedModel, limit: int = 3) -> str:
+    """The first `limit` results of the card's model-index (e.g. 'PSNR (dB), sigma 25: 32.8'); '' if it has none."""
+    results = model_card(loaded)[0].data.eval_results or []
+    return "; ".join(f"{r.metric_name}: {r.metric_value:.4g}" for r in results[:limit])
 
 
 def inline_images(markdown: str, folder: Path) -> str:
@@ -205,26 +241,46 @@ def demote_headings(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def models_markdown(models: Mapping[str, LoadedModel]) -> str:
-    """Markdown for the Models tab: for every slot its id, class, size and card, or why it is not available."""
-    sections = []
+def models_table(models: Mapping[str, LoadedModel]) -> str:
+    """The Models tab's summary: one row per slot (id, task, class, size, headline figures from its card)."""
+    rows = ["| Model | Id | Task | Class | Parameters | Headline figures |", "|---|---|---|---|---|---|"]
     for loaded in models.values():
+        slot = loaded.slot
         if loaded.model is None:
-            sections.append(f"## {loaded.slot.title}: not available\n\n`{loaded.id}`: {loaded.error}")
+            rows.append(f"| {slot.title} | `{loaded.id}` | {slot.task} | not available | | {loaded.error} |")
             continue
         model = loaded.model
-        config = json.dumps(model._hub_mixin_config or {}, sort_keys=True)
-        sections.append(
-            f"## {loaded.slot.title}\n\n`{loaded.id}` · `{type(model).__name__}` · "
-            f"{model.num_parameters():,} parameters · config `{config}`\n\n{model_card_text(loaded)}"
+        rows.append(
+            f"| {slot.title} | `{loaded.id}` | {slot.task} | `{type(model).__name__}` | "
+            f"{model.num_parameters():,} | {headline_figures(loaded)} |"
         )
-    return "\n\n---\n\n".join(sections)
+    return "\n".join(rows)
+
+
+def model_details(loaded: LoadedModel) -> str:
+    """One model's card (or why it is not available), shown folded under the Models tab's table."""
+    if loaded.model is None:
+        return f"`{loaded.id}` is not available: {loaded.error}"
+    config = json.dumps(loaded.model._hub_mixin_config or {}, sort_keys=True)
+    return f"Config: `{config}`\n\n{model_card_text(loaded)}"
 
 
 def availability_note(models: Mapping[str, LoadedModel], names: list[str]) -> str:
     """A line for a tab listing which of its models could not be loaded (empty when all are there)."""
     missing = [models[name] for name in names if models[name].model is None]
     return "\n".join(f"⚠️ **{m.slot.title}** (`{m.id}`) is not available: {m.error}" for m in missing)
+
+
+def methods_for(image: Image.Image | None) -> tuple[list[str], str]:
+    """The inpainting methods that fit `image`, and a line saying which are off and why ('' when none is off)."""
+    if image is None or is_garment_image(image):
+        return list(METHODS), ""
+    offered = [name for name in METHODS if name not in GARMENT_METHODS]
+    return offered, (
+        f"{', '.join(GARMENT_METHODS)}: off for this {image.width}x{image.height} image. They know only small grey "
+        f"Fashion-MNIST garments and would fill a photo's hole with a grey blob; upload a grey garment image of at "
+        f"most 128 px (like the shirt example) to try them."
+    )
 
 
 def class_choices(model: HubModel | None) -> list[tuple[str, int]]:
@@ -284,10 +340,11 @@ def decode_errors(preprocess: Callable) -> Callable:
     def wrapper(self, payload):
         try:
             return preprocess(self, payload)
-        except gr.Error:  # already a message for the user (gr.Error is a ValueError)
-            raise
+        except gr.Error as err:  # already a message for the user (gr.Error is a ValueError)
+            raise quiet(err) from None
         except (OSError, ValueError, Image.DecompressionBombError) as err:
-            raise gr.Error(f"The upload could not be decoded ({err}). Upload a PNG, JPEG or WEBP file.") from None
+            message = f"The upload could not be decoded ({err}). Upload a PNG, JPEG or WEBP file."
+            raise quiet(gr.Error(message)) from None
 
     return wrapper
 
@@ -363,21 +420,35 @@ def png_outputs(handler: Callable) -> Callable:
 # --- handlers ---------------------------------------------------------------------------------------------------
 
 
+def quiet(error: gr.Error) -> gr.Error:
+    """`error` logged as one line; gradio, which prints a traceback for every error by default, prints none.
+
+    A visitor's mistake (no mask, wrong file) is not a fault of the server: a traceback per mistake would bury the
+    real faults in the console."""
+    error.print_exception = False
+    logger.info("user error: %s", " ".join(str(error.message).split()))
+    return error
+
+
 def user_errors(handler: Callable) -> Callable:
-    """Show a handler's ValueError/TypeError (bad input, with what to do) as a gr.Error, not a bare 'Error'."""
+    """Show a handler's ValueError/TypeError (bad input, with what to do) as a gr.Error, not a bare 'Error'; log it
+    as one line. Anything else is a bug: a short message for the visitor, the traceback in the log."""
 
     @functools.wraps(handler)
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except gr.Error:  # already a message for the user (gr.Error is a ValueError)
-            raise
+        except gr.Error as err:  # already a message for the user (gr.Error is a ValueError)
+            raise quiet(err) from None
         except (ValueError, TypeError, OSError, Image.DecompressionBombError) as err:
             # OSError: an upload that only fails when its pixels are read (a truncated JPEG decodes lazily).
-            raise gr.Error(str(err)) from None
+            raise quiet(gr.Error(str(err))) from None
         except Exception as err:  # a bug, not the input: a short message for the visitor, the traceback in the log
             logger.exception("internal error in %s", handler.__name__)
-            raise gr.Error(f"Internal error ({type(err).__name__}); it has been logged. Try another input.") from None
+            raise gr.Error(
+                f"Internal error ({type(err).__name__}); it has been logged. Try another input.",
+                print_exception=False,  # logged above, once
+            ) from None
 
     return wrapper
 
@@ -447,9 +518,10 @@ class Handlers:
         iterations: float = 6,
         latent_steps: float = 100,
         label: int | None = 0,
+        mask: Image.Image | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008  (gradio's way of asking for a progress bar)
     ) -> tuple[Image.Image, tuple[Image.Image, Image.Image], list[tuple[Image.Image, str]]]:
-        """Fill the painted part of the image with the chosen method.
+        """Fill the painted part of the image, and the white part of the uploaded `mask`, with the chosen method.
 
         Returns:
             The result, the (before, after) pair, and the image after each pass (InpaintRCNN; else empty).
@@ -459,15 +531,23 @@ class Handlers:
         if method not in METHODS:
             raise gr.Error(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
         image, hole = editor_to_image_and_hole(editor["background"], editor.get("layers") or [])
+        if mask is not None:
+            hole |= load_mask(mask, image.size)  # white = fill; a size mismatch is a ValueError that says so
         if not hole.any():
-            raise gr.Error("No mask: paint over the part of the image to fill with the brush, then click Inpaint.")
+            raise gr.Error(
+                "No mask: paint over the part of the image to fill with the brush (or upload a mask: white = fill), "
+                "then click Inpaint."
+            )
+        offered, why_not = methods_for(image)
+        if method not in offered:
+            raise gr.Error(why_not, title="Method off for this image")
 
         steps: list[tuple[Image.Image, str]] = []  # InpaintRCNN's image after each pass
         placement = {"max_side": INPAINT_MAX_SIDE}  # what part of the image `fill` gets, at what size
         slot = METHODS[method]
         if slot is None:
             fill = telea_inpaint
-        elif slot == "inpaint_cnn":
+        elif slot in ("inpaint_cnn", "inpaint_fashion"):
             model = self.models[slot].require()
 
             def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
@@ -497,6 +577,18 @@ class Handlers:
             placement = {"work_size": (model.resolution, model.resolution), "whole_image": True}
         result = inpaint_around_hole(image, hole, fill, **placement)
         return result, (image, result), steps
+
+    @staticmethod
+    def offer_methods(payload: dict[str, Any] | None, method: str) -> tuple[gr.Radio, str]:
+        """The methods that fit the editor's image (the current one kept if it does) and why the others are off.
+        Takes the editor's raw payload (the event has preprocess=False): only the uploaded file's header is read."""
+        background = (payload or {}).get("background") or {}
+        try:
+            image = Image.open(background["path"]) if background.get("path") else None
+        except (OSError, ValueError, Image.DecompressionBombError):
+            image = None  # the Inpaint click reports an unreadable upload
+        offered, why_not = methods_for(image)
+        return gr.Radio(choices=offered, value=method if method in offered else offered[0]), why_not
 
     @user_errors
     def restore(
@@ -575,7 +667,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                 strip = gr.Image(label="Interpolation", format="png", elem_classes="pixelated", height=160)
 
             with gr.Tab("Inpaint"):
-                gr.Markdown(availability_note(models, ["inpaint_cnn", "inpaint_rcnn", "gan", "vae"]))
+                gr.Markdown(availability_note(models, [slot for slot in METHODS.values() if slot]))
                 with gr.Row():
                     with gr.Column():
                         editor = CheckedImageEditor(
@@ -583,21 +675,31 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                             type="numpy",
                             image_mode="RGBA",  # the painted layer's alpha is the mask
                             sources=["upload", "clipboard"],
-                            brush=gr.Brush(colors=[BRUSH_COLOUR], color_mode="fixed", default_size="auto"),
-                            eraser=gr.Eraser(default_size="auto"),
+                            brush=gr.Brush(colors=[BRUSH_COLOUR], color_mode="fixed", default_size=BRUSH_SIZE),
+                            eraser=gr.Eraser(default_size=BRUSH_SIZE),
                             layers=False,
                             transforms=(),
                             format="png",
                             height=480,
                             elem_id="editor",
                         )
+                        with gr.Accordion("Or upload a mask (white = fill)", open=False):
+                            mask_upload = CheckedImage(
+                                label="Mask: white = fill, black = keep; the image's size",
+                                type="pil", image_mode=None, sources=["upload", "clipboard"], height=200,
+                                elem_id="mask-upload",
+                            )  # fmt: skip
                         gr.Markdown(
                             f"PNG, JPEG or WEBP, up to {MAX_UPLOAD_MB} MB and {MAX_PIXELS / 1e6:.0f} megapixels. "
                             f"Large photos keep their size: only the area around the mask is processed, at most "
                             f"{INPAINT_MAX_SIDE} px wide for the networks. Pixels outside the mask come back "
                             f"unchanged."
                         )
-                        method = gr.Radio(list(METHODS), value="InpaintCNN", label="Method")
+                        method = gr.Radio(
+                            list(METHODS), value="InpaintCNN", label="Method", elem_id="method",
+                            info=f"{', '.join(GARMENT_METHODS)}: for small grey garment images (Fashion-MNIST) only.",
+                        )  # fmt: skip
+                        methods_note = gr.Markdown(elem_id="methods-note")
                         iterations = gr.Slider(1, 16, value=6, step=1, label="Passes (InpaintRCNN)", visible=False)
                         latent_steps = gr.Slider(10, 500, value=100, step=10, label="Search steps", visible=False)
                         inpaint_label = gr.Dropdown(
@@ -608,22 +710,23 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                         )
                         inpaint_button = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
                     with gr.Column():
-                        result = gr.Image(label="Result", format="png", elem_id="inpaint-result")
-                        before_after = gr.ImageSlider(label="Before / after", type="pil", format="png")
+                        result = gr.Image(label="Result", format="png", height=400, elem_id="inpaint-result")
+                        before_after = gr.ImageSlider(label="Before / after", type="pil", format="png", height=400)
                         passes_gallery = gr.Gallery(
                             label="InpaintRCNN passes: the hole closes from its border inwards",
-                            format="png", columns=6, height=200, visible=False,
+                            format="png", columns=4, height="auto", visible=False,
                         )  # fmt: skip
-                inpaint_inputs = [editor, method, iterations, latent_steps, inpaint_label]
+                inpaint_inputs = [editor, method, iterations, latent_steps, inpaint_label, mask_upload]
+                inpaint_outputs = [result, before_after, passes_gallery]
                 gr.Examples(
                     [
-                        [example_file("coffee.png"), "InpaintCNN"],
-                        [example_file("astronaut.png"), "InpaintRCNN"],
-                        [example_file("chelsea.png"), "OpenCV Telea"],
-                        [example_file("shirt.png"), "GAN latent search"],
+                        [example_file("coffee.png"), None, "InpaintCNN"],
+                        [example_file("astronaut.png"), example_file("astronaut_mask.png"), "InpaintRCNN"],
+                        [example_file("chelsea.png"), example_file("chelsea_mask.png"), "OpenCV Telea"],
+                        [example_file("shirt.png"), example_file("shirt_mask.png"), "GAN latent search"],
                     ],
-                    inputs=[editor, method],
-                    label="Examples: pick one, paint over what to fill, click Inpaint",
+                    inputs=[editor, mask_upload, method],
+                    label="Examples: pick one, paint over what to fill (or keep the example's mask), click Inpaint",
                 )
 
             with gr.Tab("Restore"):
@@ -645,7 +748,10 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                         restore_slider = gr.ImageSlider(label="Before / after", type="pil", format="png")
 
             with gr.Tab("Models"):
-                gr.Markdown(models_markdown(models))
+                gr.Markdown(models_table(models))
+                for loaded in models.values():
+                    with gr.Accordion(f"{loaded.slot.title}: {loaded.id}", open=False):
+                        gr.Markdown(model_details(loaded))
 
         generate_button.click(
             png_outputs(handlers.generate),
@@ -676,12 +782,26 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
             method, [iterations, latent_steps, inpaint_label, passes_gallery], queue=False, api_visibility="private",
         )  # fmt: skip
         inpaint_button.click(
-            png_outputs(handlers.inpaint),
-            inpaint_inputs,
-            [result, before_after, passes_gallery],
-            api_name="inpaint",
-            **SHARED_QUEUE,
+            png_outputs(handlers.inpaint), inpaint_inputs, inpaint_outputs, api_name="inpaint", **SHARED_QUEUE
         )
+        # The methods that fit the image are worked out from the editor's value on each Inpaint click, beside the
+        # inpainting itself (a .then would not run after a refused method), and reset on clear; not on upload: an
+        # upload event that reads the editor makes gradio's editor re-add its image and fire upload again, in a loop.
+        inpaint_button.click(
+            handlers.offer_methods, [editor, method], [method, methods_note],
+            preprocess=False, queue=False, show_progress="hidden", api_visibility="private",
+        )  # fmt: skip
+        editor.clear(
+            lambda m: (gr.Radio(choices=list(METHODS), value=m), ""), method, [method, methods_note],
+            queue=False, show_progress="hidden", api_visibility="private",
+        )  # fmt: skip
+        # A new image or mask: clear the last result (and its error badge, if any).
+        gr.on(
+            [editor.upload, editor.clear, mask_upload.upload, mask_upload.clear], lambda: (None, None, []), None,
+            inpaint_outputs, queue=False, show_progress="hidden", api_visibility="private",
+        )  # fmt: skip
+        photo.upload(lambda: (None, None, None), None, [noisy, restored, restore_slider], queue=False,
+                     show_progress="hidden", api_visibility="private")  # fmt: skip
         restore_button.click(
             png_outputs(handlers.restore),
             [photo, sigma],

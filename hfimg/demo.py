@@ -5,7 +5,9 @@
   resizing only that crop to the model's working size when needed, and pasting the filled hole pixels back, so
   the photo is never shrunk and every pixel outside the hole comes back bit-identical;
 * `telea_inpaint`: the classical OpenCV baseline (Telea, 2004) to compare the networks with;
-* `fit_within`: scale an image down to a maximum side, for the models that cost too much at full size.
+* `fit_within`: scale an image down to a maximum side, for the models that cost too much at full size;
+* `is_garment_image`: whether an image is in the domain of the Fashion-MNIST models (small and grey), so the demo
+  offers those models only where they give something better than a grey blob.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import numpy as np
 from PIL import Image
 
 from hfimg.imaging import load_mask
+
+GARMENT_MAX_SIDE = 128  # Fashion-MNIST is 28x28; the demo's garment example is 112x112
+GREY_TOLERANCE = 8  # R, G and B may differ this much (0-255) in a grey image saved as colour (JPEG noise)
 
 # Fills the hole of an image: (image, hole (H, W) bool, True = fill) -> image of the same size.
 FillFn = Callable[[Image.Image, np.ndarray], Image.Image]
@@ -54,6 +59,19 @@ def editor_to_image_and_hole(background: np.ndarray, layers: list[np.ndarray]) -
 def _layer_hole(layer: np.ndarray) -> np.ndarray:
     # The API's mask rule (`load_mask`): painted strokes by their alpha, a plain mask by its luminance, 0/1 masks.
     return load_mask(layer, (layer.shape[1], layer.shape[0]))
+
+
+def is_garment_image(image: Image.Image) -> bool:
+    """Whether `image` is what the Fashion-MNIST models know: small (longer side <= GARMENT_MAX_SIDE) and grey.
+
+    Only the header is read for a large image (its size rules it out); a small one is decoded to check its colours.
+    """
+    if max(image.size) > GARMENT_MAX_SIDE:
+        return False
+    if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return True
+    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)  # (H, W, 3)
+    return int(np.abs(rgb - rgb.mean(axis=-1, keepdims=True)).max()) <= GREY_TOLERANCE
 
 
 def hole_box(hole: np.ndarray, margin: float = 0.5, min_margin: int = 16) -> tuple[int, int, int, int]:

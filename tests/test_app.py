@@ -31,6 +31,7 @@ TINY_MODELS = {  # slot -> (registry name, kwargs): a few thousand parameters ea
         "inpaint-rcnn",
         {"channels": 3, "base_channels": 4, "iterations": 3, "depth": 2, "dilations": [1]},
     ),
+    "inpaint_fashion": ("inpaint-cnn", {"channels": 1, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
     "denoise": ("denoise-cnn", {"channels": 3, "features": 4, "depth": 3}),
 }
 ENV_VARS = {
@@ -38,6 +39,7 @@ ENV_VARS = {
     "vae": "HFIMG_VAE",
     "inpaint_cnn": "HFIMG_INPAINT_CNN",
     "inpaint_rcnn": "HFIMG_INPAINT_RCNN",
+    "inpaint_fashion": "HFIMG_INPAINT_FASHION",
     "denoise": "HFIMG_DENOISE",
 }
 
@@ -72,12 +74,16 @@ def client(app, model_dirs):
         demo.close()
 
 
-def photo(tmp_path: Path, size: tuple[int, int] = (96, 64)) -> tuple[Path, np.ndarray]:
-    """A smooth colour photo with a red square where the mask goes; returns its path and pixels."""
+def photo(tmp_path: Path, size: tuple[int, int] = (96, 64), grey: bool = False) -> tuple[Path, np.ndarray]:
+    """A smooth colour photo with a red square where the mask goes (`grey`: a grey one with a white square, as
+    the Fashion-MNIST models know, saved as RGB); returns its path and pixels."""
     width, height = size
     y, x = np.mgrid[0:height, 0:width]
     pixels = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 90)], axis=-1).astype(np.uint8)
     pixels[20:40, 30:50] = (255, 0, 0)
+    if grey:
+        pixels = np.repeat(pixels[..., :1] // 2, 3, axis=-1)
+        pixels[20:40, 30:50] = 255
     path = tmp_path / "photo.png"
     Image.fromarray(pixels).save(path)
     return path, pixels
@@ -144,10 +150,18 @@ def test_random_seed(client):
 
 
 @pytest.mark.parametrize(
-    "method", ["InpaintCNN", "InpaintRCNN", "GAN latent search", "VAE latent search", "OpenCV Telea"]
+    "method",
+    [
+        "InpaintCNN",
+        "InpaintRCNN",
+        "OpenCV Telea",
+        "InpaintCNN (Fashion-MNIST)",
+        "GAN latent search",
+        "VAE latent search",
+    ],
 )
-def test_inpaint_changes_only_the_hole(client, tmp_path, method):
-    background, pixels = photo(tmp_path)
+def test_inpaint_changes_only_the_hole(client, app, tmp_path, method):
+    background, pixels = photo(tmp_path, grey=method in app.GARMENT_METHODS)  # each method on an image it fits
     layer, hole = stroke_layer(tmp_path)
     result_path, (before, after), passes = client.predict(
         editor_value(background, layer), method, 3, 10, -1, api_name="/inpaint"
@@ -160,6 +174,68 @@ def test_inpaint_changes_only_the_hole(client, tmp_path, method):
     assert np.array_equal(np.asarray(Image.open(before).convert("RGB")), pixels)
     assert np.array_equal(np.asarray(Image.open(after).convert("RGB")), result)
     assert len(passes) == (3 if method == "InpaintRCNN" else 0)
+
+
+def test_inpaint_with_an_uploaded_mask(client, tmp_path):
+    background, pixels = photo(tmp_path)
+    layer, stroke = stroke_layer(tmp_path)
+    mask = np.zeros(pixels.shape[:2], dtype=np.uint8)
+    mask[5:12, 60:90] = 255  # away from the painted stroke
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    uploaded = handle_file(str(tmp_path / "mask.png"))
+    result_path, _, _ = client.predict(
+        editor_value(background), "OpenCV Telea", 3, 10, -1, uploaded, api_name="/inpaint"
+    )
+    changed = np.any(np.asarray(Image.open(result_path)) != pixels, axis=-1)
+    assert changed.any() and not changed[mask == 0].any()  # the uploaded mask alone says what to fill
+    result_path, _, _ = client.predict(
+        editor_value(background, layer), "OpenCV Telea", 3, 10, -1, uploaded, api_name="/inpaint"
+    )
+    changed = np.any(np.asarray(Image.open(result_path)) != pixels, axis=-1)
+    assert changed[stroke].any() and changed[mask > 0].any()  # painted and uploaded: both filled
+    assert not changed[(mask == 0) & ~stroke].any()
+
+
+def test_uploaded_mask_of_another_size_is_refused(client, tmp_path):
+    background, _ = photo(tmp_path)
+    Image.new("L", (50, 50), 255).save(tmp_path / "small-mask.png")
+    with pytest.raises(AppError, match="does not match image size 96x64"):
+        client.predict(
+            editor_value(background), "InpaintCNN", 3, 10, -1, handle_file(str(tmp_path / "small-mask.png")),
+            api_name="/inpaint",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["InpaintCNN (Fashion-MNIST)", "GAN latent search", "VAE latent search"])
+def test_garment_methods_are_refused_for_a_colour_photo(client, tmp_path, method):
+    background, _ = photo(tmp_path)
+    layer, _ = stroke_layer(tmp_path)
+    with pytest.raises(AppError, match="off for this 96x64 image.*grey garment"):
+        client.predict(editor_value(background, layer), method, 3, 10, -1, api_name="/inpaint")
+
+
+def test_methods_offered_follow_the_image(app, tmp_path):
+    colour, _ = photo(tmp_path)
+    radio, note = app.Handlers.offer_methods({"background": {"path": str(colour)}}, "GAN latent search")
+    assert radio.choices and {name for name, _ in radio.choices} == {"InpaintCNN", "InpaintRCNN", "OpenCV Telea"}
+    assert radio.value == "InpaintCNN" and "GAN latent search" in note and "96x64" in note
+    radio, note = app.Handlers.offer_methods({"background": {"path": str(colour)}}, "OpenCV Telea")
+    assert radio.value == "OpenCV Telea"  # a method that fits is kept
+    shirt = {"background": {"path": str(ROOT / "examples" / "shirt.png")}}
+    radio, note = app.Handlers.offer_methods(shirt, "GAN latent search")
+    assert {name for name, _ in radio.choices} == set(app.METHODS) and radio.value == "GAN latent search"
+    assert note == ""
+    radio, note = app.Handlers.offer_methods(None, "VAE latent search")  # the editor was cleared
+    assert {name for name, _ in radio.choices} == set(app.METHODS) and note == ""
+
+
+def test_user_error_is_one_log_line_without_traceback(app, model_dirs, caplog):
+    handlers = app.Handlers(app.load_models(model_dirs))
+    with caplog.at_level("INFO", logger="hfimg.app"), pytest.raises(app.gr.Error) as error:
+        handlers.inpaint(None, "InpaintCNN")
+    assert error.value.print_exception is False  # gradio prints no traceback for it
+    lines = [r.getMessage() for r in caplog.records if r.name == "hfimg.app"]
+    assert len(lines) == 1 and lines[0].startswith("user error: Upload an image first") and "\n" not in lines[0]
 
 
 def test_inpaint_accepts_a_black_and_white_mask_as_layer(client):
@@ -284,9 +360,13 @@ def test_unavailable_model_is_reported_not_raised(app, model_dirs, tmp_path):
     models = app.load_models(ids)
     assert models["gan"].model is None and "missing" in models["gan"].error
     assert models["vae"].model is None and "denoise-cnn" in models["vae"].error
-    markdown = app.models_markdown(models)
-    assert "DCGAN generator: not available" in markdown and "Convolutional VAE: not available" in markdown
-    assert model_dirs["inpaint_cnn"] in markdown and "InpaintCNN" in markdown
+    table = app.models_table(models)
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    assert "not available" in rows["DCGAN generator"] and "missing" in rows["DCGAN generator"]
+    assert "not available" in rows["Convolutional VAE"]
+    assert model_dirs["inpaint_cnn"] in rows["InpaintCNN"] and "`InpaintCNN`" in rows["InpaintCNN"]
+    assert "not available" in app.model_details(models["gan"])
+    assert "Config:" in app.model_details(models["inpaint_cnn"])
     handlers = app.Handlers(models)
     with pytest.raises(app.gr.Error, match="not available"):
         handlers.generate("GAN", 4, 0)
@@ -422,3 +502,12 @@ def test_internal_error_is_a_short_message_and_a_log_entry(app, model_dirs, capl
     with pytest.raises(app.gr.Error, match=r"Internal error \(RuntimeError\)"):
         handlers.restore(Image.new("RGB", (16, 16)), 0)
     assert "something inside broke" in caplog.text
+
+
+def test_models_table_quotes_the_bundled_cards_figures(app, model_dirs):
+    ids = {**model_dirs, "denoise": "hfimg/denoise-cnn-photos"}
+    loaded = app.load_model(app.SLOTS["denoise"], ids["denoise"])
+    results = app.model_card(loaded)[0].data.eval_results
+    assert results  # the bundled card carries its benchmark figures
+    row = app.models_table({"denoise": loaded}).splitlines()[2]
+    assert f"{results[0].metric_name}: {results[0].metric_value:.4g}" in row

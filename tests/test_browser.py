@@ -1,5 +1,6 @@
 """The demo in a real browser: Debian's chromium driven by playwright uploads a photo, paints a stroke on the image
-editor's canvas with the mouse, clicks Inpaint and checks the result image that comes back.
+editor's canvas with the mouse (or uploads a mask), switches methods, clicks Inpaint and checks the result image that
+comes back; and an error, then the recovery after it.
 
 Needs `apt-get install chromium` (playwright's own browser download is not used).
 """
@@ -45,6 +46,7 @@ TINY_MODELS = {  # slot -> (registry name, kwargs)
     "vae": ("vae", {"resolution": 32, "channels": 1, "latent_dim": 4, "base_channels": 4}),
     "inpaint_cnn": ("inpaint-cnn", {"channels": 3, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
     "inpaint_rcnn": ("inpaint-rcnn", {"channels": 3, "base_channels": 4, "iterations": 3, "depth": 2}),
+    "inpaint_fashion": ("inpaint-cnn", {"channels": 1, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
     "denoise": ("denoise-cnn", {"channels": 3, "features": 4, "depth": 3}),
 }
 
@@ -79,15 +81,25 @@ def page():
             browser.close()
 
 
+def open_inpaint_tab(page, url: str):
+    """Open the demo's Inpaint tab and wait until the image editor takes a file; returns its upload prompt.
+
+    The editor shows its prompt before its drawing canvas exists, and a file given before the canvas is lost: the
+    canvas (two of them, drawn by PixiJS) is the signal that the editor is ready."""
+    page.goto(url)
+    page.get_by_role("tab", name="Inpaint").click()
+    prompt = page.locator("#editor").get_by_text("Upload an image")
+    prompt.wait_for(state="visible", timeout=READY)
+    page.locator("#editor canvas").first.wait_for(state="attached", timeout=READY)
+    return prompt
+
+
 def test_paint_a_stroke_and_inpaint(demo_url, page, tmp_path):
     photo = np.asarray(Image.open(ROOT / "examples" / "coffee.png").convert("RGB"))
     upload = tmp_path / "upload.png"
     Image.fromarray(photo).save(upload)
 
-    page.goto(demo_url)
-    page.get_by_role("tab", name="Inpaint").click()
-    prompt = page.locator("#editor").get_by_text("Upload an image")
-    prompt.wait_for(state="visible", timeout=READY)  # the editor is ready for a file
+    prompt = open_inpaint_tab(page, demo_url)
     page.locator("#editor input[type=file]").set_input_files(str(upload))
     prompt.wait_for(state="hidden", timeout=READY)  # the photo is on the canvas
     canvas = page.locator("#editor canvas").first
@@ -100,17 +112,7 @@ def test_paint_a_stroke_and_inpaint(demo_url, page, tmp_path):
     page.mouse.move(x + box["width"] * 0.1, y + box["height"] * 0.05, steps=4)  # each step is slow: keep few
     page.mouse.up()
 
-    page.locator("#inpaint-button").click()
-    result = page.locator("#inpaint-result img")
-    try:
-        result.wait_for(state="visible", timeout=READY)
-    finally:
-        page.screenshot(path=str(tmp_path / "inpaint.png"), full_page=True)
-        print(f"screenshot: {tmp_path / 'inpaint.png'}")
-
-    response = page.request.get(result.get_attribute("src"))
-    assert response.ok
-    filled = np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+    filled = inpaint_and_fetch(page, tmp_path / "inpaint.png")
     assert filled.shape == photo.shape  # the photo's own size, not the canvas's
     changed = np.any(filled != photo, axis=-1)
     assert 0 < changed.mean() < 0.2  # the painted stroke was filled, the rest is untouched
@@ -122,3 +124,60 @@ def test_inpaint_without_an_image_shows_what_to_do(demo_url, page):
     page.locator("#inpaint-button").click()
     page.get_by_text("Upload an image first").first.wait_for(state="visible", timeout=READY)  # a toast, no trace
     assert page.get_by_text("Traceback").count() == 0
+
+
+def inpaint_and_fetch(page, screenshot: Path) -> np.ndarray:
+    """Click Inpaint, wait for the result image (a screenshot of the page is kept for a failure) and fetch it."""
+    page.locator("#inpaint-button").click()
+    result = page.locator("#inpaint-result img")
+    try:
+        result.wait_for(state="visible", timeout=READY)
+    finally:
+        page.screenshot(path=str(screenshot), full_page=True)
+        print(f"screenshot: {screenshot}")
+    response = page.request.get(result.get_attribute("src"))
+    assert response.ok
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+
+
+def test_error_then_mask_upload_method_switch_and_recovery(demo_url, page, tmp_path):
+    photo = np.asarray(Image.open(ROOT / "examples" / "chelsea.png").convert("RGB"))
+    Image.fromarray(photo).save(tmp_path / "upload.png")
+    mask = np.zeros(photo.shape[:2], dtype=np.uint8)
+    mask[60:90, 100:150] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    prompt = open_inpaint_tab(page, demo_url)
+
+    # An error: Inpaint before any upload. The result panel shows gradio's error badge...
+    page.locator("#inpaint-button").click()
+    page.get_by_text("Upload an image first").first.wait_for(state="visible", timeout=READY)
+    badge = page.locator("#inpaint-result .error")
+    badge.first.wait_for(state="visible", timeout=READY)
+
+    # ... until a new image comes: the badge goes.
+    page.locator("#editor input[type=file]").set_input_files(str(tmp_path / "upload.png"))
+    prompt.wait_for(state="hidden", timeout=READY)
+    badge.first.wait_for(state="hidden", timeout=READY)
+
+    # A mask uploaded instead of painted.
+    page.get_by_text("Or upload a mask").click()
+    mask_input = page.locator("#mask-upload input[type=file]")
+    mask_input.wait_for(state="attached", timeout=READY)
+    mask_input.set_input_files(str(tmp_path / "mask.png"))
+    page.locator("#mask-upload img").first.wait_for(state="visible", timeout=READY)  # the mask is in place
+
+    # A garment method on a photo is refused with the reason, and taken off the list for this image.
+    method = page.locator("#method")
+    method.get_by_label("GAN latent search").check()
+    page.locator("#inpaint-button").click()
+    page.locator("#methods-note").get_by_text("off for this 256x170 image").wait_for(state="visible", timeout=READY)
+    badge.first.wait_for(state="visible", timeout=READY)
+    assert method.get_by_label("GAN latent search").count() == 0
+    assert method.get_by_label("InpaintCNN", exact=True).is_checked()
+
+    # A method switch, and the recovery: the result comes back and the badge goes.
+    method.get_by_label("OpenCV Telea").check()
+    filled = inpaint_and_fetch(page, tmp_path / "recovered.png")
+    assert badge.count() == 0
+    changed = np.any(filled != photo, axis=-1)
+    assert changed[mask > 0].mean() > 0.5 and not changed[mask == 0].any()  # Telea filled the uploaded mask only
