@@ -638,7 +638,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
     with gr.Blocks(title="hfimg demo", analytics_enabled=False) as demo:  # no calls home
         gr.Markdown(
             "# hfimg: classic deep image generation and restoration\n"
-            "DCGAN and VAE generators, gated-convolution inpainters and a DnCNN denoiser, all running on your CPU."
+            "DCGAN and VAE generators, gated-convolution inpainters and a U-Net denoiser, all running on your CPU."
         )
         with gr.Tabs():
             with gr.Tab("Generate"):

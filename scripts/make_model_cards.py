@@ -71,7 +71,7 @@ SHIPPED = {
     "vae-fashion-mnist": Shipped("generation", (FASHION_MNIST,), ("fashion-mnist",), "Fashion-MNIST train"),
     "inpaint-cnn-photos": Shipped("inpainting", (), ("photos",), "the photo corpus, 128 px crops"),
     "inpaint-rcnn-photos": Shipped("inpainting", (), ("photos",), "the photo corpus, 128 px crops"),
-    "denoise-cnn-photos": Shipped("denoising", (), ("photos", "awgn"), "the photo corpus, sigma 5-55"),
+    "denoise-cnn-photos": Shipped("denoising", (), ("photos", "awgn"), "the photo corpus, sigma 0-55"),
     "inpaint-cnn-fashion-mnist": Shipped("prior", (FASHION_MNIST,), ("fashion-mnist",), "Fashion-MNIST train"),
 }
 # Bundled measuring instruments: in the README's table, with the accuracy their cards hold.
@@ -914,10 +914,10 @@ def measured_summary(name: str, reports: dict[str, dict]) -> str:
         blur = " / ".join(f"{blurred['judges'][judge]:.2f}" for judge in report["judges"])
         accuracy = mine["two_sample_accuracy"]
         return f"FID {fids} under three judges (blurred real images: {blur}); two-sample test {accuracy:.0%}"
+    method = own_method(report, name)["name"]  # only the shipped model's rows: not a previous release, nor variants
+    rows = [row for row in report["results"] if row["method"] == method]
     if kind == "denoising":
-        rows = [row for row in report["results"] if name in row["method"]]
         return ", ".join(f"{row['psnr']:.1f} dB at sigma {row['sigma']}" for row in rows)
-    rows = [row for row in report["results"] if name in row["method"]]
     buckets = list(dict.fromkeys(row["bucket"] for row in rows))
     means = [statistics.fmean(row["psnr"] for row in rows if row["bucket"] == bucket) for bucket in buckets]
     return (
