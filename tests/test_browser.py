@@ -171,7 +171,6 @@ def test_error_then_mask_upload_method_switch_and_recovery(demo_url, page, tmp_p
     method.get_by_label("GAN latent search").check()
     page.locator("#inpaint-button").click()
     page.locator("#methods-note").get_by_text("off for this 256x170 image").wait_for(state="visible", timeout=READY)
-    badge.first.wait_for(state="visible", timeout=READY)
     assert method.get_by_label("GAN latent search").count() == 0
     assert method.get_by_label("InpaintCNN", exact=True).is_checked()
 
