@@ -278,7 +278,8 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "(0-1 scale); time per image on the machine below.",
         "",
         "| holes | PSNR (dB) | SSIM | hole L1 | best classical PSNR | gain (dB) |"
-        + "".join(f" {method['name'].split(' ')[0]} PSNR |" for method in others),
+        # named by id: two releases of one class (e.g. a previous InpaintCNN) would share a class-name header
+        + "".join(f" `{method['model']}` PSNR |" for method in others),
         "|---|---:|---:|---:|---|---:|" + "---:|" * len(others),
     ]
     for bucket in buckets:
