@@ -3,8 +3,9 @@
     python app.py                                  # http://127.0.0.1:7860
     python app.py --gan path/to/folder --inpaint-cnn org/name   # any model replaced
 
-Each model is a bundled id (hfimg/...), a folder written by `save_pretrained`, or a Hub repo id; the environment
-variables HFIMG_GAN, HFIMG_VAE, HFIMG_INPAINT_CNN, HFIMG_INPAINT_RCNN and HFIMG_DENOISE set them too (flags win).
+Each model is a bundled id (hfimg/...), a folder written by `save_pretrained`, or a Hub repo id; each slot's
+environment variable (HFIMG_GAN, HFIMG_VAE, HFIMG_INPAINT_CNN, ..., HFIMG_DENOISE: `python app.py --help` lists
+them) sets it too (flags win). The inpainting methods are those of hfimg.inpainting's registry.
 A model that cannot be loaded is reported in its tab instead of stopping the app. Host and port follow gradio's
 own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Importing this module builds `demo` without serving it.
 
@@ -16,109 +17,32 @@ Each model's backend is prepared at start (an onnxruntime export, the bf16 check
 from __future__ import annotations
 
 import argparse
-import base64
-import functools
-import hashlib
-import io
-import json
 import logging
 import os
-import random
-import re
-import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import gradio.utils as gradio_utils
-import numpy as np
-import torch
-from huggingface_hub import ModelCard, constants, try_to_load_from_cache
-from PIL import Image
 
-import hfimg
 from hfimg import runtime
-from hfimg.degrade import gaussian_noise
-from hfimg.demo import (
-    editor_to_image_and_hole,
-    fit_within,
-    inpaint_around_hole,
-    is_garment_image,
-    telea_inpaint,
+from hfimg.demo.cards import model_details, models_table
+from hfimg.demo.handlers import GARMENT_METHODS, INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_SEED, METHODS, Handlers
+from hfimg.demo.slots import (
+    GENERATORS,
+    INPAINT_SLOTS,
+    SLOTS,
+    LoadedModel,
+    availability_note,
+    class_choices,
+    load_models,
+    model_ids,
 )
-from hfimg.hub import HubModel
-from hfimg.imaging import (
-    HIGH_BIT_DEPTH_MODES,
-    convert_mode,
-    images_to_grid,
-    load_mask,
-    open_image,
-    pil_to_tensor,
-    tensor_to_pil,
-    upright,
-)
-from hfimg.models.classifier import FASHION_MNIST_LABELS
-from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG
+from hfimg.demo.uploads import MAX_PIXELS, checked_editor, checked_image, decode_errors, png_outputs
 
 logger = logging.getLogger("hfimg.app")
 
-# --- constants --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One model the demo uses: where its id comes from and what kind of model it must be."""
-
-    title: str
-    env: str  # environment variable that overrides the default id
-    default: str
-    model_types: tuple[str, ...]  # registry names the loaded model may have
-    task: str  # what the demo uses it for (the Models tab)
-
-
-SLOTS: dict[str, Slot] = {
-    "gan": Slot(
-        "DCGAN generator", "HFIMG_GAN", "hfimg/dcgan-fashion-mnist", ("dcgan",), "generation, inpainting prior"
-    ),
-    "vae": Slot("Convolutional VAE", "HFIMG_VAE", "hfimg/vae-fashion-mnist", ("vae",), "generation, inpainting prior"),
-    "inpaint_cnn": Slot("InpaintCNN", "HFIMG_INPAINT_CNN", "hfimg/inpaint-cnn-photos", ("inpaint-cnn",), "inpainting"),
-    "inpaint_rcnn": Slot(
-        "InpaintRCNN", "HFIMG_INPAINT_RCNN", "hfimg/inpaint-rcnn-photos", ("inpaint-rcnn",), "inpainting"
-    ),
-    "inpaint_fashion": Slot(
-        "InpaintCNN (Fashion-MNIST)",
-        "HFIMG_INPAINT_FASHION",
-        "hfimg/inpaint-cnn-fashion-mnist",
-        ("inpaint-cnn",),
-        "inpainting of garment images",
-    ),
-    "denoise": Slot(
-        "Denoiser", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", ("denoise-cnn", "denoise-unet"), "denoising"
-    ),
-}
-GENERATORS = {"GAN": "gan", "VAE": "vae"}
-METHODS = {  # inpainting method shown in the UI -> model slot (None: no model needed)
-    "InpaintCNN": "inpaint_cnn",
-    "InpaintRCNN": "inpaint_rcnn",
-    "OpenCV Telea": None,
-    "InpaintCNN (Fashion-MNIST)": "inpaint_fashion",
-    "GAN latent search": "gan",
-    "VAE latent search": "vae",
-}
-# Methods trained on 28x28 grey Fashion-MNIST garments only: on a colour photo they return a grey or black blob, so
-# the demo offers them only for small grey images (`is_garment_image`).
-GARMENT_METHODS = ("InpaintCNN (Fashion-MNIST)", "GAN latent search", "VAE latent search")
-
 MAX_UPLOAD_MB = 10  # uploads above this are refused by gradio before they reach a handler
-MAX_PIXELS = 16_000_000  # larger images are refused with a message (checked from the file header, not decoded)
-INPAINT_MAX_SIDE = 512  # the networks see at most this (the crop around the mask is resized, never the photo)
-RESTORE_MAX_SIDE = 512  # larger images are scaled down for the denoiser, with a notice
-MAX_IMAGES = 64
-MAX_FRAMES = 16
-MAX_SEED = 2**31 - 1
-NOISE_SEED = 0  # the added noise is the same for the same image and sigma
 CONCURRENCY = 2  # requests computed at once, over all tabs together (2 CPU cores); the rest wait in the queue
 SHARED_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "models"}  # one limit for every model event
 QUEUE_SIZE = 32  # requests waiting beyond this are turned away with "queue full"
@@ -134,221 +58,6 @@ CSS = """
 LAUNCH_OPTIONS: dict[str, Any] = {"max_file_size": f"{MAX_UPLOAD_MB}mb", "css": CSS, "theme": gr.themes.Soft()}
 
 
-# --- model loading ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LoadedModel:
-    """A slot's model, or why it could not be loaded."""
-
-    slot: Slot
-    id: str
-    model: HubModel | None = None
-    error: str | None = None
-
-    def require(self) -> HubModel:
-        """The model, or a gr.Error that says why it is not available."""
-        if self.model is None:
-            raise gr.Error(f"{self.slot.title} is not available: {self.error}", title="Model not loaded")
-        return self.model
-
-
-def model_ids(
-    env: Mapping[str, str] = os.environ, overrides: Mapping[str, str | None] | None = None
-) -> dict[str, str]:
-    """The id of each slot's model: a CLI flag (`overrides`) wins over the environment, which wins over the default."""
-    overrides = overrides or {}
-    return {name: overrides.get(name) or env.get(slot.env) or slot.default for name, slot in SLOTS.items()}
-
-
-def load_model(slot: Slot, model_id: str) -> LoadedModel:
-    """Load one slot's model; a failure is kept as a message for the UI, never raised."""
-    loaded = LoadedModel(slot, model_id)
-    try:
-        model = hfimg.load(model_id)
-        if model.model_type not in slot.model_types:
-            needed = " or ".join(repr(name) for name in slot.model_types)
-            raise ValueError(f"{model_id!r} is a {model.model_type!r} model; this slot needs {needed}.")
-        loaded.model = model.eval()
-    except Exception as err:  # any failure (missing, offline, corrupt, wrong kind) becomes a notice in the UI
-        loaded.error = f"{type(err).__name__}: {err}"
-        logger.warning("%s (%s) not loaded: %s", slot.title, model_id, loaded.error)
-        return loaded
-    try:
-        runtime.engine(model)  # the onnxruntime export or the bf16 check happens now, not in a visitor's request
-    except Exception as err:  # e.g. onnxruntime missing: the model still works on the exact path
-        logger.warning("%s: backend %r not available (%s); using fp32.", slot.title, model.backend, err)
-        model.set_backend("fp32")
-    return loaded
-
-
-def load_models(ids: Mapping[str, str]) -> dict[str, LoadedModel]:
-    """Load every slot's model once. One after the other: huggingface_hub's shared HTTP session is not safe to use
-    from several threads while it retries (one thread's retry closes it for the others)."""
-    return {name: load_model(slot, ids[name]) for name, slot in SLOTS.items()}
-
-
-def model_card(loaded: LoadedModel) -> tuple[ModelCard, Path | None]:
-    """A loaded model's card (README.md, found where `hfimg.load` found the model: bundled folder, local folder or
-    Hub cache) and its folder; the card generated from the config (and no folder) if there is none."""
-    model_id = loaded.id
-    bundled = BUNDLED_DIR / model_id.removeprefix(f"{BUNDLED_ORG}/")
-    if model_id.startswith(f"{BUNDLED_ORG}/") and bundled.is_dir():
-        path = bundled / constants.REPOCARD_NAME
-    elif Path(model_id).expanduser().is_dir():
-        path = Path(model_id).expanduser() / constants.REPOCARD_NAME
-    else:
-        cached = try_to_load_from_cache(model_id, constants.REPOCARD_NAME)
-        path = Path(cached) if isinstance(cached, str) else None
-    if path is not None and path.is_file():
-        return ModelCard(path.read_text(), ignore_metadata_errors=True), path.parent
-    return loaded.model.generate_model_card(), None
-
-
-def model_card_text(loaded: LoadedModel) -> str:
-    """The body of a loaded model's card, without its metadata header, its images embedded and its headings
-    demoted."""
-    card, folder = model_card(loaded)
-    text = card.text.strip()
-    return demote_headings(inline_images(text, folder) if folder is not None else text)
-
-
-def headline_figures(loaded: LoadedModel, limit: int = 3) -> str:
-    """The first `limit` results of the card's model-index (e.g. 'PSNR (dB), sigma 25: 32.8'); '' if it has none."""
-    results = model_card(loaded)[0].data.eval_results or []
-    return "; ".join(f"{r.metric_name}: {r.metric_value:.4g}" for r in results[:limit])
-
-
-def inline_images(markdown: str, folder: Path) -> str:
-    """Embed the card's own PNGs (`![alt](file.png)`, relative to its folder) as data URIs: the page that shows the
-    card is not served from the model folder, so relative links would show as broken images."""
-
-    def embed(match: re.Match) -> str:
-        file = folder / match.group(2)
-        if not file.is_file() or file.suffix.lower() != ".png":
-            return match.group(0)
-        return f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(file.read_bytes()).decode()})"
-
-    return re.sub(r"!\[([^\]]*)\]\(([^)\s:]+)\)", embed, markdown)
-
-
-def demote_headings(markdown: str) -> str:
-    """Push every heading one level down (# -> ##), outside code blocks, so a card sits under its slot's heading."""
-    lines, in_code = [], False
-    for line in markdown.splitlines():
-        in_code ^= line.startswith("```")
-        lines.append("#" + line if line.startswith("#") and not in_code else line)
-    return "\n".join(lines)
-
-
-def models_table(models: Mapping[str, LoadedModel]) -> str:
-    """The Models tab's summary: one row per slot (id, task, class, size, headline figures from its card)."""
-    rows = ["| Model | Id | Task | Class | Parameters | Headline figures |", "|---|---|---|---|---|---|"]
-    for loaded in models.values():
-        slot = loaded.slot
-        if loaded.model is None:
-            rows.append(f"| {slot.title} | `{loaded.id}` | {slot.task} | not available | | {loaded.error} |")
-            continue
-        model = loaded.model
-        rows.append(
-            f"| {slot.title} | `{loaded.id}` | {slot.task} | `{type(model).__name__}` | "
-            f"{model.num_parameters():,} | {headline_figures(loaded)} |"
-        )
-    return "\n".join(rows)
-
-
-def model_details(loaded: LoadedModel) -> str:
-    """One model's card (or why it is not available), shown folded under the Models tab's table."""
-    if loaded.model is None:
-        return f"`{loaded.id}` is not available: {loaded.error}"
-    config = json.dumps(loaded.model._hub_mixin_config or {}, sort_keys=True)
-    return f"Config: `{config}`\n\n{model_card_text(loaded)}"
-
-
-def availability_note(models: Mapping[str, LoadedModel], names: list[str]) -> str:
-    """A line for a tab listing which of its models could not be loaded (empty when all are there)."""
-    missing = [models[name] for name in names if models[name].model is None]
-    return "\n".join(f"⚠️ **{m.slot.title}** (`{m.id}`) is not available: {m.error}" for m in missing)
-
-
-def methods_for(image: Image.Image | None) -> tuple[list[str], str]:
-    """The inpainting methods that fit `image`, and a line saying which are off and why ('' when none is off)."""
-    if image is None or is_garment_image(image):
-        return list(METHODS), ""
-    offered = [name for name in METHODS if name not in GARMENT_METHODS]
-    return offered, (
-        f"{', '.join(GARMENT_METHODS)}: off for this {image.width}x{image.height} image. They know only small grey "
-        f"Fashion-MNIST garments and would fill a photo's hole with a grey blob; upload a grey garment image of at "
-        f"most 128 px (like the shirt example) to try them."
-    )
-
-
-def class_choices(model: HubModel | None) -> list[tuple[str, int]]:
-    """(name, index) of each class of a class-conditional generator; [] for an unconditional one.
-
-    Ten classes are named after Fashion-MNIST's, the data set of the demo's generators; others are numbered.
-    """
-    num_classes = getattr(model, "num_classes", 0)
-    names = FASHION_MNIST_LABELS if num_classes == len(FASHION_MNIST_LABELS) else [str(i) for i in range(num_classes)]
-    return [(name, i) for i, name in enumerate(names)]
-
-
-# --- uploads ----------------------------------------------------------------------------------------------------
-
-
-def check_upload(source: str | bytes | None) -> None:
-    """Refuse an upload that is not an image or has more than MAX_PIXELS, reading only the file header."""
-    if source is None:
-        return
-    try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-            width, height = image.size
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise gr.Error(
-            f"The upload is not an image that can be read ({err}). Upload a PNG, JPEG or WEBP file."
-        ) from None
-    if width * height > MAX_PIXELS:
-        raise gr.Error(
-            f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels); this demo takes up to "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels. Scale it down and upload it again."
-        )
-
-
-def normalised_upload(path: str) -> str:
-    """The upload as the models' API reads it: upright by its EXIF orientation, and 8 bits per channel.
-
-    gradio decodes uploads with PIL's own conversions, which clip 16-bit images to white and ignore EXIF rotation;
-    an upload that needs either is rewritten here, once, as an 8-bit PNG beside it (hfimg's `open_image` and
-    `convert_mode` do the work, so the demo reads every file as `model.inpaint(path, ...)` would). Others pass as
-    they are.
-    """
-    with Image.open(path) as image:
-        if image.mode not in HIGH_BIT_DEPTH_MODES and upright(image) is image:  # 8-bit and upright already
-            return path
-    image = open_image(path)
-    if image.mode in HIGH_BIT_DEPTH_MODES:
-        image = convert_mode(image, "L")
-    fixed = str(Path(path).with_suffix("")) + "-upright-8bit.png"
-    image.save(fixed, format="PNG", compress_level=1)
-    return fixed
-
-
-def decode_errors(preprocess: Callable) -> Callable:
-    """Turn a failure to decode an upload (truncated file, odd format) into a message instead of a bare 'Error'."""
-
-    @functools.wraps(preprocess)
-    def wrapper(self, payload):
-        try:
-            return preprocess(self, payload)
-        except gr.Error as err:  # already a message for the user (gr.Error is a ValueError)
-            raise quiet(err) from None
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
-            message = f"The upload could not be decoded ({err}). Upload a PNG, JPEG or WEBP file."
-            raise quiet(gr.Error(message)) from None
-
-    return wrapper
-
-
 class CheckedImage(gr.Image):
     """gr.Image that checks an upload (readable, not too large) before gradio decodes it."""
 
@@ -356,10 +65,7 @@ class CheckedImage(gr.Image):
 
     @decode_errors
     def preprocess(self, payload):
-        check_upload(payload.path if payload is not None else None)
-        if payload is not None and payload.path:
-            payload.path = normalised_upload(payload.path)
-        return super().preprocess(payload)
+        return super().preprocess(checked_image(payload))
 
 
 class CheckedImageEditor(gr.ImageEditor):
@@ -369,261 +75,10 @@ class CheckedImageEditor(gr.ImageEditor):
 
     @decode_errors
     def preprocess(self, payload):
-        if payload is not None and payload.id is None and payload.background is not None:
-            check_upload(payload.background.path)
-            if payload.background.path:
-                payload.background.path = normalised_upload(payload.background.path)
-        return super().preprocess(payload)
+        return super().preprocess(checked_editor(payload))
 
 
-# --- results ---------------------------------------------------------------------------------------------------
-
-
-def save_png_to_cache(image: Image.Image) -> str:
-    """Write `image` as a PNG into gradio's file cache and return its path; the file appears only once complete.
-
-    gradio's own saving of a returned PIL image rewrites the cached file in place, named by its content, so two
-    requests with the same result at the same moment (two people on one example) can be served a half-written
-    file. Here the PNG is written under a temporary name and renamed into place (atomic), as gradio does for files.
-    """
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)  # lossless still; 3x faster than the default level 6
-    data = buffer.getvalue()
-    folder = Path(gradio_utils.get_upload_folder()) / hashlib.sha256(data).hexdigest()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "image.png"
-    if not path.exists():
-        handle, staging = tempfile.mkstemp(dir=folder, prefix=".image.png.")
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(staging, path)
-    return str(path)
-
-
-def png_outputs(handler: Callable) -> Callable:
-    """Wrap a handler so that every PIL image it returns (also inside tuples and lists) goes out as a PNG file."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, Image.Image):
-            return save_png_to_cache(value)
-        if isinstance(value, (tuple, list)):
-            return type(value)(convert(item) for item in value)
-        return value
-
-    @functools.wraps(handler)
-    def wrapper(*args, **kwargs):
-        return convert(handler(*args, **kwargs))
-
-    return wrapper
-
-
-# --- handlers ---------------------------------------------------------------------------------------------------
-
-
-def quiet(error: gr.Error) -> gr.Error:
-    """`error` logged as one line; gradio, which prints a traceback for every error by default, prints none.
-
-    A visitor's mistake (no mask, wrong file) is not a fault of the server: a traceback per mistake would bury the
-    real faults in the console."""
-    error.print_exception = False
-    logger.info("user error: %s", " ".join(str(error.message).split()))
-    return error
-
-
-def user_errors(handler: Callable) -> Callable:
-    """Show a handler's ValueError/TypeError (bad input, with what to do) as a gr.Error, not a bare 'Error'; log it
-    as one line. Anything else is a bug: a short message for the visitor, the traceback in the log."""
-
-    @functools.wraps(handler)
-    def wrapper(*args, **kwargs):
-        try:
-            return handler(*args, **kwargs)
-        except gr.Error as err:  # already a message for the user (gr.Error is a ValueError)
-            raise quiet(err) from None
-        except (ValueError, TypeError, OSError, Image.DecompressionBombError) as err:
-            # OSError: an upload that only fails when its pixels are read (a truncated JPEG decodes lazily).
-            raise quiet(gr.Error(str(err))) from None
-        except Exception as err:  # a bug, not the input: a short message for the visitor, the traceback in the log
-            logger.exception("internal error in %s", handler.__name__)
-            raise gr.Error(
-                f"Internal error ({type(err).__name__}); it has been logged. Try another input.",
-                print_exception=False,  # logged above, once
-            ) from None
-
-    return wrapper
-
-
-def check_seed(seed: float | None, name: str = "seed") -> int:
-    if seed is None:
-        raise gr.Error(f"Enter a {name} (a whole number from 0 to {MAX_SEED}), or click Random.")
-    return int(np.clip(round(seed), 0, MAX_SEED))
-
-
-def check_label(label: int | None) -> int:
-    if label is None or label < 0:
-        raise gr.Error("This GAN is class-conditional: choose the class of the image (Class), then click Inpaint.")
-    return int(label)
-
-
-def hole_image(hole: np.ndarray) -> Image.Image:
-    """bool (H, W) hole -> the white-on-black mask image the models take."""
-    return Image.fromarray(hole.astype(np.uint8) * 255)
-
-
-class Handlers:
-    """The demo's event handlers, bound to the loaded models. User mistakes come back as gr.Error with what to do."""
-
-    def __init__(self, models: Mapping[str, LoadedModel]):
-        self.models = models
-
-    def _generator(self, generator: str) -> HubModel:
-        if generator not in GENERATORS:
-            raise gr.Error(f"Unknown generator {generator!r}; choose one of {', '.join(GENERATORS)}.")
-        return self.models[GENERATORS[generator]].require()
-
-    @user_errors
-    def generate(self, generator: str, number: float, seed: float | None, label: int | None = -1) -> Image.Image:
-        """A grid of `number` images from the GAN or the VAE; the same seed gives the same grid."""
-        model = self._generator(generator)
-        number = int(np.clip(number or 1, 1, MAX_IMAGES))
-        seed = check_seed(seed)
-        if class_choices(model) and label is not None and label >= 0:
-            images = model.generate(number, seed=seed, labels=[int(label)] * number)
-        else:
-            images = model.generate(number, seed=seed)
-        return images_to_grid(images)
-
-    @user_errors
-    def interpolate(
-        self, generator: str, seed_a: float | None, seed_b: float | None, frames: float, label: int | None = -1
-    ) -> Image.Image:
-        """A strip of images along the latent path from the image of `seed_a` to the image of `seed_b`."""
-        model = self._generator(generator)
-        frames = int(np.clip(frames or 2, 2, MAX_FRAMES))
-        label = int(label) if class_choices(model) and label is not None and label >= 0 else None
-        images = model.interpolate(
-            check_seed(seed_a, "first seed"), check_seed(seed_b, "second seed"), frames, label=label
-        )
-        return images_to_grid(images, columns=len(images))
-
-    @staticmethod
-    def random_seed() -> int:
-        return random.randint(0, MAX_SEED)
-
-    @user_errors
-    def inpaint(
-        self,
-        editor: dict[str, Any] | None,
-        method: str,
-        iterations: float = 6,
-        latent_steps: float = 100,
-        label: int | None = 0,
-        mask: Image.Image | None = None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008  (gradio's way of asking for a progress bar)
-    ) -> tuple[Image.Image, tuple[Image.Image, Image.Image], list[tuple[Image.Image, str]]]:
-        """Fill the painted part of the image, and the white part of the uploaded `mask`, with the chosen method.
-
-        Returns:
-            The result, the (before, after) pair, and the image after each pass (InpaintRCNN; else empty).
-        """
-        if not editor or editor.get("background") is None:
-            raise gr.Error("Upload an image first (or click an example), then paint over the part to fill.")
-        if method not in METHODS:
-            raise gr.Error(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-        image, hole = editor_to_image_and_hole(editor["background"], editor.get("layers") or [])
-        if mask is not None:
-            hole |= load_mask(mask, image.size)  # white = fill; a size mismatch is a ValueError that says so
-        if not hole.any():
-            raise gr.Error(
-                "No mask: paint over the part of the image to fill with the brush (or upload a mask: white = fill), "
-                "then click Inpaint."
-            )
-        offered, why_not = methods_for(image)
-        if method not in offered:
-            raise gr.Error(why_not, title="Method off for this image")
-
-        steps: list[tuple[Image.Image, str]] = []  # InpaintRCNN's image after each pass
-        placement = {"max_side": INPAINT_MAX_SIDE}  # what part of the image `fill` gets, at what size
-        slot = METHODS[method]
-        if slot is None:
-            fill = telea_inpaint
-        elif slot in ("inpaint_cnn", "inpaint_fashion"):
-            model = self.models[slot].require()
-
-            def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
-                return model.inpaint(crop, hole_image(crop_hole))
-
-        elif slot == "inpaint_rcnn":
-            model = self.models[slot].require()
-            passes = int(np.clip(iterations or 1, 1, 32))
-
-            def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
-                filled, frames = model.inpaint(crop, hole_image(crop_hole), iterations=passes, return_steps=True)
-                steps.extend((frame, f"pass {i + 1}/{passes}") for i, frame in enumerate(frames))
-                return filled
-
-        else:
-            model = self.models[slot].require()
-            total = int(np.clip(latent_steps or 1, 1, 1000))
-            class_label = check_label(label) if class_choices(model) else None
-
-            def report(step: int, loss: float) -> None:
-                progress((step + 1, total), desc=f"latent search, masked loss {loss:.3f}")
-
-            def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
-                return model.inpaint(crop, hole_image(crop_hole), steps=total, callback=report, label=class_label)
-
-            # A generator knows whole images at its own resolution: it gets the whole image, resized to that.
-            placement = {"work_size": (model.resolution, model.resolution), "whole_image": True}
-        result = inpaint_around_hole(image, hole, fill, **placement)
-        return result, (image, result), steps
-
-    @staticmethod
-    def offer_methods(payload: dict[str, Any] | None, method: str) -> tuple[gr.Radio, str]:
-        """The methods that fit the editor's image (the current one kept if it does) and why the others are off.
-        Takes the editor's raw payload (the event has preprocess=False): only the uploaded file's header is read."""
-        background = (payload or {}).get("background") or {}
-        try:
-            image = Image.open(background["path"]) if background.get("path") else None
-        except (OSError, ValueError, Image.DecompressionBombError):
-            image = None  # the Inpaint click reports an unreadable upload
-        offered, why_not = methods_for(image)
-        return gr.Radio(choices=offered, value=method if method in offered else offered[0]), why_not
-
-    @user_errors
-    def restore(
-        self, image: Image.Image | None, sigma: float = 0
-    ) -> tuple[Image.Image, Image.Image, tuple[Image.Image, Image.Image]]:
-        """Optionally add Gaussian noise of `sigma` (0-255 scale), then denoise (the model estimates the level).
-
-        Returns:
-            The image the model was given (with the noise), the restored image, and the (before, after) pair.
-        """
-        if image is None:
-            raise gr.Error("Upload an image first (or click an example).")
-        model = self.models["denoise"].require()
-        if image.mode in HIGH_BIT_DEPTH_MODES:
-            image = convert_mode(image, "L")  # scaled to 8 bits as the models' API does, not clipped to white
-        if image.mode not in ("L", "RGB"):
-            gr.Warning(f"The image was converted from mode {image.mode} to RGB.")
-            image = image.convert("RGB")
-        if max(image.size) > RESTORE_MAX_SIDE:
-            original = image.size
-            image = fit_within(image, RESTORE_MAX_SIDE)
-            gr.Warning(
-                f"The {original[0]}x{original[1]} image was scaled to {image.width}x{image.height} to keep the "
-                f"demo fast on a CPU; `hfimg restore` on the command line works at full size."
-            )
-        noisy = image
-        if sigma and sigma > 0:
-            channels = 1 if image.mode == "L" else 3
-            generator = torch.Generator().manual_seed(NOISE_SEED)
-            noisy = tensor_to_pil(gaussian_noise(pil_to_tensor(image, channels), float(sigma), generator=generator))
-        restored = model.restore(noisy)
-        return noisy, restored, (noisy, restored)
-
-
-# --- the interface ----------------------------------------------------------------------------------------------
+# --- the layout and its wiring (handlers, uploads, model slots and cards live in hfimg.demo) -----------------------
 
 
 def example_file(name: str) -> str:
@@ -667,7 +122,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                 strip = gr.Image(label="Interpolation", format="png", elem_classes="pixelated", height=160)
 
             with gr.Tab("Inpaint"):
-                gr.Markdown(availability_note(models, [slot for slot in METHODS.values() if slot]))
+                gr.Markdown(availability_note(models, INPAINT_SLOTS))
                 with gr.Row():
                     with gr.Column():
                         editor = CheckedImageEditor(
@@ -773,13 +228,8 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
             queue=False, api_visibility="private",
         )  # fmt: skip
         method.change(
-            lambda m: (
-                gr.Slider(visible=m == "InpaintRCNN"),
-                gr.Slider(visible=METHODS.get(m) in ("gan", "vae")),
-                gr.Dropdown(visible=METHODS.get(m) == "gan" and bool(gan_classes)),
-                gr.Gallery(visible=m == "InpaintRCNN"),
-            ),
-            method, [iterations, latent_steps, inpaint_label, passes_gallery], queue=False, api_visibility="private",
+            handlers.method_controls, method, [iterations, latent_steps, inpaint_label, passes_gallery],
+            queue=False, api_visibility="private",
         )  # fmt: skip
         inpaint_button.click(
             png_outputs(handlers.inpaint), inpaint_inputs, inpaint_outputs, api_name="inpaint", **SHARED_QUEUE
@@ -816,7 +266,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the hfimg demo (host/port: GRADIO_SERVER_NAME/_PORT).")
-    for name, slot in SLOTS.items():
+    for name, slot in SLOTS.items():  # one flag per model slot, e.g. --inpaint-cnn
         parser.add_argument(
             f"--{name.replace('_', '-')}",
             dest=name,

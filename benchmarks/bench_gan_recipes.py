@@ -4,7 +4,7 @@
         [--runs_dir runs/gan-recipes] [--json benchmarks/results/gan_recipes.json]
 
 Every row is one `train.py` run on Fashion-MNIST, stopped by `--max_train_minutes` (the same wall-clock budget for
-every row, one CPU thread each, `--jobs` rows side by side), then judged by `benchmarks/bench_generation.py`'s
+every row, one CPU thread each, `--jobs` rows side by side), then judged by `benchmarks/judging.py`'s
 measurements at every checkpoint (a learning curve: FID under each judge against training minutes) and, at the
 end, with its two-sample test too. A row whose run folder already holds a finished model is not trained again;
 one that was stopped is resumed (`--resume_from_checkpoint latest`), and a larger `--minutes` continues a finished
@@ -35,8 +35,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import bench_generation
+from benchmarks import judging
 from benchmarks.common import command_line, load_model, machine, publish
+from hfimg import metrics
 
 VANILLA = {
     "base_channels": "64",
@@ -145,8 +146,8 @@ def curve(row: str, args: argparse.Namespace, test: torch.Tensor, judges: dict) 
     points = []
     for checkpoint, state in checkpoints_within(args.runs_dir / row, args.minutes):
         model = load_model(str(checkpoint / "model"))
-        images = bench_generation.as_tensor(bench_generation.samples(model, args.curve_samples))
-        fids = {name: bench_generation.metrics.fid(test, images, features=e) for name, e in judges.items()}
+        images = judging.as_tensor(judging.samples(model, args.curve_samples))
+        fids = {name: metrics.fid(test, images, features=e) for name, e in judges.items()}
         points.append({"step": state["step"], "minutes": state["train_seconds"] / 60, "judges": fids})
     return points
 
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--curve_samples", type=int, default=2000, help="Samples per learning-curve point (biased low, comparable)."
     )
     parser.add_argument("--two_sample_steps", type=int, default=500, help="Steps of each two-sample-test network.")
-    parser.add_argument("--judges", nargs="+", default=bench_generation.JUDGES, help="As in bench_generation.")
+    parser.add_argument("--judges", nargs="+", default=judging.JUDGES, help="As in judging.")
     parser.add_argument("--curves", nargs="+", default=None, help="Rows with a learning curve (default: all).")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the measurements.")
     parser.add_argument("--train_only", action="store_true", help="Train, measure nothing.")
@@ -212,16 +213,16 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     judges = {judge_id: load_model(judge_id).eval() for judge_id in args.judges}
-    extractors = {name: bench_generation.metrics.FeatureExtractor(judge) for name, judge in judges.items()}
-    test = bench_generation.as_tensor(bench_generation.real_images("test", args.num_samples))
+    extractors = {name: metrics.FeatureExtractor(judge) for name, judge in judges.items()}
+    test = judging.as_tensor(judging.real_images("test", args.num_samples))
     rows = []
     for row in args.rows:
         folder = args.runs_dir / row
         run = json.loads((folder / "hfimg_run.json").read_text())["args"]
         checkpoint, state = checkpoints_within(folder, args.minutes)[-1]  # where the budget stopped it
         model = load_model(str(checkpoint / "model"))
-        images = bench_generation.as_tensor(bench_generation.samples(model, args.num_samples))
-        final = bench_generation.measure(test, images, judges, args.two_sample_steps)
+        images = judging.as_tensor(judging.samples(model, args.num_samples))
+        final = judging.measure(test, images, judges, args.two_sample_steps)
         rows.append(
             {
                 "name": row,

@@ -13,11 +13,15 @@ method gets the same masks and the same input: the crop with its hole zeroed, so
 
 Methods, all in one run:
 
-* the models given by --models (`model.inpaint(image, mask)`, the PIL API users call);
-* OpenCV Telea and OpenCV Navier-Stokes (`cv2.inpaint`, radius --radius pixels);
-* scikit-image biharmonic (`skimage.restoration.inpaint_biharmonic`);
-* pull-push interpolation (`hfimg.layers.pull_push_fill`, Gortler et al. 1996): the fill the inpainters start from
-  and correct, so the models' margin over it is what their networks learned.
+every method comes from `hfimg.inpainting`'s registry and runs through its one task call (`Inpainter`, the PIL API
+users call), so a newly registered method is benchmarked with no edit here:
+
+* the learned methods given by --models (registered ids such as inpaint-cnn, or model ids / folders; default: every
+  registered photo model);
+* every registered classical photo method (`hfimg.classical`), unless --no_baselines: OpenCV Telea and OpenCV
+  Navier-Stokes (`cv2.inpaint`, radius --radius pixels), scikit-image biharmonic, and pull-push interpolation
+  (Gortler et al. 1996), the fill the inpainters start from and correct, so the models' margin over it is what
+  their networks learned.
 
 Metrics per image, averaged over each bucket: PSNR and SSIM of the whole result against the original crop (every
 method keeps the known pixels, so the differences lie in the hole), the mean absolute error in the hole (0-1
@@ -38,48 +42,44 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
-from skimage.restoration import inpaint_biharmonic
 
-from benchmarks.common import add_photo_arguments, command_line, load_methods, machine, publish, validation_crops
+from benchmarks.common import add_photo_arguments, bucket_label, command_line, machine, publish, validation_crops
 from hfimg import metrics
-from hfimg.layers import pull_push_fill
+from hfimg.inpainting import Inpainter, load_inpainter, method_specs
 from hfimg.masks import HOLE_BUCKETS, random_mask
-
-DEFAULT_MODELS = ["hfimg/inpaint-cnn-photos", "hfimg/inpaint-rcnn-photos"]
 
 # An inpainting method: (RGB uint8 image with the hole zeroed (H, W, 3), hole bool (H, W)) -> RGB uint8 (H, W, 3).
 Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def opencv(flag: int, radius: int) -> Method:
-    """cv2.inpaint with `flag` (cv2.INPAINT_TELEA or cv2.INPAINT_NS); it works per channel, so RGB order is fine."""
-    return lambda image, hole: cv2.inpaint(image, hole.astype(np.uint8) * 255, radius, flag)
+def registered_methods(models: list[str] | None, baselines: bool, radius: int) -> tuple[dict[str, Method], list[dict]]:
+    """The methods of one run, all from `hfimg.inpainting`'s registry: the learned ones given by `models` (method
+    ids or model ids; None = every registered photo model) and, with `baselines`, every registered classical one.
+
+    Returns ({display name: method}, [{"name", "model", "parameters"}]) for the report; a model is named
+    "Class (model id)", a classical method by its registered name.
+    """
+    learned = [spec.id for spec in method_specs("photos") if spec.model is not None] if models is None else models
+    chosen = [load_inpainter(name) for name in learned]
+    if baselines:
+        chosen += [
+            load_inpainter(spec.id, settings={"radius": radius} if "radius" in spec.settings else None)
+            for spec in method_specs("photos")
+            if spec.fill is not None
+        ]
+    methods, described = {}, []
+    for inpainter in chosen:
+        model = inpainter.model
+        name = inpainter.name if model is None else f"{type(model).__name__} ({inpainter.spec.model})"
+        methods[name] = on_arrays(inpainter)
+        parameters = None if model is None else model.num_parameters()
+        described.append({"name": name, "model": inpainter.spec.model, "parameters": parameters})
+    return methods, described
 
 
-def biharmonic(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """scikit-image's biharmonic inpainting, on floats in [0, 1], rounded back to uint8."""
-    filled = inpaint_biharmonic(image / 255.0, hole, channel_axis=-1)
-    result = np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    result[~hole] = image[~hole]  # it keeps them already; float rounding must not change a known pixel
-    return result
-
-
-def pull_push(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """`hfimg.layers.pull_push_fill` alone, on floats in [0, 1], rounded back to uint8."""
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0  # (1, 3, H, W)
-    filled = pull_push_fill(x, torch.from_numpy(hole)[None, None].float())[0].permute(1, 2, 0).numpy()
-    result = np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    result[~hole] = image[~hole]
-    return result
-
-
-def model_method(model: torch.nn.Module) -> Method:
-    """A model's `inpaint` (PIL in, PIL out), as a Method."""
-    return lambda image, hole: np.asarray(model.inpaint(Image.fromarray(image), Image.fromarray(hole)))
-
-
-def bucket_label(bucket: tuple[float, float]) -> str:
-    return f"{bucket[0]:.0%}-{bucket[1]:.0%}"
+def on_arrays(inpainter: Inpainter) -> Method:
+    """An `Inpainter` (PIL in, PIL out: the API users call) as a Method on uint8 arrays."""
+    return lambda image, hole: np.asarray(inpainter(Image.fromarray(image), Image.fromarray(hole)).image)
 
 
 def run(
@@ -175,20 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     named_crops = validation_crops(args.photos, args.size, args.per_photo)
     crops = [np.array(crop) for _, crop in named_crops]
-    methods, described = load_methods(
-        args.models or DEFAULT_MODELS,
-        model_method,
-        lambda model: None if hasattr(model, "inpaint") else "which cannot inpaint (no inpaint())",
-    )
-    classical = {
-        "OpenCV Telea": opencv(cv2.INPAINT_TELEA, args.radius),
-        "OpenCV Navier-Stokes": opencv(cv2.INPAINT_NS, args.radius),
-        "scikit-image biharmonic": biharmonic,
-        "pull-push interpolation": pull_push,
-    }
-    if not args.no_baselines:
-        methods.update(classical)
-        described += [{"name": name, "model": None, "parameters": None} for name in classical]
+    methods, described = registered_methods(args.models, not args.no_baselines, args.radius)
 
     results = run(methods, crops, args.masks, args.seed)
     report = {

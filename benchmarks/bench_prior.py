@@ -40,6 +40,7 @@ started again with the same folder picks up where the last one stopped (delete t
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -55,9 +56,9 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.bench_inpainting import bucket_label, opencv
-from benchmarks.common import command_line, load_methods, machine, median_ms, publish
+from benchmarks.common import bucket_label, command_line, load_methods, machine, median_ms, publish
 from hfimg import metrics
+from hfimg.classical import navier_stokes_pixels, telea_pixels
 from hfimg.data import ImageStream
 from hfimg.layers import pull_push_fill
 from hfimg.masks import HOLE_BUCKETS, random_mask
@@ -412,8 +413,8 @@ def main(argv: list[str] | None = None) -> dict:
     methods, described = load_methods([args.gan, args.vae], prior_method, prior_check)
     described = [method | {"kind": "prior"} for method in described]
     classical = {
-        TELEA: opencv(cv2.INPAINT_TELEA, args.radius),
-        "OpenCV Navier-Stokes": opencv(cv2.INPAINT_NS, args.radius),
+        TELEA: functools.partial(telea_pixels, radius=args.radius),
+        "OpenCV Navier-Stokes": functools.partial(navier_stokes_pixels, radius=args.radius),
     }
     methods |= {name: one_by_one(method) for name, method in classical.items()}
     classical[PULL_PUSH] = methods[PULL_PUSH] = pull_push

@@ -146,3 +146,7 @@ def load_methods(model_ids: list[str], make_method: Callable, check: Callable[[t
         methods[name] = make_method(model)
         described.append({"name": name, "model": model_id, "parameters": model.num_parameters()})
     return methods, described
+
+
+def bucket_label(bucket: tuple[float, float]) -> str:
+    return f"{bucket[0]:.0%}-{bucket[1]:.0%}"

@@ -4,6 +4,7 @@ hfimg list
 hfimg info hfimg/dcgan-fashion-mnist
 hfimg generate hfimg/dcgan-fashion-mnist --num 16 --seed 0 -o grid.png
 hfimg inpaint hfimg/inpaint-cnn-photos photo.png mask.png -o filled.png
+hfimg inpaint telea photo.png mask.png -o filled.png            # a classical method, by name (hfimg list)
 hfimg restore hfimg/denoise-cnn-photos noisy.png -o clean.png
 hfimg export hfimg/inpaint-cnn-photos --format onnx -o inpaint-onnx
 hfimg inpaint hfimg/inpaint-cnn-photos photos/ --mask watermark.png -o cleaned/   # a folder: resumable, formats kept
@@ -15,21 +16,22 @@ hfimg.runtime): fp32 is the exact path, auto takes bf16 where the CPU has it and
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 import tempfile
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from PIL import Image
 from tqdm.auto import tqdm
 
 from hfimg.batch import FORMATS, run_folder
-from hfimg.hub import HubModel
 from hfimg.imaging import images_to_grid
+from hfimg.inpainting import load_inpainter, method_specs
 from hfimg.registry import list_models, load, model_names
 from hfimg.runtime import BACKENDS
+from hfimg.tasks import Generates, InpaintOptions, RestoreOptions, Restores
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", default="samples.png", help="Output PNG (default samples.png).")
 
     inpaint = commands.add_parser("inpaint", help="Fill the white part of a mask in an image or a folder of images.")
-    inpaint.add_argument("model", help="Bundled id, model folder or Hub repo id of an inpainter, GAN or VAE.")
+    inpaint.add_argument(
+        "model",
+        help="An inpainting method (telea, biharmonic, pull-push, inpaint-cnn, ...: see hfimg list), or the bundled "
+        "id, model folder or Hub repo id of an inpainter, GAN or VAE.",
+    )
     inpaint.add_argument("image", help="Image file, or a folder of images (each processed; see hfimg.batch).")
     inpaint.add_argument(
         "mask",
@@ -92,24 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _with_progress(method, **kwargs):
-    """Call `method`, showing a progress bar when it reports progress through a `callback(step, loss)`."""
-    parameters = inspect.signature(method).parameters
-    if "callback" not in parameters:
-        return method(**kwargs)
-    steps = parameters["steps"].default if "steps" in parameters else None
-    with tqdm(total=steps, desc=method.__name__, unit="step") as bar:
+class _ProgressBar:
+    """A task's progress(step, total, loss) as a tqdm bar, opened at the first step (when the total is known)."""
 
-        def callback(step: int, loss: float) -> None:
-            bar.set_postfix(loss=f"{loss:.4f}")
-            bar.update(1)
+    def __init__(self, description: str):
+        self.description = description
+        self.bar: tqdm | None = None
 
-        return method(**kwargs, callback=callback)
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.description, unit="step")
+        self.bar.set_postfix(loss=f"{loss:.4f}")
+        self.bar.update(1)
 
-
-def _require(model: HubModel, method: str, spec: str) -> None:
-    if not callable(getattr(model, method, None)):
-        raise SystemExit(f"hfimg: {spec} is a {type(model).__name__}, which cannot {method}.")
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for model_id in list_models() or ["(none installed)"]:
             print(f"  {model_id}")
         print("model families:", ", ".join(model_names()))
+        print("inpainting methods (hfimg inpaint METHOD ...; learned ones load their default model):")
+        for spec in method_specs():
+            print(f"  {spec.id:<20} {spec.name}: {spec.summary}" + (f" [{spec.model}]" if spec.model else ""))
         return 0
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning  # one line each, without the source line of the warning
@@ -169,6 +176,8 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def _run_model_command(args: argparse.Namespace) -> int:
     _check_inputs(args)
+    if args.command == "inpaint":
+        return _inpaint(args)
     model = load(args.model)
     if getattr(args, "backend", None):
         model.set_backend(args.backend)
@@ -184,27 +193,53 @@ def _run_model_command(args: argparse.Namespace) -> int:
             print(f"  {key} = {value}")
         return 0
     if args.command == "generate":
-        _require(model, "generate", args.model)
+        if not isinstance(model, Generates):
+            raise SystemExit(f"hfimg: {args.model} is a {type(model).__name__}, which cannot generate.")
         images_to_grid(model.generate(args.num, seed=args.seed)).save(args.output)
-    elif Path(args.image).is_dir():
-        _require(model, args.command, args.model)
-        inputs = Path(args.image)
-        done = {"inpaint": "inpainted", "restore": "restored"}[args.command]
-        output = Path(args.output or f"{inputs.resolve()}-{done}")
-        mask = Path(args.mask) if args.command == "inpaint" else None
-        report = run_folder(getattr(model, args.command), inputs, output, mask=mask, fmt=args.format)
-        print(f"{output}: {report.summary()}")
-        return 1 if report.skipped and not report.written and not report.kept else 0
-    elif args.command == "inpaint":
-        _require(model, "inpaint", args.model)
-        args.output = args.output or "inpainted.png"
-        _with_progress(model.inpaint, image=args.image, mask=args.mask).save(args.output)
-    else:
-        _require(model, "restore", args.model)
-        args.output = args.output or "restored.png"
-        _with_progress(model.restore, image=args.image).save(args.output)
+        print(f"wrote {args.output}")
+        return 0
+    if not isinstance(model, Restores):
+        raise SystemExit(f"hfimg: {args.model} is a {type(model).__name__}, which cannot restore.")
+    if Path(args.image).is_dir():
+        return _folder(lambda image: model.restore_task(image, RestoreOptions()), args, "restored")
+    return _single(lambda bar: model.restore_task(args.image, RestoreOptions(progress=bar)), args, "restored.png")
+
+
+def _inpaint(args: argparse.Namespace) -> int:
+    """`hfimg inpaint METHOD_OR_MODEL ...`: a registered method (e.g. telea) or any model that inpaints."""
+    try:
+        inpainter = load_inpainter(args.model)
+    except TypeError as err:
+        raise SystemExit(f"hfimg: {err}") from None
+    if args.backend and inpainter.model is not None:
+        inpainter.model.set_backend(args.backend)
+    if Path(args.image).is_dir():
+        return _folder(lambda image, mask: inpainter(image, mask).image, args, "inpainted", Path(args.mask))
+    return _single(
+        lambda bar: inpainter(args.image, args.mask, InpaintOptions(progress=bar)).image, args, "inpainted.png"
+    )
+
+
+def _single(run: Callable[[_ProgressBar], Image.Image], args: argparse.Namespace, default_output: str) -> int:
+    """One image: `run(progress)` (a bar opens if the method iterates), saved to args.output or `default_output`."""
+    bar = _ProgressBar(args.command)
+    try:
+        result = run(bar)
+    finally:
+        bar.close()
+    args.output = args.output or default_output
+    result.save(args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+def _folder(process, args: argparse.Namespace, done: str, mask: Path | None = None) -> int:
+    """Every image of the folder args.image through `process`, into args.output (default INPUT-<done>)."""
+    inputs = Path(args.image)
+    output = Path(args.output or f"{inputs.resolve()}-{done}")
+    report = run_folder(process, inputs, output, mask=mask, fmt=args.format)
+    print(f"{output}: {report.summary()}")
+    return 1 if report.skipped and not report.written and not report.kept else 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from PIL import Image
 
 from hfimg.constants import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 from hfimg.imaging import convert_mode, network_mode, pad_to, upright
-from hfimg.registry import hub_reachable
+from hfimg.offline import cache_dir, hub_reachable
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +48,6 @@ CROPS = ("center", "random", "pad")  # how ImageStream brings an image to R x R 
 # Image.transpose operations for 1, 2 and 3 quarter turns (index 0 unused: no turn).
 _QUARTER_TURNS = (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
 _UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-
-
-def cache_dir() -> Path:
-    """Folder for hfimg's converted corpora: $HFIMG_CACHE, else $XDG_CACHE_HOME/hfimg, else ~/.cache/hfimg."""
-    if os.environ.get("HFIMG_CACHE"):
-        return Path(os.environ["HFIMG_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "hfimg"
 
 
 def read_idx(path: str | Path) -> np.ndarray:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hfimg.runtime import CoreSpec, OnnxEngine
+from hfimg.cores import CoreSpec, OnnxEngine
+from hfimg.offline import cache_dir
 
 if TYPE_CHECKING:
     from hfimg.hub import HubModel
@@ -122,7 +123,6 @@ def check_onnx(model: HubModel, path: str | Path) -> float:
 
 def cached_onnx_file(model: HubModel) -> Path:
     """The model's core as ONNX under $HFIMG_CACHE/onnx, exported on first use, named by a hash of its weights."""
-    from hfimg.data import cache_dir  # here: hfimg.data imports `datasets`, which only this path needs
 
     digest = hashlib.sha256(json.dumps(model.config_dict(), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):

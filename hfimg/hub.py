@@ -29,6 +29,7 @@ from huggingface_hub import PyTorchModelHubMixin, constants
 from torch import nn
 
 from hfimg import runtime
+from hfimg.cores import CoreSpec
 from hfimg.imaging import limit
 
 T = TypeVar("T", bound="HubModel")
@@ -71,9 +72,14 @@ class HubModel(
     model_type: str = ""
     backend: str | None = None  # inference backend of the image-level methods; None = $HFIMG_BACKEND or "auto"
 
+    def init_kwargs(self) -> dict[str, Any]:
+        """The `__init__` kwargs the model was built with (as the Hub mixin records them): the same kwargs build the
+        same network."""
+        return dict(self._hub_mixin_config or {})
+
     def config_dict(self) -> dict[str, Any]:
         """The model's config as written to config.json: its `__init__` kwargs and `model_type`."""
-        return {**(self._hub_mixin_config or {}), "model_type": self.model_type}
+        return {**self.init_kwargs(), "model_type": self.model_type}
 
     def _save_pretrained(self, save_directory: Path) -> None:
         safetensors.torch.save_model(self, str(save_directory / constants.SAFETENSORS_SINGLE_FILE))
@@ -86,7 +92,7 @@ class HubModel(
         """The family's heavy tensor function, with the input rules of `core_spec`; what ONNX export writes."""
         raise NotImplementedError(f"{type(self).__name__} defines no core")
 
-    def core_spec(self) -> runtime.CoreSpec:
+    def core_spec(self) -> CoreSpec:
         """Names, example inputs and dynamic axes of `core`."""
         raise NotImplementedError(f"{type(self).__name__} defines no core_spec")
 

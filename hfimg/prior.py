@@ -16,9 +16,10 @@ make to a noisy or degraded input, which drops what the generator cannot represe
 
 The models only need to provide (see `LatentModel`): `channels`, `resolution`, `latent_dim`, `num_classes`,
 `decode_latent(z, labels)` and `initial_latents(target, known, num, generator, labels)`. `DCGANGenerator` starts
-from random draws of N(0, I); `ConvVAE` starts from its encoder's guess for the masked image. Both classes expose
-these functions as methods, `model.inpaint(image, mask)` and `model.restore(image)`. `inpaint_tensors` restores a
-whole batch of tensors at once (each image as if alone, only faster), for benchmarks and training scripts.
+from random draws of N(0, I); `ConvVAE` starts from its encoder's guess for the masked image. Both classes inherit
+`LatentPrior`, whose methods are `model.inpaint(image, mask)`, `model.restore(image)` and the inpainting task call
+(`hfimg.tasks`). `inpaint_tensors` restores a whole batch of tensors at once (each image as if alone, only faster),
+for benchmarks and training scripts.
 
 Example:
     >>> from PIL import Image
@@ -43,6 +44,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from hfimg.imaging import ImageInput, PreparedImage, check_hole, load_mask
+from hfimg.tasks import InpaintOptions, InpaintResult, Placement, Progress, RestoreOptions
 
 LOSSES = ("l1", "l2")
 OPTIMIZERS = ("adam", "sgd")
@@ -87,59 +89,121 @@ class LatentModel(Protocol):
     def parameters(self): ...
 
 
-def inpaint(
-    model: LatentModel,
-    image: ImageInput,
-    mask: ImageInput,
-    *,
-    label: int | None = None,
-    steps: int = DEFAULT_STEPS,
-    lr: float | None = None,
-    restarts: int = DEFAULT_RESTARTS,
-    loss: str = "l1",
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    optimizer: str = "adam",
-    seed: int = 0,
-    blend: str = "feather",
-    callback: Callable[[int, float], None] | None = None,
-) -> Image.Image:
-    """Fill the hole of `image` with the generator's image that best matches the known pixels.
+class LatentPrior:
+    """Restoration by latent search, as methods of a generator: `DCGANGenerator` and `ConvVAE` inherit this.
 
-    Args:
-        model: a DCGANGenerator or ConvVAE (anything following `LatentModel`).
-        image: PIL image, path, uint8 array or tensor in [-1, 1]; any size (see below).
-        mask: same size as the image; white (>= 128) = hole to fill.
-        label: the class, for a class-conditional generator (required there, refused otherwise).
-        steps: gradient steps; 0 returns the initial guess, composited the same way.
-        lr: step size; None picks DEFAULT_LR for the optimizer.
-        restarts: codes optimised together from different starts; the best one is kept.
-        loss: "l1" or "l2", the distance between G(z) and the known pixels.
-        prior_weight: weight of the Gaussian prior 0.5 * mean(z^2); 0 turns it off.
-        optimizer: "adam" or "sgd" (with momentum 0.9).
-        seed: seed of the starting codes; the same seed gives the same result.
-        blend: "feather" smooths the colour step at the hole's edge (`blend_feather`); "none" pastes G(z) as is.
-        callback: called as callback(step, loss) at every step (0 .. steps-1) with the masked loss of the best
-            code at that step, before its update; e.g. for a progress bar.
-
-    Returns:
-        A PIL image of the input's size and mode; every pixel outside the hole is the input's, bit for bit.
-
-    An image whose size is not the model's resolution is resized into it for the search (the prior only knows its
-    own domain; a warning says so) and the fill is resized back, so only the hole gets the lower-resolution
-    content. An empty mask returns the input unchanged and a mask over the whole image gives a sample of the
-    prior, each with a warning.
+    The class needs what `LatentModel` lists (a decoder and a first guess); everything else is here.
     """
-    check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr)
-    prepared = PreparedImage.from_input(image, model.channels)
-    hole = load_mask(mask, prepared.size)
-    if not check_hole(hole, generative=True):
-        return prepared.original.copy()
-    filled = inpaint_tensors(
-        model, prepared.tensor, torch.from_numpy(hole).float()[None, None], label=label, steps=steps, lr=lr,
-        restarts=restarts, loss=loss, prior_weight=prior_weight, optimizer=optimizer, seed=seed, blend=blend,
-        callback=callback,
-    )  # fmt: skip
-    return prepared.to_output(filled, hole)
+
+    def inpaint(
+        self: LatentModel,
+        image: ImageInput,
+        mask: ImageInput,
+        *,
+        label: int | None = None,
+        steps: int = DEFAULT_STEPS,
+        lr: float | None = None,
+        restarts: int = DEFAULT_RESTARTS,
+        loss: str = "l1",
+        prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+        optimizer: str = "adam",
+        seed: int = 0,
+        blend: str = "feather",
+        callback: Callable[[int, float], None] | None = None,
+    ) -> Image.Image:
+        """Fill the hole of `image` with the generator's image that best matches the known pixels.
+
+        Args:
+            image: PIL image, path, uint8 array or tensor in [-1, 1]; any size (see below).
+            mask: same size as the image; white (>= 128) = hole to fill.
+            label: the class, for a class-conditional generator (required there, refused otherwise).
+            steps: gradient steps; 0 returns the initial guess, composited the same way.
+            lr: step size; None picks DEFAULT_LR for the optimizer.
+            restarts: codes optimised together from different starts; the best one is kept.
+            loss: "l1" or "l2", the distance between G(z) and the known pixels.
+            prior_weight: weight of the Gaussian prior 0.5 * mean(z^2); 0 turns it off.
+            optimizer: "adam" or "sgd" (with momentum 0.9).
+            seed: seed of the starting codes; the same seed gives the same result.
+            blend: "feather" smooths the colour step at the hole's edge (`blend_feather`); "none" pastes G(z) as is.
+            callback: called as callback(step, loss) at every step (0 .. steps-1) with the masked loss of the best
+                code at that step, before its update; e.g. for a progress bar.
+
+        Returns:
+            A PIL image of the input's size and mode; every pixel outside the hole is the input's, bit for bit.
+
+        An image whose size is not the model's resolution is resized into it for the search (the prior only knows its
+        own domain; a warning says so) and the fill is resized back, so only the hole gets the lower-resolution
+        content. An empty mask returns the input unchanged and a mask over the whole image gives a sample of the
+        prior, each with a warning.
+        """
+        check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr)
+        prepared = PreparedImage.from_input(image, self.channels)
+        hole = load_mask(mask, prepared.size)
+        if not check_hole(hole, generative=True):
+            return prepared.original.copy()
+        filled = inpaint_tensors(
+            self, prepared.tensor, torch.from_numpy(hole).float()[None, None], label=label, steps=steps, lr=lr,
+            restarts=restarts, loss=loss, prior_weight=prior_weight, optimizer=optimizer, seed=seed, blend=blend,
+            callback=callback,
+        )  # fmt: skip
+        return prepared.to_output(filled, hole)
+
+    def restore(
+        self: LatentModel,
+        image: ImageInput,
+        *,
+        label: int | None = None,
+        steps: int = DEFAULT_STEPS,
+        lr: float | None = None,
+        restarts: int = DEFAULT_RESTARTS,
+        loss: str = "l1",
+        prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+        optimizer: str = "adam",
+        seed: int = 0,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> Image.Image:
+        """Project a noisy or degraded image onto the generator: return G(z) for the z that best fits every pixel.
+
+        What the generator cannot make (noise, scratches, compression blocks) is left out, but so is any detail it
+        cannot make; "l1" is robust to sparse damage (salt-and-pepper, scratches), "l2" suits Gaussian noise.
+        Arguments as in `inpaint`, without mask and blend. Returns a PIL image of the input's size and mode; an image
+        of another size than the model's resolution is resized into it and the result back (with a warning).
+        """
+        check_options(loss=loss, optimizer=optimizer, blend="none", steps=steps, restarts=restarts, lr=lr)
+        prepared = PreparedImage.from_input(image, self.channels)
+        device = next(self.parameters()).device
+        x = prepared.tensor.to(device)
+        known = torch.ones_like(x[:, :1])
+        fitted = fit_latents(
+            self, x, known, label=label, steps=steps, lr=lr, restarts=restarts, loss=loss,
+            prior_weight=prior_weight, optimizer=optimizer, seed=seed, callback=callback,
+        )  # fmt: skip
+        return prepared.to_output(fitted.clamp(-1, 1))
+
+    def inpaint_task(self, image: ImageInput, mask: ImageInput, options: InpaintOptions) -> InpaintResult:
+        """The inpainting task call (`hfimg.tasks`): a latent search of `options.steps` steps, with its label, seed
+        and progress."""
+        steps = options.steps_or(DEFAULT_STEPS)
+        callback = _step_callback(options.progress, steps)
+        filled = self.inpaint(image, mask, label=options.label, steps=steps, seed=options.seed, callback=callback)
+        return InpaintResult(filled)
+
+    def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
+        """The restoration task call (`hfimg.tasks`): a latent search of `options.steps` steps over every pixel."""
+        steps = options.steps_or(DEFAULT_STEPS)
+        callback = _step_callback(options.progress, steps)
+        return self.restore(image, label=options.label, steps=steps, seed=options.seed, callback=callback)
+
+    def inpaint_placement(self, max_side: int | None = None) -> Placement:
+        """A generator knows whole images at its own resolution: it is shown the whole image, resized to that."""
+        return Placement(whole_image=True, work_size=(self.resolution, self.resolution))
+
+
+def _step_callback(progress: Progress | None, steps: int) -> Callable[[int, float], None] | None:
+    """The task options' progress(step, total, loss) as the search's callback(step, loss)."""
+    if progress is None:
+        return None
+    return lambda step, loss: progress(step, steps, loss)
 
 
 def inpaint_tensors(
@@ -213,39 +277,6 @@ def inpaint_tensors(
         fitted = blend_feather(fitted, x, known)
     result[todo] = torch.where(hole[todo], fitted.clamp(-1, 1).to(result), images[todo])
     return result
-
-
-def restore(
-    model: LatentModel,
-    image: ImageInput,
-    *,
-    label: int | None = None,
-    steps: int = DEFAULT_STEPS,
-    lr: float | None = None,
-    restarts: int = DEFAULT_RESTARTS,
-    loss: str = "l1",
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    optimizer: str = "adam",
-    seed: int = 0,
-    callback: Callable[[int, float], None] | None = None,
-) -> Image.Image:
-    """Project a noisy or degraded image onto the generator: return G(z) for the z that best fits every pixel.
-
-    What the generator cannot make (noise, scratches, compression blocks) is left out, but so is any detail it
-    cannot make; "l1" is robust to sparse damage (salt-and-pepper, scratches), "l2" suits Gaussian noise.
-    Arguments as in `inpaint`, without mask and blend. Returns a PIL image of the input's size and mode; an image of
-    another size than the model's resolution is resized into it and the result back (with a warning).
-    """
-    check_options(loss=loss, optimizer=optimizer, blend="none", steps=steps, restarts=restarts, lr=lr)
-    prepared = PreparedImage.from_input(image, model.channels)
-    device = next(model.parameters()).device
-    x = prepared.tensor.to(device)
-    known = torch.ones_like(x[:, :1])
-    fitted = fit_latents(
-        model, x, known, label=label, steps=steps, lr=lr, restarts=restarts, loss=loss,
-        prior_weight=prior_weight, optimizer=optimizer, seed=seed, callback=callback,
-    )  # fmt: skip
-    return prepared.to_output(fitted.clamp(-1, 1))
 
 
 def check_options(*, loss: str, optimizer: str, blend: str, steps: int, restarts: int, lr: float | None) -> None:

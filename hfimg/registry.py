@@ -1,7 +1,9 @@
-"""The one registry of model families, and `load` / `create_model` / `list_models`.
+"""Models by name: `load` / `create_model` / `list_models` over the one registry of model families.
 
 train.py, app.py and the tests all build models through here, so a new family registered with
-`@register_model("name")` is picked up everywhere at once.
+`@register_model("name")` (hfimg.families, re-exported here) is picked up everywhere at once. The families register
+themselves when hfimg.models is imported, which this module does first; they import only hfimg.families, never
+this module, so the imports run one way.
 """
 
 from __future__ import annotations
@@ -16,41 +18,26 @@ from huggingface_hub.errors import (
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
 )
-from huggingface_hub.utils import get_session
 
+import hfimg.models  # noqa: F401  (importing the families registers them)
+from hfimg.families import FAMILIES, register_model  # noqa: F401  (re-exported: where a new family looks first)
 from hfimg.hub import HubModel, check_config, check_weights_file, read_config, unsafe_pickle_message
-
-_REGISTRY: dict[str, type[HubModel]] = {}
+from hfimg.offline import hub_reachable
 
 # Pretrained models shipped inside the package, as Hub-format folders: hfimg/pretrained/<name>/.
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
 BUNDLED_ORG = "hfimg"
 
 
-def register_model(name: str):
-    """Class decorator: register a HubModel subclass under `name` (also stored as `model_type` in config.json)."""
-
-    def decorator(cls: type[HubModel]) -> type[HubModel]:
-        if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is registered twice ({_REGISTRY[name].__name__}, {cls.__name__}).")
-        cls.model_type = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorator
-
-
 def model_names() -> list[str]:
     """Names accepted by `create_model` (model families, not pretrained ids)."""
-    _import_families()
-    return sorted(_REGISTRY)
+    return sorted(FAMILIES)
 
 
 def model_class(name: str) -> type[HubModel]:
-    _import_families()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}.")
-    return _REGISTRY[name]
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(FAMILIES))}.")
+    return FAMILIES[name]
 
 
 def create_model(name: str, **kwargs) -> HubModel:
@@ -95,21 +82,6 @@ def _load_folder(folder: Path, **kwargs) -> HubModel:
     return cls.from_pretrained(folder, **kwargs)  # which checks the folder's config (`check_config`)
 
 
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Whether the Hugging Face Hub answers at all, asked once with a short timeout.
-
-    huggingface_hub retries a request that cannot connect five times with growing waits (~25 s in all) before it
-    falls back to the local cache; one quick request first lets an offline machine get its answer at once.
-    """
-    if constants.HF_HUB_OFFLINE:
-        return False
-    try:
-        get_session().head(constants.ENDPOINT, timeout=timeout)  # any answer, even an error status, is an answer
-    except Exception:  # DNS failure, refused connection, timeout, proxy error: not reachable now
-        return False
-    return True
-
-
 def _load_hub(repo_id: str, **kwargs) -> HubModel:
     hub_kwargs = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
     if not hub_reachable():
@@ -146,8 +118,3 @@ def _class_of(config_file: Path) -> type[HubModel]:
             f"directly, e.g. hfimg.DCGANGenerator.from_pretrained(...)."
         )
     return model_class(model_type)
-
-
-def _import_families() -> None:
-    # Importing the families runs their @register_model decorators.
-    import hfimg.models  # noqa: F401

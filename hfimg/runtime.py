@@ -41,11 +41,12 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+
+from hfimg.cores import OnnxEngine
 
 if TYPE_CHECKING:
     from hfimg.hub import HubModel
@@ -58,27 +59,6 @@ BACKEND_ENV = "HFIMG_BACKEND"
 # 45 dB on images in [-1, 1] is an RMS difference of about 0.6 grey levels out of 255: invisible, and under the
 # 8-bit rounding of the saved result.
 BF16_MIN_AGREEMENT_DB = 45.0
-
-
-@dataclass
-class CoreSpec:
-    """What a model's `core` takes and gives, for export, probes and benchmarks.
-
-    Args:
-        inputs: example inputs in the order `core` takes them, name -> tensor (batch 2, so the batch axis stays
-            dynamic when exported); image inputs hold realistic content, so a bf16 probe on them means something.
-        output: name of the output tensor.
-        dynamic: per input, the axes that may take any size, axis -> name ("batch", "height", "width").
-        multiple: height and width must be multiples of this (the U-Nets halve the size `depth` times).
-        description: what the inputs and the output are and how to prepare them, for the exported model's card.
-    """
-
-    inputs: dict[str, torch.Tensor]
-    output: str
-    dynamic: dict[str, dict[int, str]]
-    multiple: int = 1
-    description: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 # --- choosing a backend -------------------------------------------------------------------------------------------
@@ -273,27 +253,6 @@ def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-class OnnxEngine:
-    """An onnxruntime session on the CPU that takes and returns torch tensors."""
-
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        try:
-            import onnxruntime
-        except ImportError:
-            raise ImportError(
-                "the onnxruntime backend needs onnxruntime: pip install 'hfimg[export]' (or pick another backend)."
-            ) from None
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()  # the same share of the CPU as torch
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.names = [node.name for node in self.session.get_inputs()]
-
-    def __call__(self, model: HubModel | None, *inputs: torch.Tensor) -> torch.Tensor:
-        feeds = {name: x.detach().cpu().contiguous().numpy() for name, x in zip(self.names, inputs, strict=True)}
-        return torch.from_numpy(self.session.run(None, feeds)[0]).to(inputs[0].device)
-
-
 def _weights_key(model: HubModel) -> tuple:
     """Changes when a parameter or buffer is replaced, updated in place (optimizer step, load_state_dict: the
     version counter), or changed behind it (`.data` writes, e.g. a hand-written EMA: the first and last values)."""
@@ -307,27 +266,3 @@ def _weights_key(model: HubModel) -> tuple:
         ends = (flat[0].item(), flat[-1].item()) if flat.numel() else ()
         key.append((tensor.data_ptr(), version, *ends))
     return tuple(key)
-
-
-# --- example inputs -------------------------------------------------------------------------------------------------
-
-
-def example_images(batch: int, channels: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
-    """(batch, channels, height, width) in [-1, 1] with a photo's mix of content: smooth shading, a hard-edged
-    shape and fine stripes, so probes and parity checks exercise the whole range of a network's inputs."""
-    generator = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
-    coefficients = torch.rand(batch, channels, 6, generator=generator)  # per image and channel
-    a, b, c, angle, frequency, edge = (coefficients[..., i, None, None] for i in range(6))
-    shading = (a - 0.5) * xx + (b - 0.5) * yy  # (B, C, H, W)
-    stripes = 0.2 * c * torch.sin((8 + 24 * frequency) * (xx * torch.cos(3 * angle) + yy * torch.sin(3 * angle)))
-    shape = 0.6 * (edge - 0.5) * ((xx - 0.3).abs() < 0.2) * ((yy - 0.6).abs() < 0.25)
-    return (shading + stripes + shape).clamp(-1, 1)
-
-
-def example_holes(batch: int, height: int, width: int) -> torch.Tensor:
-    """(batch, 1, height, width) holes, 1 = hole: a box in the middle and a diagonal stroke, about 20% of the image."""
-    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    box = ((yy - height / 2).abs() < height / 6) & ((xx - width / 2).abs() < width / 5)
-    stroke = ((yy / height - xx / width).abs() < 0.06) & (xx > width / 8)
-    return (box | stroke).float().expand(batch, 1, height, width).contiguous()

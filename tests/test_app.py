@@ -13,7 +13,10 @@ import pytest
 from PIL import Image
 
 import hfimg
-from hfimg.demo import editor_to_image_and_hole, inpaint_around_hole, telea_inpaint
+from hfimg.demo.cards import inline_images, model_card
+from hfimg.demo.slots import class_choices, load_model
+from hfimg.demo.uploads import editor_to_image_and_hole
+from hfimg.inpainting import method_specs
 from hfimg.models.classifier import FASHION_MNIST_LABELS
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -149,17 +152,7 @@ def test_random_seed(client):
     assert all(isinstance(s, (int, float)) and 0 <= s < 2**31 for s in seeds) and len(seeds) > 1
 
 
-@pytest.mark.parametrize(
-    "method",
-    [
-        "InpaintCNN",
-        "InpaintRCNN",
-        "OpenCV Telea",
-        "InpaintCNN (Fashion-MNIST)",
-        "GAN latent search",
-        "VAE latent search",
-    ],
-)
+@pytest.mark.parametrize("method", [spec.name for spec in method_specs()])  # every registered method, as it comes
 def test_inpaint_changes_only_the_hole(client, app, tmp_path, method):
     background, pixels = photo(tmp_path, grey=method in app.GARMENT_METHODS)  # each method on an image it fits
     layer, hole = stroke_layer(tmp_path)
@@ -217,7 +210,11 @@ def test_garment_methods_are_refused_for_a_colour_photo(client, tmp_path, method
 def test_methods_offered_follow_the_image(app, tmp_path):
     colour, _ = photo(tmp_path)
     radio, note = app.Handlers.offer_methods({"background": {"path": str(colour)}}, "GAN latent search")
-    assert radio.choices and {name for name, _ in radio.choices} == {"InpaintCNN", "InpaintRCNN", "OpenCV Telea"}
+    photo_methods = {
+        "InpaintCNN", "InpaintRCNN", "OpenCV Telea", "OpenCV Navier-Stokes", "scikit-image biharmonic",
+        "pull-push interpolation",
+    }  # fmt: skip
+    assert radio.choices and {name for name, _ in radio.choices} == photo_methods
     assert radio.value == "InpaintCNN" and "GAN latent search" in note and "96x64" in note
     radio, note = app.Handlers.offer_methods({"background": {"path": str(colour)}}, "OpenCV Telea")
     assert radio.value == "OpenCV Telea"  # a method that fits is kept
@@ -379,7 +376,7 @@ def test_conditional_gan_class(app, model_dirs, tmp_path):
         "dcgan", resolution=32, channels=1, latent_dim=8, base_channels=4, num_classes=10
     ).save_pretrained(path)
     handlers = app.Handlers(app.load_models({**model_dirs, "gan": str(path)}))
-    assert app.class_choices(handlers.models["gan"].model) == [(n, i) for i, n in enumerate(FASHION_MNIST_LABELS)]
+    assert class_choices(handlers.models["gan"].model) == [(n, i) for i, n in enumerate(FASHION_MNIST_LABELS)]
     by_class = [np.asarray(handlers.generate("GAN", 2, 0, label)) for label in (1, 2)]
     assert not np.array_equal(*by_class)
     assert handlers.interpolate("GAN", 0, 1, 3, 4).size == (3 * 32 + 2 * 2, 32)
@@ -395,50 +392,7 @@ def test_import_does_not_launch_a_server(model_dirs):
     assert done.stdout.strip().endswith("idle")
 
 
-# --- the image logic behind the handlers (hfimg.demo) -------------------------------------------------------------
-
-
-def test_large_photo_is_cropped_around_the_hole_not_shrunk():
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)
-    hole = np.zeros((1500, 2000), dtype=bool)
-    hole[700:760, 1200:1300] = True
-    calls = []
-
-    def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
-        calls.append((crop.size, int(crop_hole.sum())))
-        return Image.new(crop.mode, crop.size, (0, 0, 255))
-
-    result = np.asarray(inpaint_around_hole(Image.fromarray(pixels), hole, fill, max_side=512))
-    ((crop_size, crop_hole_pixels),) = calls
-    assert crop_size == (200, 160)  # the 100x60 hole plus 50 px of context on each side
-    assert crop_hole_pixels == 6000
-    assert result.shape == pixels.shape
-    assert np.array_equal(result[~hole], pixels[~hole])
-    assert (result[hole] == (0, 0, 255)).all()
-
-
-def test_only_the_crop_is_resized_to_the_working_size():
-    pixels = np.full((1200, 1600, 3), 200, dtype=np.uint8)
-    hole = np.zeros((1200, 1600), dtype=bool)
-    hole[100:1100, 300:301] = True  # a long 1-pixel line: must survive the downscale
-    seen = []
-
-    def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
-        seen.append((crop.size, crop_hole.any()))
-        return Image.new("RGB", crop.size, (10, 20, 30))
-
-    result = np.asarray(inpaint_around_hole(Image.fromarray(pixels), hole, fill, max_side=256))
-    ((size, has_hole),) = seen
-    assert max(size) == 256 and has_hole
-    assert np.array_equal(result[~hole], pixels[~hole])
-    assert (np.abs(result[hole].astype(int) - (10, 20, 30)) <= 2).all()  # resized back into place
-
-
-def test_empty_hole_returns_the_image_unchanged():
-    image = Image.new("RGB", (20, 10), (1, 2, 3))
-    result = inpaint_around_hole(image, np.zeros((10, 20), bool), lambda *_: pytest.fail("fill must not run"))
-    assert np.array_equal(np.asarray(result), np.asarray(image))
+# --- the editor's value (hfimg.demo.uploads) -----------------------------------------------------------------------
 
 
 def test_editor_value_with_transparency_and_stroke():
@@ -455,20 +409,11 @@ def test_editor_value_with_transparency_and_stroke():
         editor_to_image_and_hole(background, [layer[:4, :4]])
 
 
-def test_telea_keeps_alpha():
-    image = Image.new("RGBA", (16, 16), (100, 150, 200, 77))
-    hole = np.zeros((16, 16), bool)
-    hole[5:9, 5:9] = True
-    result = telea_inpaint(image, hole)
-    assert result.mode == "RGBA" and np.array_equal(np.asarray(result.getchannel("A")), np.full((16, 16), 77))
-    assert (np.abs(np.asarray(result)[..., :3].astype(int) - (100, 150, 200)) <= 3).all()  # a flat area stays flat
-
-
 def test_model_cards_show_their_own_images(app, tmp_path):
     # The Models tab is not served from the model folder: the card's relative PNG links become data URIs.
     Image.new("L", (4, 4), 200).save(tmp_path / "samples.png")
     card = "# Card\n\n![samples](samples.png)\n\n![elsewhere](https://example.org/x.png)\n\n![missing](gone.png)\n"
-    text = app.inline_images(card, tmp_path)
+    text = inline_images(card, tmp_path)
     assert "![samples](data:image/png;base64," in text
     assert "![elsewhere](https://example.org/x.png)" in text and "![missing](gone.png)" in text
 
@@ -478,7 +423,7 @@ def test_backend_is_prepared_at_load_and_falls_back_to_fp32(app, model_dirs, tmp
 
     monkeypatch.setenv("HFIMG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(runtime.BACKEND_ENV, "onnxruntime")
-    loaded = app.load_model(app.SLOTS["denoise"], model_dirs["denoise"])
+    loaded = load_model(app.SLOTS["denoise"], model_dirs["denoise"])
     assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1  # exported at start, not in a request
 
     def no_onnxruntime(*args, **kwargs):
@@ -486,7 +431,7 @@ def test_backend_is_prepared_at_load_and_falls_back_to_fp32(app, model_dirs, tmp
 
     monkeypatch.setattr(runtime, "OnnxEngine", no_onnxruntime)
     monkeypatch.setenv("HFIMG_CACHE", str(tmp_path / "other-cache"))
-    loaded = app.load_model(app.SLOTS["denoise"], model_dirs["denoise"])
+    loaded = load_model(app.SLOTS["denoise"], model_dirs["denoise"])
     assert loaded.model is not None and loaded.error is None
     assert runtime.resolve_backend(loaded.model) == "fp32"
     assert app.parse_args(["--backend", "bf16"]).backend == "bf16"
@@ -506,8 +451,8 @@ def test_internal_error_is_a_short_message_and_a_log_entry(app, model_dirs, capl
 
 def test_models_table_quotes_the_bundled_cards_figures(app, model_dirs):
     ids = {**model_dirs, "denoise": "hfimg/denoise-cnn-photos"}
-    loaded = app.load_model(app.SLOTS["denoise"], ids["denoise"])
-    results = app.model_card(loaded)[0].data.eval_results
+    loaded = load_model(app.SLOTS["denoise"], ids["denoise"])
+    results = model_card(loaded)[0].data.eval_results
     assert results  # the bundled card carries its benchmark figures
     row = app.models_table({"denoise": loaded}).splitlines()[2]
     assert f"{results[0].metric_name}: {results[0].metric_value:.4g}" in row

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the repository root
-from benchmarks import bench_gan_recipes, bench_generation  # noqa: E402
+from benchmarks import bench_gan_recipes, judging  # noqa: E402
 from tests.test_bench_prior import garment_corpus, garments  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def tiny(monkeypatch, tmp_path):
     }
     monkeypatch.setattr(bench_gan_recipes, "ROWS", rows)
     images = list(garments(16, seed=1))
-    monkeypatch.setattr(bench_generation, "real_images", lambda split, count: images[:count])
+    monkeypatch.setattr(judging, "real_images", lambda split, count: images[:count])
     return tmp_path
 
 
@@ -34,7 +34,7 @@ def run(root: Path, minutes: float) -> dict:
         [
             "--rows", "narrow", "narrow-ema", "--minutes", str(minutes), "--runs_dir", str(root / "runs"),
             "--checkpointing_steps", "5", "--num_samples", "16", "--curve_samples", "16", "--two_sample_steps", "5",
-            "--judges", *bench_generation.JUDGES[:2], "--json", str(root / "recipes.json"),
+            "--judges", *judging.JUDGES[:2], "--json", str(root / "recipes.json"),
         ]
     )  # fmt: skip
 
@@ -46,7 +46,7 @@ def test_rows_train_for_the_same_minutes_and_a_longer_budget_continues_them(tiny
         # stopped by the clock (a checkpoint due at the last step is saved just before the clock is read)
         assert 0.09 <= row["minutes"] < 0.2 and row["steps"] > 0
         assert row["curve"] and row["curve"][-1]["step"] == row["steps"]  # a checkpoint where it stopped
-        assert set(row["final"]["judges"]) == set(bench_generation.JUDGES[:2])
+        assert set(row["final"]["judges"]) == set(judging.JUDGES[:2])
     assert json.loads((tiny / "recipes.json").read_text())["rows"][0]["flags"]["base_channels"] == "4"
     longer = run(tiny, 0.2)
     for before, after in zip(first["rows"], longer["rows"], strict=True):

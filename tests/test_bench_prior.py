@@ -20,7 +20,8 @@ from hfimg.models.inpaint_cnn import InpaintCNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the repository root
 from benchmarks import bench_prior  # noqa: E402
-from benchmarks.bench_inpainting import bucket_label, opencv  # noqa: E402
+from benchmarks.common import bucket_label  # noqa: E402
+from hfimg.classical import navier_stokes_pixels, telea_pixels  # noqa: E402
 
 IMAGES = 8
 
@@ -147,8 +148,8 @@ def test_every_method_keeps_the_known_pixels(setup):
     methods = [
         bench_prior.prior_method(DCGANGenerator.from_pretrained(setup["gan"])),
         bench_prior.prior_method(ConvVAE.from_pretrained(setup["vae"])),
-        bench_prior.one_by_one(opencv(cv2.INPAINT_TELEA, 3)),
-        bench_prior.one_by_one(opencv(cv2.INPAINT_NS, 3)),
+        bench_prior.one_by_one(telea_pixels),
+        bench_prior.one_by_one(navier_stokes_pixels),
         bench_prior.feed_forward_method(InpaintCNN.from_pretrained(setup["cnn"])),
     ]
     for method in methods:

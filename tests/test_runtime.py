@@ -15,7 +15,7 @@ from PIL import Image
 from test_models import TINY_CONFIGS
 
 import hfimg
-from hfimg import runtime
+from hfimg import cores, runtime
 from hfimg.cli import main
 from hfimg.export import ONNX_TOLERANCE, check_onnx, export_onnx
 from hfimg.registry import model_names
@@ -33,7 +33,7 @@ def tiny(name: str, seed: int = 0) -> hfimg.HubModel:
 
 
 def photo(height: int, width: int, channels: int = 3) -> Image.Image:
-    image = runtime.example_images(1, channels, height, width, seed=3)[0]
+    image = cores.example_images(1, channels, height, width, seed=3)[0]
     array = ((image + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
     return Image.fromarray(array[..., 0] if channels == 1 else array)
 
@@ -90,7 +90,7 @@ def test_exported_inpainter_fills_a_large_hole_of_any_size_like_pytorch(name, ex
     height, width = 96, 160
     hole = torch.zeros(1, 1, height, width)
     hole[..., :, : 7 * width // 8] = 1
-    image = runtime.example_images(1, model.channels, height, width) * (1 - hole)
+    image = cores.example_images(1, model.channels, height, width) * (1 - hole)
     inputs = [image, hole] + ([hole] if name == "inpaint-rcnn" else [])
     with torch.inference_mode():
         assert (engine(model, *inputs) - model.core(*inputs)).abs().max() <= ONNX_TOLERANCE
@@ -143,7 +143,7 @@ def test_tensor_calls_and_training_mode_stay_fp32(bf16_cpu):
     model = tiny("inpaint-rcnn")
     model.set_backend("bf16")
     mask = (torch.rand(2, 1, 37, 29, generator=torch.Generator().manual_seed(0)) > 0.6).float()
-    image = runtime.example_images(2, model.channels, 37, 29) * (1 - mask)
+    image = cores.example_images(2, model.channels, 37, 29) * (1 - mask)
     in_image_api = runtime.fast_inference(lambda: model(image, mask))  # as inpaint() runs it
     with torch.no_grad():
         tensor_call = model(image, mask)

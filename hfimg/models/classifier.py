@@ -29,10 +29,10 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from hfimg.constants import FASHION_MNIST_LABELS
+from hfimg.cores import CoreSpec, example_images
+from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, network_mode, open_image, pad_to, tensor_to_pil
-from hfimg.registry import register_model
-from hfimg.runtime import CoreSpec, example_images
 
 FITS = ("resize", "pad")  # how `prepare` brings other sizes to the classifier's own
 

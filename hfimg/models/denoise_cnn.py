@@ -18,12 +18,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from hfimg.cores import CoreSpec, example_images
 from hfimg.degrade import estimate_noise_level
+from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, network_mode
 from hfimg.layers import pad_to_multiple
-from hfimg.registry import register_model
-from hfimg.runtime import CoreSpec, example_images, fast_inference
+from hfimg.runtime import fast_inference
+from hfimg.tasks import RestoreOptions
 
 _LEVEL = 2 / 255  # one grey level of the 0-255 scale, in [-1, 1] units
 
@@ -99,6 +101,10 @@ class DenoiseCNN(
         result = self(prepared.tensor.to(self.device)).clamp(-1, 1)
         self.train(was_training)
         return prepared.to_output(result)
+
+    def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
+        """The restoration task call (`hfimg.tasks`): blind, so no option applies."""
+        return self.restore(image)
 
 
 class ResidualBlock(nn.Module):
@@ -233,3 +239,7 @@ class DenoiseUNet(
         result = self(prepared.tensor.to(self.device), sigma).clamp(-1, 1)
         self.train(was_training)
         return prepared.to_output(result)
+
+    def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
+        """The restoration task call (`hfimg.tasks`): told `options.sigma` when given, else it estimates it."""
+        return self.restore(image, sigma=options.sigma)

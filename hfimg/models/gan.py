@@ -25,12 +25,13 @@ from PIL import Image
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from hfimg import prior
+from hfimg.cores import CoreSpec, example_images
+from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import batch_to_pils, check_count, network_mode
 from hfimg.latent import check_padding, check_resolution, latent_generator, slerp, unframe
-from hfimg.registry import register_model
-from hfimg.runtime import CoreSpec, example_images, fast_inference
+from hfimg.prior import LatentPrior
+from hfimg.runtime import fast_inference
 
 DISCRIMINATOR_NORMS = ("spectral", "batch")
 LABEL_EMBEDDING_DIM = 32  # size of the label embedding the conditional generator concatenates to z
@@ -57,6 +58,7 @@ def dcgan_init(module: nn.Module) -> None:
 
 @register_model("dcgan")
 class DCGANGenerator(
+    LatentPrior,  # inpaint / restore by latent search (hfimg.prior)
     HubModel,
     tags=["dcgan", "gan", "unconditional-image-generation"],
     pipeline_tag="unconditional-image-generation",
@@ -78,10 +80,6 @@ class DCGANGenerator(
             `generate` and `interpolate`: 2 for Fashion-MNIST's 28 px images trained at 32 px, which then come out
             at 28 px, pixel for pixel like the data.
     """
-
-    # Latent-space restoration, shared with ConvVAE: see hfimg.prior.
-    inpaint = prior.inpaint
-    restore = prior.restore
 
     def __init__(
         self,

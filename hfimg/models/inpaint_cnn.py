@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from hfimg.cores import CoreSpec
+from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, check_hole, network_mode
 from hfimg.layers import (
@@ -26,8 +28,8 @@ from hfimg.layers import (
     prepare_inpainting,
     quiet_last_layer,
 )
-from hfimg.registry import register_model
-from hfimg.runtime import CoreSpec, fast_inference
+from hfimg.runtime import fast_inference
+from hfimg.tasks import InpaintOptions, InpaintResult, Placement
 
 
 @register_model("inpaint-cnn")
@@ -120,3 +122,11 @@ class InpaintCNN(
             return prepared.original.copy()
         prediction = self(prepared.tensor.to(self.device), mask_tensor)
         return prepared.to_output(prediction, hole)
+
+    def inpaint_task(self, image: ImageInput, mask: ImageInput, options: InpaintOptions) -> InpaintResult:
+        """The inpainting task call (`hfimg.tasks`): one forward pass; no option applies."""
+        return InpaintResult(self.inpaint(image, mask))
+
+    def inpaint_placement(self, max_side: int | None = None) -> Placement:
+        """Any size: a crop around the hole, scaled to at most `max_side` (the caller's speed limit)."""
+        return Placement(max_side=max_side)

@@ -1,5 +1,8 @@
 """InpaintRCNN: a recurrent inpainter that fills the hole from its border inwards, one ring per pass.
 
+"RCNN" here means recurrent CNN (one block applied again and again to its own output), not the region-based
+R-CNN object detectors.
+
 In the spirit of RFR-Net (Li et al., 2020, "Recurrent Feature Reasoning for Image Inpainting"): ONE refinement block
 (a gated U-Net, the same network `InpaintCNN` uses) is applied T times with shared weights. Each pass sees the image
 as the previous passes left it and the hole that is still open, predicts an image, and keeps only its prediction for
@@ -28,6 +31,8 @@ import inspect
 import torch
 from PIL import Image
 
+from hfimg.cores import CoreSpec
+from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, check_count, check_hole, network_mode
 from hfimg.layers import (
@@ -39,8 +44,8 @@ from hfimg.layers import (
     prepare_inpainting,
     quiet_last_layer,
 )
-from hfimg.registry import register_model
-from hfimg.runtime import CoreSpec, fast_inference
+from hfimg.runtime import fast_inference
+from hfimg.tasks import InpaintOptions, InpaintResult, Placement
 
 
 def grow(region: torch.Tensor) -> torch.Tensor:
@@ -245,3 +250,15 @@ class InpaintRCNN(
         if not return_steps:
             return result
         return result, [prepared.to_output(step, hole) for step in steps]
+
+    def inpaint_task(self, image: ImageInput, mask: ImageInput, options: InpaintOptions) -> InpaintResult:
+        """The inpainting task call (`hfimg.tasks`): `options.steps` passes (None = the model's `iterations`), and
+        the image after each pass with `options.keep_steps`."""
+        if not options.keep_steps:
+            return InpaintResult(self.inpaint(image, mask, iterations=options.steps))
+        result, steps = self.inpaint(image, mask, iterations=options.steps, return_steps=True)
+        return InpaintResult(result, steps)
+
+    def inpaint_placement(self, max_side: int | None = None) -> Placement:
+        """Any size: a crop around the hole, scaled to at most `max_side` (the caller's speed limit)."""
+        return Placement(max_side=max_side)

@@ -27,12 +27,13 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from hfimg import prior
+from hfimg.cores import CoreSpec
+from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, batch_to_pils, check_count, network_mode
 from hfimg.latent import check_padding, check_resolution, latent_generator, slerp, unframe
-from hfimg.registry import register_model
-from hfimg.runtime import CoreSpec, fast_inference
+from hfimg.prior import LatentPrior
+from hfimg.runtime import fast_inference
 
 
 def norm(channels: int) -> nn.GroupNorm:
@@ -43,6 +44,7 @@ def norm(channels: int) -> nn.GroupNorm:
 
 @register_model("vae")
 class ConvVAE(
+    LatentPrior,  # inpaint / restore by latent search (hfimg.prior)
     HubModel,
     tags=["vae", "variational-autoencoder", "unconditional-image-generation"],
     pipeline_tag="unconditional-image-generation",
@@ -69,10 +71,6 @@ class ConvVAE(
     """
 
     num_classes = 0  # unconditional; read by hfimg.prior
-
-    # Latent-space restoration, shared with DCGANGenerator: see hfimg.prior.
-    inpaint = prior.inpaint
-    restore = prior.restore
 
     def __init__(
         self,

@@ -39,7 +39,7 @@ class GANObjective(Objective):
 
     def __init__(self, model: HubModel, args: argparse.Namespace):
         super().__init__(model, args)
-        config = model._hub_mixin_config
+        config = model.init_kwargs()
         self.discriminator = create_model(
             "dcgan-discriminator",
             resolution=config["resolution"],

@@ -232,7 +232,7 @@ class Trainer:
         self.run = json_safe(
             {
                 "model": args.model,
-                "model_config": model._hub_mixin_config,
+                "model_config": model.init_kwargs(),
                 "dataset": args.dataset,
                 "split": args.split,
                 "resolution": args.resolution,

@@ -1,0 +1,97 @@
+"""Classical inpainting, no learning: the baselines every network here is measured against.
+
+Each is `fill(image, hole, **settings) -> image`: an L, RGB or RGBA PIL image and an (H, W) bool hole (True = fill)
+in, an image of the same size and mode out, every pixel outside the hole unchanged and an alpha channel kept as it
+is; the `*_pixels` functions do the same on uint8 arrays. `hfimg.inpainting` registers them as methods by name,
+beside the networks, so the demo, `hfimg inpaint` and benchmarks/bench_inpainting.py run them as they run a model.
+
+Example:
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> image, hole = Image.new("RGB", (16, 16), (200, 10, 10)), np.zeros((16, 16), dtype=bool)
+    >>> hole[4:8, 4:8] = True
+    >>> pull_push(image, hole).getpixel((5, 5))
+    (200, 10, 10)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from hfimg.layers import pull_push_fill
+
+# (colour pixels (H, W) or (H, W, 3) uint8, hole (H, W) bool, **settings) -> filled pixels of the same shape, uint8
+PixelFill = Callable[..., np.ndarray]
+# The methods' common signature (see the module docstring): fill(image, hole, **settings) -> image.
+Fill = Callable[..., Image.Image]
+
+OPENCV_RADIUS = 3  # neighbourhood (px) OpenCV estimates each filled pixel from, as in its documentation's example
+
+
+def on_colour(fill: PixelFill) -> Fill:
+    """`fill` on an image's colour pixels, as a `Fill`: L stays L, RGB(A) is filled as RGB, alpha is kept, and the
+    known pixels are copied back (float round trips must not move one)."""
+
+    def method(image: Image.Image, hole: np.ndarray, **settings) -> Image.Image:
+        if hole.shape != (image.height, image.width):
+            raise ValueError(f"hole shape {hole.shape} does not match image size {image.width}x{image.height}.")
+        colour = np.asarray(image.convert("L" if image.mode == "L" else "RGB"))
+        filled = fill(colour, hole, **settings).copy()
+        filled[~hole] = colour[~hole]
+        result = Image.fromarray(filled)
+        if image.mode == "RGBA":
+            result.putalpha(image.getchannel("A"))
+        return result
+
+    method.__name__ = method.__qualname__ = fill.__name__.removesuffix("_pixels")
+    method.__doc__ = fill.__doc__
+    return method
+
+
+def _opencv(flag_name: str, pixels: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+    import cv2  # an extra ("app", "metrics"); imported here so that the rest of hfimg works without OpenCV
+
+    # 8-bit 1- or 3-channel images and a uint8 mask, non-zero = fill; these algorithms work per channel, so the
+    # channel order (RGB here, BGR in OpenCV's habits) does not matter.
+    return cv2.inpaint(pixels, hole.astype(np.uint8) * 255, radius, getattr(cv2, flag_name))
+
+
+def telea_pixels(pixels: np.ndarray, hole: np.ndarray, radius: int = OPENCV_RADIUS) -> np.ndarray:
+    """OpenCV's fast-marching inpainting (Telea, 2004, `cv2.INPAINT_TELEA`): the hole is filled from its border
+    inwards, each pixel a weighted average of the known ones within `radius` px."""
+    return _opencv("INPAINT_TELEA", pixels, hole, radius)
+
+
+def navier_stokes_pixels(pixels: np.ndarray, hole: np.ndarray, radius: int = OPENCV_RADIUS) -> np.ndarray:
+    """OpenCV's fluid-dynamics inpainting (Bertalmio et al., 2001, `cv2.INPAINT_NS`): isophotes are continued into
+    the hole, from the known pixels within `radius` px."""
+    return _opencv("INPAINT_NS", pixels, hole, radius)
+
+
+def biharmonic_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """scikit-image's biharmonic inpainting (`skimage.restoration.inpaint_biharmonic`): the smoothest surface
+    through the known pixels, on floats in [0, 1] rounded back to 8 bits."""
+    from skimage.restoration import inpaint_biharmonic  # an extra ("train", "metrics")
+
+    filled = inpaint_biharmonic(pixels / 255.0, hole, channel_axis=-1 if pixels.ndim == 3 else None)
+    return np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def pull_push_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Pull-push interpolation (`hfimg.layers.pull_push_fill`) alone, the networks' own starting fill: the average of
+    the nearest known pixels, blended across scales."""
+    x = torch.from_numpy(np.array(pixels, dtype=np.float32)) / 255.0  # a copy: PIL's arrays are read-only
+    x = (x[None] if x.ndim == 2 else x.permute(2, 0, 1))[None]  # (1, C, H, W)
+    filled = pull_push_fill(x, torch.from_numpy(hole)[None, None].float())[0].permute(1, 2, 0).numpy()
+    result = np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return result[..., 0] if pixels.ndim == 2 else result
+
+
+telea = on_colour(telea_pixels)
+navier_stokes = on_colour(navier_stokes_pixels)
+biharmonic = on_colour(biharmonic_pixels)
+pull_push = on_colour(pull_push_pixels)

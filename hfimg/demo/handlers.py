@@ -1,0 +1,257 @@
+"""The demo's event handlers: gradio values in, images out, every visitor mistake a message that says what to do.
+
+Importable and testable without serving anything: `Handlers(load_models(ids))` holds the loaded models, and
+app.py wires its methods to the layout. Inpainting goes through the one task interface (`hfimg.inpainting`):
+the methods offered are the registry's, so a registered method appears here with no edit.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from hfimg.degrade import gaussian_noise
+from hfimg.demo.slots import GENERATORS, LoadedModel, class_choices
+from hfimg.demo.uploads import editor_to_image_and_hole, hole_image, quiet
+from hfimg.hub import HubModel
+from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, images_to_grid, load_mask, pil_to_tensor, tensor_to_pil
+from hfimg.inpainting import (
+    GARMENT_MAX_SIDE,
+    Inpainter,
+    fit_within,
+    inpaint_around_hole,
+    is_garment_image,
+    method_spec,
+    method_specs,
+)
+from hfimg.tasks import InpaintOptions
+
+logger = logging.getLogger("hfimg.app")
+
+METHODS = [spec.name for spec in method_specs()]  # the inpainting methods, in the registry's order
+# Methods trained on 28x28 grey Fashion-MNIST garments only: on a colour photo they return a grey or black blob, so
+# the demo offers them only for small grey images (`is_garment_image`).
+GARMENT_METHODS = tuple(spec.name for spec in method_specs("garments"))
+
+INPAINT_MAX_SIDE = 512  # the networks see at most this (the crop around the mask is resized, never the photo)
+RESTORE_MAX_SIDE = 512  # larger images are scaled down for the denoiser, with a notice
+MAX_IMAGES = 64
+MAX_FRAMES = 16
+MAX_SEED = 2**31 - 1
+NOISE_SEED = 0  # the added noise is the same for the same image and sigma
+
+
+def methods_for(image: Image.Image | None) -> tuple[list[str], str]:
+    """The inpainting methods that fit `image`, and a line saying which are off and why ('' when none is off)."""
+    if image is None or is_garment_image(image):
+        return list(METHODS), ""
+    offered = [name for name in METHODS if name not in GARMENT_METHODS]
+    return offered, (
+        f"{', '.join(GARMENT_METHODS)}: off for this {image.width}x{image.height} image. They know only small grey "
+        f"Fashion-MNIST garments and would fill a photo's hole with a grey blob; upload a grey garment image of at "
+        f"most {GARMENT_MAX_SIDE} px (like the shirt example) to try them."
+    )
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Show a handler's ValueError/TypeError (bad input, with what to do) as a gr.Error, not a bare 'Error'; log it
+    as one line. Anything else is a bug: a short message for the visitor, the traceback in the log."""
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error as err:  # already a message for the user (gr.Error is a ValueError)
+            raise quiet(err) from None
+        except (ValueError, TypeError, OSError, Image.DecompressionBombError) as err:
+            # OSError: an upload that only fails when its pixels are read (a truncated JPEG decodes lazily).
+            raise quiet(gr.Error(str(err))) from None
+        except Exception as err:  # a bug, not the input: a short message for the visitor, the traceback in the log
+            logger.exception("internal error in %s", handler.__name__)
+            raise gr.Error(
+                f"Internal error ({type(err).__name__}); it has been logged. Try another input.",
+                print_exception=False,  # logged above, once
+            ) from None
+
+    return wrapper
+
+
+def check_seed(seed: float | None, name: str = "seed") -> int:
+    if seed is None:
+        raise gr.Error(f"Enter a {name} (a whole number from 0 to {MAX_SEED}), or click Random.")
+    return int(np.clip(round(seed), 0, MAX_SEED))
+
+
+def check_label(label: int | None) -> int:
+    if label is None or label < 0:
+        raise gr.Error("This GAN is class-conditional: choose the class of the image (Class), then click Inpaint.")
+    return int(label)
+
+
+class Handlers:
+    """The demo's event handlers, bound to the loaded models. User mistakes come back as gr.Error with what to do."""
+
+    def __init__(self, models: Mapping[str, LoadedModel]):
+        self.models = models
+
+    def _generator(self, generator: str) -> HubModel:
+        if generator not in GENERATORS:
+            raise gr.Error(f"Unknown generator {generator!r}; choose one of {', '.join(GENERATORS)}.")
+        return self.models[GENERATORS[generator]].require()
+
+    @user_errors
+    def generate(self, generator: str, number: float, seed: float | None, label: int | None = -1) -> Image.Image:
+        """A grid of `number` images from the GAN or the VAE; the same seed gives the same grid."""
+        model = self._generator(generator)
+        number = int(np.clip(number or 1, 1, MAX_IMAGES))
+        seed = check_seed(seed)
+        if class_choices(model) and label is not None and label >= 0:
+            images = model.generate(number, seed=seed, labels=[int(label)] * number)
+        else:
+            images = model.generate(number, seed=seed)
+        return images_to_grid(images)
+
+    @user_errors
+    def interpolate(
+        self, generator: str, seed_a: float | None, seed_b: float | None, frames: float, label: int | None = -1
+    ) -> Image.Image:
+        """A strip of images along the latent path from the image of `seed_a` to the image of `seed_b`."""
+        model = self._generator(generator)
+        frames = int(np.clip(frames or 2, 2, MAX_FRAMES))
+        label = int(label) if class_choices(model) and label is not None and label >= 0 else None
+        images = model.interpolate(
+            check_seed(seed_a, "first seed"), check_seed(seed_b, "second seed"), frames, label=label
+        )
+        return images_to_grid(images, columns=len(images))
+
+    @staticmethod
+    def random_seed() -> int:
+        return random.randint(0, MAX_SEED)
+
+    @user_errors
+    def inpaint(
+        self,
+        editor: dict[str, Any] | None,
+        method: str,
+        iterations: float = 6,
+        latent_steps: float = 100,
+        label: int | None = 0,
+        mask: Image.Image | None = None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008  (gradio's way of asking for a progress bar)
+    ) -> tuple[Image.Image, tuple[Image.Image, Image.Image], list[tuple[Image.Image, str]]]:
+        """Fill the painted part of the image, and the white part of the uploaded `mask`, with the chosen method.
+
+        Returns:
+            The result, the (before, after) pair, and the image after each pass (InpaintRCNN; else empty).
+        """
+        if not editor or editor.get("background") is None:
+            raise gr.Error("Upload an image first (or click an example), then paint over the part to fill.")
+        if method not in METHODS:
+            raise gr.Error(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+        image, hole = editor_to_image_and_hole(editor["background"], editor.get("layers") or [])
+        if mask is not None:
+            hole |= load_mask(mask, image.size)  # white = fill; a size mismatch is a ValueError that says so
+        if not hole.any():
+            raise gr.Error(
+                "No mask: paint over the part of the image to fill with the brush (or upload a mask: white = fill), "
+                "then click Inpaint."
+            )
+        offered, why_not = methods_for(image)
+        if method not in offered:
+            raise gr.Error(why_not, title="Method off for this image")
+
+        inpainter = self._inpainter(method)
+        options = InpaintOptions()  # a one-pass network takes none
+        if inpainter.spec.steps == "passes":  # a recurrent network: its passes, each shown
+            options = InpaintOptions(steps=int(np.clip(iterations or 1, 1, 32)), keep_steps=True)
+        elif inpainter.spec.steps == "search":  # a latent search: its steps, the class, a progress bar
+
+            def report(step: int, total: int, loss: float) -> None:
+                progress((step + 1, total), desc=f"latent search, masked loss {loss:.3f}")
+
+            label = check_label(label) if class_choices(inpainter.model) else None
+            options = InpaintOptions(steps=int(np.clip(latent_steps or 1, 1, 1000)), label=label, progress=report)
+
+        steps: list[tuple[Image.Image, str]] = []  # the image after each pass (recurrent methods)
+
+        def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
+            filled = inpainter(crop, hole_image(crop_hole), options)
+            steps.extend((frame, f"pass {i + 1}/{len(filled.steps)}") for i, frame in enumerate(filled.steps))
+            return filled.image
+
+        placement = inpainter.placement(INPAINT_MAX_SIDE)
+        result = inpaint_around_hole(image, hole, fill, **asdict(placement))
+        return result, (image, result), steps
+
+    def _inpainter(self, method: str) -> Inpainter:
+        """The method's Inpainter, with its slot's model (a gr.Error if that model is not loaded)."""
+        spec = method_spec(method)
+        if spec.key is None:
+            return Inpainter(spec)
+        return Inpainter(spec, self.models[spec.key].require())
+
+    def method_controls(self, method: str) -> tuple[gr.Slider, gr.Slider, gr.Dropdown, gr.Gallery]:
+        """Show the controls the chosen method takes: passes and the passes gallery (a recurrent network), search
+        steps (a latent search) and the class (a class-conditional generator)."""
+        spec = method_spec(method)
+        steps = spec.steps if spec is not None else None
+        model = self.models[spec.key].model if spec is not None and spec.key is not None else None
+        return (
+            gr.Slider(visible=steps == "passes"),
+            gr.Slider(visible=steps == "search"),
+            gr.Dropdown(visible=steps == "search" and bool(class_choices(model))),
+            gr.Gallery(visible=steps == "passes"),
+        )
+
+    @staticmethod
+    def offer_methods(payload: dict[str, Any] | None, method: str) -> tuple[gr.Radio, str]:
+        """The methods that fit the editor's image (the current one kept if it does) and why the others are off.
+        Takes the editor's raw payload (the event has preprocess=False): only the uploaded file's header is read."""
+        background = (payload or {}).get("background") or {}
+        try:
+            image = Image.open(background["path"]) if background.get("path") else None
+        except (OSError, ValueError, Image.DecompressionBombError):
+            image = None  # the Inpaint click reports an unreadable upload
+        offered, why_not = methods_for(image)
+        return gr.Radio(choices=offered, value=method if method in offered else offered[0]), why_not
+
+    @user_errors
+    def restore(
+        self, image: Image.Image | None, sigma: float = 0
+    ) -> tuple[Image.Image, Image.Image, tuple[Image.Image, Image.Image]]:
+        """Optionally add Gaussian noise of `sigma` (0-255 scale), then denoise (the model estimates the level).
+
+        Returns:
+            The image the model was given (with the noise), the restored image, and the (before, after) pair.
+        """
+        if image is None:
+            raise gr.Error("Upload an image first (or click an example).")
+        model = self.models["denoise"].require()
+        if image.mode in HIGH_BIT_DEPTH_MODES:
+            image = convert_mode(image, "L")  # scaled to 8 bits as the models' API does, not clipped to white
+        if image.mode not in ("L", "RGB"):
+            gr.Warning(f"The image was converted from mode {image.mode} to RGB.")
+            image = image.convert("RGB")
+        if max(image.size) > RESTORE_MAX_SIDE:
+            original = image.size
+            image = fit_within(image, RESTORE_MAX_SIDE)
+            gr.Warning(
+                f"The {original[0]}x{original[1]} image was scaled to {image.width}x{image.height} to keep the "
+                f"demo fast on a CPU; `hfimg restore` on the command line works at full size."
+            )
+        noisy = image
+        if sigma and sigma > 0:
+            channels = 1 if image.mode == "L" else 3
+            generator = torch.Generator().manual_seed(NOISE_SEED)
+            noisy = tensor_to_pil(gaussian_noise(pil_to_tensor(image, channels), float(sigma), generator=generator))
+        restored = model.restore(noisy)
+        return noisy, restored, (noisy, restored)

@@ -1,0 +1,320 @@
+"""Inpainting methods by name: networks, latent searches and classical algorithms, all run the same way.
+
+The one registry of inpainting methods. Each entry (`MethodSpec`) names a method and says what it needs: a model id
+(its default weights) or a classical `fill`, and the images it is made for. `load_inpainter(name_or_model_id)` gives
+an `Inpainter`, called as `inpainter(image, mask, options) -> InpaintResult` whatever it is inside (the task call of
+`hfimg.tasks`). The demo (its methods, flags and environment variables), the `hfimg inpaint` command and
+benchmarks/bench_inpainting.py list and run methods only through here: a new method is one `register_inpainter`
+entry below, and nothing to edit in those three.
+
+Also here: how a method is applied to a photo larger than it wants (`inpaint_around_hole`: a crop around the hole,
+resized only when needed, the filled pixels pasted back) and which images the Fashion-MNIST methods fit
+(`is_garment_image`).
+
+Example:
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> image, mask = Image.new("RGB", (64, 48), (30, 120, 200)), Image.new("L", (64, 48))
+    >>> mask.paste(255, (20, 10, 40, 30))
+    >>> load_inpainter("pull-push").name
+    'pull-push interpolation'
+    >>> load_inpainter("pull-push")(image, mask).image.getpixel((30, 20))
+    (30, 120, 200)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from hfimg import classical
+from hfimg.hub import HubModel
+from hfimg.imaging import ImageInput, load_mask, open_image
+from hfimg.registry import load
+from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
+
+GARMENT_MAX_SIDE = 128  # Fashion-MNIST is 28x28; the demo's garment example is 112x112
+GREY_TOLERANCE = 8  # R, G and B may differ this much (0-255) in a grey image saved as colour (JPEG noise)
+
+# "photos": any image; "garments": small grey Fashion-MNIST-like images only (`is_garment_image`): on a colour photo
+# those methods fill the hole with a grey or black blob.
+Domain = Literal["photos", "garments"]
+# Which InpaintOptions.steps a method takes, so a UI can show the right control: the passes of a recurrent network,
+# the steps of a latent search, or none.
+StepsKind = Literal["passes", "search"] | None
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One inpainting method of the registry.
+
+    Attributes:
+        name: shown in the demo and the benchmark reports; `load_inpainter` takes it, or `id`.
+        id: a short name for the command line, e.g. "telea".
+        summary: one line on what it is.
+        domain: the images it is made for (see `Domain`).
+        model: the default model id (bundled id, folder or Hub repo id) of a learned method; None for a classical one.
+        key: the learned method's model slot in the demo: flag --KEY (dashes), environment variable HFIMG_KEY.
+            Methods that share a key (the GAN generates and inpaints) share one loaded model.
+        model_types: registry names (`hfimg.registry.model_names`) a model given for this method may have.
+        fill: a classical method's `fill(image, hole, **settings)` (`hfimg.classical`).
+        settings: a classical method's settings and their defaults (e.g. OpenCV's radius).
+        steps: what `InpaintOptions.steps` means to it (see `StepsKind`).
+    """
+
+    name: str
+    id: str
+    summary: str
+    domain: Domain = "photos"
+    model: str | None = None
+    key: str | None = None
+    model_types: tuple[str, ...] = ()
+    fill: classical.Fill | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    steps: StepsKind = None
+
+    @property
+    def env(self) -> str | None:
+        """The environment variable that picks another model for this method in the demo."""
+        return None if self.key is None else f"HFIMG_{self.key.upper()}"
+
+
+_METHODS: dict[str, MethodSpec] = {}
+
+
+def register_inpainter(spec: MethodSpec) -> MethodSpec:
+    """Add a method to the registry (in the order the demo lists them); its name and id must be new."""
+    taken = {name for existing in _METHODS.values() for name in (existing.name, existing.id)}
+    if {spec.name, spec.id} & taken:
+        raise ValueError(f"inpainting method {spec.name!r} ({spec.id!r}) is registered twice.")
+    if (spec.model is None) == (spec.fill is None):
+        raise ValueError(f"inpainting method {spec.name!r}: give a model id or a classical fill, exactly one.")
+    _METHODS[spec.name] = spec
+    return spec
+
+
+def method_specs(domain: Domain | None = None) -> list[MethodSpec]:
+    """The registered methods in registry order, optionally only those made for `domain`."""
+    return [spec for spec in _METHODS.values() if domain is None or spec.domain == domain]
+
+
+def method_spec(name_or_id: str) -> MethodSpec | None:
+    """The registered method with this name or id (case-insensitive), or None."""
+    wanted = name_or_id.casefold()
+    return next((s for s in _METHODS.values() if wanted in (s.name.casefold(), s.id.casefold())), None)
+
+
+class Inpainter:
+    """One inpainting method, ready to run: a registry entry with its model loaded, or any model that inpaints.
+
+    Called as `inpainter(image, mask, options)`: image a PIL image, path, uint8 array or tensor; mask the same size,
+    white (>= 128) = fill. Returns an `InpaintResult`; the known pixels are the input's, bit for bit.
+    """
+
+    def __init__(self, spec: MethodSpec, model: HubModel | None = None, settings: Mapping[str, Any] | None = None):
+        if spec.fill is None and not isinstance(model, Inpaints):
+            what = "no model" if model is None else f"a {type(model).__name__}, which cannot inpaint"
+            raise TypeError(
+                f"{spec.name} needs a model that inpaints (InpaintCNN, InpaintRCNN, a GAN or VAE): {what}."
+            )
+        unknown = set(settings or {}) - set(spec.settings)
+        if unknown:
+            known = ", ".join(spec.settings) or "none"
+            raise ValueError(f"{spec.name} has no setting {', '.join(sorted(unknown))} (its settings: {known}).")
+        self.spec = spec
+        self.model = model
+        self.settings = {**spec.settings, **(settings or {})}
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __call__(self, image: ImageInput, mask: ImageInput, options: InpaintOptions | None = None) -> InpaintResult:
+        options = options or InpaintOptions()
+        if self.model is not None:
+            return self.model.inpaint_task(image, mask, options)
+        picture = image if isinstance(image, Image.Image) else open_image(image)
+        return InpaintResult(self.spec.fill(picture, load_mask(mask, picture.size), **self.settings))
+
+    def placement(self, max_side: int | None = None) -> Placement:
+        """How it wants a large photo: a crop around the hole of at most `max_side` px, or the whole image at the
+        model's own size."""
+        if self.model is not None:
+            return self.model.inpaint_placement(max_side)
+        return Placement(max_side=max_side)
+
+    def why_not(self, image: Image.Image) -> str | None:
+        """Why this method does not fit `image` (a sentence), or None when it does."""
+        if self.spec.domain == "garments" and not is_garment_image(image):
+            return (
+                f"{self.name} knows only small grey Fashion-MNIST garments and would fill the hole of this "
+                f"{image.width}x{image.height} image with a grey blob"
+            )
+        return None
+
+
+def load_inpainter(
+    name_or_model: str | Path, model: HubModel | None = None, settings: Mapping[str, Any] | None = None
+) -> Inpainter:
+    """An `Inpainter` for a registered method (by name or id: its default model is loaded, unless `model` is given)
+    or for a model that inpaints (bundled id, folder or Hub repo id, as `hfimg.load` takes)."""
+    spec = None if Path(name_or_model).expanduser().is_dir() else method_spec(str(name_or_model))  # a folder wins
+    if spec is None:
+        model = load(name_or_model) if model is None else model
+        name = f"{type(model).__name__} ({name_or_model})"
+        spec = MethodSpec(name, str(name_or_model), f"the model {name_or_model}", model=str(name_or_model))
+    elif spec.model is not None and model is None:
+        model = load(spec.model)
+    return Inpainter(spec, model.eval() if model is not None else None, settings)
+
+
+def is_garment_image(image: Image.Image) -> bool:
+    """Whether `image` is what the Fashion-MNIST models know: small (longer side <= GARMENT_MAX_SIDE) and grey.
+
+    Only the header is read for a large image (its size rules it out); a small one is decoded to check its colours.
+    """
+    if max(image.size) > GARMENT_MAX_SIDE:
+        return False
+    if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return True
+    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)  # (H, W, 3)
+    return int(np.abs(rgb - rgb.mean(axis=-1, keepdims=True)).max()) <= GREY_TOLERANCE
+
+
+# --- a method on a large photo ----------------------------------------------------------------------------------
+
+# Fills the hole of an image: (image, hole (H, W) bool, True = fill) -> image of the same size.
+FillFn = Callable[[Image.Image, np.ndarray], Image.Image]
+
+
+def hole_box(hole: np.ndarray, margin: float = 0.5, min_margin: int = 16) -> tuple[int, int, int, int]:
+    """Bounding box (left, top, right, bottom) of the hole, grown by context on every side, clipped to the image.
+
+    Args:
+        hole: (H, W) bool, with at least one True pixel.
+        margin: context to add on each side, as a fraction of the hole box's longer side.
+        min_margin: at least this many pixels of context on each side.
+    """
+    rows, cols = np.nonzero(hole)
+    if rows.size == 0:
+        raise ValueError("the hole is empty: there is nothing to fill.")
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    pad = max(min_margin, round(margin * max(bottom - top, right - left)))
+    height, width = hole.shape
+    return max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad)
+
+
+def fit_within(image: Image.Image, max_side: int) -> Image.Image:
+    """`image` scaled down (aspect kept) so that its longer side is at most `max_side`; unchanged if it fits."""
+    scale = max_side / max(image.size)
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    # Bilinear then "> 0": any source hole pixel under a target pixel makes it a hole, so thin strokes survive
+    # downscaling (a nearest-neighbour resize would drop them).
+    scaled = Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(scaled) > 0
+
+
+def inpaint_around_hole(
+    image: Image.Image,
+    hole: np.ndarray,
+    fill: FillFn,
+    *,
+    max_side: int | None = None,
+    work_size: tuple[int, int] | None = None,
+    whole_image: bool = False,
+    margin: float = 0.5,
+) -> Image.Image:
+    """Fill the hole of a photo of any size with `fill`, touching no pixel outside the hole.
+
+    The region around the hole (the hole's box plus `margin` of context; the whole image with `whole_image`) is
+    cut out. If it is larger than `max_side`, or `work_size` is given (models with a fixed input size), only that
+    crop is resized for `fill`, and the result is resized back. Then the hole pixels of the result are pasted into
+    a copy of the image. `max_side`, `work_size` and `whole_image` are a `Placement`'s fields
+    (`Inpainter.placement`).
+
+    Args:
+        image: the photo (L, RGB or RGBA).
+        hole: (H, W) bool, True = fill.
+        fill: the inpainter, called as fill(crop, crop_hole) and returning an image of the crop's size.
+        max_side: largest side `fill` is given (aspect kept); None = any size.
+        work_size: exact (width, height) `fill` is given (e.g. a GAN's resolution); overrides `max_side`.
+        whole_image: give `fill` the whole image, not a crop (models of whole objects, e.g. Fashion-MNIST).
+        margin: context around the hole, as a fraction of the hole box's longer side.
+
+    Returns:
+        A new image, the same size and mode as `image`; pixels outside the hole are the input's own.
+    """
+    if hole.shape != (image.height, image.width):
+        raise ValueError(f"hole shape {hole.shape} does not match image size {image.width}x{image.height}.")
+    if not hole.any():
+        return image.copy()
+    box = (0, 0, image.width, image.height) if whole_image else hole_box(hole, margin)
+    left, top, right, bottom = box
+    crop, crop_hole = image.crop(box), hole[top:bottom, left:right]
+
+    size = work_size
+    if size is None and max_side is not None and max(crop.size) > max_side:
+        size = fit_within(crop, max_side).size
+    if size is None or size == crop.size:
+        filled = fill(crop, crop_hole)
+    else:
+        filled = fill(crop.resize(size, Image.Resampling.LANCZOS), _resize_hole(crop_hole, size))
+        filled = filled.resize(crop.size, Image.Resampling.BICUBIC)
+    if filled.size != crop.size:
+        raise ValueError(f"the inpainter returned a {filled.size} image for a {crop.size} input.")
+
+    out = np.array(image)
+    region = out[top:bottom, left:right]  # a view: writing to it writes to `out`
+    region[crop_hole] = np.asarray(filled.convert(image.mode))[crop_hole]
+    return Image.fromarray(out)  # (H, W) -> L, (H, W, 3) -> RGB, (H, W, 4) -> RGBA
+
+
+# --- the registry: the demo lists the methods in this order ---------------------------------------------------------
+
+register_inpainter(MethodSpec(
+    "InpaintCNN", "inpaint-cnn", "gated-convolution U-Net, one pass, trained on photos",
+    model="hfimg/inpaint-cnn-photos", key="inpaint_cnn", model_types=("inpaint-cnn",),
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "InpaintRCNN", "inpaint-rcnn", "recurrent CNN: one block applied pass after pass, the hole closing inwards",
+    model="hfimg/inpaint-rcnn-photos", key="inpaint_rcnn", model_types=("inpaint-rcnn",), steps="passes",
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "OpenCV Telea", "telea", "fast marching from the hole's border (Telea, 2004)",
+    fill=classical.telea, settings={"radius": classical.OPENCV_RADIUS},
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "OpenCV Navier-Stokes", "navier-stokes", "isophotes continued into the hole (Bertalmio et al., 2001)",
+    fill=classical.navier_stokes, settings={"radius": classical.OPENCV_RADIUS},
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "scikit-image biharmonic", "biharmonic", "the smoothest surface through the known pixels",
+    fill=classical.biharmonic,
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "pull-push interpolation", "pull-push", "the networks' starting fill alone: averages across scales",
+    fill=classical.pull_push,
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "InpaintCNN (Fashion-MNIST)", "inpaint-cnn-fashion", "gated-convolution U-Net trained on Fashion-MNIST",
+    domain="garments", model="hfimg/inpaint-cnn-fashion-mnist", key="inpaint_fashion", model_types=("inpaint-cnn",),
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "GAN latent search", "gan", "the DCGAN image closest to the known pixels (gradient descent on its code)",
+    domain="garments", model="hfimg/dcgan-fashion-mnist", key="gan", model_types=("dcgan",), steps="search",
+))  # fmt: skip
+register_inpainter(MethodSpec(
+    "VAE latent search", "vae", "the VAE decoder's image closest to the known pixels, from its encoder's guess",
+    domain="garments", model="hfimg/vae-fashion-mnist", key="vae", model_types=("vae",), steps="search",
+))  # fmt: skip

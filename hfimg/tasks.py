@@ -1,0 +1,121 @@
+"""The task interfaces: what every method of a task takes and gives, whatever it is inside.
+
+Generate: `generate(num_images, seed, labels)` (DCGANGenerator, ConvVAE). Restore: `restore_task(image, options)`
+(the denoisers, and the generators' latent search). Inpaint: a network (InpaintCNN, InpaintRCNN), a generator's
+latent search (DCGANGenerator, ConvVAE) and a classical algorithm (Telea, biharmonic, pull-push) all inpaint
+through one call, `inpaint_task(image, mask, options) -> InpaintResult`, with one options type. Each method honours
+the options that mean something to it (a recurrent network's passes, a latent search's steps, label and seed) and
+ignores the rest, so a caller never asks what kind of method it holds. `hfimg.inpainting` keeps the inpainting
+methods by name; the demo, the `hfimg` command and the benchmarks use only that.
+
+This module imports no model (the models import it), so it can sit under everything.
+
+Example:
+    >>> options = InpaintOptions(steps=4, keep_steps=True)
+    >>> options.steps_or(6), InpaintOptions().steps_or(6)
+    (4, 6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from PIL import Image
+
+# Called at each step of an iterating method as progress(step, total, loss): step 0 .. total - 1, the loss of that
+# step (a latent search's masked loss), e.g. for a progress bar.
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class InpaintOptions:
+    """How to inpaint, for every method; a method ignores what does not apply to it (a CNN takes none of these).
+
+    Attributes:
+        steps: passes of a recurrent network, or gradient steps of a latent search; None = the method's default.
+        label: the class to fill with, for a class-conditional generator (required there, refused otherwise).
+        seed: seed of a latent search's starting codes; the same seed gives the same result.
+        keep_steps: also return the image after each pass (the recurrent network; others return none).
+        progress: called at each step of a method that iterates (see `Progress`).
+    """
+
+    steps: int | None = None
+    label: int | None = None
+    seed: int = 0
+    keep_steps: bool = False
+    progress: Progress | None = None
+
+    def steps_or(self, default: int) -> int:
+        """`steps`, or `default` when the caller left it to the method."""
+        return default if self.steps is None else self.steps
+
+
+@dataclass
+class InpaintResult:
+    """The filled image (the input's size and mode, known pixels unchanged) and, if asked, one image per pass."""
+
+    image: Image.Image
+    steps: list[Image.Image] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What part of a large photo a method is shown, and at what size (`hfimg.inpainting.inpaint_around_hole`).
+
+    Attributes:
+        whole_image: the whole image (models of whole objects, e.g. Fashion-MNIST); else a crop around the hole.
+        work_size: the exact (width, height) the method works at (a generator's resolution); None = any size.
+        max_side: the crop is scaled down to this longer side, if larger; None = full size.
+    """
+
+    whole_image: bool = False
+    work_size: tuple[int, int] | None = None
+    max_side: int | None = None
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How to restore (denoise), for every method; a method ignores what does not apply to it.
+
+    Attributes:
+        sigma: the noise level (0-255 scale) when known; None = the method estimates it or needs none.
+        steps: gradient steps of a latent search; None = its default.
+        label: the class, for a class-conditional generator.
+        seed: seed of a latent search's starting codes.
+        progress: called at each step of a method that iterates (see `Progress`).
+    """
+
+    sigma: float | None = None
+    steps: int | None = None
+    label: int | None = None
+    seed: int = 0
+    progress: Progress | None = None
+
+    def steps_or(self, default: int) -> int:
+        """`steps`, or `default` when the caller left it to the method."""
+        return default if self.steps is None else self.steps
+
+
+@runtime_checkable
+class Generates(Protocol):
+    """What a generator offers: `num_images` samples, the same for the same seed (one per label if given)."""
+
+    def generate(self, num_images: int, seed: int | None = None, labels: list[int] | None = None) -> list: ...
+
+
+@runtime_checkable
+class Restores(Protocol):
+    """What a model offers to be a restoration (denoising) method: the one task call."""
+
+    def restore_task(self, image, options: RestoreOptions) -> Image.Image: ...
+
+
+@runtime_checkable
+class Inpaints(Protocol):
+    """What a model offers to be an inpainting method: the one task call, and how it wants to see a large image."""
+
+    def inpaint_task(self, image, mask, options: InpaintOptions) -> InpaintResult: ...
+
+    def inpaint_placement(self, max_side: int | None) -> Placement: ...

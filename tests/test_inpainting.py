@@ -1,0 +1,243 @@
+"""The inpainting task interface (hfimg.tasks, hfimg.inpainting, hfimg.classical): every method, learned or
+classical, called one way and picked by name by the demo, the CLI and the benchmark."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hfimg
+from hfimg import classical, inpainting
+from hfimg.cli import main
+from hfimg.inpainting import Inpainter, MethodSpec, inpaint_around_hole, load_inpainter, method_spec, method_specs
+from hfimg.tasks import InpaintOptions, RestoreOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {  # registry name -> kwargs: a few thousand parameters each
+    "inpaint-cnn": {"channels": 3, "base_channels": 4, "depth": 2, "dilations": [1, 2]},
+    "inpaint-rcnn": {"channels": 3, "base_channels": 4, "iterations": 3, "depth": 2, "dilations": [1]},
+    "dcgan": {"resolution": 32, "channels": 1, "latent_dim": 8, "base_channels": 4},
+    "vae": {"resolution": 32, "channels": 1, "latent_dim": 4, "base_channels": 4},
+}
+
+
+def tiny(spec: MethodSpec):
+    """A tiny untrained model of the kind `spec` takes (grey for the garment methods), seeded."""
+    name = spec.model_types[0]
+    kwargs = dict(TINY[name])
+    if name == "inpaint-cnn" and spec.domain == "garments":
+        kwargs["channels"] = 1
+    return hfimg.create_model(name, **kwargs).eval()
+
+
+def picture(grey: bool) -> tuple[Image.Image, np.ndarray]:
+    """A 32x32 smooth image (grey or colour) with a white square, and the hole over that square."""
+    y, x = np.mgrid[0:32, 0:32]
+    rgb = np.stack([x * 7, y * 7, (x + y) * 3], axis=-1).astype(np.uint8)
+    hole = np.zeros((32, 32), dtype=bool)
+    hole[10:20, 12:22] = True
+    rgb[hole] = 255  # what the methods must replace
+    return Image.fromarray(rgb).convert("L" if grey else "RGB"), hole
+
+
+def mask_of(hole: np.ndarray) -> Image.Image:
+    return Image.fromarray(hole.astype(np.uint8) * 255)
+
+
+@pytest.mark.parametrize("spec", method_specs(), ids=lambda spec: spec.id)
+def test_every_registered_method_fills_only_the_hole(spec):
+    image, hole = picture(grey=spec.domain == "garments")
+    inpainter = Inpainter(spec, tiny(spec) if spec.model is not None else None)
+    result = inpainter(image, mask_of(hole), InpaintOptions(steps=2))
+    out, given = np.asarray(result.image), np.asarray(image)
+    assert result.image.size == image.size and result.image.mode == image.mode
+    assert np.array_equal(out[~hole], given[~hole])
+    assert np.abs(out[hole].astype(int) - given[hole]).mean() > 5  # the white square is gone
+
+
+@pytest.mark.parametrize("name", ["inpaint-cnn", "inpaint-rcnn", "dcgan", "vae"])
+def test_the_task_call_is_the_model_s_own_inpaint(name):
+    spec = next(spec for spec in method_specs() if name in spec.model_types)
+    model = tiny(spec)
+    image, hole = picture(grey=spec.domain == "garments")
+    got = Inpainter(spec, model)(image, mask_of(hole), InpaintOptions(steps=3, seed=5)).image
+    if name == "inpaint-cnn":
+        want = model.inpaint(image, mask_of(hole))
+    elif name == "inpaint-rcnn":
+        want = model.inpaint(image, mask_of(hole), iterations=3)
+    else:
+        want = model.inpaint(image, mask_of(hole), steps=3, seed=5)
+    assert np.array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_passes_and_progress_come_back_through_the_options():
+    rcnn_spec, gan_spec = method_spec("inpaint-rcnn"), method_spec("GAN latent search")
+    image, hole = picture(grey=False)
+    result = Inpainter(rcnn_spec, tiny(rcnn_spec))(image, mask_of(hole), InpaintOptions(steps=4, keep_steps=True))
+    assert len(result.steps) == 4 and np.array_equal(np.asarray(result.steps[-1]), np.asarray(result.image))
+    assert Inpainter(rcnn_spec, tiny(rcnn_spec))(image, mask_of(hole)).steps == []  # only when asked
+    calls = []
+    grey, hole = picture(grey=True)
+    options = InpaintOptions(steps=6, progress=lambda step, total, loss: calls.append((step, total, loss)))
+    Inpainter(gan_spec, tiny(gan_spec))(grey, mask_of(hole), options)
+    assert [(step, total) for step, total, _ in calls] == [(step, 6) for step in range(6)]
+    assert all(np.isfinite(loss) for _, _, loss in calls)
+
+
+def test_restore_task_passes_the_noise_level():
+    model = hfimg.create_model("denoise-unet", channels=3, widths=[4, 8], blocks=1).eval()
+    image, _ = picture(grey=False)
+    told = model.restore_task(image, RestoreOptions(sigma=40))
+    assert np.array_equal(np.asarray(told), np.asarray(model.restore(image, sigma=40)))
+    assert np.array_equal(np.asarray(model.restore_task(image, RestoreOptions())), np.asarray(model.restore(image)))
+
+
+def test_methods_are_picked_by_name_or_id_and_a_model_that_cannot_inpaint_is_refused(tmp_path):
+    assert load_inpainter("TELEA").name == "OpenCV Telea" and load_inpainter("OpenCV Telea").model is None
+    hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3).save_pretrained(tmp_path / "denoiser")
+    with pytest.raises(TypeError, match="DenoiseCNN, which cannot inpaint"):
+        load_inpainter(tmp_path / "denoiser")
+    hfimg.create_model("inpaint-cnn", **TINY["inpaint-cnn"]).save_pretrained(tmp_path / "telea")
+    assert load_inpainter(tmp_path / "telea").model is not None  # a folder wins over a method of the same name
+    with pytest.raises(ValueError, match="no setting size"):
+        load_inpainter("telea", settings={"size": 3})
+    with pytest.raises(ValueError, match="registered twice"):
+        inpainting.register_inpainter(MethodSpec("Another Telea", "telea", "a clash", fill=classical.telea))
+    with pytest.raises(ValueError, match="exactly one"):
+        inpainting.register_inpainter(MethodSpec("Nothing", "nothing", "neither a model nor a fill"))
+
+
+def test_settings_reach_the_classical_method():
+    image, hole = picture(grey=False)
+    hole[:] = False
+    hole[4:28, 14:16] = True  # a thin stroke: the radius changes which known pixels each filled one averages
+    near, far = (load_inpainter("telea", settings={"radius": r})(image, mask_of(hole)).image for r in (1, 9))
+    assert not np.array_equal(np.asarray(near), np.asarray(far))
+
+
+@pytest.mark.parametrize("fill", [classical.telea, classical.navier_stokes, classical.biharmonic, classical.pull_push])
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_classical_methods_keep_mode_alpha_and_known_pixels(fill, mode):
+    image = Image.new(mode, (16, 16), {"L": 120, "RGB": (100, 150, 200), "RGBA": (100, 150, 200, 77)}[mode])
+    hole = np.zeros((16, 16), bool)
+    hole[5:9, 5:9] = True
+    result = fill(image, hole)
+    assert result.mode == mode and result.size == image.size
+    values = np.asarray(result).astype(int)
+    assert (np.abs(values - np.asarray(image)) <= 3).all()  # a flat area stays flat, alpha untouched
+    with pytest.raises(ValueError, match="does not match image size 16x16"):
+        fill(image, hole[:8])
+
+
+def test_a_registered_method_reaches_the_cli_the_benchmark_and_the_demo(tmp_path, monkeypatch, capsys):
+    # One registry entry and nothing else: the command line, the benchmark and the demo all offer it.
+    spec = MethodSpec("Flat grey", "flat-grey", "fills the hole with mid-grey", fill=classical.on_colour(flat_grey))
+    monkeypatch.setitem(inpainting._METHODS, spec.name, spec)
+    image, hole = picture(grey=False)
+    image.save(tmp_path / "in.png")
+    mask_of(hole).save(tmp_path / "mask.png")
+    assert (
+        main(
+            [
+                "inpaint",
+                "flat-grey",
+                str(tmp_path / "in.png"),
+                str(tmp_path / "mask.png"),
+                "-o",
+                str(tmp_path / "out.png"),
+            ]
+        )
+        == 0
+    )
+    assert (np.asarray(Image.open(tmp_path / "out.png"))[hole] == 128).all()
+    assert main(["list"]) == 0 and "flat-grey" in capsys.readouterr().out
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_inpainting import registered_methods
+
+    methods, described = registered_methods([], baselines=True, radius=3)
+    assert "Flat grey" in methods and {"name": "Flat grey", "model": None, "parameters": None} in described
+
+    # The demo reads the registry when it starts: a process that registers the method first, then builds the demo.
+    code = (
+        "import numpy as np; from hfimg import classical, inpainting; from tests.test_inpainting import flat_grey; "
+        "inpainting.register_inpainter(inpainting.MethodSpec('Flat grey', 'flat-grey', 'grey', "
+        "fill=classical.on_colour(flat_grey))); "
+        "from hfimg.demo.handlers import METHODS, Handlers; assert 'Flat grey' in METHODS; "
+        "rgba = np.zeros((32, 32, 4), np.uint8); rgba[..., 3] = 255; layer = np.zeros_like(rgba); "
+        "layer[8:12, 8:12, 3] = 255; "
+        "result, _, _ = Handlers({}).inpaint({'background': rgba, 'layers': [layer]}, 'Flat grey'); "
+        "print(np.asarray(result)[9, 9].tolist())"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[128, 128, 128]"
+
+
+def flat_grey(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """A classical method for the tests: mid-grey in the hole."""
+    out = pixels.copy()
+    out[hole] = 128
+    return out
+
+
+# --- a method on a large photo (inpaint_around_hole) -------------------------------------------------------------
+
+
+def test_large_photo_is_cropped_around_the_hole_not_shrunk():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)
+    hole = np.zeros((1500, 2000), dtype=bool)
+    hole[700:760, 1200:1300] = True
+    calls = []
+
+    def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
+        calls.append((crop.size, int(crop_hole.sum())))
+        return Image.new(crop.mode, crop.size, (0, 0, 255))
+
+    result = np.asarray(inpaint_around_hole(Image.fromarray(pixels), hole, fill, max_side=512))
+    ((crop_size, crop_hole_pixels),) = calls
+    assert crop_size == (200, 160)  # the 100x60 hole plus 50 px of context on each side
+    assert crop_hole_pixels == 6000
+    assert result.shape == pixels.shape
+    assert np.array_equal(result[~hole], pixels[~hole])
+    assert (result[hole] == (0, 0, 255)).all()
+
+
+def test_only_the_crop_is_resized_to_the_working_size():
+    pixels = np.full((1200, 1600, 3), 200, dtype=np.uint8)
+    hole = np.zeros((1200, 1600), dtype=bool)
+    hole[100:1100, 300:301] = True  # a long 1-pixel line: must survive the downscale
+    seen = []
+
+    def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
+        seen.append((crop.size, crop_hole.any()))
+        return Image.new("RGB", crop.size, (10, 20, 30))
+
+    result = np.asarray(inpaint_around_hole(Image.fromarray(pixels), hole, fill, max_side=256))
+    ((size, has_hole),) = seen
+    assert max(size) == 256 and has_hole
+    assert np.array_equal(result[~hole], pixels[~hole])
+    assert (np.abs(result[hole].astype(int) - (10, 20, 30)) <= 2).all()  # resized back into place
+
+
+def test_empty_hole_returns_the_image_unchanged():
+    image = Image.new("RGB", (20, 10), (1, 2, 3))
+    result = inpaint_around_hole(image, np.zeros((10, 20), bool), lambda *_: pytest.fail("fill must not run"))
+    assert np.array_equal(np.asarray(result), np.asarray(image))
+
+
+def test_telea_keeps_alpha():
+    image = Image.new("RGBA", (16, 16), (100, 150, 200, 77))
+    hole = np.zeros((16, 16), bool)
+    hole[5:9, 5:9] = True
+    result = classical.telea(image, hole)
+    assert result.mode == "RGBA" and np.array_equal(np.asarray(result.getchannel("A")), np.full((16, 16), 77))
+    assert (np.abs(np.asarray(result)[..., :3].astype(int) - (100, 150, 200)) <= 3).all()  # a flat area stays flat
