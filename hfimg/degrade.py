@@ -111,27 +111,3 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
         buffer.seek(0)
         out.append(pil_to_tensor(Image.open(buffer), channels))
     return torch.cat(out).to(dtype=x.dtype, device=x.device)
-
-
-def drop_pixels(
-    x: torch.Tensor, ratio: float, generator: torch.Generator | None = None, *, fill: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Remove a random `ratio` of the pixels of each image (all channels of a pixel together).
-
-    Exactly round(ratio * H * W) pixels are dropped per image. Dropped pixels are set to `fill` (0 = mid grey,
-    the value of `x * (1 - mask)` in [-1, 1]).
-
-    Returns:
-        (damaged (B, C, H, W), mask (B, 1, H, W) float with 1.0 where a pixel was dropped, the hole convention).
-    """
-    _check_batch(x)
-    if not 0 <= ratio <= 1:
-        raise ValueError(f"ratio must be in [0, 1], got {ratio}.")
-    batch, _, height, width = x.shape
-    dropped = round(ratio * height * width)
-    # A random permutation per image: its first `dropped` positions are the dropped pixels.
-    order = torch.rand(batch, height * width, generator=generator, device=x.device).argsort(dim=1)
-    mask = torch.zeros(batch, height * width, dtype=x.dtype, device=x.device)
-    mask.scatter_(1, order[:, :dropped], 1.0)
-    mask = mask.view(batch, 1, height, width)
-    return x * (1 - mask) + fill * mask, mask

@@ -350,3 +350,18 @@ def pad_to(image: Image.Image, size: int) -> Image.Image:
     canvas = Image.new(image.mode, (size, size))
     canvas.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
     return canvas
+
+
+def prepare_inpainting(
+    image: ImageInput, mask: ImageInput, channels: int, device: torch.device
+) -> tuple[PreparedImage, np.ndarray, torch.Tensor]:
+    """Turn a user's image and mask into an inpainter's inputs.
+
+    Returns:
+        The prepared image (it writes the result back in the input's mode), the hole as a bool (H, W) array, and
+        the mask as a (1, 1, H, W) float tensor on `device`.
+    """
+    prepared = PreparedImage.from_input(image, channels)
+    hole = load_mask(mask, prepared.size)
+    mask_tensor = torch.from_numpy(hole).to(device=device, dtype=torch.float32)[None, None]
+    return prepared, hole, mask_tensor

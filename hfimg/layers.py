@@ -11,13 +11,11 @@ whole image in one layer.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hfimg.cores import CoreSpec, example_holes, example_images
-from hfimg.imaging import ImageInput, PreparedImage, load_mask
 
 # Pull-push levels: 16 halvings bring any side up to 65,536 px to 1 px. A fixed count (levels past 1x1 change
 # nothing) keeps the computation the same for every image size, so an exported graph is valid for all of them.
@@ -294,18 +292,3 @@ def check_image_and_mask(image: torch.Tensor, mask: torch.Tensor, channels: int)
             f"{tuple(mask.shape)}."
         )
     return (mask >= 0.5).to(image.dtype)
-
-
-def prepare_inpainting(
-    image: ImageInput, mask: ImageInput, channels: int, device: torch.device
-) -> tuple[PreparedImage, np.ndarray, torch.Tensor]:
-    """Turn a user's image and mask into an inpainter's inputs.
-
-    Returns:
-        The prepared image (it writes the result back in the input's mode), the hole as a bool (H, W) array, and
-        the mask as a (1, 1, H, W) float tensor on `device`.
-    """
-    prepared = PreparedImage.from_input(image, channels)
-    hole = load_mask(mask, prepared.size)
-    mask_tensor = torch.from_numpy(hole).to(device=device, dtype=torch.float32)[None, None]
-    return prepared, hole, mask_tensor

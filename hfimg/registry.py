@@ -53,6 +53,17 @@ def list_models() -> list[str]:
     return sorted(f"{BUNDLED_ORG}/{folder.name}" for folder in folders)
 
 
+def local_folder(id_or_path: str | Path) -> Path | None:
+    """The folder on this machine that `load` reads for this id: a bundled model's folder, or a local folder;
+    None for anything else (a Hub repo id, or nothing)."""
+    name = str(id_or_path)
+    bundled = BUNDLED_DIR / name.removeprefix(f"{BUNDLED_ORG}/")
+    if name.startswith(f"{BUNDLED_ORG}/") and (bundled / constants.CONFIG_NAME).is_file():
+        return bundled
+    path = Path(id_or_path).expanduser()
+    return path if path.is_dir() else None
+
+
 def load(id_or_path: str | Path, **kwargs) -> HubModel:
     """Load a pretrained model: a bundled id first (offline), else a local folder, else a Hub repo id.
 
@@ -62,12 +73,10 @@ def load(id_or_path: str | Path, **kwargs) -> HubModel:
         >>> images = generator.generate(16, seed=0)  # doctest: +SKIP
     """
     name = str(id_or_path)
-    bundled = BUNDLED_DIR / name.removeprefix(f"{BUNDLED_ORG}/")
-    if name.startswith(f"{BUNDLED_ORG}/") and (bundled / constants.CONFIG_NAME).is_file():
-        return _load_folder(bundled, **kwargs)
+    folder = local_folder(id_or_path)
+    if folder is not None:
+        return _load_folder(folder, **kwargs)
     path = Path(id_or_path).expanduser()
-    if path.is_dir():
-        return _load_folder(path, **kwargs)
     if path.exists() or name.count("/") != 1 or name.startswith((".", "/", "~")):
         raise FileNotFoundError(
             f"{name!r} is neither a bundled model ({', '.join(list_models()) or 'none installed'}), "

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hfimg.degrade import blur, drop_pixels, estimate_noise_level, gaussian_noise, jpeg
+from hfimg.degrade import blur, estimate_noise_level, gaussian_noise, jpeg
 
 
 def smooth_images(batch: int = 2, channels: int = 3, size: int = 32) -> torch.Tensor:
@@ -64,24 +64,9 @@ def test_jpeg_changes_the_image_but_keeps_its_size():
         jpeg(images, 0)
 
 
-@pytest.mark.parametrize("ratio", [0.0, 0.25, 0.7, 1.0])
-def test_drop_pixels_drops_the_ratio(ratio):
-    images = smooth_images(batch=3)
-    damaged, mask = drop_pixels(images, ratio, generator=torch.Generator().manual_seed(0))
-    assert mask.shape == (3, 1, 32, 32)
-    assert mask.mean(dim=(1, 2, 3)).tolist() == pytest.approx([round(ratio * 1024) / 1024] * 3)
-    kept = mask.expand_as(images) == 0
-    assert torch.equal(damaged[kept], images[kept])
-    assert (damaged[~kept] == 0).all()  # every channel of a dropped pixel
-    if 0 < ratio < 1:
-        assert not torch.equal(mask[0], mask[1])  # each image gets its own pattern
-
-
 def test_inputs_are_checked():
     with pytest.raises(ValueError, match="B, C, H, W"):
         blur(torch.zeros(3, 8, 8), 1.0)
-    with pytest.raises(ValueError, match="ratio"):
-        drop_pixels(torch.zeros(1, 3, 8, 8), 1.5)
 
 
 @pytest.mark.parametrize("sigma", [5, 15, 25, 50])

@@ -224,14 +224,14 @@ def test_the_demo_reads_a_mask_layer_by_the_same_rule():
 @pytest.fixture
 def unreachable_hub(monkeypatch):
     """A machine whose network is down (HF_HUB_OFFLINE not set): every request fails to connect."""
-    import hfimg.registry
+    import hfimg.offline
 
     class NoNetwork:
         def head(self, *args, **kwargs):
             raise ConnectionError("Name or service not known")
 
-    monkeypatch.setattr(hfimg.registry.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(hfimg.registry, "get_session", lambda: NoNetwork())
+    monkeypatch.setattr(hfimg.offline.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hfimg.offline, "get_session", lambda: NoNetwork())
 
 
 def test_unknown_model_id_fails_at_once_when_the_hub_is_unreachable(unreachable_hub, monkeypatch):

@@ -90,7 +90,7 @@ def test_save_pretrained_round_trip(name: str, tmp_path):
     loaded = hfimg.load(tmp_path)
     assert type(loaded) is type(model)
     assert not loaded.training
-    assert loaded._hub_mixin_config == model._hub_mixin_config
+    assert loaded.init_kwargs() == model.init_kwargs()
     inputs = example_inputs(name, model, torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(first_tensor(loaded(*inputs)), first_tensor(model(*inputs)), rtol=0, atol=0)

@@ -144,7 +144,7 @@ def test_every_family_trains_into_a_loadable_folder(family, image_folder, tmp_pa
     assert metrics and all(np.isfinite(value) for value in metrics.values())
     model = hfimg.load(out)
     assert model.model_type == family
-    assert model._hub_mixin_config == untrained._hub_mixin_config
+    assert model.init_kwargs() == untrained.init_kwargs()
     changed = [name for name, p in untrained.state_dict().items() if not torch.equal(p, model.state_dict()[name])]
     assert changed, "training did not change any weight"
     assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -7,6 +7,7 @@ model, and shown with its own images embedded; without a card, the one the model
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -15,23 +16,26 @@ from pathlib import Path
 from huggingface_hub import ModelCard, constants, try_to_load_from_cache
 
 from hfimg.demo.slots import LoadedModel
-from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG
+from hfimg.registry import local_folder
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_card(path: str, mtime_ns: int) -> ModelCard:
+    """A card file parsed once (the table and the card's own section both read it; a changed file is read again)."""
+    return ModelCard(Path(path).read_text(), ignore_metadata_errors=True)
 
 
 def model_card(loaded: LoadedModel) -> tuple[ModelCard, Path | None]:
     """A loaded model's card (README.md, found where `hfimg.load` found the model: bundled folder, local folder or
     Hub cache) and its folder; the card generated from the config (and no folder) if there is none."""
-    model_id = loaded.id
-    bundled = BUNDLED_DIR / model_id.removeprefix(f"{BUNDLED_ORG}/")
-    if model_id.startswith(f"{BUNDLED_ORG}/") and bundled.is_dir():
-        path = bundled / constants.REPOCARD_NAME
-    elif Path(model_id).expanduser().is_dir():
-        path = Path(model_id).expanduser() / constants.REPOCARD_NAME
+    folder = local_folder(loaded.id)
+    if folder is not None:
+        path = folder / constants.REPOCARD_NAME
     else:
-        cached = try_to_load_from_cache(model_id, constants.REPOCARD_NAME)
+        cached = try_to_load_from_cache(loaded.id, constants.REPOCARD_NAME)
         path = Path(cached) if isinstance(cached, str) else None
     if path is not None and path.is_file():
-        return ModelCard(path.read_text(), ignore_metadata_errors=True), path.parent
+        return _parse_card(str(path), path.stat().st_mtime_ns), path.parent
     return loaded.model.generate_model_card(), None
 
 

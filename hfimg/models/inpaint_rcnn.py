@@ -34,14 +34,13 @@ from PIL import Image
 from hfimg.cores import CoreSpec
 from hfimg.families import register_model
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, check_count, check_hole, network_mode
+from hfimg.imaging import ImageInput, check_count, check_hole, network_mode, prepare_inpainting
 from hfimg.layers import (
     GatedUNet,
     check_image_and_mask,
     inpainting_core_spec,
     inpainting_pass,
     pad_to_multiple,
-    prepare_inpainting,
     quiet_last_layer,
 )
 from hfimg.runtime import fast_inference
