@@ -100,9 +100,12 @@ class RestoreOptions:
 
 @runtime_checkable
 class Generates(Protocol):
-    """What a generator offers: `num_images` samples, the same for the same seed (one per label if given)."""
+    """What a generator offers: `num_images` samples, the same for the same seed (one per label if given), and the
+    images along the latent path between the codes of two seeds."""
 
     def generate(self, num_images: int, seed: int | None = None, labels: list[int] | None = None) -> list: ...
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, label: int | None = None) -> list: ...
 
 
 @runtime_checkable

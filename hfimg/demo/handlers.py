@@ -33,7 +33,7 @@ from hfimg.inpainting import (
     method_spec,
     method_specs,
 )
-from hfimg.tasks import InpaintOptions
+from hfimg.tasks import InpaintOptions, RestoreOptions
 
 logger = logging.getLogger("hfimg.app")
 
@@ -253,5 +253,5 @@ class Handlers:
             channels = 1 if image.mode == "L" else 3
             generator = torch.Generator().manual_seed(NOISE_SEED)
             noisy = tensor_to_pil(gaussian_noise(pil_to_tensor(image, channels), float(sigma), generator=generator))
-        restored = model.restore(noisy)
+        restored = model.restore_task(noisy, RestoreOptions())  # the model estimates the noise level
         return noisy, restored, (noisy, restored)
