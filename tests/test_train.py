@@ -6,6 +6,7 @@ All runs are tiny (16-32 px, a few steps) on image folders the tests make themse
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import json
@@ -137,7 +138,7 @@ def test_every_family_trains_into_a_loadable_folder(family, image_folder, tmp_pa
     args = parse_args(
         flags(family, image_folder, out, "--max_train_steps", "3", "--checkpointing_steps", "2", "--sample_steps", "2")
     )
-    args.report_to = "tensorboard"
+    args = dataclasses.replace(args, report_to="tensorboard")
     untrained = build_model(parse_args(flags(family, image_folder, tmp_path / "unused")))
     metrics = Trainer(args).train()
 
@@ -186,8 +187,6 @@ def test_patch_discriminator_judges_only_the_patches_over_the_hole():
     from hfimg.training.objective import PatchAdversarialTerm
 
     args = parse_args(["--model", "inpaint-cnn", "--dataset", "x", "--output_dir", "y", "--disc_base_channels", "4"])
-    for key, value in OBJECTIVES["inpaint-cnn"].defaults.items():  # as the Trainer fills them in
-        setattr(args, key, value if getattr(args, key, None) is None else getattr(args, key))
     term = PatchAdversarialTerm(args, channels=3)
     real = torch.rand(2, 3, 32, 32) * 2 - 1
     hole = torch.zeros(2, 1, 32, 32)
@@ -473,7 +472,12 @@ def test_yaml_config_gives_defaults_and_the_command_line_wins(image_folder, tmp_
         "learning_rate: 1e-4\nrandom_flip: true\nmodel_kwargs: {depth: 5}\n"  # YAML reads 1e-4 as a string
     )
     args = parse_args(["--config", str(config), "--output_dir", str(tmp_path / "x"), "--max_train_steps", "2"])
-    assert (args.model, args.max_train_steps, args.features, args.hole_range) == ("denoise-cnn", 2, 4, (0.2, 0.3))
+    assert (args.model, args.max_train_steps, args.features, args.inpaint.hole_range) == (
+        "denoise-cnn",
+        2,
+        4,
+        (0.2, 0.3),
+    )
     assert (args.learning_rate, args.random_flip, args.model_kwargs) == (1e-4, True, {"depth": 5})
     config.write_text("model: denoise-cnn\nlearnin_rate: 0.1\n")
     with pytest.raises(SystemExit):
@@ -823,3 +827,4 @@ def test_fp32_and_unlisted_families_keep_the_default_layout(image_folder, tmp_pa
         assert not trainer.channels_last
         assert all(layouts(network) <= {"contiguous"} for network in trainer.objective.networks), (model, precision)
         assert layouts(trainer.saved_model()) <= {"contiguous"}
+
