@@ -51,6 +51,9 @@ def integer(value: str | int) -> int:
     return int(value)
 
 
+integer.__name__ = "int"  # argparse's message for a bad flag names the type: "invalid int value: 'x'"
+
+
 def finite_float(low: float | None = None, *, above: bool = False, below: float | None = None):
     """An argparse `type`: a finite float (no nan/inf), at least `low` (above it with `above=True`), below `below`.
 

@@ -87,11 +87,11 @@ class DenoiseConfig:
 class FamilyDefaults:
     """The optimizer, loss and EMA a family trains with unless the run sets them."""
 
-    learning_rate: float = 1e-3
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    loss: Loss = "l2"
-    ema_decay: float = 0.0
+    learning_rate: float = 1e-3  # Adam's learning rate
+    adam_beta1: float = 0.9  # Adam's decay of the gradient average
+    adam_beta2: float = 0.999  # Adam's decay of the squared-gradient average
+    loss: Loss = "l2"  # pixel loss
+    ema_decay: float = 0.0  # decay of the EMA of the weights that is saved and sampled (0 = no EMA)
 
 
 # By registry name: a GAN wants Adam(2e-4, betas (0.5, 0.999)) as in the DCGAN paper and an EMA of its generator
