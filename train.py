@@ -13,7 +13,6 @@ gets one line; its traceback goes to a log file that the line names.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -21,27 +20,27 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from hfimg.training import ConfigError, Trainer, TrainingError
+from hfimg.training import ConfigError, Trainer, TrainingConfig, TrainingError
 from hfimg.training import parse_args as _parse_args
 from hfimg.training.trainer import configure_logging
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the flags (None = the command line)."""
+def parse_args(argv: Sequence[str] | None = None) -> TrainingConfig:
+    """Parse the flags (None = the command line) into the run's settings."""
     return _parse_args(argv)
 
 
-def main(args: argparse.Namespace) -> dict[str, float]:
-    """Train as the flags say; returns the final training losses."""
-    return Trainer(args).train()
+def main(config: TrainingConfig) -> dict[str, float]:
+    """Train as the settings say; returns the final training losses."""
+    return Trainer(config).train()
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """train.py as a command (None = the command line); returns the exit status."""
     configure_logging()
-    arguments = parse_args(argv)  # argparse reports bad flags itself, with status 2
+    config = parse_args(argv)  # argparse reports bad flags itself, with status 2
     try:
-        main(arguments)
+        main(config)
     except ConfigError as err:  # a mistake in the input, found before training
         return _error(str(err), 2)
     except TrainingError as err:  # a run that stopped for a reason it names

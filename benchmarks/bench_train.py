@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import itertools
 import logging
@@ -60,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
 
 from hfimg.data import ImageStream  # noqa: E402
-from hfimg.training import OBJECTIVES, Trainer, build_model, parse_args, trainable_models  # noqa: E402
+from hfimg.training import OBJECTIVES, Trainer, TrainingConfig, build_model, parse_args, trainable_models  # noqa: E402
 
 # CPU-sized settings: the Fashion-MNIST generators at 32 px grey, the restoration models on RGB crops.
 CONFIGS = {
@@ -81,7 +82,7 @@ def make_corpus(folder: Path, count: int = 400, size: int = 72) -> Path:
     return folder
 
 
-def run_args(family: str, corpus: Path, output_dir: Path, steps: int) -> argparse.Namespace:
+def run_config(family: str, corpus: Path, output_dir: Path, steps: int) -> TrainingConfig:
     batch, extra = CONFIGS[family]
     return parse_args(
         [
@@ -97,10 +98,10 @@ def reset_accelerate() -> None:
     GradientState._reset_state()
 
 
-def fixed_batch(args: argparse.Namespace) -> dict[str, torch.Tensor]:
-    channels = build_model(args).channels
-    stream = ImageStream(args.dataset, resolution=args.resolution, channels=channels, shuffle_buffer=0)
-    samples = list(itertools.islice(stream, args.train_batch_size))
+def fixed_batch(config: TrainingConfig) -> dict[str, torch.Tensor]:
+    channels = build_model(config).channels
+    stream = ImageStream(config.dataset, resolution=config.resolution, channels=channels, shuffle_buffer=0)
+    samples = list(itertools.islice(stream, config.train_batch_size))
     return {
         "image": torch.stack([s["image"] for s in samples]),
         "label": torch.tensor([s["label"] for s in samples]),
@@ -122,13 +123,9 @@ class BareLoop:
     them to channels_last first.
     """
 
-    def __init__(self, args: argparse.Namespace, batch: dict[str, torch.Tensor], precision: str = "fp32"):
-        args = argparse.Namespace(**vars(args))
-        for key, value in OBJECTIVES[args.model].defaults.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
+    def __init__(self, config: TrainingConfig, batch: dict[str, torch.Tensor], precision: str = "fp32"):
         torch.manual_seed(0)
-        self.objective = OBJECTIVES[args.model](build_model(args), args)
+        self.objective = OBJECTIVES[config.model](build_model(config), config)
         networks = [self.objective.model]
         if getattr(self.objective, "discriminator", None) is not None:
             self.objective.d_plain = self.objective.discriminator
@@ -179,9 +176,7 @@ def time_bare(args, batch, warmup: int, steps: int) -> tuple[float, float]:
 def time_trainer(args, batch: dict[str, torch.Tensor] | None, warmup: int, steps: int) -> tuple[float, float]:
     """Wall and CPU seconds of `steps` Trainer steps after `warmup` steps (the loop only: not setup, not saving)."""
     with tempfile.TemporaryDirectory() as out:
-        run = argparse.Namespace(**vars(args))
-        run.output_dir, run.max_train_steps = out, warmup + steps
-        trainer = Trainer(run)
+        trainer = Trainer(dataclasses.replace(args, output_dir=out, max_train_steps=warmup + steps))
         if batch is not None:
             trainer.batches = itertools.repeat(batch)
         clock, fetch, save = Clock(), trainer._next_batch, trainer._save_final
@@ -240,12 +235,12 @@ def loss_difference(args, batch, steps: int = 5) -> tuple[float, bool]:
     return worst, finite
 
 
-def family_setups(options: argparse.Namespace) -> Iterator[tuple[str, argparse.Namespace, dict[str, torch.Tensor]]]:
+def family_setups(options: argparse.Namespace) -> Iterator[tuple[str, TrainingConfig, dict[str, torch.Tensor]]]:
     """For each family: its run arguments and one batch held in memory, from a temporary corpus of small PNGs."""
     with tempfile.TemporaryDirectory() as corpus_dir:
         corpus = make_corpus(Path(corpus_dir))
         for family in options.families:
-            args = run_args(family, corpus, Path(corpus_dir) / "unused", options.warmup + options.steps)
+            args = run_config(family, corpus, Path(corpus_dir) / "unused", options.warmup + options.steps)
             yield family, args, fixed_batch(args)
 
 

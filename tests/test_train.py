@@ -6,6 +6,7 @@ All runs are tiny (16-32 px, a few steps) on image folders the tests make themse
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import json
@@ -27,6 +28,7 @@ from safetensors.torch import load_file
 import hfimg
 from hfimg.data import ImageStream
 from hfimg.training import OBJECTIVES, ConfigError, Trainer, build_model, checkpoints, parse_args, trainable_models
+from hfimg.training.config import FAMILY_DEFAULTS, TrainingConfig, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -137,7 +139,7 @@ def test_every_family_trains_into_a_loadable_folder(family, image_folder, tmp_pa
     args = parse_args(
         flags(family, image_folder, out, "--max_train_steps", "3", "--checkpointing_steps", "2", "--sample_steps", "2")
     )
-    args.report_to = "tensorboard"
+    args = dataclasses.replace(args, report_to="tensorboard")
     untrained = build_model(parse_args(flags(family, image_folder, tmp_path / "unused")))
     metrics = Trainer(args).train()
 
@@ -186,8 +188,6 @@ def test_patch_discriminator_judges_only_the_patches_over_the_hole():
     from hfimg.training.objective import PatchAdversarialTerm
 
     args = parse_args(["--model", "inpaint-cnn", "--dataset", "x", "--output_dir", "y", "--disc_base_channels", "4"])
-    for key, value in OBJECTIVES["inpaint-cnn"].defaults.items():  # as the Trainer fills them in
-        setattr(args, key, value if getattr(args, key, None) is None else getattr(args, key))
     term = PatchAdversarialTerm(args, channels=3)
     real = torch.rand(2, 3, 32, 32) * 2 - 1
     hole = torch.zeros(2, 1, 32, 32)
@@ -473,7 +473,12 @@ def test_yaml_config_gives_defaults_and_the_command_line_wins(image_folder, tmp_
         "learning_rate: 1e-4\nrandom_flip: true\nmodel_kwargs: {depth: 5}\n"  # YAML reads 1e-4 as a string
     )
     args = parse_args(["--config", str(config), "--output_dir", str(tmp_path / "x"), "--max_train_steps", "2"])
-    assert (args.model, args.max_train_steps, args.features, args.hole_range) == ("denoise-cnn", 2, 4, (0.2, 0.3))
+    assert (args.model, args.max_train_steps, args.features, args.inpaint.hole_range) == (
+        "denoise-cnn",
+        2,
+        4,
+        (0.2, 0.3),
+    )
     assert (args.learning_rate, args.random_flip, args.model_kwargs) == (1e-4, True, {"depth": 5})
     config.write_text("model: denoise-cnn\nlearnin_rate: 0.1\n")
     with pytest.raises(SystemExit):
@@ -823,3 +828,84 @@ def test_fp32_and_unlisted_families_keep_the_default_layout(image_folder, tmp_pa
         assert not trainer.channels_last
         assert all(layouts(network) <= {"contiguous"} for network in trainer.objective.networks), (model, precision)
         assert layouts(trainer.saved_model()) <= {"contiguous"}
+
+
+# --- the typed config ---------------------------------------------------------------------------------------------
+
+
+def test_the_config_is_frozen_and_changes_make_a_new_one(tmp_path):
+    config = parse_args(["--model", "denoise-cnn", "--dataset", "x", "--output_dir", str(tmp_path)])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.learning_rate = 0.1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.denoise.sigma_max = 10.0
+    changed = dataclasses.replace(config, learning_rate=0.1)
+    assert (changed.learning_rate, config.learning_rate) == (0.1, 1e-3)
+
+
+def test_every_flag_is_a_setting_of_the_config_and_its_default_is_the_config_default():
+    from hfimg.training.arguments import build_parser
+
+    parser_defaults = vars(build_parser(trainable_models()).parse_args([]))
+    defaults = TrainingConfig(model="m", dataset="d", output_dir="o").flat()
+    assert set(parser_defaults) == set(defaults) - {"command"}
+    assert {name: parser_defaults[name] for name in ("model", "dataset", "output_dir")} == dict.fromkeys(
+        ("model", "dataset", "output_dir")
+    )
+    assert all(parser_defaults[name] == defaults[name] for name in defaults.keys() - {"model", "dataset", "output_dir",
+                                                                                     "command"})  # fmt: skip
+    # Each family-only setting is in its family's section, under its flag name.
+    config = parse_args(["--model", "vae", "--dataset", "x", "--output_dir", "y", "--kl_weight", "0.5",
+                         "--hole_weight", "3", "--sigma_max", "30", "--disc_norm", "batch"])  # fmt: skip
+    assert (config.vae.kl_weight, config.inpaint.hole_weight) == (0.5, 3.0)
+    assert (config.denoise.sigma_max, config.adversarial.disc_norm) == (30.0, "batch")
+    assert TrainingConfig.from_flat(config.flat()) == config
+
+
+@pytest.mark.parametrize("family", trainable_models())
+def test_family_defaults_are_resolved_in_one_place(family):
+    assert set(FAMILY_DEFAULTS) == set(OBJECTIVES) == set(trainable_models())
+    config = TrainingConfig(model=family, dataset="x", output_dir="y")
+    resolved = resolve(config)
+    defaults = FAMILY_DEFAULTS[family]
+    assert (resolved.learning_rate, resolved.adam_beta1, resolved.adam_beta2) == (
+        defaults.learning_rate, defaults.adam_beta1, defaults.adam_beta2,
+    )  # fmt: skip
+    assert (resolved.loss, resolved.ema_decay) == (defaults.loss, defaults.ema_decay)
+    assert resolved.resolution == build_model(config).init_kwargs().get("resolution", 64)
+    assert config.learning_rate is None and config.resolution is None  # resolve makes a new config
+    assert resolve(resolved) == resolved
+    assert parse_args(["--model", family, "--dataset", "x", "--output_dir", "y"]) == dataclasses.replace(
+        resolved, command=f"train.py --model {family} --dataset x --output_dir y"
+    )
+    # A value the user set is kept.
+    assert resolve(dataclasses.replace(config, learning_rate=0.5, ema_decay=0.0, resolution=32)).learning_rate == 0.5
+    assert FAMILY_DEFAULTS["dcgan"].ema_decay == 0.999 and FAMILY_DEFAULTS["inpaint-cnn"].loss == "l1"
+
+
+def test_yaml_config_values_go_through_the_flags_checks_and_flags_win(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "model: dcgan\ndataset: data\noutput_dir: out\nlearning_rate: 0.0005\nhole_range: 0.2,0.4\ndisc_norm: batch\n"
+        "kl_weight: 2\nrandom_scale: [0.5, 1.0]\ncrop: random\nseed: 3\nsplit: 2024\nimage_column:\n"
+    )
+    args = parse_args(["--config", str(config), "--seed", "4", "--disc_norm", "spectral"])
+    assert (args.learning_rate, args.inpaint.hole_range, args.vae.kl_weight, args.random_scale) == (
+        0.0005, (0.2, 0.4), 2.0, (0.5, 1.0),
+    )  # fmt: skip
+    assert (args.seed, args.adversarial.disc_norm) == (4, "spectral")  # the command line wins
+    assert (args.split, args.image_column, args.config) == ("2024", None, str(config))
+    for text, message in [
+        ("learning_rate: nan\n", f"--config {config}: learning_rate: expected a finite number > 0, got 'nan'."),
+        ("seed: 1.5\n", f"--config {config}: seed: invalid int value: 1.5"),
+        ("random_flip: 1\n", f"--config {config}: random_flip: expected true or false, got 1."),
+        ("loss: l3\n", f"--config {config}: loss: invalid choice: 'l3' (choose from 'l1', 'l2')."),
+        ("hole_range: [0.1]\n", f"--config {config}: hole_range: expected two numbers 'LOW,HIGH', got [0.1]"),
+        ("train_batch_size: 0\n", "--train_batch_size must be at least 1, got 0."),  # the same check as the flag
+        ("sigma_min: 9\nsigma_max: 5\n", "--sigma_min/--sigma_max must satisfy 0 <= min <= max, got 9.0, 5.0."),
+        ("config: other.yaml\n", f"--config {config}: unknown keys ['config']; keys are flag names without '--'"),
+        ("command: x\nsigma: 1\n", f"--config {config}: unknown keys ['command', 'sigma']"),
+    ]:
+        config.write_text(text)
+        assert parser_error(["--config", str(config), "--model", "vae", "--dataset", "x", "--output_dir", "y"],
+                            capsys).startswith(f"train.py: error: {message}")  # fmt: skip

@@ -28,7 +28,7 @@ from accelerate.utils import gather_object
 from accelerate.utils import load as accelerate_load
 
 from hfimg.hub import HubModel
-from hfimg.training.arguments import ConfigError
+from hfimg.training.config import ConfigError
 
 logger = get_logger(__name__)
 

@@ -23,22 +23,21 @@ class DenoiseObjective(Objective):
     # 33.2 ms in the default layout (fp32: 73.7 ms), 1.38x; the Trainer loop 32.8 against 41.4 ms (2 cores,
     # `benchmarks/bench_train.py --precisions`, 2026-12-02).
     channels_last_bf16 = ("denoise-cnn",)
-    defaults = {**Objective.defaults, "learning_rate": 1e-3, "loss": "l2"}
 
     def preview_sigma(self) -> float:
         """Noise level of the previews: 25 (the usual benchmark level) when in the trained range, else its middle."""
-        low, high = self.args.sigma_min, self.args.sigma_max
+        low, high = self.config.denoise.sigma_min, self.config.denoise.sigma_max
         return 25.0 if low <= 25.0 <= high else (low + high) / 2
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int, apply: ApplyLoss) -> dict | None:
         clean = batch["image"]  # (B, C, H, W)
-        low, high = self.args.sigma_min, self.args.sigma_max
+        low, high = self.config.denoise.sigma_min, self.config.denoise.sigma_max
         sigma = low + (high - low) * torch.rand(clean.shape[0], device=clean.device)  # (B,) grey levels
         noisy = gaussian_noise(clean, sigma)
         told = getattr(self.model, "takes_noise_level", False)
         denoised = self.net(noisy, sigma) if told else self.net(noisy)  # (B, C, H, W)
         residual = noisy - denoised  # the noise the network removes
-        loss = pixel_loss(residual, noisy - clean, self.args.loss).mean()
+        loss = pixel_loss(residual, noisy - clean, self.config.loss).mean()
         if not apply(loss, self.optimizer):
             return None
         return {"loss": loss.detach()}

@@ -8,13 +8,12 @@ in the DCGAN paper; the Trainer keeps an EMA of the generator (decay 0.999), whi
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 from accelerate import Accelerator
 
 from hfimg.hub import HubModel
 from hfimg.registry import create_model
+from hfimg.training.config import TrainingConfig
 from hfimg.training.objective import (
     ApplyLoss,
     Objective,
@@ -29,7 +28,6 @@ class GANObjective(Objective):
     """Trains a `DCGANGenerator` against a `DCGANDiscriminator` built to match it."""
 
     families = ("dcgan",)
-    defaults = {"learning_rate": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999, "loss": "l1", "ema_decay": 0.999}
     uses_preview_images = False
     # bf16 on CPU in channels_last (generator and discriminator): a training step of 32 x 32 px grey (base 32)
     # took 17.1-18.2 ms against 19.2-20.1 ms in the default layout in three quiet runs (fp32: 27.9 ms), 1.05-1.17x, and
@@ -37,20 +35,20 @@ class GANObjective(Objective):
     # `benchmarks/bench_train.py --precisions`, 2026-12-02).
     channels_last_bf16 = ("dcgan",)
 
-    def __init__(self, model: HubModel, args: argparse.Namespace):
-        super().__init__(model, args)
-        config = model.init_kwargs()
+    def __init__(self, model: HubModel, config: TrainingConfig):
+        super().__init__(model, config)
+        generator = model.init_kwargs()
         self.discriminator = create_model(
             "dcgan-discriminator",
-            resolution=config["resolution"],
-            channels=config["channels"],
-            base_channels=args.disc_base_channels or config["base_channels"],
-            num_classes=config["num_classes"],
-            norm=args.disc_norm,
+            resolution=generator["resolution"],
+            channels=generator["channels"],
+            base_channels=config.adversarial.disc_base_channels or generator["base_channels"],
+            num_classes=generator["num_classes"],
+            norm=config.adversarial.disc_norm,
         )
-        self.d_optimizer = adam(self.discriminator, args)
+        self.d_optimizer = adam(self.discriminator, config)
         self.d_net = self.discriminator  # wrapped by `prepare`
-        self.conditional = config["num_classes"] > 0
+        self.conditional = generator["num_classes"] > 0
 
     @property
     def networks(self) -> list[torch.nn.Module]:
@@ -80,13 +78,13 @@ class GANObjective(Objective):
         # (1) Discriminator: real -> real, generated -> fake. `detach` keeps this loss out of the generator.
         real_logits = self.d_net(real, labels)  # (B,)
         fake_logits = self.d_net(fake.detach(), labels)  # (B,)
-        d_loss = discriminator_loss(real_logits, fake_logits, self.args.gan_loss)
+        d_loss = discriminator_loss(real_logits, fake_logits, self.config.adversarial.gan_loss)
         if not apply(d_loss, self.d_optimizer):
             return None
 
         # (2) Generator: make the (just updated) discriminator call the same generated batch real.
         with frozen(self.d_plain):
-            g_loss = generator_loss(self.d_plain(fake, labels), self.args.gan_loss)
+            g_loss = generator_loss(self.d_plain(fake, labels), self.config.adversarial.gan_loss)
         if not apply(g_loss, self.optimizer):
             return None
         return {
@@ -102,7 +100,7 @@ class GANObjective(Objective):
 
     @torch.no_grad()
     def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
-        columns = self.args.num_preview
+        columns = self.config.num_preview
         z = torch.randn(4 * columns, model.latent_dim, generator=generator).to(model.device)
         labels = None
         if model.num_classes > 0:

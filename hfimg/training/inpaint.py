@@ -17,13 +17,11 @@ values. Optional terms:
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from hfimg import masks
 from hfimg.hub import HubModel
-from hfimg.training.arguments import ConfigError
+from hfimg.training.config import ConfigError, TrainingConfig
 from hfimg.training.objective import (
     AdversarialTerm,
     ApplyLoss,
@@ -38,24 +36,23 @@ class InpaintObjective(Objective):
     """Trains an inpainter `model(image, mask) -> prediction` (1 = hole) on random masks."""
 
     families = ("inpaint-cnn", "inpaint-rcnn")
-    defaults = {**Objective.defaults, "learning_rate": 1e-3, "loss": "l1"}
     # Not in channels_last for bf16 on CPU: measured slower for both, 19.7 against 17.6 ms (inpaint-cnn) and 54.1
     # against 49.8 ms (inpaint-rcnn) per step of 8 x 64 px crops (`benchmarks/bench_train.py --precisions`, 2 cores,
     # 2026-12-02).
 
-    def __init__(self, model: HubModel, args: argparse.Namespace):
-        super().__init__(model, args)
-        self.recurrent = args.step_weight > 0
+    def __init__(self, model: HubModel, config: TrainingConfig):
+        super().__init__(model, config)
+        self.recurrent = config.inpaint.step_weight > 0
         if self.recurrent and not hasattr(model, "fill_schedule"):
-            raise ConfigError(f"--step_weight needs a recurrent inpainter (inpaint-rcnn), not {args.model!r}.")
-        self.patches = args.adv_kind == "patch"
-        if args.adv_weight > 0:
-            if self.patches and args.resolution % 8:
-                raise ConfigError(f"--adv_kind patch needs --resolution a multiple of 8, got {args.resolution}.")
+            raise ConfigError(f"--step_weight needs a recurrent inpainter (inpaint-rcnn), not {config.model!r}.")
+        self.patches = config.inpaint.adv_kind == "patch"
+        if config.adversarial.adv_weight > 0:
+            if self.patches and config.resolution % 8:
+                raise ConfigError(f"--adv_kind patch needs --resolution a multiple of 8, got {config.resolution}.")
             term = PatchAdversarialTerm if self.patches else AdversarialTerm
-            self.adversarial = term(args, model.channels)
+            self.adversarial = term(config, model.channels)
         self._ssim = None
-        if args.ssim_weight > 0:
+        if config.inpaint.ssim_weight > 0:
             from torchmetrics.functional.image import structural_similarity_index_measure
 
             self._ssim = structural_similarity_index_measure
@@ -64,7 +61,7 @@ class InpaintObjective(Objective):
         images = batch["image"]  # (B, C, H, W)
         batch_size, _, height, width = images.shape
         hole = masks.random_masks(
-            batch_size, height, width, hole_range=self.args.hole_range, kind=self.args.mask_kind
+            batch_size, height, width, hole_range=self.config.inpaint.hole_range, kind=self.config.inpaint.mask_kind
         ).to(images.device)  # (B, 1, H, W), 1 = hole
         if self.recurrent:
             prediction, passes = self.net(images, hole, return_steps=True)  # (B, C, H, W), T x (B, C, H, W)
@@ -73,25 +70,25 @@ class InpaintObjective(Objective):
         composite = hole * prediction + (1 - hole) * images  # what a user gets back
 
         logs = {}
-        error = pixel_loss(prediction, images, self.args.loss)  # (B, C, H, W)
+        error = pixel_loss(prediction, images, self.config.loss)  # (B, C, H, W)
         logs["hole"] = (hole * error).mean()
         logs["valid"] = ((1 - hole) * error).mean()
-        loss = self.args.hole_weight * logs["hole"] + self.args.valid_weight * logs["valid"]
+        loss = self.config.inpaint.hole_weight * logs["hole"] + self.config.inpaint.valid_weight * logs["valid"]
         if self.recurrent:
             # Pass t has filled the hole minus what is still open after it: score those pixels.
             still_open = self.model.fill_schedule(hole)  # T x (B, 1, H, W)
             per_pass = [
-                ((hole - open_) * pixel_loss(x, images, self.args.loss)).mean()
+                ((hole - open_) * pixel_loss(x, images, self.config.loss)).mean()
                 for x, open_ in zip(passes, still_open, strict=True)
             ]
             logs["passes"] = torch.stack(per_pass).mean()
-            loss = loss + self.args.step_weight * self.args.hole_weight * logs["passes"]
-        if self.args.gradient_weight > 0:
+            loss = loss + self.config.inpaint.step_weight * self.config.inpaint.hole_weight * logs["passes"]
+        if self.config.inpaint.gradient_weight > 0:
             logs["gradient"] = (hole * (sobel(prediction.float()) - sobel(images.float())).abs()).mean()
-            loss = loss + self.args.gradient_weight * self.args.hole_weight * logs["gradient"]
+            loss = loss + self.config.inpaint.gradient_weight * self.config.inpaint.hole_weight * logs["gradient"]
         if self._ssim is not None:
             logs["ssim"] = self._ssim(composite.float(), images.float(), data_range=2.0)
-            loss = loss + self.args.ssim_weight * (1 - logs["ssim"])
+            loss = loss + self.config.inpaint.ssim_weight * (1 - logs["ssim"])
 
         if self.adversarial is not None:
             d_loss = self.adversarial.discriminator_step(images, [composite], apply, hole=hole)
@@ -99,7 +96,7 @@ class InpaintObjective(Objective):
                 return None
             logs["adv"] = self.adversarial.generator_loss(composite, hole=hole, real=images)
             logs["loss_d"] = d_loss
-            loss = loss + self.args.adv_weight * logs["adv"]
+            loss = loss + self.config.adversarial.adv_weight * logs["adv"]
 
         if not apply(loss, self.optimizer):
             return None
@@ -110,7 +107,12 @@ class InpaintObjective(Objective):
     def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
         height, width = images.shape[-2:]
         hole = masks.random_masks(
-            len(images), height, width, hole_range=self.args.hole_range, kind=self.args.mask_kind, generator=generator
+            len(images),
+            height,
+            width,
+            hole_range=self.config.inpaint.hole_range,
+            kind=self.config.inpaint.mask_kind,
+            generator=generator,
         ).to(images.device)
         damaged = images * (1 - hole) + hole  # holes shown white
         result = hole * model(images, hole) + (1 - hole) * images

@@ -7,7 +7,6 @@ family in this package: gan.py, vae.py, inpaint.py, denoise.py.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 from collections.abc import Callable, Iterator
 from typing import ClassVar
@@ -20,7 +19,7 @@ from torch.nn import functional as F
 from hfimg.hub import HubModel
 from hfimg.latent import RESOLUTIONS  # the sizes DCGANDiscriminator takes
 from hfimg.registry import create_model
-from hfimg.training.arguments import ConfigError
+from hfimg.training.config import ConfigError, TrainingConfig
 
 # Applies one loss to one optimizer (backward + step), skipping non-finite losses; returns False when it skipped.
 # Given to `Objective.training_step` by the Trainer, so every family steps, accumulates and skips alike.
@@ -32,29 +31,22 @@ class Objective:
 
     Args:
         model: the network to train (unwrapped; `prepare` wraps it for the accelerator).
-        args: train.py's flags, with the family `defaults` already filled in.
+        config: the run's settings, resolved (`hfimg.training.config.resolve`: family defaults filled in).
     """
 
-    families: ClassVar[tuple[str, ...]] = ()  # registry names this objective trains
-    # Values for flags the user left unset (None).
-    defaults: ClassVar[dict] = {
-        "learning_rate": 1e-3,
-        "adam_beta1": 0.9,
-        "adam_beta2": 0.999,
-        "loss": "l2",
-        "ema_decay": 0.0,
-    }
+    # Registry names this objective trains; their optimizer, loss and EMA defaults are `config.FAMILY_DEFAULTS`.
+    families: ClassVar[tuple[str, ...]] = ()
     uses_preview_images = True  # whether previews show real images (a GAN's show samples only)
     # Families of this objective whose networks the Trainer puts in channels_last memory format for
     # `--mixed_precision bf16` on CPU, where that measured faster (`benchmarks/bench_train.py --precisions`);
     # fp32 and GPU runs are never converted.
     channels_last_bf16: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, model: HubModel, args: argparse.Namespace):
+    def __init__(self, model: HubModel, config: TrainingConfig):
         self.model = model
-        self.args = args
+        self.config = config
         self.net: nn.Module = model  # what is called in training: the accelerator-wrapped model after `prepare`
-        self.optimizer = adam(model, args)
+        self.optimizer = adam(model, config)
 
     # An adversarial term trained alongside (inpainters, VAE with --adv_weight); its discriminator is saved too.
     adversarial: AdversarialTerm | None = None
@@ -114,13 +106,13 @@ class Objective:
         raise NotImplementedError
 
 
-def adam(module: nn.Module, args: argparse.Namespace) -> torch.optim.Adam:
+def adam(module: nn.Module, config: TrainingConfig) -> torch.optim.Adam:
     """Adam over `module`'s parameters with the run's learning rate, betas and weight decay."""
     return torch.optim.Adam(
         module.parameters(),
-        lr=args.learning_rate,
-        betas=(args.adam_beta1, args.adam_beta2),
-        weight_decay=args.adam_weight_decay,
+        lr=config.learning_rate,
+        betas=(config.adam_beta1, config.adam_beta2),
+        weight_decay=config.adam_weight_decay,
     )
 
 
@@ -183,25 +175,26 @@ class AdversarialTerm:
     is the term the model adds to its own loss (through the discriminator, frozen).
 
     Args:
-        args: train.py's flags: --resolution (32, 64 or 128: the discriminator's sizes), --disc_base_channels
-            (default 32), --disc_norm, --gan_loss and the optimizer settings.
+        config: the run's settings: the resolution (32, 64 or 128: the discriminator's sizes), the `adversarial`
+            section (disc_base_channels default 32, disc_norm, gan_loss) and the optimizer settings.
         channels: the images' channels.
     """
 
-    def __init__(self, args: argparse.Namespace, channels: int):
-        if args.resolution not in RESOLUTIONS:
+    def __init__(self, config: TrainingConfig, channels: int):
+        if config.resolution not in RESOLUTIONS:
             raise ConfigError(
-                f"--adv_weight needs --resolution in {RESOLUTIONS} (the discriminator's sizes), got {args.resolution}."
+                f"--adv_weight needs --resolution in {RESOLUTIONS} (the discriminator's sizes), "
+                f"got {config.resolution}."
             )
-        self.kind = args.gan_loss
+        self.kind = config.adversarial.gan_loss
         self.discriminator = create_model(
             "dcgan-discriminator",
-            resolution=args.resolution,
+            resolution=config.resolution,
             channels=channels,
-            base_channels=args.disc_base_channels or 32,
-            norm=args.disc_norm,
+            base_channels=config.adversarial.disc_base_channels or 32,
+            norm=config.adversarial.disc_norm,
         )
-        self.optimizer = adam(self.discriminator, args)
+        self.optimizer = adam(self.discriminator, config)
         self.net: nn.Module = self.discriminator  # wrapped by `prepare`
         self.plain: nn.Module = self.discriminator
 
@@ -239,17 +232,18 @@ class PatchAdversarialTerm(AdversarialTerm):
     steadies the adversarial gradient. Non-saturating logistic loss.
 
     Args:
-        args: train.py's flags: --disc_base_channels (default 32), --feature_matching_weight and the optimizer.
+        config: the run's settings: disc_base_channels (default 32), the inpainters' feature_matching_weight and
+            the optimizer settings.
         channels: the images' channels.
     """
 
-    def __init__(self, args: argparse.Namespace, channels: int):
+    def __init__(self, config: TrainingConfig, channels: int):
         self.kind = "bce"
-        self.feature_matching_weight = args.feature_matching_weight
+        self.feature_matching_weight = config.inpaint.feature_matching_weight
         self.discriminator = create_model(
-            "patch-discriminator", channels=channels, base_channels=args.disc_base_channels or 32
+            "patch-discriminator", channels=channels, base_channels=config.adversarial.disc_base_channels or 32
         )
-        self.optimizer = adam(self.discriminator, args)
+        self.optimizer = adam(self.discriminator, config)
         self.net = self.discriminator
         self.plain = self.discriminator
 

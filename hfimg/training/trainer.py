@@ -1,6 +1,6 @@
 """The one training loop every model family shares, on accelerate.
 
-`Trainer(args).train()` does, in order:
+`Trainer(config).train()` does, in order:
 
 1. checks, before any step: the model builds at the resolution, the dataset opens, `--output_dir` can be created
    and is empty or holds this same run;
@@ -24,7 +24,6 @@ Every rank runs the same code; files are written by the main process only.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import inspect
@@ -51,7 +50,7 @@ from hfimg.hub import HubModel
 from hfimg.imaging import images_to_grid, tensor_to_pil
 from hfimg.registry import load, model_class, model_names
 from hfimg.training import card, checkpoints
-from hfimg.training.arguments import MODEL_KWARG_FLAGS, ConfigError
+from hfimg.training.config import MODEL_KWARG_FLAGS, ConfigError, TrainingConfig, resolve
 from hfimg.training.denoise import DenoiseObjective
 from hfimg.training.gan import GANObjective
 from hfimg.training.inpaint import InpaintObjective
@@ -65,7 +64,6 @@ OBJECTIVES: dict[str, type[Objective]] = {
     for objective in (GANObjective, VAEObjective, InpaintObjective, DenoiseObjective)
     for family in objective.families
 }
-DEFAULT_RESOLUTION = 64  # for fully convolutional models, which have no resolution of their own
 
 
 def trainable_models() -> list[str]:
@@ -73,39 +71,36 @@ def trainable_models() -> list[str]:
     return [name for name in model_names() if name in OBJECTIVES]
 
 
-def build_model(args: argparse.Namespace) -> HubModel:
-    """A fresh model of family `args.model` from the model flags; sets `args.resolution` if it was left unset.
+def build_model(config: TrainingConfig) -> HubModel:
+    """A fresh model of family `config.model` from the model settings, at the (resolved) resolution.
 
     Raises:
-        ConfigError: a flag the model does not take, or values it refuses (e.g. a resolution it cannot make).
+        ConfigError: a setting the model does not take, or values it refuses (e.g. a resolution it cannot make).
     """
-    cls = model_class(args.model)
+    config = resolve(config)  # a no-op on the config the Trainer and parse_args give
+    cls = model_class(config.model)
     accepted = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
-    kwargs = dict(args.model_kwargs or {})
+    kwargs = dict(config.model_kwargs or {})
     if "resolution" in kwargs:
         raise ConfigError("set the resolution with --resolution, not in --model_kwargs.")
     for flag in MODEL_KWARG_FLAGS:
-        if getattr(args, flag) is not None:
-            kwargs[flag] = getattr(args, flag)
+        if getattr(config, flag) is not None:
+            kwargs[flag] = getattr(config, flag)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(
-            f"the {args.model!r} model has no setting {', '.join(unknown)}; it takes: {', '.join(accepted)}."
+            f"the {config.model!r} model has no setting {', '.join(unknown)}; it takes: {', '.join(accepted)}."
         )
     if "resolution" in accepted:
-        if args.resolution is None:
-            args.resolution = inspect.signature(cls.__init__).parameters["resolution"].default
-        kwargs["resolution"] = args.resolution
-    elif args.resolution is None:
-        args.resolution = DEFAULT_RESOLUTION
+        kwargs["resolution"] = config.resolution
     try:
         model = cls(**kwargs)
     except (ValueError, TypeError) as err:
         raise ConfigError(
-            f"cannot build a {args.model!r} model with {kwargs} (--resolution {args.resolution}): {err}"
+            f"cannot build a {config.model!r} model with {kwargs} (--resolution {config.resolution}): {err}"
         ) from None
-    if args.init_weights:
-        start_from(model, args.init_weights)
+    if config.init_weights:
+        start_from(model, config.init_weights)
     return model
 
 
@@ -178,7 +173,7 @@ def end_trackers(accelerator: Accelerator) -> None:
 
 
 def json_safe(value):
-    """Flag values as JSON types (tuples become lists)."""
+    """Settings as JSON types (tuples become lists)."""
     return json.loads(json.dumps(value))
 
 
@@ -187,37 +182,35 @@ class TrainingError(RuntimeError):
 
 
 class Trainer:
-    """Trains one model from train.py's flags; see the module docstring for what happens when.
+    """Trains one model from a run's settings; see the module docstring for what happens when.
 
     Args:
-        args: parsed train.py flags (`hfimg.training.arguments.parse_args`); family defaults are filled in here.
+        config: the run's settings (`hfimg.training.parse_args` gives them from train.py's flags); a config built
+            by hand gets its family defaults here, by the same `resolve` step.
     """
 
-    def __init__(self, args: argparse.Namespace):
-        if args.model not in OBJECTIVES:
-            raise ConfigError(f"cannot train {args.model!r}; trainable models: {', '.join(trainable_models())}.")
-        objective_class = OBJECTIVES[args.model]
-        for key, value in objective_class.defaults.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-        self.args = args
-        self.output_dir = Path(args.output_dir)
-        tracker_package = {"tensorboard": "tensorboard", "trackio": "trackio"}.get(args.report_to)
+    def __init__(self, config: TrainingConfig):
+        if config.model not in OBJECTIVES:
+            raise ConfigError(f"cannot train {config.model!r}; trainable models: {', '.join(trainable_models())}.")
+        objective_class = OBJECTIVES[config.model]
+        self.config = config = resolve(config)
+        self.output_dir = Path(config.output_dir)
+        tracker_package = {"tensorboard": "tensorboard", "trackio": "trackio"}.get(config.report_to)
         if tracker_package and importlib.util.find_spec(tracker_package) is None:
             # accelerate would only log a warning and train without the tracker.
             raise ConfigError(
-                f"--report_to {args.report_to} needs the {tracker_package} package: pip install {tracker_package} "
+                f"--report_to {config.report_to} needs the {tracker_package} package: pip install {tracker_package} "
                 f"(or hfimg[train]), or pass --report_to none."
             )
         self.accelerator = Accelerator(
             # Without cpu=True, processes started by torchrun on a machine without GPU do not form a
             # process group: each would silently train alone.
-            cpu=args.cpu or not has_accelerator(),
-            mixed_precision=args.mixed_precision,
-            gradient_accumulation_steps=args.gradient_accumulation_steps,
-            log_with=None if args.report_to == "none" else args.report_to,
+            cpu=config.cpu or not has_accelerator(),
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            log_with=None if config.report_to == "none" else config.report_to,
             project_config=ProjectConfiguration(
-                project_dir=str(self.output_dir), logging_dir=str(self.output_dir / args.logging_dir)
+                project_dir=str(self.output_dir), logging_dir=str(self.output_dir / config.logging_dir)
             ),
         )
         accelerator = self.accelerator
@@ -227,71 +220,71 @@ class Trainer:
             torch.set_flush_denormal(True)
 
         # 1. Everything that can be wrong is checked before anything is written.
-        set_seed(args.seed)  # the same initial weights on every rank
-        model = build_model(args)
+        set_seed(config.seed)  # the same initial weights on every rank
+        model = build_model(config)
         self.run = json_safe(
             {
-                "model": args.model,
+                "model": config.model,
                 "model_config": model.init_kwargs(),
-                "dataset": args.dataset,
-                "split": args.split,
-                "resolution": args.resolution,
+                "dataset": config.dataset,
+                "split": config.split,
+                "resolution": config.resolution,
             }
         )
-        resume_from = checkpoints.check_output_dir(self.output_dir, self.run, args.resume_from_checkpoint)
+        resume_from = checkpoints.check_output_dir(self.output_dir, self.run, config.resume_from_checkpoint)
         try:
             self.stream = ImageStream(
-                args.dataset,
-                resolution=args.resolution,
+                config.dataset,
+                resolution=config.resolution,
                 channels=model.channels,
-                split=args.split,
-                image_column=args.image_column,
-                shuffle_buffer=args.shuffle_buffer,
-                seed=args.seed,
-                flip=args.random_flip,
+                split=config.split,
+                image_column=config.image_column,
+                shuffle_buffer=config.shuffle_buffer,
+                seed=config.seed,
+                flip=config.random_flip,
                 rank=accelerator.process_index,
                 world_size=accelerator.num_processes,
-                crop=args.crop,
-                crops_per_image=args.crops_per_image,
-                scale_range=tuple(args.random_scale),
-                rotate=args.random_rotate,
-                jitter=args.color_jitter,
+                crop=config.crop,
+                crops_per_image=config.crops_per_image,
+                scale_range=tuple(config.random_scale),
+                rotate=config.random_rotate,
+                jitter=config.color_jitter,
             )
         except (ValueError, OSError) as err:  # the data layer's messages say what was found; add which flag
-            raise ConfigError(f"--dataset {args.dataset}: {err}") from err
+            raise ConfigError(f"--dataset {config.dataset}: {err}") from err
         if getattr(model, "num_classes", 0) > 0 and not self.stream.has_labels:
             raise ConfigError(
                 f"--num_classes {model.num_classes}: a class-conditional model needs labels, and the dataset "
-                f"{args.dataset!r} has none; train with --num_classes 0 or use a labelled dataset."
+                f"{config.dataset!r} has none; train with --num_classes 0 or use a labelled dataset."
             )
 
         # 2. The objective, its networks wrapped by accelerate, and the EMA of the saved model.
-        self.channels_last = uses_channels_last(args.model, objective_class, accelerator)
+        self.channels_last = uses_channels_last(config.model, objective_class, accelerator)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # before the EMA copy, so it has the same layout
         # The EMA is a copy made before `prepare`, so it is a plain module (no DDP, no autocast wrapper).
         self.ema = None
-        if args.ema_decay > 0:
+        if config.ema_decay > 0:
             self.ema = AveragedModel(
-                model, device=accelerator.device, multi_avg_fn=ema_update(args.ema_decay), use_buffers=True
+                model, device=accelerator.device, multi_avg_fn=ema_update(config.ema_decay), use_buffers=True
             )
             accelerator.register_for_checkpointing(self.ema)
-        self.objective = objective_class(model, args)
+        self.objective = objective_class(model, config)
         if self.channels_last:
             # In place (the parameters stay the same objects, so the optimizers keep them). Saved weights are the
             # same values: save_pretrained and accelerate's checkpoints write contiguous copies.
             for network in self.objective.networks:  # the model and any discriminator, not yet wrapped
                 network.to(memory_format=torch.channels_last)
-            logger.info(f"bf16 on CPU: training {args.model} in channels_last memory format.")
+            logger.info(f"bf16 on CPU: training {config.model} in channels_last memory format.")
         self.objective.prepare(accelerator)
-        set_seed(args.seed, device_specific=True)  # different noise / masks / codes on each rank
+        set_seed(config.seed, device_specific=True)  # different noise / masks / codes on each rank
 
         # 3. Resume ('latest': the newest checkpoint that loads, not necessarily `resume_from`).
         self.step = 0
         self.train_seconds_before = 0.0  # training time of the runs this one resumes (--max_train_minutes)
         self._clock_started: float | None = None  # perf_counter at this process's first step
         state = None
-        if args.resume_from_checkpoint == "latest":
+        if config.resume_from_checkpoint == "latest":
             loaded = checkpoints.load_latest(accelerator, self.output_dir)
             if loaded is None:
                 logger.info(f"No checkpoint in {self.output_dir}: starting a new run.")
@@ -311,13 +304,13 @@ class Trainer:
         # num_workers=0: the stream's own position is the loader's (no prefetch). A generator of its own: making
         # the iterator draws a seed, which must not come from the global RNG that the checkpoint restores.
         loader = torch.utils.data.DataLoader(
-            self.stream, batch_size=args.train_batch_size, num_workers=0, generator=torch.Generator()
+            self.stream, batch_size=config.train_batch_size, num_workers=0, generator=torch.Generator()
         )
         self.batches = iter(loader)
         self._first_batch = self._read_first_batch()
         self.repo_id = None  # created last: a run refused by the checks above leaves no empty repo on the Hub
-        if args.push_to_hub and accelerator.is_main_process:
-            self.repo_id = card.create_hub_repo(args.hub_model_id or self.output_dir.resolve().name)
+        if config.push_to_hub and accelerator.is_main_process:
+            self.repo_id = card.create_hub_repo(config.hub_model_id or self.output_dir.resolve().name)
         accelerator.wait_for_everyone()  # every rank has checked --output_dir before the main one writes to it
         self._started = False  # whether the run record and trackers are written (after the first step)
 
@@ -333,21 +326,21 @@ class Trainer:
         except ValueError as err:
             if self.stream.skipped:  # the data layer went through a whole epoch and could decode nothing
                 raise ConfigError(
-                    f"--dataset {self.args.dataset}: no readable image was found ({self.stream.skipped} unreadable "
+                    f"--dataset {self.config.dataset}: no readable image was found ({self.stream.skipped} unreadable "
                     f"images skipped; the warnings above name them). Check that the files are images PIL can open."
                 ) from err
-            raise ConfigError(f"--dataset {self.args.dataset}: {err}") from err
+            raise ConfigError(f"--dataset {self.config.dataset}: {err}") from err
 
     def _start(self) -> None:
         """After the first successful optimizer step: write the run record (fresh runs) and start the trackers."""
-        args, accelerator = self.args, self.accelerator
+        config, accelerator = self.config, self.accelerator
         self._started = True
         if accelerator.is_main_process and not self.resumed:
-            checkpoints.write_run(self.output_dir, self.run, json_safe(vars(args)))
+            checkpoints.write_run(self.output_dir, self.run, json_safe(config.flat()))
         accelerator.init_trackers(
-            args.model,
+            config.model,
             # Trackers take scalars and strings only.
-            config={k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in vars(args).items()},
+            config={k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.flat().items()},
             init_kwargs={"trackio": {"name": self.output_dir.resolve().name}},
         )
 
@@ -355,16 +348,16 @@ class Trainer:
 
     def train(self) -> dict[str, float]:
         """Run to `--max_train_steps`, save the final model; returns the final (mean) training losses."""
-        args, accelerator = self.args, self.accelerator
+        config, accelerator = self.config, self.accelerator
         progress = tqdm(
-            total=args.max_train_steps,
+            total=config.max_train_steps,
             initial=self.step,
-            desc=f"train {args.model}",
+            desc=f"train {config.model}",
             disable=not accelerator.is_local_main_process,
         )
         window: dict[str, list[torch.Tensor]] = {}  # losses since the last log
         try:
-            while self.step < args.max_train_steps and not self._out_of_time():
+            while self.step < config.max_train_steps and not self._out_of_time():
                 batch = self._next_batch()
                 with accelerator.accumulate(*self.objective.networks):
                     losses = self.objective.training_step(batch, self.step, self._apply)
@@ -377,18 +370,18 @@ class Trainer:
                 if not self._started:
                     self._start()
                 progress.update(1)
-                if self.step % args.logging_steps == 0 or self.step == args.max_train_steps:
+                if self.step % config.logging_steps == 0 or self.step == config.max_train_steps:
                     self._log(window)
                     progress.set_postfix({name: f"{value:.4g}" for name, value in self.metrics.items()})
                     window = {}
-                if args.sample_steps and self.step % args.sample_steps == 0:
+                if config.sample_steps and self.step % config.sample_steps == 0:
                     self._preview()
-                if args.checkpointing_steps and self.step % args.checkpointing_steps == 0:
+                if config.checkpointing_steps and self.step % config.checkpointing_steps == 0:
                     self._checkpoint()
             progress.close()
-            if self.step < args.max_train_steps and self._started:
-                logger.info(f"--max_train_minutes {args.max_train_minutes} spent after {self.step} steps.")
-                if args.checkpointing_steps and self.step % args.checkpointing_steps:
+            if self.step < config.max_train_steps and self._started:
+                logger.info(f"--max_train_minutes {config.max_train_minutes} spent after {self.step} steps.")
+                if config.checkpointing_steps and self.step % config.checkpointing_steps:
                     self._checkpoint()  # so that a longer budget resumes here
             if not self._started:  # resumed at or past --max_train_steps: no step to take
                 self._start()
@@ -400,20 +393,20 @@ class Trainer:
     def _set_learning_rates(self, steps_done: int) -> None:
         """Cosine schedule, a function of the step alone (so a resumed run continues it exactly): each parameter
         group's rate is its starting rate times (1 + cos(pi * steps_done / max_train_steps)) / 2."""
-        factor = 0.5 * (1 + math.cos(math.pi * min(1.0, steps_done / self.args.max_train_steps)))
+        factor = 0.5 * (1 + math.cos(math.pi * min(1.0, steps_done / self.config.max_train_steps)))
         for optimizer in self.objective.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor  # saved with the optimizer
 
     def _checkpoint(self) -> None:
-        args = self.args
+        config = self.config
         checkpoints.save_checkpoint(
             self.accelerator,
             self.output_dir,
             self.step,
             self.stream.state_dict(),
             self.run,
-            args.checkpoints_total_limit,
+            config.checkpoints_total_limit,
             self.train_seconds(),
             self.saved_model(),
         )
@@ -426,11 +419,11 @@ class Trainer:
 
     def _out_of_time(self) -> bool:
         """Whether --max_train_minutes is spent; rank 0's clock decides for every rank, so all stop together."""
-        if self.args.max_train_minutes is None:
+        if self.config.max_train_minutes is None:
             return False
         if self._clock_started is None:
             self._clock_started = clock()
-        spent = torch.tensor([float(self.train_seconds() >= 60 * self.args.max_train_minutes)])
+        spent = torch.tensor([float(self.train_seconds() >= 60 * self.config.max_train_minutes)])
         if self.accelerator.num_processes > 1:
             spent = broadcast(spent.to(self.accelerator.device), from_process=0).cpu()
         return bool(spent.item())
@@ -467,13 +460,13 @@ class Trainer:
             self._bad_in_a_row = 0
             if self.ema is not None:
                 self.ema.update_parameters(self.objective.model)
-            if self.args.lr_scheduler == "cosine":
+            if self.config.lr_scheduler == "cosine":
                 self._set_learning_rates(self.step + 1)
             return
         self._skipping = False
         self._bad_in_a_row += 1
         logger.warning(f"Step {self.step + 1}: the loss is NaN or infinite; the step was skipped.")
-        if self._bad_in_a_row >= self.args.max_bad_steps:
+        if self._bad_in_a_row >= self.config.max_bad_steps:
             latest = checkpoints.list_checkpoints(self.output_dir)
             raise TrainingError(
                 f"Stopping: the loss was NaN or infinite for {self._bad_in_a_row} steps in a row (up to step "
@@ -496,27 +489,27 @@ class Trainer:
         """The first `--num_preview` images of the corpus, in its own order: the same in every preview."""
         if self._preview_images is None:
             stream = ImageStream(
-                self.args.dataset,
-                resolution=self.args.resolution,
+                self.config.dataset,
+                resolution=self.config.resolution,
                 channels=self.objective.model.channels,
-                split=self.args.split,
-                image_column=self.args.image_column,
+                split=self.config.split,
+                image_column=self.config.image_column,
                 shuffle_buffer=0,
                 repeat=False,
             )
-            images = [sample["image"] for sample in islice(stream, self.args.num_preview)]
+            images = [sample["image"] for sample in islice(stream, self.config.num_preview)]
             self._preview_images = torch.stack(images).to(self.accelerator.device)
         return self._preview_images
 
     def _preview(self, name: str | None = None) -> Image.Image | None:
         """Save a preview grid (main process) as samples/step-<step>.png, or `name` in the output folder."""
-        if not self.accelerator.is_main_process or self.args.num_preview == 0:
+        if not self.accelerator.is_main_process or self.config.num_preview == 0:
             return None
         model = self.saved_model()
         images = self._fixed_images() if self.objective.uses_preview_images else None
         was_training = model.training
         model.eval()
-        rows = self.objective.preview(model, images, torch.Generator().manual_seed(self.args.seed))
+        rows = self.objective.preview(model, images, torch.Generator().manual_seed(self.config.seed))
         model.train(was_training)
         grid = images_to_grid([tensor_to_pil(image) for row in rows for image in row], columns=len(rows[0]))
         path = self.output_dir / (name or f"samples/step-{self.step:07d}.png")
@@ -537,7 +530,7 @@ class Trainer:
                 tracker.log({"preview": trackio.Image(grid)}, step=self.step)
 
     def _save_final(self) -> None:
-        accelerator, args = self.accelerator, self.args
+        accelerator, config = self.accelerator, self.config
         accelerator.wait_for_everyone()
         if not accelerator.is_main_process:
             return
@@ -552,13 +545,13 @@ class Trainer:
         card.write_model_card(
             model,
             self.output_dir,
-            dataset=args.dataset,
+            dataset=config.dataset,
             summary=self._summary(),
-            command=f"{launcher} {args.command}",
+            command=f"{launcher} {config.command}",
             metrics=self.metrics,
             preview_file=preview,
             preview_legend=self.objective.preview_legend(),
-            settings=json_safe({k: v for k, v in vars(args).items() if k != "command"}),
+            settings=json_safe({k: v for k, v in config.flat().items() if k != "command"}),
             repo_id=self.repo_id,
         )
         logger.info(f"Saved the model to {self.output_dir} after {self.step} steps.")
@@ -567,22 +560,22 @@ class Trainer:
             logger.info(f"Pushed to the Hub: {url}")
 
     def _summary(self) -> dict[str, str]:
-        args, accelerator = self.args, self.accelerator
-        per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+        config, accelerator = self.config, self.accelerator
+        per_step = config.train_batch_size * config.gradient_accumulation_steps * accelerator.num_processes
         return {
             "steps": f"{self.step} optimizer steps ({self.step * per_step} images, "
             f"{self.train_seconds() / 60:.1f} minutes of training)",
-            "resolution": f"{args.resolution} x {args.resolution}, {args.crop} crop"
-            + (", random flips" if args.random_flip else "")
-            + (", random 90-degree turns" if args.random_rotate else "")
-            + (", scales {:g}-{:g}".format(*args.random_scale) if tuple(args.random_scale) != (1, 1) else "")
-            + (f", colour jitter {args.color_jitter:g}" if args.color_jitter else ""),
-            "batch": f"{args.train_batch_size} per process x {args.gradient_accumulation_steps} accumulation x "
+            "resolution": f"{config.resolution} x {config.resolution}, {config.crop} crop"
+            + (", random flips" if config.random_flip else "")
+            + (", random 90-degree turns" if config.random_rotate else "")
+            + (", scales {:g}-{:g}".format(*config.random_scale) if tuple(config.random_scale) != (1, 1) else "")
+            + (f", colour jitter {config.color_jitter:g}" if config.color_jitter else ""),
+            "batch": f"{config.train_batch_size} per process x {config.gradient_accumulation_steps} accumulation x "
             f"{accelerator.num_processes} processes = {per_step}",
-            "optimizer": f"Adam, lr {args.learning_rate}, betas ({args.adam_beta1}, {args.adam_beta2})",
-            "EMA decay": str(args.ema_decay) if args.ema_decay > 0 else "none",
+            "optimizer": f"Adam, lr {config.learning_rate}, betas ({config.adam_beta1}, {config.adam_beta2})",
+            "EMA decay": str(config.ema_decay) if config.ema_decay > 0 else "none",
             "mixed precision": accelerator.mixed_precision,
-            "seed": str(args.seed),
+            "seed": str(config.seed),
         }
 
 

@@ -18,7 +18,6 @@ Two additions against blur, both optional:
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from itertools import islice
 
@@ -26,6 +25,7 @@ import torch
 
 from hfimg.data import ImageStream
 from hfimg.hub import HubModel
+from hfimg.training.config import TrainingConfig
 from hfimg.training.objective import AdversarialTerm, ApplyLoss, Objective, pixel_loss
 
 PRIOR_FIT_IMAGES = 20_000  # training images whose codes the sampling mixture is fitted to
@@ -41,23 +41,22 @@ class VAEObjective(Objective):
     """Trains a `ConvVAE`."""
 
     families = ("vae",)
-    defaults = {**Objective.defaults, "learning_rate": 1e-3, "loss": "l2"}
     # Not in channels_last for bf16 on CPU: measured slower, 12.0 against 8.7 ms per step of 32 x 32 px grey
     # (`benchmarks/bench_train.py --precisions`, 2 cores, 2026-12-02).
 
-    def __init__(self, model: HubModel, args: argparse.Namespace):
-        super().__init__(model, args)
-        self.adversarial = AdversarialTerm(args, model.channels) if args.adv_weight > 0 else None
+    def __init__(self, model: HubModel, config: TrainingConfig):
+        super().__init__(model, config)
+        self.adversarial = AdversarialTerm(config, model.channels) if config.adversarial.adv_weight > 0 else None
 
     def kl_weight(self, step: int) -> float:
         """beta at optimizer step `step`: ramps linearly from 0 to --kl_weight over --kl_warmup_steps."""
-        warmup = self.args.kl_warmup_steps
-        return self.args.kl_weight * (min(1.0, step / warmup) if warmup > 0 else 1.0)
+        warmup = self.config.vae.kl_warmup_steps
+        return self.config.vae.kl_weight * (min(1.0, step / warmup) if warmup > 0 else 1.0)
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int, apply: ApplyLoss) -> dict | None:
         images = batch["image"]  # (B, C, R, R)
         reconstruction, mean, logvar = self.net(images)  # (B, C, R, R), (B, D), (B, D)
-        recon = pixel_loss(reconstruction, images, self.args.loss).mean()
+        recon = pixel_loss(reconstruction, images, self.config.loss).mean()
         kl = kl_to_standard_normal(mean, logvar).mean() / images[0].numel()
         beta = self.kl_weight(step)
         loss = recon + beta * kl
@@ -67,7 +66,7 @@ class VAEObjective(Objective):
             if d_loss is None:
                 return None
             adv = self.adversarial.generator_loss(reconstruction)
-            loss = loss + self.args.adv_weight * adv
+            loss = loss + self.config.adversarial.adv_weight * adv
             logs |= {"adv": adv.detach(), "loss_d": d_loss.detach()}
         if not apply(loss, self.optimizer):
             return None
@@ -76,16 +75,16 @@ class VAEObjective(Objective):
     def finish(self, model: HubModel) -> None:
         """Fit the sampling mixture of a model built with `prior_components` to the codes of training images."""
         if getattr(model, "prior_components", 0):
-            args = self.args
+            config = self.config
             stream = ImageStream(
-                args.dataset,
-                resolution=args.resolution,
+                config.dataset,
+                resolution=config.resolution,
                 channels=model.channels,
-                split=args.split,
-                image_column=args.image_column,
+                split=config.split,
+                image_column=config.image_column,
                 shuffle_buffer=0,
                 repeat=False,
-                crop=args.crop,
+                crop=config.crop,
             )
             fit_mixture_prior(model, (sample["image"] for sample in stream), PRIOR_FIT_IMAGES)
 
