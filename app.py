@@ -27,7 +27,9 @@ import gradio as gr
 
 from hfimg import runtime
 from hfimg.demo.cards import model_details, models_table
-from hfimg.demo.handlers import GARMENT_METHODS, INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_SEED, METHODS, Handlers
+from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_outputs
+from hfimg.demo.handlers import GARMENT_METHODS, METHODS, Handlers
+from hfimg.demo.limits import INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_PIXELS, MAX_SEED, MAX_UPLOAD_MB
 from hfimg.demo.slots import (
     GENERATORS,
     INPAINT_SLOTS,
@@ -38,11 +40,7 @@ from hfimg.demo.slots import (
     load_models,
     model_ids,
 )
-from hfimg.demo.uploads import MAX_PIXELS, checked_editor, checked_image, decode_errors, png_outputs
 
-logger = logging.getLogger("hfimg.app")
-
-MAX_UPLOAD_MB = 10  # uploads above this are refused by gradio before they reach a handler
 CONCURRENCY = 2  # requests computed at once, over all tabs together (2 CPU cores); the rest wait in the queue
 SHARED_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "models"}  # one limit for every model event
 QUEUE_SIZE = 32  # requests waiting beyond this are turned away with "queue full"

@@ -160,7 +160,7 @@ def markdown(report: dict) -> str:
         "",
         f"Each row: `train.py` for {report['minutes']:g} minutes of one CPU thread ({report['jobs']} rows side by "
         f"side), then {report['num_samples']:,} samples of the model as it was saved at that budget against as many "
-        "test images (bench_generation's measures).",
+        "test images (bench_generation's measures, benchmarks/judging.py).",
         "",
         "| recipe | steps | images | " + " | ".join(f"FID {name}" for name in short) + " | precision | recall | "
         "two-sample test | smallest class | largest class |",

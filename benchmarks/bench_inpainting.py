@@ -54,16 +54,17 @@ Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def registered_methods(models: list[str] | None, baselines: bool, radius: int) -> tuple[dict[str, Method], list[dict]]:
     """The methods of one run, all from `hfimg.inpainting`'s registry: the learned ones given by `models` (method
-    ids or model ids; None = every registered photo model) and, with `baselines`, every registered classical one.
+    ids or model ids; none given = every registered photo model) and, with `baselines`, every registered classical
+    one.
 
     Returns ({display name: method}, [{"name", "model", "parameters"}]) for the report; a model is named
     "Class (model id)", a classical method by its registered name.
     """
-    learned = [spec.id for spec in method_specs("photos") if spec.model is not None] if models is None else models
+    learned = models or [spec.id for spec in method_specs("photos") if spec.model is not None]
     chosen = [load_inpainter(name) for name in learned]
-    if baselines:
+    if baselines:  # the registry's entries themselves: a folder named like one (./telea) is not taken for it
         chosen += [
-            load_inpainter(spec.id, settings={"radius": radius} if "radius" in spec.settings else None)
+            Inpainter(spec, settings={"radius": radius} if "radius" in spec.settings else None)
             for spec in method_specs("photos")
             if spec.fill is not None
         ]

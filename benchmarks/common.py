@@ -118,7 +118,13 @@ def publish(report: dict, text: str, json_path: Path | None) -> dict:
 
 def add_photo_arguments(parser, what: str) -> None:
     """The flags the photo benchmarks share: which models, which held-out photos, crop size, threads, JSON output."""
-    parser.add_argument("--models", nargs="*", default=None, help=f"{what}: bundled ids, model folders or Hub ids.")
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=None,
+        help=f"{what}: bundled ids, model folders or Hub ids (inpainting: also registered method ids such as "
+        "inpaint-cnn; default: the registered photo models).",
+    )
     parser.add_argument("--photos", type=Path, default=VALIDATION_PHOTOS, help="Folder of held-out photos.")
     parser.add_argument("--size", type=int, default=256, help="Side of the square crops, in pixels.")
     parser.add_argument("--per_photo", type=int, default=4, help="Most crops taken from one photo.")

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfimg", description="Classic image generation and restoration models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("list", help="List bundled pretrained models and the model families.")
+    commands.add_parser("list", help="List bundled pretrained models, the model families and the inpainting methods.")
 
     info = commands.add_parser("info", help="Show a model's class, config and parameter count.")
     info.add_argument("model", help="Bundled id, model folder or Hub repo id.")
@@ -201,7 +201,11 @@ def _run_model_command(args: argparse.Namespace) -> int:
     if not isinstance(model, Restores):
         raise SystemExit(f"hfimg: {args.model} is a {type(model).__name__}, which cannot restore.")
     if Path(args.image).is_dir():
-        return _folder(lambda image: model.restore_task(image, RestoreOptions()), args, "restored")
+
+        def restore(image):  # named: the folder run's progress bar shows the name
+            return model.restore_task(image, RestoreOptions())
+
+        return _folder(restore, args, "restored")
     return _single(lambda bar: model.restore_task(args.image, RestoreOptions(progress=bar)), args, "restored.png")
 
 
@@ -214,7 +218,11 @@ def _inpaint(args: argparse.Namespace) -> int:
     if args.backend and inpainter.model is not None:
         inpainter.model.set_backend(args.backend)
     if Path(args.image).is_dir():
-        return _folder(lambda image, mask: inpainter(image, mask).image, args, "inpainted", Path(args.mask))
+
+        def inpaint(image, mask):  # named: the folder run's progress bar shows the name
+            return inpainter(image, mask).image
+
+        return _folder(inpaint, args, "inpainted", Path(args.mask))
     return _single(
         lambda bar: inpainter(args.image, args.mask, InpaintOptions(progress=bar)).image, args, "inpainted.png"
     )

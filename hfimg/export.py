@@ -123,7 +123,6 @@ def check_onnx(model: HubModel, path: str | Path) -> float:
 
 def cached_onnx_file(model: HubModel) -> Path:
     """The model's core as ONNX under $HFIMG_CACHE/onnx, exported on first use, named by a hash of its weights."""
-
     digest = hashlib.sha256(json.dumps(model.config_dict(), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())

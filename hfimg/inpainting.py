@@ -34,7 +34,7 @@ from PIL import Image
 
 from hfimg import classical
 from hfimg.hub import HubModel
-from hfimg.imaging import ImageInput, load_mask, open_image
+from hfimg.imaging import HIGH_BIT_DEPTH_MODES, ImageInput, convert_mode, load_mask, open_image
 from hfimg.registry import load
 from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 
@@ -64,7 +64,7 @@ class MethodSpec:
         model_types: registry names (`hfimg.registry.model_names`) a model given for this method may have.
         fill: a classical method's `fill(image, hole, **settings)` (`hfimg.classical`).
         settings: a classical method's settings and their defaults (e.g. OpenCV's radius).
-        steps: what `InpaintOptions.steps` means to it (see `StepsKind`).
+        steps_kind: what `InpaintOptions.steps` counts for it (see `StepsKind`).
     """
 
     name: str
@@ -76,7 +76,7 @@ class MethodSpec:
     model_types: tuple[str, ...] = ()
     fill: classical.Fill | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
-    steps: StepsKind = None
+    steps_kind: StepsKind = None
 
     @property
     def env(self) -> str | None:
@@ -89,8 +89,8 @@ _METHODS: dict[str, MethodSpec] = {}
 
 def register_inpainter(spec: MethodSpec) -> MethodSpec:
     """Add a method to the registry (in the order the demo lists them); its name and id must be new."""
-    taken = {name for existing in _METHODS.values() for name in (existing.name, existing.id)}
-    if {spec.name, spec.id} & taken:
+    taken = {name.casefold() for existing in _METHODS.values() for name in (existing.name, existing.id)}
+    if {spec.name.casefold(), spec.id.casefold()} & taken:  # names are looked up case-insensitively
         raise ValueError(f"inpainting method {spec.name!r} ({spec.id!r}) is registered twice.")
     if (spec.model is None) == (spec.fill is None):
         raise ValueError(f"inpainting method {spec.name!r}: give a model id or a classical fill, exactly one.")
@@ -117,11 +117,14 @@ class Inpainter:
     """
 
     def __init__(self, spec: MethodSpec, model: HubModel | None = None, settings: Mapping[str, Any] | None = None):
+        if spec.fill is not None and model is not None:
+            raise ValueError(f"{spec.name} is a classical method: it takes no model.")
         if spec.fill is None and not isinstance(model, Inpaints):
             what = "no model" if model is None else f"a {type(model).__name__}, which cannot inpaint"
-            raise TypeError(
-                f"{spec.name} needs a model that inpaints (InpaintCNN, InpaintRCNN, a GAN or VAE): {what}."
-            )
+            raise TypeError(f"{spec.model or spec.name} is {what}.")
+        if model is not None and spec.model_types and model.model_type not in spec.model_types:
+            wanted = " or ".join(repr(name) for name in spec.model_types)
+            raise ValueError(f"{spec.name} takes a {wanted} model, not a {model.model_type!r} one.")
         unknown = set(settings or {}) - set(spec.settings)
         if unknown:
             known = ", ".join(spec.settings) or "none"
@@ -138,7 +141,11 @@ class Inpainter:
         options = options or InpaintOptions()
         if self.model is not None:
             return self.model.inpaint_task(image, mask, options)
-        picture = image if isinstance(image, Image.Image) else open_image(image)
+        # Read as the models read an image: upright, within the pixel limit, 16-bit and float images scaled to 8
+        # bits, other modes (P, LA, CMYK, ...) to RGB; L, RGB and RGBA come back in their own mode.
+        picture = open_image(image)
+        if picture.mode not in ("L", "RGB", "RGBA"):
+            picture = convert_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
         return InpaintResult(self.spec.fill(picture, load_mask(mask, picture.size), **self.settings))
 
     def placement(self, max_side: int | None = None) -> Placement:
@@ -148,22 +155,15 @@ class Inpainter:
             return self.model.inpaint_placement(max_side)
         return Placement(max_side=max_side)
 
-    def why_not(self, image: Image.Image) -> str | None:
-        """Why this method does not fit `image` (a sentence), or None when it does."""
-        if self.spec.domain == "garments" and not is_garment_image(image):
-            return (
-                f"{self.name} knows only small grey Fashion-MNIST garments and would fill the hole of this "
-                f"{image.width}x{image.height} image with a grey blob"
-            )
-        return None
-
 
 def load_inpainter(
     name_or_model: str | Path, model: HubModel | None = None, settings: Mapping[str, Any] | None = None
 ) -> Inpainter:
     """An `Inpainter` for a registered method (by name or id: its default model is loaded, unless `model` is given)
     or for a model that inpaints (bundled id, folder or Hub repo id, as `hfimg.load` takes)."""
-    spec = None if Path(name_or_model).expanduser().is_dir() else method_spec(str(name_or_model))  # a folder wins
+    # A model folder named like a method (e.g. ./gan holding a config.json) is the model the user means.
+    is_model_folder = (Path(name_or_model).expanduser() / "config.json").is_file()
+    spec = None if is_model_folder else method_spec(str(name_or_model))
     if spec is None:
         model = load(name_or_model) if model is None else model
         name = f"{type(model).__name__} ({name_or_model})"
@@ -288,7 +288,7 @@ register_inpainter(MethodSpec(
 ))  # fmt: skip
 register_inpainter(MethodSpec(
     "InpaintRCNN", "inpaint-rcnn", "recurrent CNN: one block applied pass after pass, the hole closing inwards",
-    model="hfimg/inpaint-rcnn-photos", key="inpaint_rcnn", model_types=("inpaint-rcnn",), steps="passes",
+    model="hfimg/inpaint-rcnn-photos", key="inpaint_rcnn", model_types=("inpaint-rcnn",), steps_kind="passes",
 ))  # fmt: skip
 register_inpainter(MethodSpec(
     "OpenCV Telea", "telea", "fast marching from the hole's border (Telea, 2004)",
@@ -312,9 +312,9 @@ register_inpainter(MethodSpec(
 ))  # fmt: skip
 register_inpainter(MethodSpec(
     "GAN latent search", "gan", "the DCGAN image closest to the known pixels (gradient descent on its code)",
-    domain="garments", model="hfimg/dcgan-fashion-mnist", key="gan", model_types=("dcgan",), steps="search",
+    domain="garments", model="hfimg/dcgan-fashion-mnist", key="gan", model_types=("dcgan",), steps_kind="search",
 ))  # fmt: skip
 register_inpainter(MethodSpec(
     "VAE latent search", "vae", "the VAE decoder's image closest to the known pixels, from its encoder's guess",
-    domain="garments", model="hfimg/vae-fashion-mnist", key="vae", model_types=("vae",), steps="search",
+    domain="garments", model="hfimg/vae-fashion-mnist", key="vae", model_types=("vae",), steps_kind="search",
 ))  # fmt: skip

@@ -448,3 +448,8 @@ def gaussian_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
     x = F.conv2d(x, horizontal, padding=(0, radius), groups=channels)
     return F.conv2d(x, vertical, padding=(radius, 0), groups=channels)
+
+
+# The functions' names from before they became LatentPrior's methods: prior.inpaint(model, image, mask, ...).
+inpaint = LatentPrior.inpaint
+restore = LatentPrior.restore

@@ -11,7 +11,7 @@ methods by name; the demo, the `hfimg` command and the benchmarks use only that.
 This module imports no model (the models import it), so it can sit under everything.
 
 Example:
-    >>> options = InpaintOptions(steps=4, keep_steps=True)
+    >>> options = InpaintOptions(steps=4, keep_passes=True)
     >>> options.steps_or(6), InpaintOptions().steps_or(6)
     (4, 6)
 """
@@ -37,14 +37,14 @@ class InpaintOptions:
         steps: passes of a recurrent network, or gradient steps of a latent search; None = the method's default.
         label: the class to fill with, for a class-conditional generator (required there, refused otherwise).
         seed: seed of a latent search's starting codes; the same seed gives the same result.
-        keep_steps: also return the image after each pass (the recurrent network; others return none).
+        keep_passes: also return the image after each pass (the recurrent network; others return none).
         progress: called at each step of a method that iterates (see `Progress`).
     """
 
     steps: int | None = None
     label: int | None = None
     seed: int = 0
-    keep_steps: bool = False
+    keep_passes: bool = False
     progress: Progress | None = None
 
     def steps_or(self, default: int) -> int:
@@ -57,7 +57,7 @@ class InpaintResult:
     """The filled image (the input's size and mode, known pixels unchanged) and, if asked, one image per pass."""
 
     image: Image.Image
-    steps: list[Image.Image] = field(default_factory=list)
+    passes: list[Image.Image] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

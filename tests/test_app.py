@@ -13,15 +13,16 @@ import pytest
 from PIL import Image
 
 import hfimg
-from hfimg.demo.cards import inline_images, model_card
-from hfimg.demo.slots import class_choices, load_model
-from hfimg.demo.uploads import editor_to_image_and_hole
+from hfimg.demo.editor import editor_to_image_and_hole
 from hfimg.inpainting import method_specs
 from hfimg.models.classifier import FASHION_MNIST_LABELS
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+
+from hfimg.demo.cards import inline_images, model_card  # noqa: E402  (gradio, like gradio_client: the app extra)
+from hfimg.demo.slots import class_choices, load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py lives at the top of the repo, outside the package
@@ -150,6 +151,22 @@ def test_interpolate_ends_are_the_seeds_images(client, generator):
 def test_random_seed(client):
     seeds = {client.predict(api_name="/random_seed") for _ in range(3)}
     assert all(isinstance(s, (int, float)) and 0 <= s < 2**31 for s in seeds) and len(seeds) > 1
+
+
+DEMO_METHODS = [  # the demo's methods before the registry added the other classical ones
+    "InpaintCNN",
+    "InpaintRCNN",
+    "OpenCV Telea",
+    "InpaintCNN (Fashion-MNIST)",
+    "GAN latent search",
+    "VAE latent search",
+]
+
+
+def test_the_demo_offers_its_methods():
+    registered = [spec.name for spec in method_specs()]
+    assert set(DEMO_METHODS) <= set(registered)  # none of the demo's methods went missing from the registry
+    assert registered[0] == "InpaintCNN"  # the default method comes first
 
 
 @pytest.mark.parametrize("method", [spec.name for spec in method_specs()])  # every registered method, as it comes
@@ -392,7 +409,7 @@ def test_import_does_not_launch_a_server(model_dirs):
     assert done.stdout.strip().endswith("idle")
 
 
-# --- the editor's value (hfimg.demo.uploads) -----------------------------------------------------------------------
+# --- the editor's value (hfimg.demo.editor) -----------------------------------------------------------------------
 
 
 def test_editor_value_with_transparency_and_stroke():
@@ -456,3 +473,12 @@ def test_models_table_quotes_the_bundled_cards_figures(app, model_dirs):
     assert results  # the bundled card carries its benchmark figures
     row = app.models_table({"denoise": loaded}).splitlines()[2]
     assert f"{results[0].metric_name}: {results[0].metric_value:.4g}" in row
+
+
+def test_method_controls_follow_the_method(app, model_dirs):
+    handlers = app.Handlers(app.load_models(model_dirs))
+    passes, search, label, gallery = handlers.method_controls("InpaintRCNN")
+    assert passes.visible and gallery.visible and not search.visible and not label.visible
+    passes, search, label, gallery = handlers.method_controls("VAE latent search")
+    assert search.visible and not passes.visible and not label.visible  # the tiny VAE has no classes
+    assert not any(control.visible for control in handlers.method_controls(None))  # a cleared radio

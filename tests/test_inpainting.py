@@ -79,9 +79,9 @@ def test_the_task_call_is_the_model_s_own_inpaint(name):
 def test_passes_and_progress_come_back_through_the_options():
     rcnn_spec, gan_spec = method_spec("inpaint-rcnn"), method_spec("GAN latent search")
     image, hole = picture(grey=False)
-    result = Inpainter(rcnn_spec, tiny(rcnn_spec))(image, mask_of(hole), InpaintOptions(steps=4, keep_steps=True))
-    assert len(result.steps) == 4 and np.array_equal(np.asarray(result.steps[-1]), np.asarray(result.image))
-    assert Inpainter(rcnn_spec, tiny(rcnn_spec))(image, mask_of(hole)).steps == []  # only when asked
+    result = Inpainter(rcnn_spec, tiny(rcnn_spec))(image, mask_of(hole), InpaintOptions(steps=4, keep_passes=True))
+    assert len(result.passes) == 4 and np.array_equal(np.asarray(result.passes[-1]), np.asarray(result.image))
+    assert Inpainter(rcnn_spec, tiny(rcnn_spec))(image, mask_of(hole)).passes == []  # only when asked
     calls = []
     grey, hole = picture(grey=True)
     options = InpaintOptions(steps=6, progress=lambda step, total, loss: calls.append((step, total, loss)))
@@ -161,7 +161,7 @@ def test_a_registered_method_reaches_the_cli_the_benchmark_and_the_demo(tmp_path
     sys.path.insert(0, str(ROOT))
     from benchmarks.bench_inpainting import registered_methods
 
-    methods, described = registered_methods([], baselines=True, radius=3)
+    methods, described = registered_methods(["telea"], baselines=True, radius=3)
     assert "Flat grey" in methods and {"name": "Flat grey", "model": None, "parameters": None} in described
 
     # The demo reads the registry when it starts: a process that registers the method first, then builds the demo.
@@ -241,3 +241,25 @@ def test_telea_keeps_alpha():
     result = classical.telea(image, hole)
     assert result.mode == "RGBA" and np.array_equal(np.asarray(result.getchannel("A")), np.full((16, 16), 77))
     assert (np.abs(np.asarray(result)[..., :3].astype(int) - (100, 150, 200)) <= 3).all()  # a flat area stays flat
+
+
+def test_classical_methods_read_images_as_the_models_do(tmp_path):
+    # 16-bit grey: scaled to 8 bits (not clipped to white), filled as L; a palette image: filled as RGB.
+    values = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 60).astype(np.uint16)  # 0 .. 61,380
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    _, hole = picture(grey=True)
+    result = load_inpainter("telea")(tmp_path / "deep.png", mask_of(hole)).image
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I") and result.mode == "L"
+    assert np.asarray(result)[~hole].max() < 255 and np.asarray(result)[~hole].min() == 0  # scaled, not clipped
+    palette = Image.new("RGB", (32, 32), (10, 200, 30)).convert("P")
+    assert load_inpainter("pull-push")(palette, mask_of(hole)).image.mode == "RGB"
+
+
+def test_registry_and_inpainter_refuse_what_would_run_the_wrong_thing():
+    with pytest.raises(ValueError, match="registered twice"):  # names are looked up case-insensitively
+        inpainting.register_inpainter(MethodSpec("open cv TELEA", "TELEA", "a clash by case", fill=classical.telea))
+    cnn_spec = method_spec("inpaint-cnn")
+    with pytest.raises(ValueError, match="takes no model"):
+        Inpainter(method_spec("telea"), tiny(cnn_spec))
+    with pytest.raises(ValueError, match="takes a 'inpaint-rcnn' model, not a 'inpaint-cnn' one"):
+        Inpainter(method_spec("inpaint-rcnn"), tiny(cnn_spec))

@@ -207,7 +207,7 @@ def test_cli_warnings_are_one_line(tmp_path, capsys):
 
 
 def test_the_demo_reads_a_mask_layer_by_the_same_rule():
-    from hfimg.demo.uploads import editor_to_image_and_hole
+    from hfimg.demo.editor import editor_to_image_and_hole
 
     background = np.zeros((30, 40, 3), dtype=np.uint8)
     ones = strokes().astype(np.uint8)  # a 0/1 mask sent as the layer

@@ -15,7 +15,8 @@ def module_name(path: Path) -> str:
 
 def import_graph() -> dict[str, set[str]]:
     """hfimg module -> the hfimg modules it imports anywhere in its code (also inside functions), except under
-    `if TYPE_CHECKING:` (read by type checkers only). `from hfimg import x` counts as importing hfimg.x."""
+    `if TYPE_CHECKING:` (read by type checkers only). `from hfimg import x` counts as importing hfimg.x when x is
+    a module, else as importing the package hfimg itself (its __init__ imports the models)."""
     modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
@@ -35,7 +36,7 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 submodules = {f"{node.module}.{alias.name}" for alias in node.names}
                 targets |= {t for t in submodules if t in modules} or {node.module}
-        graph[name] = {t for t in targets if t in modules and t != name and not name.startswith(t + ".")}
+        graph[name] = {t for t in targets if t in modules and t != name}
     return graph
 
 

@@ -20,8 +20,10 @@ import torch
 from PIL import Image
 
 from hfimg.degrade import gaussian_noise
+from hfimg.demo.editor import editor_to_image_and_hole
+from hfimg.demo.files import hole_image, quiet
+from hfimg.demo.limits import INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_SEED, RESTORE_MAX_SIDE
 from hfimg.demo.slots import GENERATORS, LoadedModel, class_choices
-from hfimg.demo.uploads import editor_to_image_and_hole, hole_image, quiet
 from hfimg.hub import HubModel
 from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, images_to_grid, load_mask, pil_to_tensor, tensor_to_pil
 from hfimg.inpainting import (
@@ -42,11 +44,6 @@ METHODS = [spec.name for spec in method_specs()]  # the inpainting methods, in t
 # the demo offers them only for small grey images (`is_garment_image`).
 GARMENT_METHODS = tuple(spec.name for spec in method_specs("garments"))
 
-INPAINT_MAX_SIDE = 512  # the networks see at most this (the crop around the mask is resized, never the photo)
-RESTORE_MAX_SIDE = 512  # larger images are scaled down for the denoiser, with a notice
-MAX_IMAGES = 64
-MAX_FRAMES = 16
-MAX_SEED = 2**31 - 1
 NOISE_SEED = 0  # the added noise is the same for the same image and sigma
 
 
@@ -171,9 +168,9 @@ class Handlers:
 
         inpainter = self._inpainter(method)
         options = InpaintOptions()  # a one-pass network takes none
-        if inpainter.spec.steps == "passes":  # a recurrent network: its passes, each shown
-            options = InpaintOptions(steps=int(np.clip(iterations or 1, 1, 32)), keep_steps=True)
-        elif inpainter.spec.steps == "search":  # a latent search: its steps, the class, a progress bar
+        if inpainter.spec.steps_kind == "passes":  # a recurrent network: its passes, each shown
+            options = InpaintOptions(steps=int(np.clip(iterations or 1, 1, 32)), keep_passes=True)
+        elif inpainter.spec.steps_kind == "search":  # a latent search: its steps, the class, a progress bar
 
             def report(step: int, total: int, loss: float) -> None:
                 progress((step + 1, total), desc=f"latent search, masked loss {loss:.3f}")
@@ -181,16 +178,16 @@ class Handlers:
             label = check_label(label) if class_choices(inpainter.model) else None
             options = InpaintOptions(steps=int(np.clip(latent_steps or 1, 1, 1000)), label=label, progress=report)
 
-        steps: list[tuple[Image.Image, str]] = []  # the image after each pass (recurrent methods)
+        passes: list[tuple[Image.Image, str]] = []  # the image after each pass, captioned (recurrent methods)
 
         def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
             filled = inpainter(crop, hole_image(crop_hole), options)
-            steps.extend((frame, f"pass {i + 1}/{len(filled.steps)}") for i, frame in enumerate(filled.steps))
+            passes.extend((frame, f"pass {i + 1}/{len(filled.passes)}") for i, frame in enumerate(filled.passes))
             return filled.image
 
         placement = inpainter.placement(INPAINT_MAX_SIDE)
         result = inpaint_around_hole(image, hole, fill, **asdict(placement))
-        return result, (image, result), steps
+        return result, (image, result), passes
 
     def _inpainter(self, method: str) -> Inpainter:
         """The method's Inpainter, with its slot's model (a gr.Error if that model is not loaded)."""
@@ -202,14 +199,14 @@ class Handlers:
     def method_controls(self, method: str) -> tuple[gr.Slider, gr.Slider, gr.Dropdown, gr.Gallery]:
         """Show the controls the chosen method takes: passes and the passes gallery (a recurrent network), search
         steps (a latent search) and the class (a class-conditional generator)."""
-        spec = method_spec(method)
-        steps = spec.steps if spec is not None else None
+        spec = method_spec(method) if method else None
+        kind = spec.steps_kind if spec is not None else None
         model = self.models[spec.key].model if spec is not None and spec.key is not None else None
         return (
-            gr.Slider(visible=steps == "passes"),
-            gr.Slider(visible=steps == "search"),
-            gr.Dropdown(visible=steps == "search" and bool(class_choices(model))),
-            gr.Gallery(visible=steps == "passes"),
+            gr.Slider(visible=kind == "passes"),
+            gr.Slider(visible=kind == "search"),
+            gr.Dropdown(visible=kind == "search" and bool(class_choices(model))),
+            gr.Gallery(visible=kind == "passes"),
         )
 
     @staticmethod

@@ -252,8 +252,8 @@ class InpaintRCNN(
 
     def inpaint_task(self, image: ImageInput, mask: ImageInput, options: InpaintOptions) -> InpaintResult:
         """The inpainting task call (`hfimg.tasks`): `options.steps` passes (None = the model's `iterations`), and
-        the image after each pass with `options.keep_steps`."""
-        if not options.keep_steps:
+        the image after each pass with `options.keep_passes`."""
+        if not options.keep_passes:
             return InpaintResult(self.inpaint(image, mask, iterations=options.steps))
         result, steps = self.inpaint(image, mask, iterations=options.steps, return_steps=True)
         return InpaintResult(result, steps)

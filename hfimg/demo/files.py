@@ -1,10 +1,9 @@
-"""What the demo's uploads and results go through, between gradio and the models.
+"""The demo's files: the uploads it takes and the result images it serves, between gradio and the models.
 
 * `checked_image` / `checked_editor` (with `decode_errors`): what app.py's upload components do before gradio
   decodes an upload: refuse an unreadable or oversized one (from its header) and read it as hfimg's API does
   (upright by EXIF, 8 bits). The component classes themselves stay in app.py: gradio writes a type stub (.pyi)
   beside the file that defines a component class, which an installed package must not need;
-* `editor_to_image_and_hole`: what a `gr.ImageEditor` sends (background + painted layers) -> image and hole;
 * `png_outputs`: a handler's PIL results written as PNG files into gradio's cache, each complete before it is served;
 * `quiet`: a visitor's mistake logged as one line, not a traceback.
 """
@@ -26,46 +25,10 @@ import gradio.utils as gradio_utils
 import numpy as np
 from PIL import Image
 
-from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, load_mask, open_image, upright
+from hfimg.demo.limits import MAX_PIXELS
+from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, open_image, upright
 
 logger = logging.getLogger("hfimg.app")
-
-MAX_PIXELS = 16_000_000  # larger images are refused with a message (checked from the file header, not decoded)
-
-
-def editor_to_image_and_hole(background: np.ndarray, layers: list[np.ndarray]) -> tuple[Image.Image, np.ndarray]:
-    """Turn an image editor's value into a PIL image and a bool hole mask (True = pixel to fill).
-
-    Args:
-        background: (H, W, 4) uint8 RGBA (or (H, W, 3) RGB / (H, W) grey) uploaded image.
-        layers: painted layers, each (H, W, 4) RGBA: the brush strokes are where a layer is not transparent.
-            A layer with no transparency at all is read as a mask image instead: white (>= 128) = hole, so API
-            callers can send a plain black-and-white mask as the layer.
-
-    Returns:
-        The image (RGB, or RGBA when the upload has real transparency) and the hole (H, W) bool, the union of all
-        layers.
-    """
-    if background.dtype != np.uint8 or background.ndim not in (2, 3):
-        raise ValueError(f"expected a uint8 (H, W[, C]) image, got {background.dtype} of shape {background.shape}.")
-    image = Image.fromarray(background)
-    if image.mode == "RGBA" and np.all(background[..., 3] == 255):
-        image = image.convert("RGB")  # the editor adds an opaque alpha channel to every upload
-    height, width = background.shape[:2]
-    hole = np.zeros((height, width), dtype=bool)
-    for layer in layers:
-        if layer.shape[:2] != (height, width):
-            raise ValueError(
-                f"the mask layer is {layer.shape[1]}x{layer.shape[0]} but the image is {width}x{height}; "
-                f"paint the mask on the uploaded image (or send a mask of the same size)."
-            )
-        hole |= _layer_hole(layer)
-    return image, hole
-
-
-def _layer_hole(layer: np.ndarray) -> np.ndarray:
-    # The API's mask rule (`load_mask`): painted strokes by their alpha, a plain mask by its luminance, 0/1 masks.
-    return load_mask(layer, (layer.shape[1], layer.shape[0]))
 
 
 def check_upload(source: str | bytes | None) -> None:

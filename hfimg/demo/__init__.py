@@ -1,0 +1,18 @@
+"""The Gradio demo's logic, importable and testable without serving anything; app.py is its layout and wiring.
+
+* `slots`: which model each slot loads (flag, environment variable, default) and the loaded models;
+* `handlers`: the event handlers (gradio values in, images out, every visitor mistake a message);
+* `files`: uploads checked before gradio decodes them, results written as PNG files;
+* `editor`: the image editor's value as an image and a hole (free of gradio);
+* `cards`: the Models tab's table and cards;
+* `limits`: what a visitor may send and ask for.
+
+The image logic the demo shares with the rest of hfimg lives in `hfimg.inpainting` (methods, the crop around the
+hole) and `hfimg.classical`; it is re-exported here under the names it had before the demo became a package.
+"""
+
+from hfimg.classical import telea as telea_inpaint
+from hfimg.demo.editor import editor_to_image_and_hole
+from hfimg.inpainting import fit_within, inpaint_around_hole, is_garment_image
+
+__all__ = ["editor_to_image_and_hole", "fit_within", "inpaint_around_hole", "is_garment_image", "telea_inpaint"]

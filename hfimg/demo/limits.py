@@ -1,0 +1,11 @@
+"""The demo's limits, in one place: what a visitor may send and ask for, and what the models are given."""
+
+from __future__ import annotations
+
+MAX_UPLOAD_MB = 10  # uploads above this are refused by gradio before they reach a handler
+MAX_PIXELS = 16_000_000  # larger images are refused with a message (checked from the file header, not decoded)
+INPAINT_MAX_SIDE = 512  # the networks see at most this (the crop around the mask is resized, never the photo)
+RESTORE_MAX_SIDE = 512  # larger images are scaled down for the denoiser, with a notice
+MAX_IMAGES = 64  # images per Generate click
+MAX_FRAMES = 16  # frames of a latent interpolation
+MAX_SEED = 2**31 - 1
