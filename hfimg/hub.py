@@ -25,10 +25,11 @@ from typing import Any, TypeVar
 import safetensors
 import safetensors.torch
 import torch
-from huggingface_hub import PyTorchModelHubMixin, constants
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants
 from torch import nn
 
 from hfimg import runtime
+from hfimg.cards import model_card
 from hfimg.cores import CoreSpec
 from hfimg.imaging import limit
 
@@ -104,10 +105,13 @@ class HubModel(
         """Run this model's image-level methods on `backend`: "auto", "fp32", "bf16" or "onnxruntime"."""
         self.backend = runtime.check_backend(backend)
 
-    def generate_model_card(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("class_name", type(self).__name__)
-        kwargs.setdefault("model_name", f"hfimg {self.model_type}")
-        return super().generate_model_card(*args, **kwargs)
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The class's card (what `save_pretrained` writes as README.md), by the project's one card writer.
+
+        `kwargs` are `hfimg.cards.model_card`'s: card fields and template fields. `args` is unused; the mixin's
+        signature takes it.
+        """
+        return model_card(self, **kwargs)
 
     @classmethod
     def from_pretrained(cls: type[T], pretrained_model_name_or_path: str | Path, *, strict: bool = True, **kwargs):

@@ -12,8 +12,8 @@ For each shipped model whose folder `hfimg/pretrained/<name>/` holds a model (co
    the bundled one. Without a run folder, the training section of the existing `model_cards/<name>.md` is kept;
 3. a sample grid (generators) or before/after image (restoration models: validation photos, or Fashion-MNIST test
    images for the Fashion-MNIST inpainter) is drawn with fixed seeds;
-4. `model_cards/templates/<name>.md` (Jinja) is rendered with Hub metadata built with huggingface_hub's
-   ModelCardData / EvalResult (the model-index holds the measured numbers) into `model_cards/<name>.md`, the card's
+4. `model_cards/templates/<name>.md` (Jinja) is rendered by `hfimg.cards.model_card`, with the model class's Hub
+   metadata and the measured numbers as EvalResults (the model-index) into `model_cards/<name>.md`, the card's
    committed source, which is copied as `hfimg/pretrained/<name>/README.md`, next to the image.
 
 The order of work: train -> copy config.json and model.safetensors into hfimg/pretrained/<name>/ -> run the
@@ -37,10 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard
 from PIL import Image, ImageOps
 
 import hfimg
+from hfimg.cards import model_card
 from hfimg.data import ImageStream
 from hfimg.degrade import gaussian_noise
 from hfimg.imaging import images_to_grid, pil_to_tensor, tensor_to_pil
@@ -779,24 +780,17 @@ def make_card(
     image_name = f"{name}.png"
     image.save(cards_dir / image_name)
 
-    base = model.generate_model_card().data  # the class's library_name, license, pipeline_tag and tags
     repo_id = f"{BUNDLED_ORG}/{name}"
-    card_data = ModelCardData(
-        library_name=base.library_name,
-        license=base.license,
-        pipeline_tag=base.pipeline_tag,
-        tags=sorted({*base.tags, *shipped.extra_tags}),
-        datasets=list(shipped.datasets) or None,
-        model_name=repo_id,
-        eval_results=eval_results,
-    )
     config = json.loads((model_dir / "config.json").read_text())
     data = FASHION_MNIST_DATA if FASHION_MNIST in shipped.datasets else photo_data(photos_dir / "provenance.json")
-    card = ModelCard.from_template(
-        card_data,
-        template_path=str(cards_dir / "templates" / f"{name}.md"),
+    card = model_card(
+        model,
+        template=cards_dir / "templates" / f"{name}.md",
+        model_name=repo_id,
+        datasets=shipped.datasets,
+        eval_results=eval_results,
+        tags=shipped.extra_tags,
         repo_id=repo_id,
-        class_name=type(model).__name__,
         parameters=f"{model.num_parameters():,}",
         config=config,
         config_json=json.dumps(config, indent=2, sort_keys=True),

@@ -18,15 +18,18 @@ import time
 from pathlib import Path
 
 import torch
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 import hfimg
+from hfimg.cards import model_card
 from hfimg.data import FASHION_MNIST_HUB_ID, ImageStream
 from hfimg.models.classifier import FITS, FashionClassifier
 
 DEFAULT_OUTPUT = Path(hfimg.__file__).parent / "pretrained" / "fashion-mnist-classifier"
+# The card's prose, next to the shipped models' templates (a subfolder: those are one per shipped model).
+CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards/templates/classifier/fashion-mnist-classifier.md"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -152,27 +155,16 @@ def main(args: argparse.Namespace) -> None:
 
 def write_card(
     args: argparse.Namespace, model: FashionClassifier, accuracy: float, per_class: list[float], minutes: float
-) -> None:
+) -> ModelCard:
     """README.md with Hub metadata (a model-index block holding the test accuracy), after save_pretrained."""
-    data = ModelCardData(
-        library_name="hfimg",
-        license="mit",
-        datasets=[FASHION_MNIST_HUB_ID],
-        tags=["hfimg", "image-classification", "fashion-mnist", "fid"],
-        pipeline_tag="image-classification",
-        model_name=args.model_name,
-        eval_results=[
-            EvalResult(
-                task_type="image-classification",
-                dataset_type=FASHION_MNIST_HUB_ID,
-                dataset_name="Fashion-MNIST",
-                dataset_split="test",
-                metric_type="accuracy",
-                metric_value=round(accuracy, 4),
-            )
-        ],
+    result = EvalResult(
+        task_type="image-classification",
+        dataset_type=FASHION_MNIST_HUB_ID,
+        dataset_name="Fashion-MNIST",
+        dataset_split="test",
+        metric_type="accuracy",
+        metric_value=round(accuracy, 4),
     )
-    command = "python " + " ".join(shlex.quote(a) for a in ["scripts/train_classifier.py", *sys.argv[1:]])
     framing = (
         f"framed in black to {args.resolution}x{args.resolution} (every pixel unchanged; images of other sizes are "
         "framed the same way by `prepare`)"
@@ -180,72 +172,28 @@ def write_card(
         else f"enlarged to {args.resolution}x{args.resolution} with PIL bicubic (as the first hfimg generators were "
         "trained)"
     )
-    role = ""
-    if args.model_name != parse_args([]).model_name:
-        role = (
-            "\n\nIt is an independent judge: no hfimg model was selected or tuned with it. "
-            "`benchmarks/bench_generation.py` reports FID in its features beside those of the other judges."
-        )
-    rows = "\n".join(f"| {label} | {value:.1%} |" for label, value in zip(model.labels, per_class, strict=True))
-    content = f"""---
-{data.to_yaml()}
----
-
-# {args.model_name}
-
-A small CNN ({model.num_parameters():,} parameters) that sorts 32x32 grey images into the 10 Fashion-MNIST
-classes. hfimg uses it as a measuring instrument: its {model.num_features}-d penultimate layer gives a domain
-FID / KID for the Fashion-MNIST generators (Inception weights are not always available, and know little about
-28-pixel clothing), and its predictions give the class histogram of generated samples
-(`hfimg.metrics.class_histogram`).{role}
-
-```python
-import hfimg
-from hfimg import metrics
-
-classifier = hfimg.load("{args.model_name}")
-classifier.classify(images)                                 # PIL images / tensors -> class names
-metrics.fid(real_images, generated_images, features="classifier")
-```
-
-## Results
-
-Test split of Fashion-MNIST (10,000 images): **{accuracy:.2%}** accuracy.
-
-| class | accuracy |
-|---|---|
-{rows}
-
-## Training
-
-```bash
-{command}
-```
-
-- Data: [Fashion-MNIST]({"https://huggingface.co/datasets/" + FASHION_MNIST_HUB_ID}) train split (60,000
-  images; Zalando Research, MIT licence), read with `hfimg.data.ImageStream` (from the local copy of the Debian
-  package `dataset-fashion-mnist` when present, else from the Hub; the same images).
-- Preprocessing: 28x28 {framing}, scaled to [-1, 1], random horizontal flips.
-- {args.epochs} epochs, batch {args.batch_size}, AdamW (lr {args.learning_rate}, cosine decay, weight decay
-  {args.weight_decay}), label smoothing {args.label_smoothing}, seed {args.seed}; {minutes:.1f} minutes with
-  {args.num_threads} CPU thread(s) on a shared {os.cpu_count()}-core machine (load average
-  {os.getloadavg()[1]:.1f} at the end of training).
-- Architecture: four stages of {args.convs_per_stage} x (3x3 conv + BatchNorm + ReLU) of
-  {model.num_features // 4}, {model.num_features // 2}, {model.num_features} and {model.num_features} channels
-  at 32, 16, 8 and 4 px, with 2x2 max pooling between them;
-  global average pooling gives the {model.num_features}-d features; dropout and a linear layer give the logits.
-
-## Intended use and limitations
-
-- Meant for measuring Fashion-MNIST-like images (grey, one centred garment on black). On other images its
-  features and predictions mean little.
-- FID / KID computed with these features are comparable only with values computed with the same features (and
-  the same preprocessing), never with Inception FIDs from papers.
-- Its errors are mostly among the upper-body classes (shirt, T-shirt/top, pullover, coat) and between the shoe
-  classes (boots and sandals taken for sneakers), so the histogram shares of those classes carry that confusion
-  (see the per-class accuracy above).
-"""
-    ModelCard(content).save(args.output_dir / "README.md")
+    card = model_card(
+        model,
+        template=CARD_TEMPLATE,
+        model_name=args.model_name,
+        datasets=[FASHION_MNIST_HUB_ID],
+        eval_results=[result],
+        parameters=f"{model.num_parameters():,}",
+        features=model.num_features,
+        # A classifier under another name is one of the extra judges of bench_generation, never used to pick models.
+        judge=args.model_name != parse_args([]).model_name,
+        accuracy=f"{accuracy:.2%}",
+        per_class=[(label, f"{value:.1%}") for label, value in zip(model.labels, per_class, strict=True)],
+        command="python " + " ".join(shlex.quote(a) for a in ["scripts/train_classifier.py", *sys.argv[1:]]),
+        dataset=FASHION_MNIST_HUB_ID,
+        framing=framing,
+        args=args,
+        minutes=f"{minutes:.1f}",
+        cpus=os.cpu_count(),
+        load=f"{os.getloadavg()[1]:.1f}",
+    )
+    card.save(args.output_dir / "README.md")
+    return card
 
 
 if __name__ == "__main__":

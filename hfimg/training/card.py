@@ -1,7 +1,7 @@
 """The model card of a finished run, and pushing the run's model folder to the Hub.
 
-The card starts from the model class's own card (its Hub metadata and usage snippet, see `hfimg.hub`) and adds
-what the run did: data, steps, batch, the exact command, the final losses and the preview grid. It is written
+The card is the model class's own card (its Hub metadata and usage snippet, written by `hfimg.cards`) with what
+the run did: data, steps, batch, the exact command, the final losses and the preview grid. It is written
 after `save_pretrained`, which never overwrites an existing README.md.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, ModelCard
 
+from hfimg.cards import model_card
 from hfimg.hub import HubModel
 
 # What is not uploaded: checkpoints (large, resumable state), tracker logs, intermediate previews, the run record.
@@ -78,9 +79,9 @@ def write_model_card(
         "",
         "</details>",
     ]
-    card = model.generate_model_card(description="\n".join(lines), repo_id=repo_id)
-    if _is_hub_id(dataset):
-        card.data.datasets = [dataset]
+    card = model_card(
+        model, description="\n".join(lines), repo_id=repo_id, datasets=[dataset] if _is_hub_id(dataset) else ()
+    )
     card.save(output_dir / "README.md")
     return card
 
