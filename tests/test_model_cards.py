@@ -34,6 +34,10 @@ sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository 
 from test_bench_prior import garment_corpus  # noqa: E402  (its tiny Fashion-MNIST-like test split)
 
 from benchmarks import bench_denoising, bench_generation, bench_inpainting, bench_prior  # noqa: E402
+from scripts.cardkit.readme import README_TABLE  # noqa: E402
+from scripts.cardkit.results import TELEA, better_where  # noqa: E402
+from scripts.cardkit.samples import fashion_test_images  # noqa: E402
+from scripts.cardkit.shipped import TASKS  # noqa: E402
 
 
 def load_script():
@@ -271,7 +275,7 @@ def test_benchmarks_write_the_json_the_cards_read(workspace):
 def test_cards_hold_the_measured_numbers_and_the_training_command(workspace):
     written = run_script(workspace)
     assert [path.stem for path in written] == list(cards.SHIPPED)
-    results = {kind: json.loads((workspace / "results" / f"{kind}.json").read_text()) for kind in cards.TASKS}
+    results = {kind: json.loads((workspace / "results" / f"{kind}.json").read_text()) for kind in TASKS}
     for name in cards.SHIPPED:
         source = workspace / "model_cards" / f"{name}.md"
         folder = workspace / "pretrained" / name
@@ -316,7 +320,7 @@ def test_fashion_mnist_inpainter_card_shows_test_images_and_says_where_it_is_bet
     grid = np.asarray(Image.open(workspace / "model_cards" / f"{name}.png"))
     step = 4 * (1 + 32 + 1 + 2)
     assert grid.shape == (4 * step - 8, 3 * step - 8)
-    first = np.asarray(cards.fashion_test_images(str(workspace / "fashion" / "test.parquet"), 1)[0])
+    first = np.asarray(fashion_test_images(str(workspace / "fashion" / "test.parquet"), 1)[0])
     shown, result, original = (grid[4 : 4 + 128 : 4, c * step + 4 : c * step + 4 + 128 : 4] for c in range(3))
     np.testing.assert_array_equal(original, first)  # the corpus's first test image
     known = shown != 255
@@ -329,15 +333,15 @@ def test_fashion_mnist_inpainter_card_shows_test_images_and_says_where_it_is_bet
         return statistics.fmean(r["psnr"] for r in report["results"] if (r["method"], r["bucket"]) == (method, bucket))
 
     buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
-    gains = {bucket: psnr(mine, bucket) - psnr(cards.TELEA, bucket) for bucket in buckets}
-    assert f"- {cards.TELEA}: PSNR {cards.better_where(gains, 2, ' dB')};" in text
+    gains = {bucket: psnr(mine, bucket) - psnr(TELEA, bucket) for bucket in buckets}
+    assert f"- {TELEA}: PSNR {better_where(gains, 2, ' dB')};" in text
     for method in report["methods"]:
         assert f"{report['timing']['single_ms'][method['name']]:,.1f} |" in text  # each method's time for one image
 
 
 def test_better_where_says_which_is_better_in_which_bucket():
-    assert cards.better_where({"a": 1.25, "b": 0.5}, 2, " dB") == "better in every bucket (+0.50 to +1.25 dB)"
-    assert cards.better_where({"a": 0.1, "b": -0.2, "c": 0.0, "d": -0.2, "e": -1e-17}, 1) == (
+    assert better_where({"a": 1.25, "b": 0.5}, 2, " dB") == "better in every bucket (+0.50 to +1.25 dB)"
+    assert better_where({"a": 0.1, "b": -0.2, "c": 0.0, "d": -0.2, "e": -1e-17}, 1) == (
         "better at a holes (+0.1); worse at b, d holes (-0.2); level at c, e holes"
     )
 
@@ -372,7 +376,7 @@ def test_missing_benchmark_results_are_named(workspace, tmp_path):
 
 def test_the_readme_table_of_models_is_written_from_the_benchmark_results(workspace, tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# intro\n\n{cards.README_TABLE[0]}\nold table\n{cards.README_TABLE[1]}\n\n## after\n")
+    readme.write_text(f"# intro\n\n{README_TABLE[0]}\nold table\n{README_TABLE[1]}\n\n## after\n")
     run_script(workspace, "--readme", str(readme))
     text = readme.read_text()
     assert "old table" not in text and text.startswith("# intro") and text.endswith("## after\n")
