@@ -47,6 +47,8 @@ from benchmarks.common import (
     publish,
     validation_crops,
 )
+from benchmarks.reports import DenoisingReport, methods_table
+from benchmarks.reports import Method as RunMethod  # `Method` here is a denoising function
 from hfimg import metrics
 from hfimg.degrade import gaussian_noise
 
@@ -119,10 +121,10 @@ def run(methods: dict[str, Method], crops: list[np.ndarray], sigmas: list[float]
 
 def markdown(report: dict) -> str:
     """Long table (sigma x method, best PSNR per sigma in bold), then PSNR by sigma with the time per image."""
-    settings, rows = report["settings"], report["results"]
-    sigmas = settings["sigmas"]
+    typed = DenoisingReport.from_dict(report)
+    settings, rows, sigmas = typed.settings, typed.rows, typed.sigmas
     lines = [
-        f"Machine: {report['machine']}",
+        f"Machine: {typed.machine}",
         "",
         f"{settings['crops']} crops of {settings['size']}x{settings['size']} px from {len(settings['photos'])} "
         f"validation photos, Gaussian noise (unclipped), RGB.",
@@ -131,23 +133,20 @@ def markdown(report: dict) -> str:
         "|---:|---|---:|---:|---:|---:|",
     ]
     for sigma in sigmas:
-        at_sigma = [row for row in rows if row["sigma"] == sigma]
-        best = max(row["psnr"] for row in at_sigma if row["method"] != NOISY_INPUT)
+        at_sigma = [row for row in rows if row.sigma == sigma]
+        best = max(row.psnr for row in at_sigma if row.method != NOISY_INPUT)
         for row in at_sigma:
-            psnr = f"**{row['psnr']:.2f}**" if row["psnr"] == best else f"{row['psnr']:.2f}"
-            ms = "-" if row["ms"] is None else f"{row['ms']:.0f}"
-            detail = f"{row['detail']:.2f}" if "detail" in row else "-"
-            lines.append(f"| {sigma:g} | {row['method']} | {psnr} | {row['ssim']:.4f} | {detail} | {ms} |")
+            psnr = f"**{row.psnr:.2f}**" if row.psnr == best else f"{row.psnr:.2f}"
+            ms = "-" if row.ms is None else f"{row.ms:.0f}"
+            detail = "-" if row.detail is None else f"{row.detail:.2f}"
+            lines.append(f"| {sigma:g} | {row.method} | {psnr} | {row.ssim:.4f} | {detail} | {ms} |")
     lines += ["", "PSNR (dB) by noise level:", ""]
-    lines.append("| method | parameters | " + " | ".join(f"sigma {s:g}" for s in sigmas) + " | median ms |")
-    lines.append("|---|---:|" + "---:|" * (len(sigmas) + 1))
-    for method in report["methods"]:
-        mine = {row["sigma"]: row for row in rows if row["method"] == method["name"]}
-        params = f"{method['parameters']:,}" if method["parameters"] else "-"
-        times = [mine[s]["ms"] for s in sigmas if mine[s]["ms"] is not None]
-        ms = f"{statistics.median(times):.0f}" if times else "-"
-        psnrs = " | ".join(f"{mine[s]['psnr']:.2f}" for s in sigmas)
-        lines.append(f"| {method['name']} | {params} | {psnrs} | {ms} |")
+
+    def cells(method: RunMethod) -> list[str]:
+        ms = typed.median_ms(method.name)
+        return [f"{typed.row(method.name, s).psnr:.2f}" for s in sigmas] + ["-" if ms is None else f"{ms:.0f}"]
+
+    lines += methods_table(typed.methods, [*(f"sigma {s:g}" for s in sigmas), "median ms"], cells)
     return "\n".join(lines)
 
 

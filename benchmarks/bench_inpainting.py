@@ -44,6 +44,7 @@ import torch
 from PIL import Image
 
 from benchmarks.common import add_photo_arguments, bucket_label, command_line, machine, publish, validation_crops
+from benchmarks.reports import InpaintingReport, methods_table
 from hfimg import metrics
 from hfimg.inpainting import Inpainter, load_inpainter, method_specs
 from hfimg.masks import HOLE_BUCKETS, random_mask
@@ -120,11 +121,11 @@ def run(
 
 def markdown(report: dict) -> str:
     """Long table (bucket x method, best PSNR of each bucket in bold), then a PSNR summary with the models' gain."""
-    settings, methods = report["settings"], report["methods"]
-    rows = report["results"]
+    typed = InpaintingReport.from_dict(report)
+    settings, methods, rows = typed.settings, typed.methods, typed.rows
     buckets = [bucket_label(bucket) for bucket in HOLE_BUCKETS]
     lines = [
-        f"Machine: {report['machine']}",
+        f"Machine: {typed.machine}",
         "",
         f"{settings['crops']} crops of {settings['size']}x{settings['size']} px from {len(settings['photos'])} "
         f"validation photos x {settings['masks_per_crop']} masks = {settings['crops'] * settings['masks_per_crop']} "
@@ -134,32 +135,33 @@ def markdown(report: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for bucket in buckets:
-        in_bucket = [row for row in rows if row["bucket"] == bucket]
-        best = max(row["psnr"] for row in in_bucket)
+        in_bucket = [row for row in rows if row.bucket == bucket]
+        best = max(row.psnr for row in in_bucket)
         for row in in_bucket:
-            psnr = f"**{row['psnr']:.2f}**" if row["psnr"] == best else f"{row['psnr']:.2f}"
+            psnr = f"**{row.psnr:.2f}**" if row.psnr == best else f"{row.psnr:.2f}"
             lines.append(
-                f"| {bucket} | {row['method']} | {psnr} | {row['ssim']:.4f} | {row['hole_l1']:.4f} | "
-                f"{row['detail']:.2f} | {row['edge_f1']:.3f} | {row['ms']:.1f} |"
+                f"| {bucket} | {row.method} | {psnr} | {row.ssim:.4f} | {row.hole_l1:.4f} | "
+                f"{row.detail:.2f} | {row.edge_f1:.3f} | {row.ms:.1f} |"
             )
-    classical = [method["name"] for method in methods if method["model"] is None]
+    classical = [method.name for method in methods if method.model is None]
     for key, title, digits in (
         ("psnr", "PSNR (dB)", 2),
         ("detail", "Detail in the hole (gradient-energy ratio, 1.0 = the photo's)", 2),
         ("edge_f1", "Edge F1 in the hole", 3),
     ):
-        lines += ["", f"{title} by hole ratio:", "", "| method | parameters | " + " | ".join(buckets) + " |"]
-        lines.append("|---|---:|" + "---:|" * len(buckets))
-        value = {(row["method"], row["bucket"]): row[key] for row in rows}
-        for method in methods:
-            params = f"{method['parameters']:,}" if method["parameters"] else "-"
-            values = " | ".join(f"{value[method['name'], bucket]:.{digits}f}" for bucket in buckets)
-            lines.append(f"| {method['name']} | {params} | {values} |")
+        value = {(row.method, row.bucket): getattr(row, key) for row in rows}
+        lines += ["", f"{title} by hole ratio:", ""]
+        lines += methods_table(
+            methods,
+            buckets,
+            # defaults bind this turn's value and digits (ruff cannot see that the table is rendered at once)
+            lambda method, value=value, digits=digits: [f"{value[method.name, b]:.{digits}f}" for b in buckets],
+        )
         if not classical:
             continue
-        for method in (m for m in methods if m["model"] is not None):
-            gains = [value[method["name"], b] - max(value[name, b] for name in classical) for b in buckets]
-            lines.append(f"| {method['name']} - best classical | | {' | '.join(f'{g:+.{digits}f}' for g in gains)} |")
+        for method in (m for m in methods if m.model is not None):
+            gains = [value[method.name, b] - max(value[name, b] for name in classical) for b in buckets]
+            lines.append(f"| {method.name} - best classical | | {' | '.join(f'{g:+.{digits}f}' for g in gains)} |")
     return "\n".join(lines)
 
 

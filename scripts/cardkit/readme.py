@@ -9,6 +9,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard
 
 import hfimg
+from benchmarks.reports import DenoisingReport, Method
 from scripts.cardkit.results import matches, own_method
 from scripts.cardkit.shipped import SHIPPED, TASKS
 
@@ -29,10 +30,14 @@ def measured_summary(name: str, reports: dict[str, dict]) -> str:
         blur = " / ".join(f"{blurred['judges'][judge]:.2f}" for judge in report["judges"])
         accuracy = mine["two_sample_accuracy"]
         return f"FID {fids} under three judges (blurred real images: {blur}); two-sample test {accuracy:.0%}"
-    method = own_method(report, name)["name"]  # only the shipped model's rows: not a previous release, nor variants
-    rows = [row for row in report["results"] if row["method"] == method]
     if kind == "denoising":
-        return ", ".join(f"{row['psnr']:.1f} dB at sigma {row['sigma']}" for row in rows)
+        denoising = DenoisingReport.from_dict(report)
+        # only the shipped model's rows: not a previous release, nor variants
+        method = own_method(denoising.methods, name).name
+        return ", ".join(f"{row.psnr:.1f} dB at sigma {row.sigma}" for row in denoising.rows if row.method == method)
+    # Inpainting and prior alike: the mean PSNR of each bucket (bench_prior has a row per mask kind in each).
+    method = own_method([Method.from_dict(entry) for entry in report["methods"]], name).name
+    rows = [row for row in report["results"] if row["method"] == method]
     buckets = list(dict.fromkeys(row["bucket"] for row in rows))
     means = [statistics.fmean(row["psnr"] for row in rows if row["bucket"] == bucket) for bucket in buckets]
     return (

@@ -16,6 +16,7 @@ import numpy as np
 from huggingface_hub import EvalResult
 
 import hfimg
+from benchmarks.reports import DenoisingReport, InpaintingReport, Method, methods_table
 from hfimg.registry import BUNDLED_ORG
 from scripts.cardkit.shipped import FASHION_MNIST_SIZE, FASHION_MNIST_TEST, PHOTO_VALIDATION, TASKS
 
@@ -35,18 +36,12 @@ def matches(model_id: str | None, name: str) -> bool:
     return model_id is not None and Path(model_id).name == name
 
 
-def own_method(report: dict, name: str) -> dict:
-    """The entry of a photo benchmark's `methods` that is the shipped model `name`."""
-    mine = next((method for method in report["methods"] if matches(method["model"], name)), None)
+def own_method(methods: list[Method], name: str) -> Method:
+    """The method of a photo benchmark's run that is the shipped model `name`."""
+    mine = next((method for method in methods if matches(method.model, name)), None)
     if mine is None:
         raise LookupError(f"no results for {name}")
     return mine
-
-
-def method_cells(method: dict, mine: dict) -> tuple[str, str]:
-    """A benchmark method's label (in bold when it is the shipped model) and parameter count, for a results table."""
-    label = f"**{method['name']}**" if method is mine else method["name"]
-    return label, f"{method['parameters']:,}" if method["parameters"] else "-"
 
 
 def holes_config(bucket: str) -> str:
@@ -54,12 +49,12 @@ def holes_config(bucket: str) -> str:
     return "holes-" + bucket.replace("%", "")
 
 
-def hole_results(common: dict, bucket: str, row: dict) -> list[EvalResult]:
+def hole_results(common: dict, bucket: str, psnr: float, ssim: float, hole_l1: float) -> list[EvalResult]:
     """The PSNR, SSIM and hole-L1 model-index entries of one hole-ratio bucket."""
     return [
-        eval_result(common, "psnr", f"PSNR (dB), {bucket} holes", row["psnr"]),
-        eval_result(common, "ssim", f"SSIM, {bucket} holes", row["ssim"]),
-        eval_result(common, "l1", f"L1 in the hole, {bucket} holes", row["hole_l1"]),
+        eval_result(common, "psnr", f"PSNR (dB), {bucket} holes", psnr),
+        eval_result(common, "ssim", f"SSIM, {bucket} holes", ssim),
+        eval_result(common, "l1", f"L1 in the hole, {bucket} holes", hole_l1),
     ]
 
 
@@ -183,24 +178,22 @@ def recipes_section(report: dict) -> str:
 
 def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     """Model-index entries and the markdown results section of an inpainter, from bench_inpainting's JSON."""
-    methods = report["methods"]
-    mine = own_method(report, name)
-    table = {(row["method"], row["bucket"]): row for row in report["results"]}
-    buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
-    classical = [method["name"] for method in methods if method["model"] is None]
-    others = [method for method in methods if method["model"] is not None and method is not mine]
-    settings = report["settings"]
+    typed = InpaintingReport.from_dict(report)
+    methods, buckets, settings = typed.methods, typed.buckets, typed.settings
+    mine = own_method(methods, name)
+    classical = [method.name for method in methods if method.model is None]
+    others = [method for method in methods if method.model is not None and method is not mine]
 
     results = []
     for bucket in buckets:
-        row = table[mine["name"], bucket]
+        row = typed.row(mine.name, bucket)
         common = common_fields(
             "inpainting",
             PHOTO_VALIDATION,
             {"crop": settings["size"], "crops": settings["crops"], "masks": settings["mask_kind"]},
             holes_config(bucket),
         )
-        results += hole_results(common, bucket, row)
+        results += hole_results(common, bucket, row.psnr, row.ssim, row.hole_l1)
 
     lines = [
         f"{settings['crops']} crops of {settings['size']}x{settings['size']} px (at the photos' own scale) from the "
@@ -211,40 +204,40 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "",
         "| holes | PSNR (dB) | SSIM | hole L1 | best classical PSNR | gain (dB) |"
         # named by id: two releases of one class (e.g. a previous InpaintCNN) would share a class-name header
-        + "".join(f" `{method['model']}` PSNR |" for method in others),
+        + "".join(f" `{method.model}` PSNR |" for method in others),
         "|---|---:|---:|---:|---|---:|" + "---:|" * len(others),
     ]
     for bucket in buckets:
-        row = table[mine["name"], bucket]
-        best = max(classical, key=lambda method: table[method, bucket]["psnr"])
-        gain = row["psnr"] - table[best, bucket]["psnr"]
-        others_psnr = "".join(f" {table[method['name'], bucket]['psnr']:.2f} |" for method in others)
+        row = typed.row(mine.name, bucket)
+        best = max(classical, key=lambda method: typed.row(method, bucket).psnr)
+        gain = row.psnr - typed.row(best, bucket).psnr
+        others_psnr = "".join(f" {typed.row(method.name, bucket).psnr:.2f} |" for method in others)
         lines.append(
-            f"| {bucket} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['hole_l1']:.4f} | "
-            f"{table[best, bucket]['psnr']:.2f} ({best}) | {gain:+.2f} |{others_psnr}"
+            f"| {bucket} | {row.psnr:.2f} | {row.ssim:.4f} | {row.hole_l1:.4f} | "
+            f"{typed.row(best, bucket).psnr:.2f} ({best}) | {gain:+.2f} |{others_psnr}"
         )
     lines += ["", "All methods of the run, PSNR (dB):", ""]
-    lines.append("| method | parameters | " + " | ".join(buckets) + " | median ms per image |")
-    lines.append("|---|---:|" + "---:|" * (len(buckets) + 1))
-    for method in methods:
-        values = " | ".join(f"{table[method['name'], bucket]['psnr']:.2f}" for bucket in buckets)
-        ms = np.median([table[method["name"], bucket]["ms"] for bucket in buckets])
-        label, params = method_cells(method, mine)
-        lines.append(f"| {label} | {params} | {values} | {ms:.0f} |")
+    lines += methods_table(
+        methods,
+        [*buckets, "median ms per image"],
+        lambda method: [
+            *(f"{typed.row(method.name, bucket).psnr:.2f}" for bucket in buckets),
+            f"{typed.median_ms(method.name):.0f}",
+        ],
+        mine=mine,
+    )
     return results, "\n".join(lines)
 
 
 def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     """Model-index entries and the markdown results section of a denoiser, from bench_denoising's JSON."""
-    methods = report["methods"]
-    mine = own_method(report, name)
-    table = {(row["method"], row["sigma"]): row for row in report["results"]}
-    settings = report["settings"]
-    sigmas = settings["sigmas"]
+    typed = DenoisingReport.from_dict(report)
+    methods, sigmas, settings = typed.methods, typed.sigmas, typed.settings
+    mine = own_method(methods, name)
 
     results = []
     for sigma in sigmas:
-        row = table[mine["name"], sigma]
+        row = typed.row(mine.name, sigma)
         common = common_fields(
             "denoising",
             PHOTO_VALIDATION,
@@ -252,8 +245,8 @@ def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
             f"sigma-{sigma:g}",
         )
         results += [
-            eval_result(common, "psnr", f"PSNR (dB), sigma {sigma:g}", row["psnr"]),
-            eval_result(common, "ssim", f"SSIM, sigma {sigma:g}", row["ssim"]),
+            eval_result(common, "psnr", f"PSNR (dB), sigma {sigma:g}", row.psnr),
+            eval_result(common, "ssim", f"SSIM, sigma {sigma:g}", row.ssim),
         ]
 
     lines = [
@@ -262,29 +255,23 @@ def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "noise of standard deviation sigma (0-255 scale, unclipped). The model is blind (it is not told sigma); "
         "BM3D is given the true sigma; non-local means estimates it.",
         "",
-        "| method | parameters | "
-        + " | ".join(f"sigma {s:g} PSNR / SSIM" for s in sigmas)
-        + " | median ms per image |",
-        "|---|---:|" + "---:|" * (len(sigmas) + 1),
     ]
-    for method in methods:
-        values = " | ".join(
-            f"{table[method['name'], s]['psnr']:.2f} / {table[method['name'], s]['ssim']:.3f}" for s in sigmas
-        )
-        times = [table[method["name"], s]["ms"] for s in sigmas if table[method["name"], s]["ms"] is not None]
-        ms = f"{np.median(times):.0f}" if times else "-"
-        label, params = method_cells(method, mine)
-        lines.append(f"| {label} | {params} | {values} | {ms} |")
-    bm3d = next((method["name"] for method in methods if method["name"].startswith("BM3D")), None)
+
+    def cells(method: Method) -> list[str]:
+        rows = [typed.row(method.name, s) for s in sigmas]
+        ms = typed.median_ms(method.name)
+        return [f"{row.psnr:.2f} / {row.ssim:.3f}" for row in rows] + ["-" if ms is None else f"{ms:.0f}"]
+
+    columns = [*(f"sigma {s:g} PSNR / SSIM" for s in sigmas), "median ms per image"]
+    lines += methods_table(methods, columns, cells, mine=mine)
+    bm3d = next((method.name for method in methods if method.name.startswith("BM3D")), None)
     if bm3d is not None and 25 in sigmas:
-        ours, theirs = table[mine["name"], 25], table[bm3d, 25]
-        ratio = np.median([table[mine["name"], s]["ms"] for s in sigmas]) / np.median(
-            [table[bm3d, s]["ms"] for s in sigmas]
-        )
+        ours, theirs = typed.row(mine.name, 25), typed.row(bm3d, 25)
+        ratio = typed.median_ms(mine.name) / typed.median_ms(bm3d)
         lines += [
             "",
-            f"At sigma 25: {ours['psnr']:.2f} dB against BM3D's {theirs['psnr']:.2f} dB "
-            f"({ours['psnr'] - theirs['psnr']:+.2f} dB), in {ratio:.1%} of BM3D's time.",
+            f"At sigma 25: {ours.psnr:.2f} dB against BM3D's {theirs.psnr:.2f} dB "
+            f"({ours.psnr - theirs.psnr:+.2f} dB), in {ratio:.1%} of BM3D's time.",
         ]
     return results, "\n".join(lines)
 
@@ -332,8 +319,9 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
 
     The section sets the model next to latent search in the GAN and VAE priors and OpenCV Telea, bucket by bucket.
     """
-    methods = report["methods"]
-    mine = own_method(report, name)
+    methods = report["methods"]  # bench_prior's, with their "kind"
+    typed = [Method.from_dict(method) for method in methods]
+    mine = methods[typed.index(own_method(typed, name))]
     table = kinds_averaged(report["results"])
     buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
     settings = report["settings"]
@@ -349,7 +337,7 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         row = table[mine["name"], bucket]
         common = common_fields("prior", FASHION_MNIST_TEST, args, holes_config(bucket))
         agreement = eval_result(common, "class_agreement", f"Class agreement, {bucket} holes", row["class_agreement"])
-        results += [*hole_results(common, bucket, row), agreement]
+        results += [*hole_results(common, bucket, row["psnr"], row["ssim"], row["hole_l1"]), agreement]
 
     lines = [
         f"The first {settings['images']:,} images of the Fashion-MNIST test split (never used in training) at "
@@ -411,15 +399,16 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
 
     last = buckets[-1]
     lines += ["", f"All methods of the run, PSNR (dB) per bucket, class agreement at {last} holes, time:", ""]
-    lines.append("| method | parameters | " + " | ".join(buckets) + f" | class agreement ({last}) | one image, ms |")
-    lines.append("|---|---:|" + "---:|" * (len(buckets) + 2))
-    for method in methods:
-        values = " | ".join(f"{table[method['name'], bucket]['psnr']:.2f}" for bucket in buckets)
-        label, params = method_cells(method, mine)
-        lines.append(
-            f"| {label} | {params} | {values} | {table[method['name'], last]['class_agreement']:.3f} | "
-            f"{single_ms[method['name']]:,.1f} |"
-        )
+    lines += methods_table(
+        typed,
+        [*buckets, f"class agreement ({last})", "one image, ms"],
+        lambda method: [
+            *(f"{table[method.name, bucket]['psnr']:.2f}" for bucket in buckets),
+            f"{table[method.name, last]['class_agreement']:.3f}",
+            f"{single_ms[method.name]:,.1f}",
+        ],
+        mine=typed[methods.index(mine)],
+    )
     return results, "\n".join(lines)
 
 

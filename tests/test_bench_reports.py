@@ -1,0 +1,104 @@
+"""The photo benchmarks' typed reports: read from their JSON and written back unchanged, and their per-method table
+rendered by one function for the benchmark's markdown and the model cards alike."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the benchmarks and the card parts live at the repository root, next to hfimg
+
+from benchmarks import bench_denoising, bench_inpainting, reports  # noqa: E402
+from benchmarks.reports import DenoisingReport, InpaintingReport, Method, methods_table  # noqa: E402
+from scripts.cardkit import results  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def committed(kind: str) -> dict:
+    return json.loads((RESULTS / f"{kind}.json").read_text())
+
+
+@pytest.mark.parametrize(("kind", "report_class"), [("inpainting", InpaintingReport), ("denoising", DenoisingReport)])
+def test_reports_round_trip_their_json(kind, report_class):
+    raw = committed(kind)
+    typed = report_class.from_dict(raw)
+    assert typed.to_dict() == raw
+    assert json.dumps(typed.to_dict(), indent=2) == json.dumps(raw, indent=2)  # the same keys in the same order
+    assert all(isinstance(method, Method) for method in typed.methods)
+    assert len(typed.rows) == len(raw["results"])
+
+
+def test_typed_rows_hold_the_json_values():
+    raw = committed("inpainting")
+    typed = InpaintingReport.from_dict(raw)
+    first = raw["results"][0]
+    row = typed.row(first["method"], first["bucket"])
+    assert (row.psnr, row.hole_l1, row.images) == (first["psnr"], first["hole_l1"], first["images"])
+    assert typed.buckets == list(dict.fromkeys(r["bucket"] for r in raw["results"]))
+
+
+def test_a_denoising_row_without_detail_round_trips():
+    raw = committed("denoising")
+    for row in raw["results"]:
+        del row["detail"]  # reports written before the detail column
+    typed = DenoisingReport.from_dict(raw)
+    assert all(row.detail is None for row in typed.rows)
+    assert typed.to_dict() == raw
+    assert "| - |" in bench_denoising.markdown(raw)  # shown as a dash
+
+
+def test_noisy_input_has_no_time():
+    typed = DenoisingReport.from_dict(committed("denoising"))
+    assert typed.median_ms(bench_denoising.NOISY_INPUT) is None
+    assert typed.median_ms(typed.methods[0].name) > 0
+
+
+def test_a_report_of_another_benchmark_is_refused():
+    with pytest.raises(ValueError, match="'denoising' report, not a 'inpainting'"):
+        InpaintingReport.from_dict(committed("denoising"))
+
+
+def test_methods_table_bolds_the_cards_own_model_and_dashes_missing_parameters():
+    mine, other = Method("Mine (hfimg/x)", "hfimg/x", 1234567), Method("Classical", None, None)
+    lines = methods_table([mine, other], ["a", "b"], lambda method: [method.name[0], "1"], mine=mine)
+    assert lines == [
+        "| method | parameters | a | b |",
+        "|---|---:|---:|---:|",
+        "| **Mine (hfimg/x)** | 1,234,567 | M | 1 |",
+        "| Classical | - | C | 1 |",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "benchmark", "card_section", "name"),
+    [
+        ("inpainting", bench_inpainting, results.inpainting_results, "inpaint-cnn-photos"),
+        ("denoising", bench_denoising, results.denoising_results, "denoise-cnn-photos"),
+    ],
+)
+def test_the_benchmark_and_the_card_render_the_methods_table_with_one_function(
+    kind, benchmark, card_section, name, monkeypatch
+):
+    assert benchmark.methods_table is reports.methods_table and results.methods_table is reports.methods_table
+    calls = []
+
+    def spy(*args, **kwargs):
+        lines = reports.methods_table(*args, **kwargs)
+        calls.append(lines)
+        return lines
+
+    monkeypatch.setattr(benchmark, "methods_table", spy)
+    monkeypatch.setattr(results, "methods_table", spy)
+    text = benchmark.markdown(committed(kind))
+    assert calls and all("\n".join(lines) in text for lines in calls)
+    from_benchmark = len(calls)
+    _, section = card_section(committed(kind), name)
+    assert len(calls) == from_benchmark + 1 and "\n".join(calls[-1]) in section
+    report_class = InpaintingReport if kind == "inpainting" else DenoisingReport
+    mine = results.own_method(report_class.from_dict(committed(kind)).methods, name)
+    assert f"| **{mine.name}** | {mine.parameters:,} |" in "\n".join(calls[-1])  # the card's own model, in bold
