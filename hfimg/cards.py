@@ -38,9 +38,8 @@ def card_data(
         eval_results: measured numbers for the model-index (none: no model-index).
         tags: tags added to the class's; the union is sorted, so the header does not depend on who added which.
     """
-    base = model._hub_mixin_info.model_card_data  # what PyTorchModelHubMixin collected from the class keywords
-    data = ModelCardData(**base.to_dict())  # a copy: the class's own object is shared by every instance
-    data.tags = sorted({*(base.tags or ()), *tags})
+    data, _ = model.card_defaults()  # the class's metadata, a copy of it
+    data.tags = sorted({*(data.tags or ()), *tags})
     data.datasets = list(datasets) or None
     if eval_results:
         data.model_name = model_name
@@ -69,18 +68,16 @@ def model_card(
         **fields: the template's other fields. `class_name` defaults to the model's class name, and the class's
             `repo_url`, `paper_url` and `docs_url` are there for the class template, as the Hub mixin passes them.
     """
-    info = model._hub_mixin_info
+    _, defaults = model.card_defaults()
     data = card_data(model, model_name=model_name, datasets=datasets, eval_results=eval_results, tags=tags)
     fields = {
-        "repo_url": info.repo_url,
-        "paper_url": info.paper_url,
-        "docs_url": info.docs_url,
+        "repo_url": defaults["repo_url"],
+        "paper_url": defaults["paper_url"],
+        "docs_url": defaults["docs_url"],
         "class_name": type(model).__name__,
         "model_name": model_name or f"hfimg {model.model_type}",
         **fields,
     }
     if isinstance(template, Path):
         return ModelCard.from_template(data, template_path=str(template), **fields)
-    return ModelCard.from_template(
-        data, template_str=info.model_card_template if template is None else template, **fields
-    )
+    return ModelCard.from_template(data, template_str=defaults["template"] if template is None else template, **fields)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import safetensors
 import safetensors.torch
 import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants
+from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin, constants
 from torch import nn
 
 from hfimg import runtime
@@ -104,6 +104,15 @@ class HubModel(
     def set_backend(self, backend: str) -> None:
         """Run this model's image-level methods on `backend`: "auto", "fp32", "bf16" or "onnxruntime"."""
         self.backend = runtime.check_backend(backend)
+
+    def card_defaults(self) -> tuple[ModelCardData, dict[str, str | None]]:
+        """What the class declares for its cards, as the Hub mixin collected it from the class keywords: the card
+        metadata (a copy: the class's own object is shared by every instance) and the template fields (the class
+        template, repo_url, paper_url, docs_url)."""
+        info = self._hub_mixin_info
+        fields = {"template": info.model_card_template, "repo_url": info.repo_url}
+        fields |= {"paper_url": info.paper_url, "docs_url": info.docs_url}
+        return ModelCardData(**info.model_card_data.to_dict()), fields
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The class's card (what `save_pretrained` writes as README.md), by the project's one card writer.
