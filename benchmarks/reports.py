@@ -10,7 +10,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # typing.Self from Python 3.11; annotations are not evaluated at run time here
+    from typing_extensions import Self
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,13 @@ class InpaintingRow:
     ms: float
     images: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> InpaintingRow:
+        return cls(**row)
+
 
 @dataclass(frozen=True)
 class DenoisingRow:
@@ -70,35 +80,46 @@ class DenoisingRow:
 
 
 @dataclass(frozen=True)
-class InpaintingReport:
-    """bench_inpainting's JSON report."""
+class PhotoReport:
+    """What the photo benchmarks' JSON reports share: the run, its methods and one row per method and setting."""
+
+    KIND: ClassVar[str]  # the report's "benchmark" field
+    ROW: ClassVar[type]  # the row class, with from_dict / to_dict
 
     machine: str
     command: str
     settings: dict[str, Any]
     methods: list[Method]
-    rows: list[InpaintingRow]
+    rows: list[Any]
 
     @classmethod
-    def from_dict(cls, report: dict[str, Any]) -> InpaintingReport:
-        check_kind(report, "inpainting")
+    def from_dict(cls, report: dict[str, Any]) -> Self:
+        check_kind(report, cls.KIND)
         return cls(
             machine=report["machine"],
             command=report["command"],
             settings=report["settings"],
             methods=[Method.from_dict(method) for method in report["methods"]],
-            rows=[InpaintingRow(**row) for row in report["results"]],
+            rows=[cls.ROW.from_dict(row) for row in report["results"]],
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "benchmark": "inpainting",
+            "benchmark": self.KIND,
             "machine": self.machine,
             "command": self.command,
             "settings": self.settings,
             "methods": [asdict(method) for method in self.methods],
-            "results": [asdict(row) for row in self.rows],
+            "results": [row.to_dict() for row in self.rows],
         }
+
+
+@dataclass(frozen=True)
+class InpaintingReport(PhotoReport):
+    """bench_inpainting's JSON report: rows by method and hole-ratio bucket."""
+
+    KIND = "inpainting"
+    ROW = InpaintingRow
 
     @property
     def buckets(self) -> list[str]:
@@ -114,35 +135,11 @@ class InpaintingReport:
 
 
 @dataclass(frozen=True)
-class DenoisingReport:
-    """bench_denoising's JSON report."""
+class DenoisingReport(PhotoReport):
+    """bench_denoising's JSON report: rows by method and noise level."""
 
-    machine: str
-    command: str
-    settings: dict[str, Any]
-    methods: list[Method]
-    rows: list[DenoisingRow]
-
-    @classmethod
-    def from_dict(cls, report: dict[str, Any]) -> DenoisingReport:
-        check_kind(report, "denoising")
-        return cls(
-            machine=report["machine"],
-            command=report["command"],
-            settings=report["settings"],
-            methods=[Method.from_dict(method) for method in report["methods"]],
-            rows=[DenoisingRow.from_dict(row) for row in report["results"]],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "benchmark": "denoising",
-            "machine": self.machine,
-            "command": self.command,
-            "settings": self.settings,
-            "methods": [asdict(method) for method in self.methods],
-            "results": [row.to_dict() for row in self.rows],
-        }
+    KIND = "denoising"
+    ROW = DenoisingRow
 
     @property
     def sigmas(self) -> list[float]:
