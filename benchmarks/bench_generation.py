@@ -46,6 +46,7 @@ from benchmarks.judging import (
     round_trip,
     samples,
 )
+from benchmarks.reports import GenerationReport, generation_table
 from hfimg import metrics
 
 DEFAULT_MODELS = ["hfimg/dcgan-fashion-mnist", "hfimg/vae-fashion-mnist"]
@@ -53,30 +54,19 @@ DEFAULT_MODELS = ["hfimg/dcgan-fashion-mnist", "hfimg/vae-fashion-mnist"]
 
 def markdown(report: dict) -> str:
     """The report as markdown tables: every judge, then class shares."""
-    rows, judges = report["results"], report["judges"]
-    short = [judge.removeprefix("hfimg/fashion-mnist-") for judge in judges]
+    typed = GenerationReport.from_dict(report)
+    short = typed.short_judges
     lines = [
-        f"Machine: {report['machine']}",
+        f"Machine: {typed.machine}",
         "",
-        f"{report['num_samples']:,} images per set against the first {report['num_samples']:,} test images, all "
+        f"{typed.num_samples:,} images per set against the first {typed.num_samples:,} test images, all "
         f"at 28 px. FID under each judge (the penultimate layer of a classifier; `{short[0]}` is the one models "
         f"were selected with); precision / recall (k = 3) in `{short[-1]}` features; two-sample test = held-out "
         "accuracy of a fresh CNN telling the set from test images (50% = indistinguishable).",
         "",
-        "| set | " + " | ".join(f"FID {name}" for name in short) + " | precision | recall | two-sample test | "
-        "smallest class | largest class |",
-        "|---|" + "---:|" * (len(short) + 6),
     ]
-    for row in rows:
-        shares = row["class_shares"]
-        name = f"**{row['name']}**" if row["kind"] == "model" else row["name"]
-        lines.append(
-            f"| {name} | "
-            + " | ".join(f"{row['judges'][judge]:.2f}" for judge in judges)
-            + f" | {row['precision']:.3f} | {row['recall']:.3f} | {row['two_sample_accuracy']:.1%} | "
-            f"{min(shares):.1%} | {max(shares):.1%} |"
-        )
-    labels = report["labels"]
+    lines += generation_table(typed, "set", lambda row: f"**{row.name}**" if row.is_model else row.name)
+    labels = typed.labels
     lines += [
         "",
         f"Class shares under `{short[0]}` (target for generators: every class in "
@@ -84,9 +74,9 @@ def markdown(report: dict) -> str:
         "",
         "| set | " + " | ".join(labels) + " |",
         "|---|" + "---:|" * len(labels),
-        f"| test split | {' | '.join(f'{share:.1%}' for share in report['test_class_shares'])} |",
+        f"| test split | {' | '.join(f'{share:.1%}' for share in typed.test_class_shares)} |",
     ]
-    lines += [f"| {row['name']} | {' | '.join(f'{s:.1%}' for s in row['class_shares'])} |" for row in rows]
+    lines += [f"| {row.name} | {' | '.join(f'{s:.1%}' for s in row.figures.class_shares)} |" for row in typed.rows]
     return "\n".join(lines)
 
 

@@ -1,15 +1,16 @@
-"""Typed reports of the photo benchmarks (inpainting, denoising) and the one renderer of their per-method table.
+"""Typed reports of the benchmarks whose JSON the model cards read, and the renderers of the tables both show.
 
 The JSON that `--json` writes stays the format on disk (scripts/make_model_cards.py and RESULTS.md read it); these
 classes are that JSON with names and types: `from_dict` reads it, `to_dict` gives it back unchanged. A benchmark's
-`markdown()` and the model cards both render their per-method tables with `methods_table`, so the two cannot drift.
+`markdown()` and the model cards render the tables they share with one function (`methods_table` for the photo
+benchmarks, `generation_table` for bench_generation), so the two cannot drift.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # typing.Self from Python 3.11; annotations are not evaluated at run time here
@@ -152,6 +153,143 @@ class DenoisingReport(PhotoReport):
         """The median over the noise levels of the method's median time per image; None when it was not timed."""
         times = [row.ms for row in self.rows if row.method == method and row.ms is not None]
         return statistics.median(times) if times else None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """benchmarks.judging.measure's figures of one set of images against the test images."""
+
+    fid: float  # under the first judge
+    kid: float
+    kid_std: float
+    judges: dict[str, float]  # {judge id: FID in its features}, in the report's judge order
+    precision: float
+    recall: float
+    two_sample_accuracy: float
+    two_sample_seconds: float
+    class_shares: list[float]  # under the first judge, one per label
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, figures: dict[str, Any]) -> Figures:
+        return cls(**figures)
+
+    def cells(self, judges: Sequence[str], fid_digits: int) -> list[str]:
+        """The cells of a judged set: FID under each judge, precision, recall, two-sample test, extreme shares."""
+        return [
+            *(f"{self.judges[judge]:.{fid_digits}f}" for judge in judges),
+            f"{self.precision:.3f}",
+            f"{self.recall:.3f}",
+            f"{self.two_sample_accuracy:.1%}",
+            f"{min(self.class_shares):.1%}",
+            f"{max(self.class_shares):.1%}",
+        ]
+
+
+FIGURES_COLUMNS = ("precision", "recall", "two-sample test", "smallest class", "largest class")  # after the FIDs
+
+
+def judge_name(judge: str) -> str:
+    """A judge's short name in tables: hfimg/fashion-mnist-judge-deep -> judge-deep."""
+    return judge.removeprefix("hfimg/fashion-mnist-")
+
+
+@dataclass(frozen=True)
+class GenerationRow:
+    """bench_generation's figures of one set: a reference (`kind` "floor", "round trip", "blurred") or a model."""
+
+    name: str  # the reference's description, or the model id
+    kind: str
+    figures: Figures
+    class_name: str | None = None  # the model's class; None (absent in the JSON) for a reference
+    parameters: int | None = None  # likewise
+    shares_in_target: bool | None = None  # likewise: whether every class share is in judging.SHARE_RANGE
+
+    @property
+    def is_model(self) -> bool:
+        return self.kind == "model"
+
+    def to_dict(self) -> dict[str, Any]:
+        # The keys in the order bench_generation writes them, the model-only ones only for models.
+        row: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.class_name is not None:
+            row |= {"class_name": self.class_name, "parameters": self.parameters}
+        row |= self.figures.to_dict()
+        if self.shares_in_target is not None:
+            row["shares_in_target"] = self.shares_in_target
+        return row
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> GenerationRow:
+        return cls(
+            name=row["name"],
+            kind=row["kind"],
+            figures=Figures.from_dict({field.name: row[field.name] for field in fields(Figures)}),
+            class_name=row.get("class_name"),
+            parameters=row.get("parameters"),
+            shares_in_target=row.get("shares_in_target"),
+        )
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    """bench_generation's JSON report: the run's settings and judges, then one row per judged set."""
+
+    KIND: ClassVar[str] = "generation"
+
+    machine: str
+    command: str
+    dataset: str
+    split: str
+    num_samples: int
+    judges: list[str]  # judge ids; the first gives FID, KID and class shares, the last precision / recall
+    judge_features: dict[str, int]
+    features: str
+    labels: list[str]
+    test_class_shares: list[float]
+    rows: list[GenerationRow]
+
+    @classmethod
+    def from_dict(cls, report: dict[str, Any]) -> GenerationReport:
+        check_kind(report, cls.KIND)
+        fields = {key: value for key, value in report.items() if key not in ("benchmark", "results")}
+        return cls(**fields, rows=[GenerationRow.from_dict(row) for row in report["results"]])
+
+    def to_dict(self) -> dict[str, Any]:
+        report = {"benchmark": self.KIND}
+        report |= {field.name: getattr(self, field.name) for field in fields(self) if field.name != "rows"}
+        report["results"] = [row.to_dict() for row in self.rows]
+        return report
+
+    @property
+    def short_judges(self) -> list[str]:
+        return [judge_name(judge) for judge in self.judges]
+
+    def model_row(self, matches: Callable[[str], bool]) -> GenerationRow | None:
+        """The first model row whose name (model id) `matches`, or None."""
+        return next((row for row in self.rows if row.is_model and matches(row.name)), None)
+
+
+def generation_table(report: GenerationReport, first: str, label: Callable[[GenerationRow], str]) -> list[str]:
+    """The markdown lines of bench_generation's table: one row per judged set, every judge's FID, then the rest.
+
+    Args:
+        report: the run.
+        first: the header of the first column, whose cells are `label(row)`.
+        label: a row's first cell (the benchmark bolds every model, a card its own model with its class).
+    """
+    short = report.short_judges
+    lines = [
+        f"| {first} | " + " | ".join(f"FID {name}" for name in short) + " | " + " | ".join(FIGURES_COLUMNS) + " |",
+        # One alignment cell more than there are columns: the tables already published have it, and both the
+        # benchmark's markdown and the cards are kept byte for byte as they were.
+        "|---|" + "---:|" * (len(short) + len(FIGURES_COLUMNS) + 1),
+    ]
+    for row in report.rows:
+        lines.append(f"| {label(row)} | " + " | ".join(row.figures.cells(report.judges, 2)) + " |")
+    return lines
 
 
 def check_kind(report: dict[str, Any], kind: str) -> None:

@@ -1,5 +1,5 @@
-"""The photo benchmarks' typed reports: read from their JSON and written back unchanged, and their per-method table
-rendered by one function for the benchmark's markdown and the model cards alike."""
+"""The benchmarks' typed reports: read from their JSON and written back unchanged, and the tables that a benchmark's
+markdown and the model cards share rendered by one function for both."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the benchmarks and the card parts live at the repository root, next to hfimg
 
-from benchmarks import bench_denoising, bench_inpainting, reports  # noqa: E402
-from benchmarks.reports import DenoisingReport, InpaintingReport, Method, methods_table  # noqa: E402
+from benchmarks import bench_denoising, bench_generation, bench_inpainting, reports  # noqa: E402
+from benchmarks.reports import (  # noqa: E402
+    DenoisingReport,
+    GenerationReport,
+    InpaintingReport,
+    Method,
+    methods_table,
+)
 from scripts.cardkit import results  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -102,3 +108,45 @@ def test_the_benchmark_and_the_card_render_the_methods_table_with_one_function(
     report_class = InpaintingReport if kind == "inpainting" else DenoisingReport
     mine = results.own_method(report_class.from_dict(committed(kind)).methods, name)
     assert f"| **{mine.name}** | {mine.parameters:,} |" in "\n".join(calls[-1])  # the card's own model, in bold
+
+
+def round_trips(report_class: type, kind: str) -> None:
+    raw = committed(kind)
+    typed = report_class.from_dict(raw)
+    assert typed.to_dict() == raw
+    assert json.dumps(typed.to_dict(), indent=2) == json.dumps(raw, indent=2)  # the same keys in the same order
+
+
+def test_the_generation_report_round_trips_its_json():
+    round_trips(GenerationReport, "generation")
+    raw, typed = committed("generation"), GenerationReport.from_dict(committed("generation"))
+    references = [row for row in typed.rows if not row.is_model]
+    assert references and all(row.class_name is None and row.shares_in_target is None for row in references)
+    model = typed.model_row(lambda model_id: model_id == "hfimg/dcgan-fashion-mnist")
+    first = next(row for row in raw["results"] if row["name"] == "hfimg/dcgan-fashion-mnist")
+    assert (model.parameters, model.figures.fid, model.figures.judges) == (
+        first["parameters"],
+        first["fid"],
+        first["judges"],
+    )
+
+
+def test_the_generation_benchmark_and_card_render_their_table_with_one_function(monkeypatch):
+    assert bench_generation.generation_table is reports.generation_table
+    assert results.generation_table is reports.generation_table
+    calls = []
+
+    def spy(*args, **kwargs):
+        lines = reports.generation_table(*args, **kwargs)
+        calls.append(lines)
+        return lines
+
+    monkeypatch.setattr(bench_generation, "generation_table", spy)
+    monkeypatch.setattr(results, "generation_table", spy)
+    text = bench_generation.markdown(committed("generation"))
+    _, section = results.generation_results(committed("generation"), "dcgan-fashion-mnist")
+    assert len(calls) == 2 and "\n".join(calls[0]) in text and "\n".join(calls[1]) in section
+    assert "| **DCGANGenerator (hfimg/dcgan-fashion-mnist)** |" in section  # the card's own model, in bold
+    assert calls[0][2:] != calls[1][2:] and [line.count("|") for line in calls[0]] == [
+        line.count("|") for line in calls[1]
+    ]  # other labels, the same columns

@@ -16,7 +16,16 @@ import numpy as np
 from huggingface_hub import EvalResult
 
 import hfimg
-from benchmarks.reports import DenoisingReport, InpaintingReport, Method, methods_table
+from benchmarks.reports import (
+    DenoisingReport,
+    GenerationReport,
+    GenerationRow,
+    InpaintingReport,
+    Method,
+    generation_table,
+    judge_name,
+    methods_table,
+)
 from hfimg.registry import BUNDLED_ORG
 from scripts.cardkit.shipped import FASHION_MNIST_SIZE, FASHION_MNIST_TEST, PHOTO_VALIDATION, TASKS
 
@@ -72,38 +81,33 @@ def common_fields(task: str, dataset: tuple[str, str, str], args: dict, config: 
     }
 
 
-def judge_name(judge: str) -> str:
-    """A judge's short name in tables: hfimg/fashion-mnist-judge-deep -> judge-deep."""
-    return judge.removeprefix("hfimg/fashion-mnist-")
-
-
 def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     """Model-index entries and the markdown results section of a generator, from bench_generation's JSON."""
-    rows, judges = report["results"], report["judges"]
-    mine = next((row for row in rows if row["kind"] == "model" and matches(row["name"], name)), None)
+    typed = GenerationReport.from_dict(report)
+    judges, short, labels = typed.judges, typed.short_judges, typed.labels
+    mine = typed.model_row(lambda model_id: matches(model_id, name))
     if mine is None:
         raise LookupError(f"no results for {name}")
-    common = common_fields("generation", FASHION_MNIST_TEST, {"samples": report["num_samples"]})
-    shares = mine["class_shares"]
-    results = [eval_result(common, "fid", f"FID ({judges[0]} features)", mine["fid"])]
+    figures = mine.figures
+    common = common_fields("generation", FASHION_MNIST_TEST, {"samples": typed.num_samples})
+    shares = figures.class_shares
+    results = [eval_result(common, "fid", f"FID ({judges[0]} features)", figures.fid)]
     results += [
-        eval_result(common, f"fid_{judge_name(judge)}", f"FID ({judge} features)", mine["judges"][judge])
+        eval_result(common, f"fid_{judge_name(judge)}", f"FID ({judge} features)", figures.judges[judge])
         for judge in judges[1:]
     ]
     results += [
-        eval_result(common, "kid", f"KID ({judges[0]} features)", mine["kid"]),
-        eval_result(common, "precision", f"Precision (k = 3, {judges[-1]} features)", mine["precision"]),
-        eval_result(common, "recall", f"Recall (k = 3, {judges[-1]} features)", mine["recall"]),
+        eval_result(common, "kid", f"KID ({judges[0]} features)", figures.kid),
+        eval_result(common, "precision", f"Precision (k = 3, {judges[-1]} features)", figures.precision),
+        eval_result(common, "recall", f"Recall (k = 3, {judges[-1]} features)", figures.recall),
         eval_result(common, "two_sample_accuracy", "Two-sample test accuracy (50% = indistinguishable)",
-                    mine["two_sample_accuracy"]),
+                    figures.two_sample_accuracy),
         eval_result(common, "min_class_share", "Smallest class share", min(shares)),
         eval_result(common, "max_class_share", "Largest class share", max(shares)),
     ]  # fmt: skip
 
-    labels = report["labels"]
-    short = [judge_name(judge) for judge in judges]
     lines = [
-        f"{report['num_samples']:,} samples against the first {report['num_samples']:,} images of the Fashion-MNIST "
+        f"{typed.num_samples:,} samples against the first {typed.num_samples:,} images of the Fashion-MNIST "
         "test split, every set at the data's own 28 px, next to references measured in the same run the same way. "
         f"FID under three judges, the penultimate layers of three classifiers: `{short[0]}` is the one models were "
         f"selected with, the others ({', '.join(f'`{j}`' for j in short[1:])}; other widths, depths, framing and "
@@ -112,22 +116,18 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "from test images (50% = it cannot). Such FIDs compare only with values measured the same way, never with "
         "Inception FIDs.",
         "",
-        "| images | " + " | ".join(f"FID {j}" for j in short) + " | precision | recall | two-sample test | "
-        "smallest class | largest class |",
-        "|---|" + "---:|" * (len(short) + 6),
     ]
-    for row in rows:
-        label = f"{row['class_name']} ({row['name']})" if row["kind"] == "model" else row["name"]
-        label = f"**{label}**" if row is mine else label
-        lines.append(
-            f"| {label} | "
-            + " | ".join(f"{row['judges'][judge]:.2f}" for judge in judges)
-            + f" | {row['precision']:.3f} | {row['recall']:.3f} | {row['two_sample_accuracy']:.1%} | "
-            f"{min(row['class_shares']):.1%} | {max(row['class_shares']):.1%} |"
-        )
-    blurred = next((row for row in rows if row["kind"] == "blurred"), None)
+
+    def label(row: GenerationRow) -> str:  # a model with its class; this card's own model in bold
+        text = f"{row.class_name} ({row.name})" if row.is_model else row.name
+        return f"**{text}**" if row is mine else text
+
+    lines += generation_table(typed, "images", label)
+    blurred = next((row for row in typed.rows if row.kind == "blurred"), None)
     if blurred is not None:
-        below = [j for j, judge in zip(short, judges, strict=True) if mine["judges"][judge] < blurred["judges"][judge]]
+        below = [
+            j for j, judge in zip(short, judges, strict=True) if figures.judges[judge] < blurred.figures.judges[judge]
+        ]
         verdict = "every judge" if len(below) == len(judges) else (", ".join(below) or "no judge")
         lines += ["", f"- FID below the blurred-real reference under {verdict}."]
     low, high = int(np.argmin(shares)), int(np.argmax(shares))
@@ -136,7 +136,7 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         f"- Class shares (`{short[0]}`'s verdict on each sample): {'every' if in_range else 'not every'} class "
         f"between 5% and 15%; smallest {shares[low]:.1%} ({labels[low]}), largest {shares[high]:.1%} "
         f"({labels[high]}). The classifier itself gives the test split "
-        f"{min(report['test_class_shares']):.1%}-{max(report['test_class_shares']):.1%} per class.",
+        f"{min(typed.test_class_shares):.1%}-{max(typed.test_class_shares):.1%} per class.",
         "",
         "| " + " | ".join(labels) + " |",
         "|" + "---:|" * len(labels),
