@@ -37,6 +37,7 @@ import torch
 
 from benchmarks import judging
 from benchmarks.common import command_line, load_model, machine, publish
+from benchmarks.reports import FIGURES_COLUMNS, GanRecipesReport
 from hfimg import metrics
 
 VANILLA = {
@@ -153,37 +154,36 @@ def curve(row: str, args: argparse.Namespace, test: torch.Tensor, judges: dict) 
 
 
 def markdown(report: dict) -> str:
-    judges = report["judges"]
-    short = [judge.removeprefix("hfimg/fashion-mnist-") for judge in judges]
+    typed = GanRecipesReport.from_dict(report)
+    judges, short = typed.judges, typed.short_judges
     lines = [
-        f"Machine: {report['machine']}",
+        f"Machine: {typed.machine}",
         "",
-        f"Each row: `train.py` for {report['minutes']:g} minutes of one CPU thread ({report['jobs']} rows side by "
-        f"side), then {report['num_samples']:,} samples of the model as it was saved at that budget against as many "
+        f"Each row: `train.py` for {typed.minutes:g} minutes of one CPU thread ({typed.jobs} rows side by "
+        f"side), then {typed.num_samples:,} samples of the model as it was saved at that budget against as many "
         "test images (bench_generation's measures, benchmarks/judging.py).",
         "",
-        "| recipe | steps | images | " + " | ".join(f"FID {name}" for name in short) + " | precision | recall | "
-        "two-sample test | smallest class | largest class |",
-        "|---|---:|---:|" + "---:|" * (len(short) + 5),
+        "| recipe | steps | images | "
+        + " | ".join(f"FID {name}" for name in short)
+        + " | "
+        + " | ".join(FIGURES_COLUMNS)
+        + " |",
+        "|---|---:|---:|" + "---:|" * (len(short) + len(FIGURES_COLUMNS)),
     ]
-    for row in report["rows"]:
-        final = row["final"]
+    for row in typed.rows:
         lines.append(
-            f"| {row['name']} | {row['steps']:,} | {row['images']:,} | "
-            + " | ".join(f"{final['judges'][judge]:.1f}" for judge in judges)
-            + f" | {final['precision']:.3f} | {final['recall']:.3f} | {final['two_sample_accuracy']:.1%} | "
-            f"{min(final['class_shares']):.1%} | {max(final['class_shares']):.1%} |"
+            f"| {row.name} | {row.steps:,} | {row.images:,} | " + " | ".join(row.final.cells(judges, 1)) + " |"
         )
     lines += [
         "",
-        f"Learning curves (FID {short[-1]} of {report['curve_samples']:,} samples at each checkpoint, minutes of "
+        f"Learning curves (FID {short[-1]} of {typed.curve_samples:,} samples at each checkpoint, minutes of "
         "training in brackets):",
         "",
     ]
-    for row in report["rows"]:
-        if row["curve"]:
-            points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.1f})" for p in row["curve"])
-            lines.append(f"- {row['name']}: {points}")
+    for row in typed.rows:
+        if row.curve:
+            points = ", ".join(f"{p.judges[judges[-1]]:.1f} ({p.minutes:.1f})" for p in row.curve)
+            lines.append(f"- {row.name}: {points}")
     return "\n".join(lines)
 
 

@@ -292,6 +292,81 @@ def generation_table(report: GenerationReport, first: str, label: Callable[[Gene
     return lines
 
 
+@dataclass(frozen=True)
+class CurvePoint:
+    """A learning-curve point of bench_gan_recipes: FIDs of a checkpoint's samples (fewer than the final ones)."""
+
+    step: int
+    minutes: float  # of training
+    judges: dict[str, float]  # {judge id: FID}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, point: dict[str, Any]) -> CurvePoint:
+        return cls(**point)
+
+
+@dataclass(frozen=True)
+class RecipeRow:
+    """bench_gan_recipes' row of one recipe: where the time budget stopped it, its final figures and its curve."""
+
+    name: str
+    flags: dict[str, str]  # train.py flags on top of the report's common ones
+    steps: int
+    images: int  # seen in training
+    minutes: float  # of training
+    parameters: int
+    final: Figures
+    curve: list[CurvePoint]  # empty for a row without a learning curve
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{field.name: getattr(self, field.name) for field in fields(self)},
+            "final": self.final.to_dict(),
+            "curve": [point.to_dict() for point in self.curve],
+        }
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> RecipeRow:
+        final = Figures.from_dict(row["final"])
+        return cls(**{**row, "final": final, "curve": [CurvePoint.from_dict(point) for point in row["curve"]]})
+
+
+@dataclass(frozen=True)
+class GanRecipesReport:
+    """bench_gan_recipes' JSON report: DCGAN recipes trained for the same minutes, one row per recipe."""
+
+    KIND: ClassVar[str] = "gan_recipes"
+
+    machine: str
+    command: str
+    minutes: float  # the time budget of every row
+    jobs: int
+    num_samples: int
+    curve_samples: int
+    judges: list[str]
+    common_flags: dict[str, str]
+    rows: list[RecipeRow]
+
+    @classmethod
+    def from_dict(cls, report: dict[str, Any]) -> GanRecipesReport:
+        check_kind(report, cls.KIND)
+        rows = [RecipeRow.from_dict(row) for row in report["rows"]]
+        return cls(**{key: value for key, value in report.items() if key != "benchmark"} | {"rows": rows})
+
+    def to_dict(self) -> dict[str, Any]:
+        report = {"benchmark": self.KIND}
+        report |= {field.name: getattr(self, field.name) for field in fields(self)}
+        report["rows"] = [row.to_dict() for row in self.rows]
+        return report
+
+    @property
+    def short_judges(self) -> list[str]:
+        return [judge_name(judge) for judge in self.judges]
+
+
 def check_kind(report: dict[str, Any], kind: str) -> None:
     if report.get("benchmark") != kind:
         raise ValueError(f"a {report.get('benchmark')!r} report, not a {kind!r} one.")

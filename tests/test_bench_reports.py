@@ -12,9 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the benchmarks and the card parts live at the repository root, next to hfimg
 
-from benchmarks import bench_denoising, bench_generation, bench_inpainting, reports  # noqa: E402
+from benchmarks import bench_denoising, bench_gan_recipes, bench_generation, bench_inpainting, reports  # noqa: E402
 from benchmarks.reports import (  # noqa: E402
     DenoisingReport,
+    GanRecipesReport,
     GenerationReport,
     InpaintingReport,
     Method,
@@ -150,3 +151,27 @@ def test_the_generation_benchmark_and_card_render_their_table_with_one_function(
     assert calls[0][2:] != calls[1][2:] and [line.count("|") for line in calls[0]] == [
         line.count("|") for line in calls[1]
     ]  # other labels, the same columns
+
+
+def test_the_gan_recipes_report_round_trips_its_json():
+    round_trips(GanRecipesReport, "gan_recipes")
+    raw, typed = committed("gan_recipes"), GanRecipesReport.from_dict(committed("gan_recipes"))
+    for row, entry in zip(typed.rows, raw["rows"], strict=True):
+        assert (row.steps, row.final.precision, len(row.curve)) == (
+            entry["steps"],
+            entry["final"]["precision"],
+            len(entry["curve"]),
+        )
+        assert [point.step for point in row.curve] == [point["step"] for point in entry["curve"]]
+
+
+def test_the_recipes_card_section_is_a_narrower_view_of_the_benchmark_table():
+    raw = committed("gan_recipes")
+    text, section = bench_gan_recipes.markdown(raw), results.recipes_section(raw)
+    for row in GanRecipesReport.from_dict(raw).rows:
+        fids = " | ".join(f"{fid:.1f}" for fid in row.final.judges.values())
+        assert f"| {row.name} | {row.steps:,} | {row.images:,} | {fids} | {row.final.precision:.3f} |" in text
+        assert (
+            f"| {row.name} | {row.minutes:.0f} | {row.images:,} | {fids} | {row.final.two_sample_accuracy:.1%} |"
+            in (section)
+        )

@@ -18,6 +18,7 @@ from huggingface_hub import EvalResult
 import hfimg
 from benchmarks.reports import (
     DenoisingReport,
+    GanRecipesReport,
     GenerationReport,
     GenerationRow,
     InpaintingReport,
@@ -146,33 +147,35 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
 
 
 def recipes_section(report: dict) -> str:
-    """The equal-time comparison of DCGAN recipes (bench_gan_recipes' JSON), for the DCGAN card."""
-    judges = report["judges"]
+    """The equal-time comparison of DCGAN recipes (bench_gan_recipes' JSON), for the DCGAN card.
+
+    A narrower view than the benchmark's table (minutes instead of steps; FIDs and the two-sample test only), built
+    from the same typed rows.
+    """
+    typed = GanRecipesReport.from_dict(report)
+    judges, short = typed.judges, typed.short_judges
     lines = [
         "",
         "### Against the vanilla DCGAN at equal CPU time",
         "",
         f"Each recipe trained by `train.py` for the same minutes of one CPU thread on the same machine, then "
-        f"{report['num_samples']:,} samples of the final model judged as above (`benchmarks/bench_gan_recipes.py`; "
+        f"{typed.num_samples:,} samples of the final model judged as above (`benchmarks/bench_gan_recipes.py`; "
         "the full ablation is in benchmarks/RESULTS.md):",
         "",
-        "| recipe | minutes | images seen | "
-        + " | ".join(f"FID {judge_name(j)}" for j in judges)
-        + " | two-sample test |",
+        "| recipe | minutes | images seen | " + " | ".join(f"FID {j}" for j in short) + " | two-sample test |",
         "|---|---:|---:|" + "---:|" * (len(judges) + 1),
     ]
-    for row in report["rows"]:
-        final = row["final"]
+    for row in typed.rows:
         lines.append(
-            f"| {row['name']} | {row['minutes']:.0f} | {row['images']:,} | "
-            + " | ".join(f"{final['judges'][j]:.1f}" for j in judges)
-            + f" | {final['two_sample_accuracy']:.1%} |"
+            f"| {row.name} | {row.minutes:.0f} | {row.images:,} | "
+            + " | ".join(f"{row.final.judges[j]:.1f}" for j in judges)
+            + f" | {row.final.two_sample_accuracy:.1%} |"
         )
-    lines += ["", f"Learning curves, FID {judge_name(judges[-1])} (minutes of training in brackets):", ""]
-    for row in report["rows"]:
-        if row["curve"]:
-            points = ", ".join(f"{p['judges'][judges[-1]]:.1f} ({p['minutes']:.0f})" for p in row["curve"])
-            lines.append(f"- {row['name']}: {points}")
+    lines += ["", f"Learning curves, FID {short[-1]} (minutes of training in brackets):", ""]
+    for row in typed.rows:
+        if row.curve:
+            points = ", ".join(f"{p.judges[judges[-1]]:.1f} ({p.minutes:.0f})" for p in row.curve)
+            lines.append(f"- {row.name}: {points}")
     return "\n".join(lines)
 
 
