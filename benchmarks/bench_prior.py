@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import bucket_label, command_line, load_methods, machine, median_ms, publish
+from benchmarks.reports import PriorReport, methods_table
 from hfimg import metrics
 from hfimg.classical import navier_stokes_pixels, telea_pixels
 from hfimg.data import ImageStream
@@ -279,13 +280,14 @@ def bold_best(values: list[float], best: Callable, digits: int) -> list[str]:
 
 def markdown(report: dict) -> str:
     """Long table, PSNR by bucket with the priors' margin over Telea, class agreement at 40-50%, times."""
-    settings, rows, methods = report["settings"], report["results"], report["methods"]
-    names = [method["name"] for method in methods]
+    typed = PriorReport.from_dict(report)
+    settings, rows, methods = typed.settings, typed.rows, typed.methods
+    names = [method.name for method in methods]
     buckets = [bucket_label(bucket) for bucket in HOLE_BUCKETS]
     lines = [
-        f"Machine: {report['machine']}",
+        f"Machine: {typed.machine}",
         "",
-        f"Command: `{report['command']}`",
+        f"Command: `{typed.command}`",
         "",
         f"{settings['images']} Fashion-MNIST test images at 32x32, one mask per image and hole bucket (seed "
         f"{settings['seed']}), brush strokes for the even-numbered images and boxes for the odd ones, so each "
@@ -300,45 +302,43 @@ def markdown(report: dict) -> str:
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for bucket, kind in itertools.product(buckets, MASK_KINDS):
-        group = [row for row in rows if (row["bucket"], row["kind"]) == (bucket, kind)]
-        floor = next(row for row in group if row["method"] == DAMAGED)
+        group = [row for row in rows if (row.bucket, row.kind) == (bucket, kind)]
+        floor = next(row for row in group if row.method == DAMAGED)
         ranked = [row for row in group if row is not floor]
         columns = {
-            "psnr": bold_best([row["psnr"] for row in ranked], max, 2),
-            "ssim": bold_best([row["ssim"] for row in ranked], max, 4),
-            "hole_l1": bold_best([row["hole_l1"] for row in ranked], min, 4),
-            "class_agreement": bold_best([row["class_agreement"] for row in ranked], max, 3),
+            "psnr": bold_best([row.psnr for row in ranked], max, 2),
+            "ssim": bold_best([row.ssim for row in ranked], max, 4),
+            "hole_l1": bold_best([row.hole_l1 for row in ranked], min, 4),
+            "class_agreement": bold_best([row.class_agreement for row in ranked], max, 3),
         }
-        cells = f"{floor['psnr']:.2f} | {floor['ssim']:.4f} | {floor['hole_l1']:.4f} | {floor['class_agreement']:.3f}"
+        cells = f"{floor.psnr:.2f} | {floor.ssim:.4f} | {floor.hole_l1:.4f} | {floor.class_agreement:.3f}"
         lines.append(f"| {bucket} | {kind} | {DAMAGED} | {cells} |")
         for i, row in enumerate(ranked):
-            lines.append(f"| {bucket} | {kind} | {row['method']} | {' | '.join(c[i] for c in columns.values())} |")
+            lines.append(f"| {bucket} | {kind} | {row.method} | {' | '.join(c[i] for c in columns.values())} |")
 
     def mean_over_kinds(name: str, bucket: str, field: str) -> float:
-        return statistics.fmean(row[field] for row in rows if (row["method"], row["bucket"]) == (name, bucket))
+        return statistics.fmean(getattr(row, field) for row in rows if (row.method, row.bucket) == (name, bucket))
 
     lines += ["", "PSNR (dB) by hole ratio, mask kinds averaged:", ""]
-    lines += ["| method | parameters | " + " | ".join(buckets) + " |", "|---|---:|" + "---:|" * len(buckets)]
     psnr = {(name, bucket): mean_over_kinds(name, bucket, "psnr") for name in names for bucket in buckets}
     columns = [bold_best([psnr[name, bucket] for name in names], max, 2) for bucket in buckets]
-    for i, method in enumerate(methods):
-        params = f"{method['parameters']:,}" if method["parameters"] else "-"
-        lines.append(f"| {method['name']} | {params} | {' | '.join(column[i] for column in columns)} |")
+    # The per-method table of the photo benchmarks and the cards, then the floor and the priors' margins below it.
+    lines += methods_table(methods, buckets, lambda method: [column[names.index(method.name)] for column in columns])
     floor = [f"{mean_over_kinds(DAMAGED, bucket, 'psnr'):.2f}" for bucket in buckets]
     lines.append(f"| {DAMAGED} | - | {' | '.join(floor)} |")
-    for method in (m for m in methods if m["kind"] == "prior"):
-        margins = [psnr[method["name"], bucket] - psnr[TELEA, bucket] for bucket in buckets]
-        lines.append(f"| {method['name']} - {TELEA} | | {' | '.join(f'{m:+.2f}' for m in margins)} |")
+    for method in (m for m in methods if m.kind == "prior"):
+        margins = [psnr[method.name, bucket] - psnr[TELEA, bucket] for bucket in buckets]
+        lines.append(f"| {method.name} - {TELEA} | | {' | '.join(f'{m:+.2f}' for m in margins)} |")
 
     last = buckets[-1]
-    at_last = {(row["method"], row["kind"]): row for row in rows if row["bucket"] == last}
+    at_last = {(row.method, row.kind): row for row in rows if row.bucket == last}
     lines += ["", f"Classes at {last} holes: agreement with the class of the original, accuracy on the true labels:"]
     lines += ["", "| method | " + " | ".join(MASK_KINDS) + " | mean | accuracy |"]
     lines.append("|---|" + "---:|" * (len(MASK_KINDS) + 2))
 
     def class_cells(name: str) -> list[float]:
-        agreement = [at_last[name, kind]["class_agreement"] for kind in MASK_KINDS]
-        accuracy = statistics.fmean(at_last[name, kind]["accuracy"] for kind in MASK_KINDS)
+        agreement = [at_last[name, kind].class_agreement for kind in MASK_KINDS]
+        accuracy = statistics.fmean(at_last[name, kind].accuracy for kind in MASK_KINDS)
         return [*agreement, statistics.fmean(agreement), accuracy]
 
     table = [class_cells(name) for name in names]
@@ -346,10 +346,10 @@ def markdown(report: dict) -> str:
     for i, name in enumerate(names):
         lines.append(f"| {name} | {' | '.join(column[i] for column in columns)} |")
     lines.append(f"| {DAMAGED} (floor) | {' | '.join(f'{value:.3f}' for value in class_cells(DAMAGED))} |")
-    ceiling = [1.0] * (len(MASK_KINDS) + 1) + [report["classifier_accuracy"]]
+    ceiling = [1.0] * (len(MASK_KINDS) + 1) + [typed.classifier_accuracy]
     lines.append(f"| originals (ceiling) | {' | '.join(f'{value:.3f}' for value in ceiling)} |")
 
-    timing = report["timing"]
+    timing = typed.timing
     lines += [
         "",
         f"Time per image: median of {timing['single_calls']} single-image calls ({last} stroke holes), and the "
@@ -359,7 +359,7 @@ def markdown(report: dict) -> str:
         "|---|---:|---:|",
     ]
     single = bold_best([timing["single_ms"][name] for name in names], min, 1)
-    batched = {name: statistics.fmean(row["ms_batched"] for row in rows if row["method"] == name) for name in names}
+    batched = {name: statistics.fmean(row.ms_batched for row in rows if row.method == name) for name in names}
     batched_cells = bold_best([batched[name] for name in names], min, 1)
     for i, name in enumerate(names):
         lines.append(f"| {name} | {single[i]} | {batched_cells[i]} |")

@@ -367,6 +367,88 @@ class GanRecipesReport:
         return [judge_name(judge) for judge in self.judges]
 
 
+@dataclass(frozen=True)
+class PriorMethod(Method):
+    """A method of bench_prior: a Method with its kind ("prior", "feed-forward" or "classical")."""
+
+    kind: str
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> PriorMethod:
+        return cls(**entry)
+
+
+@dataclass(frozen=True)
+class PriorRow:
+    """bench_prior's averages of one method in one hole-ratio bucket with one kind of mask."""
+
+    method: str
+    bucket: str  # "10%-20%"
+    kind: str  # of the masks: "strokes" or "boxes"
+    ms_batched: float | None  # None for the damaged input, which takes no time
+    psnr: float
+    ssim: float
+    hole_l1: float
+    class_agreement: float
+    accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> PriorRow:
+        return cls(**row)
+
+
+@dataclass(frozen=True)
+class PriorReport:
+    """bench_prior's JSON report: rows by method, hole-ratio bucket and mask kind, and single-image timings."""
+
+    KIND: ClassVar[str] = "prior"
+
+    machine: str
+    command: str
+    settings: dict[str, Any]
+    methods: list[PriorMethod]
+    classifier_accuracy: float  # on the undamaged images: the ceiling of class agreement's accuracy
+    timing: dict[str, Any]  # {"single_calls": n, "single_ms": {method: median ms of one image}}
+    rows: list[PriorRow]
+
+    @classmethod
+    def from_dict(cls, report: dict[str, Any]) -> PriorReport:
+        check_kind(report, cls.KIND)
+        return cls(
+            machine=report["machine"],
+            command=report["command"],
+            settings=report["settings"],
+            methods=[PriorMethod.from_dict(method) for method in report["methods"]],
+            classifier_accuracy=report["classifier_accuracy"],
+            timing=report["timing"],
+            rows=[PriorRow.from_dict(row) for row in report["results"]],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.KIND,
+            "machine": self.machine,
+            "command": self.command,
+            "settings": self.settings,
+            "methods": [asdict(method) for method in self.methods],
+            "classifier_accuracy": self.classifier_accuracy,
+            "timing": self.timing,
+            "results": [row.to_dict() for row in self.rows],
+        }
+
+    @property
+    def buckets(self) -> list[str]:
+        """The hole-ratio buckets, in the order of the rows."""
+        return list(dict.fromkeys(row.bucket for row in self.rows))
+
+    @property
+    def single_ms(self) -> dict[str, float]:
+        return self.timing["single_ms"]
+
+
 def check_kind(report: dict[str, Any], kind: str) -> None:
     if report.get("benchmark") != kind:
         raise ValueError(f"a {report.get('benchmark')!r} report, not a {kind!r} one.")

@@ -19,6 +19,8 @@ from benchmarks.reports import (  # noqa: E402
     GenerationReport,
     InpaintingReport,
     Method,
+    PriorMethod,
+    PriorReport,
     methods_table,
 )
 from scripts.cardkit import results  # noqa: E402
@@ -175,3 +177,10 @@ def test_the_recipes_card_section_is_a_narrower_view_of_the_benchmark_table():
             f"| {row.name} | {row.minutes:.0f} | {row.images:,} | {fids} | {row.final.two_sample_accuracy:.1%} |"
             in (section)
         )
+
+
+def test_the_prior_report_round_trips_its_json():
+    round_trips(PriorReport, "prior")
+    typed = PriorReport.from_dict(committed("prior"))
+    assert all(isinstance(method, PriorMethod) and method.kind for method in typed.methods)
+    assert typed.buckets == list(dict.fromkeys(row["bucket"] for row in committed("prior")["results"]))

@@ -23,6 +23,9 @@ from benchmarks.reports import (
     GenerationRow,
     InpaintingReport,
     Method,
+    PriorMethod,
+    PriorReport,
+    PriorRow,
     generation_table,
     judge_name,
     methods_table,
@@ -283,13 +286,13 @@ PRIOR_METRICS = ("psnr", "ssim", "hole_l1", "class_agreement")
 TELEA = "OpenCV Telea"  # the classical reference of bench_prior
 
 
-def kinds_averaged(rows: list[dict]) -> dict[tuple[str, str], dict[str, float]]:
+def kinds_averaged(rows: list[PriorRow]) -> dict[tuple[str, str], dict[str, float]]:
     """{(method, bucket): each metric averaged over the mask kinds}, from bench_prior's (method, bucket, kind) rows."""
     groups = defaultdict(list)
     for row in rows:
-        groups[row["method"], row["bucket"]].append(row)
+        groups[row.method, row.bucket].append(row)
     return {
-        key: {metric: statistics.fmean(row[metric] for row in group) for metric in PRIOR_METRICS}
+        key: {metric: statistics.fmean(getattr(row, metric) for row in group) for metric in PRIOR_METRICS}
         for key, group in groups.items()
     }
 
@@ -322,22 +325,19 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
 
     The section sets the model next to latent search in the GAN and VAE priors and OpenCV Telea, bucket by bucket.
     """
-    methods = report["methods"]  # bench_prior's, with their "kind"
-    typed = [Method.from_dict(method) for method in methods]
-    mine = methods[typed.index(own_method(typed, name))]
-    table = kinds_averaged(report["results"])
-    buckets = list(dict.fromkeys(row["bucket"] for row in report["results"]))
-    settings = report["settings"]
-    single_ms = report["timing"]["single_ms"]
-    rivals = [method for method in methods if method["kind"] == "prior" or method["name"] == TELEA]
+    typed = PriorReport.from_dict(report)
+    methods, buckets, settings, single_ms = typed.methods, typed.buckets, typed.settings, typed.single_ms
+    mine = own_method(methods, name)
+    table = kinds_averaged(typed.rows)
+    rivals = [method for method in methods if method.kind == "prior" or method.name == TELEA]
 
-    def short(method: dict) -> str:  # "DCGANGenerator prior", "OpenCV Telea"
-        return f"{method['name'].split(' ')[0]} prior" if method["kind"] == "prior" else method["name"]
+    def short(method: PriorMethod) -> str:  # "DCGANGenerator prior", "OpenCV Telea"
+        return f"{method.name.split(' ')[0]} prior" if method.kind == "prior" else method.name
 
     results = []
     args = {"images": settings["images"], "masks": " and ".join(settings["mask_kinds"])}
     for bucket in buckets:
-        row = table[mine["name"], bucket]
+        row = table[mine.name, bucket]
         common = common_fields("prior", FASHION_MNIST_TEST, args, holes_config(bucket))
         agreement = eval_result(common, "class_agreement", f"Class agreement, {bucket} holes", row["class_agreement"])
         results += [*hole_results(common, bucket, row["psnr"], row["ssim"], row["hole_l1"]), agreement]
@@ -349,7 +349,7 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "every method, each of which gets the image with its hole zeroed. PSNR (per image capped at a one-grey-level "
         "error) and SSIM over the whole image (the known pixels are kept), L1 over the hole (0-1 scale), each the "
         "mean of the two mask kinds. Class agreement: the share of restored images that the bundled Fashion-MNIST "
-        f"classifier ({report['classifier_accuracy']:.1%} accurate on these images) puts in the class it gives the "
+        f"classifier ({typed.classifier_accuracy:.1%} accurate on these images) puts in the class it gives the "
         f"original. The priors search the latent space of a generator of the same data with `hfimg.prior` "
         f"({settings['prior_steps']} steps, {settings['prior_restarts']} restarts per image).",
         "",
@@ -358,21 +358,20 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     columns += [f"{short(method)}: PSNR / agreement" for method in rivals]
     lines += ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
     for bucket in buckets:
-        row = table[mine["name"], bucket]
+        row = table[mine.name, bucket]
         theirs = "".join(
-            f" {table[m['name'], bucket]['psnr']:.2f} / {table[m['name'], bucket]['class_agreement']:.3f} |"
-            for m in rivals
+            f" {table[m.name, bucket]['psnr']:.2f} / {table[m.name, bucket]['class_agreement']:.3f} |" for m in rivals
         )
         lines.append(
             f"| {bucket} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['hole_l1']:.4f} | "
             f"{row['class_agreement']:.3f} |{theirs}"
         )
 
-    def difference(method: dict, metric: str) -> dict[str, float]:
-        return {b: table[mine["name"], b][metric] - table[method["name"], b][metric] for b in buckets}
+    def difference(method: Method, metric: str) -> dict[str, float]:
+        return {b: table[mine.name, b][metric] - table[method.name, b][metric] for b in buckets}
 
     def best(metric: str, digits: int) -> str:  # "this model at 10%-20%; ConvVAE prior and OpenCV Telea at ..."
-        labels = {method["name"]: "this model" if method is mine else short(method) for method in methods}
+        labels = {method.name: "this model" if method is mine else short(method) for method in methods}
         winners = {}
         for bucket in buckets:
             shown = {method: round(table[method, bucket][metric], digits) for method in labels}  # ties as shown
@@ -382,8 +381,8 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
             f"{who} at {', '.join(b for b in buckets if winners[b] == who)}" for who in dict.fromkeys(winners.values())
         )
 
-    def times(method: dict) -> str:  # "274x this model's", "0.6x this model's"
-        ratio = single_ms[method["name"]] / single_ms[mine["name"]]
+    def times(method: Method) -> str:  # "274x this model's", "0.6x this model's"
+        ratio = single_ms[method.name] / single_ms[mine.name]
         return f"{ratio:,.0f}x this model's" if ratio >= 10 else f"{ratio:.1f}x this model's"
 
     lines += ["", "This model against each of them, bucket by bucket:", ""]
@@ -395,22 +394,22 @@ def prior_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     lines += [
         f"- Highest PSNR of all {len(methods)} methods of the run: {best('psnr', 2)}.",
         f"- Highest class agreement of all {len(methods)} methods of the run: {best('class_agreement', 3)}.",
-        f"- Time for one image: this model {single_ms[mine['name']]:,.1f} ms; "
-        + ", ".join(f"{short(m)} {single_ms[m['name']]:,.1f} ms ({times(m)})" for m in rivals)
+        f"- Time for one image: this model {single_ms[mine.name]:,.1f} ms; "
+        + ", ".join(f"{short(m)} {single_ms[m.name]:,.1f} ms ({times(m)})" for m in rivals)
         + ".",
     ]
 
     last = buckets[-1]
     lines += ["", f"All methods of the run, PSNR (dB) per bucket, class agreement at {last} holes, time:", ""]
     lines += methods_table(
-        typed,
+        methods,
         [*buckets, f"class agreement ({last})", "one image, ms"],
         lambda method: [
             *(f"{table[method.name, bucket]['psnr']:.2f}" for bucket in buckets),
             f"{table[method.name, last]['class_agreement']:.3f}",
             f"{single_ms[method.name]:,.1f}",
         ],
-        mine=typed[methods.index(mine)],
+        mine=mine,
     )
     return results, "\n".join(lines)
 
