@@ -283,9 +283,8 @@ def generation_table(report: GenerationReport, first: str, label: Callable[[Gene
     short = report.short_judges
     lines = [
         f"| {first} | " + " | ".join(f"FID {name}" for name in short) + " | " + " | ".join(FIGURES_COLUMNS) + " |",
-        # One alignment cell more than there are columns: the tables already published have it, and both the
-        # benchmark's markdown and the cards are kept byte for byte as they were.
-        "|---|" + "---:|" * (len(short) + len(FIGURES_COLUMNS) + 1),
+        # As many alignment cells as headers: with one more, GitHub-flavoured markdown (the Hub's) shows no table.
+        "|---|" + "---:|" * (len(short) + len(FIGURES_COLUMNS)),
     ]
     for row in report.rows:
         lines.append(f"| {label(row)} | " + " | ".join(row.figures.cells(report.judges, 2)) + " |")

@@ -184,3 +184,37 @@ def test_the_prior_report_round_trips_its_json():
     typed = PriorReport.from_dict(committed("prior"))
     assert all(isinstance(method, PriorMethod) and method.kind for method in typed.methods)
     assert typed.buckets == list(dict.fromkeys(row["bucket"] for row in committed("prior")["results"]))
+
+
+def table_shape_errors(markdown: str) -> list[str]:
+    """Each table whose alignment row has another number of cells than its header (GitHub-flavoured markdown, the
+    Hub's, then shows no table at all)."""
+    lines = markdown.splitlines()
+    errors = []
+    for header, alignment in zip(lines, lines[1:], strict=False):  # each line and the next
+        if header.startswith("|") and alignment.startswith("|---"):
+            if header.strip().strip("|").count("|") != alignment.strip().strip("|").count("|"):
+                errors.append(header)
+    return errors
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("generation", "bench_generation"), ("inpainting", "bench_inpainting"), ("denoising", "bench_denoising"),
+     ("prior", "bench_prior"), ("gan_recipes", "bench_gan_recipes"), ("speed", "bench_speed")],
+)  # fmt: skip
+def test_every_table_of_the_committed_reports_is_well_formed(name, module):
+    import importlib
+
+    markdown = importlib.import_module(f"benchmarks.{module}").markdown(committed(name))
+    assert "|---" in markdown
+    assert table_shape_errors(markdown) == []
+
+
+def test_the_table_check_finds_a_misshapen_table():
+    assert table_shape_errors("| a | b |\n|---|---:|---:|\n| 1 | 2 |") == ["| a | b |"]
+
+
+def test_every_model_card_table_is_well_formed():
+    for card in (ROOT / "model_cards").glob("*.md"):
+        assert table_shape_errors(card.read_text()) == [], card.name
