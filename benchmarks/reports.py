@@ -17,6 +17,20 @@ if TYPE_CHECKING:  # typing.Self from Python 3.11; annotations are not evaluated
     from typing_extensions import Self
 
 
+class Record:
+    """A dataclass whose JSON object has exactly its fields as keys: read and written back by name.
+
+    Rows whose JSON differs from their fields (nested figures, keys only some rows have) override both methods.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> Self:
+        return cls(**entry)
+
+
 @dataclass(frozen=True)
 class Method:
     """One method of a run: a learned model (`model` is its id) or a classical one (`model` is None)."""
@@ -36,7 +50,7 @@ class Method:
 
 
 @dataclass(frozen=True)
-class InpaintingRow:
+class InpaintingRow(Record):
     """bench_inpainting's averages of one method in one hole-ratio bucket."""
 
     method: str
@@ -49,16 +63,9 @@ class InpaintingRow:
     ms: float
     images: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> InpaintingRow:
-        return cls(**row)
-
 
 @dataclass(frozen=True)
-class DenoisingRow:
+class DenoisingRow(Record):
     """bench_denoising's averages of one method at one noise level."""
 
     method: str
@@ -81,38 +88,52 @@ class DenoisingRow:
 
 
 @dataclass(frozen=True)
-class PhotoReport:
-    """What the photo benchmarks' JSON reports share: the run, its methods and one row per method and setting."""
+class Report:
+    """A benchmark's JSON report: {"benchmark": KIND, the report's fields in their order, ROWS_KEY: [rows]}.
+
+    Subclasses declare the fields (their names are the JSON keys) and the last one, `rows`, of ROW records; a
+    `methods` field holds METHOD records. A key the class does not declare is refused rather than dropped, so
+    `to_dict` gives back exactly what `from_dict` read.
+    """
 
     KIND: ClassVar[str]  # the report's "benchmark" field
-    ROW: ClassVar[type]  # the row class, with from_dict / to_dict
+    ROW: ClassVar[type[Record]]
+    ROWS_KEY: ClassVar[str] = "results"
+    METHOD: ClassVar[type[Method]] = Method
+
+    @classmethod
+    def from_dict(cls, report: dict[str, Any]) -> Self:
+        check_kind(report, cls.KIND)
+        names = [field.name for field in fields(cls) if field.name != "rows"]
+        unknown = set(report) - {"benchmark", cls.ROWS_KEY, *names}
+        if unknown:
+            raise ValueError(f"a {cls.KIND!r} report with keys this reader does not know: {sorted(unknown)}.")
+        values = {name: report[name] for name in names}
+        if "methods" in values:
+            values["methods"] = [cls.METHOD.from_dict(method) for method in values["methods"]]
+        return cls(**values, rows=[cls.ROW.from_dict(row) for row in report[cls.ROWS_KEY]])
+
+    def to_dict(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"benchmark": self.KIND}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name == "methods":
+                value = [asdict(method) for method in value]
+            if field.name != "rows":
+                report[field.name] = value
+        report[self.ROWS_KEY] = [row.to_dict() for row in self.rows]
+        return report
+
+
+@dataclass(frozen=True)
+class PhotoReport(Report):
+    """What the photo benchmarks' reports share: the run, its methods and one row per method and setting."""
 
     machine: str
     command: str
     settings: dict[str, Any]
     methods: list[Method]
     rows: list[Any]
-
-    @classmethod
-    def from_dict(cls, report: dict[str, Any]) -> Self:
-        check_kind(report, cls.KIND)
-        return cls(
-            machine=report["machine"],
-            command=report["command"],
-            settings=report["settings"],
-            methods=[Method.from_dict(method) for method in report["methods"]],
-            rows=[cls.ROW.from_dict(row) for row in report["results"]],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "benchmark": self.KIND,
-            "machine": self.machine,
-            "command": self.command,
-            "settings": self.settings,
-            "methods": [asdict(method) for method in self.methods],
-            "results": [row.to_dict() for row in self.rows],
-        }
 
 
 @dataclass(frozen=True)
@@ -156,7 +177,7 @@ class DenoisingReport(PhotoReport):
 
 
 @dataclass(frozen=True)
-class Figures:
+class Figures(Record):
     """benchmarks.judging.measure's figures of one set of images against the test images."""
 
     fid: float  # under the first judge
@@ -168,13 +189,6 @@ class Figures:
     two_sample_accuracy: float
     two_sample_seconds: float
     class_shares: list[float]  # under the first judge, one per label
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, figures: dict[str, Any]) -> Figures:
-        return cls(**figures)
 
     def cells(self, judges: Sequence[str], fid_digits: int) -> list[str]:
         """The cells of a judged set: FID under each judge, precision, recall, two-sample test, extreme shares."""
@@ -197,7 +211,7 @@ def judge_name(judge: str) -> str:
 
 
 @dataclass(frozen=True)
-class GenerationRow:
+class GenerationRow(Record):
     """bench_generation's figures of one set: a reference (`kind` "floor", "round trip", "blurred") or a model."""
 
     name: str  # the reference's description, or the model id
@@ -234,10 +248,11 @@ class GenerationRow:
 
 
 @dataclass(frozen=True)
-class GenerationReport:
+class GenerationReport(Report):
     """bench_generation's JSON report: the run's settings and judges, then one row per judged set."""
 
-    KIND: ClassVar[str] = "generation"
+    KIND = "generation"
+    ROW = GenerationRow
 
     machine: str
     command: str
@@ -250,18 +265,6 @@ class GenerationReport:
     labels: list[str]
     test_class_shares: list[float]
     rows: list[GenerationRow]
-
-    @classmethod
-    def from_dict(cls, report: dict[str, Any]) -> GenerationReport:
-        check_kind(report, cls.KIND)
-        fields = {key: value for key, value in report.items() if key not in ("benchmark", "results")}
-        return cls(**fields, rows=[GenerationRow.from_dict(row) for row in report["results"]])
-
-    def to_dict(self) -> dict[str, Any]:
-        report = {"benchmark": self.KIND}
-        report |= {field.name: getattr(self, field.name) for field in fields(self) if field.name != "rows"}
-        report["results"] = [row.to_dict() for row in self.rows]
-        return report
 
     @property
     def short_judges(self) -> list[str]:
@@ -292,23 +295,16 @@ def generation_table(report: GenerationReport, first: str, label: Callable[[Gene
 
 
 @dataclass(frozen=True)
-class CurvePoint:
+class CurvePoint(Record):
     """A learning-curve point of bench_gan_recipes: FIDs of a checkpoint's samples (fewer than the final ones)."""
 
     step: int
     minutes: float  # of training
     judges: dict[str, float]  # {judge id: FID}
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, point: dict[str, Any]) -> CurvePoint:
-        return cls(**point)
-
 
 @dataclass(frozen=True)
-class RecipeRow:
+class RecipeRow(Record):
     """bench_gan_recipes' row of one recipe: where the time budget stopped it, its final figures and its curve."""
 
     name: str
@@ -334,10 +330,12 @@ class RecipeRow:
 
 
 @dataclass(frozen=True)
-class GanRecipesReport:
+class GanRecipesReport(Report):
     """bench_gan_recipes' JSON report: DCGAN recipes trained for the same minutes, one row per recipe."""
 
-    KIND: ClassVar[str] = "gan_recipes"
+    KIND = "gan_recipes"
+    ROW = RecipeRow
+    ROWS_KEY = "rows"
 
     machine: str
     command: str
@@ -348,18 +346,6 @@ class GanRecipesReport:
     judges: list[str]
     common_flags: dict[str, str]
     rows: list[RecipeRow]
-
-    @classmethod
-    def from_dict(cls, report: dict[str, Any]) -> GanRecipesReport:
-        check_kind(report, cls.KIND)
-        rows = [RecipeRow.from_dict(row) for row in report["rows"]]
-        return cls(**{key: value for key, value in report.items() if key != "benchmark"} | {"rows": rows})
-
-    def to_dict(self) -> dict[str, Any]:
-        report = {"benchmark": self.KIND}
-        report |= {field.name: getattr(self, field.name) for field in fields(self)}
-        report["rows"] = [row.to_dict() for row in self.rows]
-        return report
 
     @property
     def short_judges(self) -> list[str]:
@@ -374,11 +360,11 @@ class PriorMethod(Method):
 
     @classmethod
     def from_dict(cls, entry: dict[str, Any]) -> PriorMethod:
-        return cls(**entry)
+        return cls(**entry)  # every key, "kind" included (Method.from_dict reads only the shared ones)
 
 
 @dataclass(frozen=True)
-class PriorRow:
+class PriorRow(Record):
     """bench_prior's averages of one method in one hole-ratio bucket with one kind of mask."""
 
     method: str
@@ -391,19 +377,14 @@ class PriorRow:
     class_agreement: float
     accuracy: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> PriorRow:
-        return cls(**row)
-
 
 @dataclass(frozen=True)
-class PriorReport:
+class PriorReport(Report):
     """bench_prior's JSON report: rows by method, hole-ratio bucket and mask kind, and single-image timings."""
 
-    KIND: ClassVar[str] = "prior"
+    KIND = "prior"
+    ROW = PriorRow
+    METHOD = PriorMethod
 
     machine: str
     command: str
@@ -412,31 +393,6 @@ class PriorReport:
     classifier_accuracy: float  # on the undamaged images: the ceiling of class agreement's accuracy
     timing: dict[str, Any]  # {"single_calls": n, "single_ms": {method: median ms of one image}}
     rows: list[PriorRow]
-
-    @classmethod
-    def from_dict(cls, report: dict[str, Any]) -> PriorReport:
-        check_kind(report, cls.KIND)
-        return cls(
-            machine=report["machine"],
-            command=report["command"],
-            settings=report["settings"],
-            methods=[PriorMethod.from_dict(method) for method in report["methods"]],
-            classifier_accuracy=report["classifier_accuracy"],
-            timing=report["timing"],
-            rows=[PriorRow.from_dict(row) for row in report["results"]],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "benchmark": self.KIND,
-            "machine": self.machine,
-            "command": self.command,
-            "settings": self.settings,
-            "methods": [asdict(method) for method in self.methods],
-            "classifier_accuracy": self.classifier_accuracy,
-            "timing": self.timing,
-            "results": [row.to_dict() for row in self.rows],
-        }
 
     @property
     def buckets(self) -> list[str]:

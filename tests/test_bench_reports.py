@@ -94,15 +94,7 @@ def test_the_benchmark_and_the_card_render_the_methods_table_with_one_function(
     kind, benchmark, card_section, name, monkeypatch
 ):
     assert benchmark.methods_table is reports.methods_table and results.methods_table is reports.methods_table
-    calls = []
-
-    def spy(*args, **kwargs):
-        lines = reports.methods_table(*args, **kwargs)
-        calls.append(lines)
-        return lines
-
-    monkeypatch.setattr(benchmark, "methods_table", spy)
-    monkeypatch.setattr(results, "methods_table", spy)
+    calls = spy_on(monkeypatch, "methods_table", benchmark, results)
     text = benchmark.markdown(committed(kind))
     assert calls and all("\n".join(lines) in text for lines in calls)
     from_benchmark = len(calls)
@@ -111,6 +103,31 @@ def test_the_benchmark_and_the_card_render_the_methods_table_with_one_function(
     report_class = InpaintingReport if kind == "inpainting" else DenoisingReport
     mine = results.own_method(report_class.from_dict(committed(kind)).methods, name)
     assert f"| **{mine.name}** | {mine.parameters:,} |" in "\n".join(calls[-1])  # the card's own model, in bold
+
+
+def spy_on(monkeypatch, renderer: str, *modules) -> list[list[str]]:
+    """Replace `modules`' reference to the reports module's `renderer` by one that records the lines it returns."""
+    calls: list[list[str]] = []
+    original = getattr(reports, renderer)
+
+    def spy(*args, **kwargs):
+        lines = original(*args, **kwargs)
+        calls.append(lines)
+        return lines
+
+    for module in modules:
+        monkeypatch.setattr(module, renderer, spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("kind", "report_class"),
+    [("inpainting", InpaintingReport), ("denoising", DenoisingReport), ("generation", GenerationReport),
+     ("gan_recipes", GanRecipesReport), ("prior", PriorReport)],
+)  # fmt: skip
+def test_a_key_the_reader_does_not_know_is_refused_not_dropped(kind, report_class):
+    with pytest.raises(ValueError, match=r"keys this reader does not know: \['added_later'\]"):
+        report_class.from_dict({**committed(kind), "added_later": 1})
 
 
 def round_trips(report_class: type, kind: str) -> None:
@@ -137,15 +154,7 @@ def test_the_generation_report_round_trips_its_json():
 def test_the_generation_benchmark_and_card_render_their_table_with_one_function(monkeypatch):
     assert bench_generation.generation_table is reports.generation_table
     assert results.generation_table is reports.generation_table
-    calls = []
-
-    def spy(*args, **kwargs):
-        lines = reports.generation_table(*args, **kwargs)
-        calls.append(lines)
-        return lines
-
-    monkeypatch.setattr(bench_generation, "generation_table", spy)
-    monkeypatch.setattr(results, "generation_table", spy)
+    calls = spy_on(monkeypatch, "generation_table", bench_generation, results)
     text = bench_generation.markdown(committed("generation"))
     _, section = results.generation_results(committed("generation"), "dcgan-fashion-mnist")
     assert len(calls) == 2 and "\n".join(calls[0]) in text and "\n".join(calls[1]) in section
