@@ -94,6 +94,12 @@ def check_pixels(width: int, height: int, name: str = "image") -> None:
         )
 
 
+def working_mode(image: Image.Image, mode: str) -> Image.Image:
+    """`image` as the methods work on it: L, RGB and RGBA as they are (a result comes back in that mode), any other
+    mode converted to `mode` ("L" or "RGB") by `convert_mode` (16-bit and float scaled, transparency on white)."""
+    return image if image.mode in _KEPT_MODES else convert_mode(image, mode)
+
+
 def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
     """Return `image` as a PIL image, upright, or raise a ValueError/TypeError that says what was wrong.
 
@@ -314,8 +320,7 @@ class PreparedImage:
                 f"image has {1 if pil.mode == 'L' else 3} channels but this model takes {channels}; "
                 f"pass a {channels}-channel tensor or a PIL image (PIL images are converted)."
             )
-        if pil.mode not in _KEPT_MODES:
-            pil = convert_mode(pil, network_mode(channels))
+        pil = working_mode(pil, network_mode(channels))
         return cls(original=pil, tensor=pil_to_tensor(pil, channels), channels=channels)
 
     @property

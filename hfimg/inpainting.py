@@ -34,7 +34,7 @@ from PIL import Image
 
 from hfimg import classical
 from hfimg.hub import HubModel
-from hfimg.imaging import HIGH_BIT_DEPTH_MODES, ImageInput, convert_mode, load_mask, open_image
+from hfimg.imaging import HIGH_BIT_DEPTH_MODES, ImageInput, load_mask, open_image, working_mode
 from hfimg.registry import load
 from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 
@@ -141,11 +141,10 @@ class Inpainter:
         options = options or InpaintOptions()
         if self.model is not None:
             return self.model.inpaint_task(image, mask, options)
-        # Read as the models read an image: upright, within the pixel limit, 16-bit and float images scaled to 8
-        # bits, other modes (P, LA, CMYK, ...) to RGB; L, RGB and RGBA come back in their own mode.
+        # Read as the models read an image (upright, within the pixel limit); no channel count to follow, so
+        # 16-bit and float grey stays grey and other modes (P, LA, CMYK, ...) become RGB.
         picture = open_image(image)
-        if picture.mode not in ("L", "RGB", "RGBA"):
-            picture = convert_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
+        picture = working_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
         return InpaintResult(self.spec.fill(picture, load_mask(mask, picture.size), **self.settings))
 
     def placement(self, max_side: int | None = None) -> Placement:
