@@ -19,7 +19,7 @@ import hfimg
 from hfimg import runtime
 from hfimg.constants import FASHION_MNIST_LABELS
 from hfimg.hub import HubModel
-from hfimg.inpainting import method_specs
+from hfimg.inpainting import MethodSpec, method_specs
 
 logger = logging.getLogger("hfimg.app")
 
@@ -35,18 +35,23 @@ class Slot:
     task: str  # what the demo uses it for (the Models tab)
 
 
-GENERATOR_TASK = "generation, inpainting prior"
+GENERATOR_TITLES = {"gan": "DCGAN generator", "vae": "Convolutional VAE"}  # slots that also generate, first
+
+
+def _slot(spec: MethodSpec, title: str, task: str) -> Slot:
+    return Slot(title, spec.env, spec.model, spec.model_types, task)
 
 
 def _slots() -> dict[str, Slot]:
-    slots = {
-        "gan": Slot("DCGAN generator", "HFIMG_GAN", "hfimg/dcgan-fashion-mnist", ("dcgan",), GENERATOR_TASK),
-        "vae": Slot("Convolutional VAE", "HFIMG_VAE", "hfimg/vae-fashion-mnist", ("vae",), GENERATOR_TASK),
-    }
-    for spec in method_specs():
-        if spec.key is not None and spec.key not in slots:
+    # The generators are the models of the registry's latent-search methods: their ids, environment variables and
+    # model types come from there, as every inpainting slot's do.
+    learned = {spec.key: spec for spec in method_specs() if spec.key is not None}
+    generating = "generation, inpainting prior"
+    slots = {key: _slot(learned[key], title, generating) for key, title in GENERATOR_TITLES.items()}
+    for key, spec in learned.items():
+        if key not in slots:
             task = "inpainting" if spec.domain == "photos" else "inpainting of garment images"
-            slots[spec.key] = Slot(spec.name, spec.env, spec.model, spec.model_types, task)
+            slots[key] = _slot(spec, spec.name, task)
     slots["denoise"] = Slot(
         "Denoiser", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", ("denoise-cnn", "denoise-unet"), "denoising"
     )
