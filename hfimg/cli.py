@@ -116,6 +116,12 @@ class _ProgressBar:
             self.bar.close()
 
 
+def _require(model: object, interface: type, task: str, spec: str) -> None:
+    """Stop with one line when `model` lacks the task's interface (`hfimg.tasks`)."""
+    if not isinstance(model, interface):
+        raise SystemExit(f"hfimg: {spec} is a {type(model).__name__}, which cannot {task}.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
@@ -193,13 +199,11 @@ def _run_model_command(args: argparse.Namespace) -> int:
             print(f"  {key} = {value}")
         return 0
     if args.command == "generate":
-        if not isinstance(model, Generates):
-            raise SystemExit(f"hfimg: {args.model} is a {type(model).__name__}, which cannot generate.")
+        _require(model, Generates, "generate", args.model)
         images_to_grid(model.generate(args.num, seed=args.seed)).save(args.output)
         print(f"wrote {args.output}")
         return 0
-    if not isinstance(model, Restores):
-        raise SystemExit(f"hfimg: {args.model} is a {type(model).__name__}, which cannot restore.")
+    _require(model, Restores, "restore", args.model)
     if Path(args.image).is_dir():
 
         def restore(image):  # named: the folder run's progress bar shows the name
