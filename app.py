@@ -29,7 +29,15 @@ from hfimg import runtime
 from hfimg.demo.cards import model_details, models_table
 from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_outputs
 from hfimg.demo.handlers import GARMENT_METHODS, METHODS, Handlers
-from hfimg.demo.limits import INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_PIXELS, MAX_SEED, MAX_UPLOAD_MB
+from hfimg.demo.limits import (
+    ENSEMBLE_MAX_PIXELS,
+    INPAINT_MAX_SIDE,
+    MAX_FRAMES,
+    MAX_IMAGES,
+    MAX_PIXELS,
+    MAX_SEED,
+    MAX_UPLOAD_MB,
+)
 from hfimg.demo.slots import (
     GENERATORS,
     INPAINT_SLOTS,
@@ -190,10 +198,15 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                             label="Image", type="pil", image_mode=None, sources=["upload", "clipboard"]
                         )
                         sigma = gr.Slider(0, 75, value=25, step=1, label="Add Gaussian noise (sigma, 0-255 scale)")
+                        ensemble = gr.Checkbox(
+                            False,
+                            label=f"Self-ensemble: average over 8 flips and rotations (8x slower; images up to "
+                            f"{ENSEMBLE_MAX_PIXELS / 1e6:g} MP here)",
+                        )
                         restore_button = gr.Button("Restore", variant="primary")
                         gr.Examples(
-                            [[example_file("chelsea.png"), 25], [example_file("coffee.png"), 50]],
-                            inputs=[photo, sigma],
+                            [[example_file("chelsea.png"), 25, False], [example_file("coffee.png"), 50, False]],
+                            inputs=[photo, sigma, ensemble],
                         )
                     with gr.Column():
                         noisy = gr.Image(label="Input to the model", format="png")
@@ -252,7 +265,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                      show_progress="hidden", api_visibility="private")  # fmt: skip
         restore_button.click(
             png_outputs(handlers.restore),
-            [photo, sigma],
+            [photo, sigma, ensemble],
             [noisy, restored, restore_slider],
             api_name="restore",
             **SHARED_QUEUE,

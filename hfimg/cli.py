@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "-o", "--output", help="Output file (default restored.png), or folder for a folder (default INPUT-restored)."
     )
+    restore.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="Network denoisers: average over the 8 flips and rotations of the image (8x the time, a little "
+        "cleaner; see benchmarks/RESULTS.md).",
+    )
     for command in (inpaint, restore):
         command.add_argument(
             "--format",
@@ -207,10 +213,14 @@ def _run_model_command(args: argparse.Namespace) -> int:
     if Path(args.image).is_dir():
 
         def restore(image):  # named: the folder run's progress bar shows the name
-            return model.restore_task(image, RestoreOptions())
+            return model.restore_task(image, RestoreOptions(ensemble=args.ensemble))
 
         return _folder(restore, args, "restored")
-    return _single(lambda bar: model.restore_task(args.image, RestoreOptions(progress=bar)), args, "restored.png")
+
+    def restore_one(bar: _ProgressBar) -> Image.Image:
+        return model.restore_task(args.image, RestoreOptions(progress=bar, ensemble=args.ensemble))
+
+    return _single(restore_one, args, "restored.png")
 
 
 def _inpaint(args: argparse.Namespace) -> int:

@@ -23,8 +23,17 @@ from hfimg.imaging import prepare_inpainting  # noqa: F401  (its old home)
 PULL_PUSH_LEVELS = 16
 
 
+GATE_BIAS = 2.0  # a new gated conv's gates start open: sigmoid(2) = 0.88
+
+
 class GatedConv2d(nn.Module):
     """`out = ELU(conv_f(x)) * sigmoid(conv_g(x))`, with both convolutions computed as one (one kernel launch).
+
+    Initialised so a deep stack of them passes its signal and its gradient on: the feature half He-normal (the
+    variance a ReLU-like activation keeps), the gate half small (1/10 of that) with a bias of `gate_bias`, so every
+    gate starts open and about equal. With PyTorch's default init (uniform, a third of the variance, gates at 0.5)
+    each layer shrank the signal by about 3x: in a fresh 17-layer gated U-Net the deep layers' gradients were 1e-13
+    of the head's, and half of the parameter tensors never learned (`hfimg.training.health`).
 
     Args:
         in_channels: channels of the input.
@@ -32,13 +41,27 @@ class GatedConv2d(nn.Module):
         kernel_size: odd kernel size; the padding keeps the size (divided by `stride`).
         stride: 1, or 2 to halve the resolution.
         dilation: spacing of the kernel taps, to see further at the same cost.
+        gate_bias: the gates' initial bias (their logit).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        gate_bias: float = GATE_BIAS,
+    ):
         super().__init__()
         padding = dilation * (kernel_size - 1) // 2
         self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel_size, stride, padding, dilation)
         self.activation = nn.ELU()  # as in DeepFill v2
+        nn.init.kaiming_normal_(self.conv.weight, nonlinearity="relu")  # (2 * out, in, k, k)
+        with torch.no_grad():
+            self.conv.weight[out_channels:].mul_(0.1)  # the gates: near their bias everywhere at first
+            self.conv.bias[:out_channels].zero_()
+            self.conv.bias[out_channels:].fill_(gate_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features, gate = self.conv(x).chunk(2, dim=1)  # each (B, out_channels, H', W')

@@ -85,6 +85,8 @@ class RestoreOptions:
         label: the class, for a class-conditional generator.
         seed: seed of a latent search's starting codes.
         progress: called at each step of a method that iterates (see `Progress`).
+        ensemble: a network denoiser averages its outputs over the 8 flips and rotations of the image (8x the
+            time, a few tenths of a dB; `hfimg.tiling.self_ensemble`).
     """
 
     sigma: float | None = None
@@ -92,6 +94,7 @@ class RestoreOptions:
     label: int | None = None
     seed: int = 0
     progress: Progress | None = None
+    ensemble: bool = False
 
     def steps_or(self, default: int) -> int:
         """`steps`, or `default` when the caller left it to the method."""

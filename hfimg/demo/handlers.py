@@ -22,14 +22,13 @@ from PIL import Image
 from hfimg.degrade import gaussian_noise
 from hfimg.demo.editor import editor_to_image_and_hole
 from hfimg.demo.files import hole_image, quiet
-from hfimg.demo.limits import INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_SEED, RESTORE_MAX_SIDE
+from hfimg.demo.limits import ENSEMBLE_MAX_PIXELS, INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_SEED
 from hfimg.demo.slots import GENERATORS, LoadedModel, class_choices
 from hfimg.hub import HubModel
 from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, images_to_grid, load_mask, pil_to_tensor, tensor_to_pil
 from hfimg.inpainting import (
     GARMENT_MAX_SIDE,
     Inpainter,
-    fit_within,
     inpaint_around_hole,
     is_garment_image,
     method_spec,
@@ -223,32 +222,32 @@ class Handlers:
 
     @user_errors
     def restore(
-        self, image: Image.Image | None, sigma: float = 0
+        self, image: Image.Image | None, sigma: float = 0, ensemble: bool = False
     ) -> tuple[Image.Image, Image.Image, tuple[Image.Image, Image.Image]]:
-        """Optionally add Gaussian noise of `sigma` (0-255 scale), then denoise (the model estimates the level).
+        """Optionally add Gaussian noise of `sigma` (0-255 scale), then denoise at full size (the model estimates
+        the level); with `ensemble`, the average over the 8 flips and rotations (images up to ENSEMBLE_MAX_PIXELS).
 
         Returns:
             The image the model was given (with the noise), the restored image, and the (before, after) pair.
         """
         if image is None:
             raise gr.Error("Upload an image first (or click an example).")
+        if ensemble and image.width * image.height > ENSEMBLE_MAX_PIXELS:
+            raise gr.Error(
+                f"The self-ensemble runs the model 8 times, so the demo offers it up to "
+                f"{ENSEMBLE_MAX_PIXELS / 1e6:g} megapixels; this image is {image.width}x{image.height}. Untick it, "
+                f"or run `hfimg restore --ensemble` on the command line, which takes any size."
+            )
         model = self.models["denoise"].require()
         if image.mode in HIGH_BIT_DEPTH_MODES:
             image = convert_mode(image, "L")  # scaled to 8 bits as the models' API does, not clipped to white
         if image.mode not in ("L", "RGB"):
             gr.Warning(f"The image was converted from mode {image.mode} to RGB.")
             image = image.convert("RGB")
-        if max(image.size) > RESTORE_MAX_SIDE:
-            original = image.size
-            image = fit_within(image, RESTORE_MAX_SIDE)
-            gr.Warning(
-                f"The {original[0]}x{original[1]} image was scaled to {image.width}x{image.height} to keep the "
-                f"demo fast on a CPU; `hfimg restore` on the command line works at full size."
-            )
         noisy = image
         if sigma and sigma > 0:
             channels = 1 if image.mode == "L" else 3
             generator = torch.Generator().manual_seed(NOISE_SEED)
             noisy = tensor_to_pil(gaussian_noise(pil_to_tensor(image, channels), float(sigma), generator=generator))
-        restored = model.restore_task(noisy, RestoreOptions())  # the model estimates the noise level
+        restored = model.restore_task(noisy, RestoreOptions(ensemble=ensemble))  # the model estimates the level
         return noisy, restored, (noisy, restored)

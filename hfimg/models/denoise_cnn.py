@@ -26,6 +26,7 @@ from hfimg.imaging import ImageInput, PreparedImage, network_mode
 from hfimg.layers import pad_to_multiple
 from hfimg.runtime import fast_inference
 from hfimg.tasks import RestoreOptions
+from hfimg.tiling import ImageFunction, restore_tiled
 
 _LEVEL = 2 / 255  # one grey level of the 0-255 scale, in [-1, 1] units
 
@@ -49,6 +50,8 @@ class DenoiseCNN(
         >>> clean.size
         (40, 30)
     """
+
+    multiple = 1  # any size works as it is: no padding
 
     def __init__(self, channels: int = 3, features: int = 64, depth: int = 17):
         super().__init__()
@@ -93,18 +96,14 @@ class DenoiseCNN(
         )
 
     @fast_inference
-    def restore(self, image: ImageInput) -> Image.Image:
-        """Denoise one image; returns a PIL image of the same size and mode."""
-        prepared = PreparedImage.from_input(image, self.channels)
-        was_training = self.training
-        self.eval()
-        result = self(prepared.tensor.to(self.device)).clamp(-1, 1)
-        self.train(was_training)
-        return prepared.to_output(result)
+    def restore(self, image: ImageInput, ensemble: bool = False) -> Image.Image:
+        """Denoise one image of any size (in overlapping tiles when large, `hfimg.tiling`); with `ensemble`, the
+        average over the 8 flips and rotations (8x the time). Returns a PIL image of the same size and mode."""
+        return _restore(self, PreparedImage.from_input(image, self.channels), self, ensemble)
 
     def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
-        """The restoration task call (`hfimg.tasks`): blind, so no option applies."""
-        return self.restore(image)
+        """The restoration task call (`hfimg.tasks`): blind, so of the options only `ensemble` applies."""
+        return self.restore(image, ensemble=options.ensemble)
 
 
 class ResidualBlock(nn.Module):
@@ -230,16 +229,34 @@ class DenoiseUNet(
         )
 
     @fast_inference
-    def restore(self, image: ImageInput, sigma: float | None = None) -> Image.Image:
-        """Denoise one image; `sigma` in grey levels, estimated from the image when None. Returns a PIL image of
-        the same size and mode."""
+    def restore(self, image: ImageInput, sigma: float | None = None, ensemble: bool = False) -> Image.Image:
+        """Denoise one image of any size (in overlapping tiles when large, `hfimg.tiling`).
+
+        Args:
+            image: a PIL image, a path or a (1, C, H, W) tensor in [-1, 1].
+            sigma: the noise level in grey levels; None = estimated once from the whole image (so every tile of a
+                large photo is told the same level).
+            ensemble: average over the 8 flips and rotations of the image (8x the time).
+
+        Returns:
+            A PIL image of the same size and mode.
+        """
         prepared = PreparedImage.from_input(image, self.channels)
-        was_training = self.training
-        self.eval()
-        result = self(prepared.tensor.to(self.device), sigma).clamp(-1, 1)
-        self.train(was_training)
-        return prepared.to_output(result)
+        if sigma is None:
+            sigma = float(estimate_noise_level(prepared.tensor)[0])
+        return _restore(self, prepared, lambda noisy: self(noisy, sigma), ensemble)
 
     def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
         """The restoration task call (`hfimg.tasks`): told `options.sigma` when given, else it estimates it."""
-        return self.restore(image, sigma=options.sigma)
+        return self.restore(image, sigma=options.sigma, ensemble=options.ensemble)
+
+
+def _restore(model: nn.Module, prepared: PreparedImage, denoise: ImageFunction, ensemble: bool) -> Image.Image:
+    """`denoise` ((1, C, H, W) noisy -> denoised, in [-1, 1]) over the tiles of the image, in eval mode; the result
+    clamped and given back in the input's size and mode."""
+    was_training = model.training
+    model.eval()
+    noisy = prepared.tensor.to(model.device)
+    result = restore_tiled(denoise, noisy, ensemble=ensemble, multiple=model.multiple).clamp(-1, 1)
+    model.train(was_training)
+    return prepared.to_output(result)

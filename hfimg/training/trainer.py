@@ -11,7 +11,9 @@
    the data stream, so the run goes on exactly as if it had not stopped ('latest' skips, with a warning, newer
    checkpoints that do not load); then reads the first batch, so a corpus without one readable image is refused
    here too, and last creates the Hub repo (`--push_to_hub`), so that a failure there is known before training;
-4. loops over optimizer steps: losses to the trackers every `--logging_steps`, a preview grid every
+4. loops over optimizer steps: losses and gradient health (`hfimg.training.health`: the share of parameter tensors
+   without gradient, the gated layers' mean gates; also in `health.jsonl`, with a warning when the network is
+   dying) to the trackers every `--logging_steps`, a preview grid every
    `--sample_steps`, a checkpoint every `--checkpointing_steps`; a step whose loss is NaN/inf is skipped (and the
    run stops after `--max_bad_steps` in a row). Nothing is written to `--output_dir` before the first step has
    succeeded (then the run record `hfimg_run.json` and the tracker logs): a run that fails at its start leaves the
@@ -53,11 +55,14 @@ from hfimg.training import card, checkpoints
 from hfimg.training.config import MODEL_KWARG_FLAGS, ConfigError, TrainingConfig, resolve
 from hfimg.training.denoise import DenoiseObjective
 from hfimg.training.gan import GANObjective
+from hfimg.training.health import GateMonitor, GradientHealth
 from hfimg.training.inpaint import InpaintObjective
 from hfimg.training.objective import Objective
 from hfimg.training.vae import VAEObjective
 
 logger = get_logger(__name__)
+
+HEALTH_LOG = "health.jsonl"  # in --output_dir: each logging step's gradient health, one JSON object per line
 
 OBJECTIVES: dict[str, type[Objective]] = {
     family: objective
@@ -315,6 +320,8 @@ class Trainer:
         self._started = False  # whether the run record and trackers are written (after the first step)
 
         self.metrics: dict[str, float] = {}
+        self.health: GradientHealth | None = None  # of the last logging step
+        self._gates: GateMonitor | None = None  # recording, during a logging step's forward and backward
         self._skipping = False  # a loss of the current optimizer step was NaN/inf
         self._bad_in_a_row = 0
         self._preview_images: torch.Tensor | None = None
@@ -359,7 +366,10 @@ class Trainer:
         try:
             while self.step < config.max_train_steps and not self._out_of_time():
                 batch = self._next_batch()
-                with accelerator.accumulate(*self.objective.networks):
+                # At a logging step, watch the saved network: its gates on the forward pass, its gradients after
+                # the backward (`hfimg.training.health`).
+                watch = (self.step + 1) % config.logging_steps == 0 or self.step + 1 == config.max_train_steps
+                with accelerator.accumulate(*self.objective.networks), self._watching(watch):
                     losses = self.objective.training_step(batch, self.step, self._apply)
                 for name, value in (losses or {}).items():
                     window.setdefault(name, []).append(value)
@@ -449,6 +459,8 @@ class Trainer:
             getattr(optimizer, "optimizer", optimizer).zero_grad(set_to_none=True)
             return False
         self.accelerator.backward(loss)
+        if self._gates is not None and optimizer is self.objective.optimizer:
+            self.health = GradientHealth.of(self.objective.model, self._gates.means)  # before step() clears them
         optimizer.step()  # a no-op until the last micro-batch of the accumulation
         optimizer.zero_grad(set_to_none=True)
         return True
@@ -474,10 +486,27 @@ class Trainer:
                 f"--learning_rate, --mixed_precision no, or check the data."
             )
 
+    @contextlib.contextmanager
+    def _watching(self, watch: bool):
+        """While entered with `watch`: record the model's gate means, so `_apply` can read its gradient health."""
+        if not watch:
+            yield
+            return
+        with GateMonitor(self.objective.model) as self._gates:
+            yield
+        self._gates = None
+
     def _log(self, window: dict[str, list[torch.Tensor]]) -> None:
         if window:
             self.metrics = {name: torch.stack(values).float().mean().item() for name, values in window.items()}
-        self.accelerator.log({**self.metrics, "skipped_images": self.stream.skipped}, step=self.step)
+        health = self.health.metrics() if self.health is not None else {}
+        self.accelerator.log({**self.metrics, **health, "skipped_images": self.stream.skipped}, step=self.step)
+        if self.health is None or not self.accelerator.is_main_process:
+            return
+        with open(self.output_dir / HEALTH_LOG, "a", encoding="utf-8") as log:  # one JSON object per line
+            log.write(json.dumps({"step": self.step, **health}) + "\n")
+        if warning := self.health.warning():
+            logger.warning(f"Step {self.step}: {warning}")
 
     # --- previews and the final model ----------------------------------------------------------------------------
 
