@@ -23,6 +23,10 @@ users call), so a newly registered method is benchmarked with no edit here:
   (Gortler et al. 1996), the fill the inpainters start from and correct, so the models' margin over it is what
   their networks learned.
 
+A learned model that starts from a classical fill and corrects it (`starting_fill`: pull-push for both photo
+inpainters) is also shown against that fill, which runs even with --no_baselines: the "- its start" rows are what
+the network adds, so a network that has stopped learning shows as +0.00 however the fill itself compares.
+
 Metrics per image, averaged over each bucket: PSNR and SSIM of the whole result against the original crop (every
 method keeps the known pixels, so the differences lie in the hole), the mean absolute error in the hole (0-1
 scale), and two figures of detail and structure in the hole, which PSNR does not reward: the gradient-energy ratio
@@ -63,19 +67,27 @@ def registered_methods(models: list[str] | None, baselines: bool, radius: int) -
     """
     learned = models or [spec.id for spec in method_specs("photos") if spec.model is not None]
     chosen = [load_inpainter(name) for name in learned]
-    if baselines:  # the registry's entries themselves: a folder named like one (./telea) is not taken for it
-        chosen += [
-            Inpainter(spec, settings={"radius": radius} if "radius" in spec.settings else None)
-            for spec in method_specs("photos")
-            if spec.fill is not None
-        ]
+    # The classical fills the learned models start from run even without the baselines: a model's margin over its
+    # own start is what its network adds.
+    starts = {inpainter.model.starting_fill for inpainter in chosen if inpainter.model is not None} - {None}
+    classical = [  # the registry's entries themselves: a folder named like one (./telea) is not taken for it
+        Inpainter(spec, settings={"radius": radius} if "radius" in spec.settings else None)
+        for spec in method_specs("photos")
+        if spec.fill is not None and (baselines or spec.id in starts) and spec.id not in learned
+    ]
+    chosen += classical
+    names = {inpainter.spec.id: inpainter.name for inpainter in chosen if inpainter.model is None}
     methods, described = {}, []
     for inpainter in chosen:
         model = inpainter.model
         name = inpainter.name if model is None else f"{type(model).__name__} ({inpainter.spec.model})"
         methods[name] = on_arrays(inpainter)
-        parameters = None if model is None else model.num_parameters()
-        described.append({"name": name, "model": inpainter.spec.model, "parameters": parameters})
+        entry = {"name": name, "model": inpainter.spec.model, "parameters": None}
+        if model is not None:
+            entry["parameters"] = model.num_parameters()
+            if model.starting_fill is not None:
+                entry["start"] = names[model.starting_fill]
+        described.append(entry)
     return methods, described
 
 
@@ -157,11 +169,15 @@ def markdown(report: dict) -> str:
             # defaults bind this turn's value and digits (ruff cannot see that the table is rendered at once)
             lambda method, value=value, digits=digits: [f"{value[method.name, b]:.{digits}f}" for b in buckets],
         )
-        if not classical:
-            continue
         for method in (m for m in methods if m.model is not None):
-            gains = [value[method.name, b] - max(value[name, b] for name in classical) for b in buckets]
-            lines.append(f"| {method.name} - best classical | | {' | '.join(f'{g:+.{digits}f}' for g in gains)} |")
+            if method.start is not None:  # what the network adds to the fill it starts from
+                gains = [value[method.name, b] - value[method.start, b] for b in buckets]
+                cells = " | ".join(f"{g:+.{digits}f}" for g in gains)
+                lines.append(f"| {method.name} - its start ({method.start}) | | {cells} |")
+            if len(classical) > 1:
+                gains = [value[method.name, b] - max(value[name, b] for name in classical) for b in buckets]
+                cells = " | ".join(f"{g:+.{digits}f}" for g in gains)
+                lines.append(f"| {method.name} - best classical | | {cells} |")
     return "\n".join(lines)
 
 

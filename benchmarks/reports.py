@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # typing.Self from Python 3.11; annotations are not evaluated at run time here
@@ -38,11 +38,21 @@ class Method:
     name: str
     model: str | None
     parameters: int | None
+    # A learned inpainter's starting fill: the name of that classical method in the run (keyword-only, so the
+    # subclasses' own fields need no default).
+    start: str | None = field(default=None, kw_only=True)
 
     @classmethod
     def from_dict(cls, entry: dict[str, Any]) -> Method:
         # Other benchmarks add fields of their own (bench_prior's "kind"): only the shared ones are read.
-        return cls(name=entry["name"], model=entry["model"], parameters=entry["parameters"])
+        return cls(name=entry["name"], model=entry["model"], parameters=entry["parameters"], start=entry.get("start"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON object; "start" only where there is one (the reports written before it have none)."""
+        entry = asdict(self)
+        if entry["start"] is None:
+            del entry["start"]
+        return entry
 
     @property
     def parameters_cell(self) -> str:
@@ -115,12 +125,12 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         report: dict[str, Any] = {"benchmark": self.KIND}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if field.name == "methods":
-                value = [asdict(method) for method in value]
-            if field.name != "rows":
-                report[field.name] = value
+        for entry in fields(self):
+            value = getattr(self, entry.name)
+            if entry.name == "methods":
+                value = [method.to_dict() for method in value]
+            if entry.name != "rows":
+                report[entry.name] = value
         report[self.ROWS_KEY] = [row.to_dict() for row in self.rows]
         return report
 

@@ -78,6 +78,12 @@ class InpaintCNN(
         if coarse_fill:
             quiet_last_layer(self.net)  # an untrained model returns about the pull-push fill
 
+    @property
+    def starting_fill(self) -> str | None:
+        """The registered classical method (`hfimg.inpainting`) whose fill the network starts from and corrects;
+        None when it predicts the pixels themselves. Benchmarks show what the network adds over it."""
+        return "pull-push" if self.coarse_fill else None
+
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Predict every pixel of the image from its known pixels.
 

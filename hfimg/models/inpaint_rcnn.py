@@ -180,6 +180,12 @@ class InpaintRCNN(
         thresholds = [torch.div(deepest * t, passes, rounding_mode="floor") for t in range(1, passes)]
         return [*((distance > threshold).to(dtype) for threshold in thresholds), torch.zeros_like(distance)]
 
+    @property
+    def starting_fill(self) -> str | None:
+        """The registered classical method (`hfimg.inpainting`) whose fill the network starts from and corrects;
+        None when it predicts the pixels themselves. Benchmarks show what the network adds over it."""
+        return "pull-push" if self.coarse_fill else None
+
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, iterations: int | None = None, return_steps: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
