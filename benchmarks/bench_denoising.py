@@ -13,7 +13,9 @@ AWGN benchmarks of the denoising papers. Every method gets the same noisy image:
 
 * the models given by --models, on the float tensor: a model that takes the noise level (DenoiseUNet) is told it,
   as BM3D is, and is also run blind ("level estimated": `model(noisy)` estimates it from the image); the others are
-  blind (`model(noisy)`);
+  blind (`model(noisy)`); with --ensemble (the default) each model also runs as its eight-fold self-ensemble
+  ("self-ensemble x8": the mean over the 8 flips and rotations, what `restore(..., ensemble=True)` gives, at 8x
+  the time);
 * BM3D (`bm3d.bm3d_rgb`, CBM3D, told the true noise level: sigma_psd = sigma / 255 on [0, 1] images);
 * scikit-image non-local means (`denoise_nl_means`, the original algorithm `fast_mode=False`, patch 5, search
   distance 6 as in scikit-image's gallery, noise level from `estimate_sigma`, h = 0.6 x that estimate as its
@@ -51,6 +53,7 @@ from benchmarks.reports import DenoisingReport, methods_table
 from benchmarks.reports import Method as RunMethod  # `Method` here is a denoising function
 from hfimg import metrics
 from hfimg.degrade import gaussian_noise
+from hfimg.tiling import self_ensemble
 
 DEFAULT_MODELS = ["hfimg/denoise-cnn-photos"]
 NOISY_INPUT = "noisy input"
@@ -71,14 +74,15 @@ def nl_means(noisy: np.ndarray, sigma: float) -> np.ndarray:
     )
 
 
-def model_method(model: torch.nn.Module, told: bool = True) -> Method:
+def model_method(model: torch.nn.Module, told: bool = True, ensemble: bool = False) -> Method:
     """The network on the float image: (H, W, 3) [0, 1] -> (1, 3, H, W) [-1, 1] -> back; told the noise level when
-    it takes one and `told`."""
+    it takes one and `told`; with `ensemble`, averaged over the 8 flips and rotations (`hfimg.tiling`)."""
 
     @torch.inference_mode()
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
         x = torch.from_numpy(noisy).float().permute(2, 0, 1)[None].to(model.device) * 2 - 1
-        y = model(x, sigma) if told and getattr(model, "takes_noise_level", False) else model(x)
+        level = (sigma,) if told and getattr(model, "takes_noise_level", False) else ()
+        y = self_ensemble(lambda part: model(part, *level), x) if ensemble else model(x, *level)
         return ((y[0].cpu().permute(1, 2, 0) + 1) / 2).double().numpy()
 
     return denoise
@@ -155,6 +159,12 @@ def main(argv: list[str] | None = None) -> dict:
     add_photo_arguments(parser, "Denoisers")
     parser.add_argument("--sigmas", type=float, nargs="+", default=[15, 25, 50], help="Noise levels (0-255 scale).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise.")
+    parser.add_argument(
+        "--ensemble",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Also run each model as its eight-fold self-ensemble (restore(..., ensemble=True)).",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -173,11 +183,15 @@ def main(argv: list[str] | None = None) -> dict:
         "scikit-image non-local means": nl_means,
         NOISY_INPUT: lambda noisy, sigma: noisy,
     }
-    for entry in list(described):  # a model told the level also runs blind, as users without the level run it
+    for entry in list(described):
         model = load_model(entry["model"])
-        if getattr(model, "takes_noise_level", False):
+        if getattr(model, "takes_noise_level", False):  # also blind, as users without the level run it
             name = f"{entry['name']}, level estimated"
             methods[name] = model_method(model, told=False)
+            described.append({**entry, "name": name})
+        if args.ensemble:
+            name = f"{entry['name']}, self-ensemble x8"
+            methods[name] = model_method(model, ensemble=True)
             described.append({**entry, "name": name})
     if args.no_baselines:
         baselines = {NOISY_INPUT: baselines[NOISY_INPUT]}

@@ -13,6 +13,11 @@ channels_last, onnxruntime) plus `torch.compile` of the model's core (inductor, 
 * the agreement with fp32: PSNR of the 8-bit result against the fp32 result (inf = identical), on a real photo
   (scikit-image's astronaut, resized) with a 20-30% free-form hole, or on the generated images.
 
+Large photos (`--large`, default 4000x3000, 12 megapixels): each restorer of `LARGE_TASKS` restores one at full
+size with the default backend ("auto") in a fresh process that loads only that model (the photo is processed in
+overlapping tiles, `hfimg.tiling`); the median of `--large_repeats` calls and the process's peak resident memory
+(model, photo and result included) are reported.
+
 Next to them, the machine's limit measured in the same run: a large matmul and a 3x3 convolution (64 -> 64 channels,
 256x256, the shape of a restoration network's body) in fp32 and in bf16, each in its fastest layout. The "auto"
 column says what the default backend picks for the model on this machine.
@@ -23,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import resource
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +52,7 @@ PHOTO_MODELS = {  # shipped photo model -> task
     "denoise-cnn-photos": "restore",
 }
 GENERATORS = ("dcgan-fashion-mnist", "vae-fashion-mnist")
+LARGE_TASKS = ("denoise-cnn-photos",)  # restorers timed on a whole large photo
 BACKENDS = ("fp32", "bf16", "onnxruntime")
 GENERATE_BATCH = 64
 
@@ -147,6 +155,32 @@ def time_model(name: str, task: str, sizes: list[int], repeats: int, compile_too
     return rows
 
 
+def large_photo_child(name: str, width: int, height: int, repeats: int, threads: int, results) -> None:
+    """In a fresh process: load one shipped restorer and time `restore` on a width x height photo (auto backend)."""
+    torch.set_num_threads(threads)
+    model = hfimg.load(f"hfimg/{name}")
+    image = Image.fromarray(skimage.data.astronaut()).resize((width, height), Image.Resampling.BICUBIC)
+    ms, worst = median_ms(lambda: model.restore(image), repeats=repeats, warmup=1)
+    results.put({"median_ms": ms, "max_ms": worst, "backend": runtime.resolve_backend(model)})
+
+
+def time_large_photo(name: str, width: int, height: int, repeats: int, threads: int) -> dict:
+    """`large_photo_child` in a spawned process; its peak resident memory read when it has ended."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    child = context.Process(target=large_photo_child, args=(name, width, height, repeats, threads, results))
+    child.start()
+    timing = results.get()
+    child.join()
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far (Linux: KB)
+    if peak_kb <= before:
+        raise RuntimeError("a child before this one used more memory: time the large photo first.")
+    row = {"model": f"hfimg/{name}", "task": f"restore {width}x{height}", **timing, "peak_mb": peak_kb / 1024}
+    print(f"{name} {row['task']}: {row['median_ms']:.0f} ms, peak {row['peak_mb']:.0f} MB ({row['backend']})")
+    return row
+
+
 def markdown(report: dict) -> str:
     lines = [f"Machine: {report['machine']}", "", "Measured limit of this machine (GFLOP/s):", ""]
     lines.append("| " + " | ".join(report["peaks"]) + " |")
@@ -172,6 +206,14 @@ def markdown(report: dict) -> str:
             values.append(f"{row['median_ms']:,.1f} ms ({row['gflops']:,.0f} GFLOP/s, {agreement})")
         auto = next((b for b, row in cells.items() if row["auto"]), "fp32")
         lines.append(f"| {model} | {task} | {first['gflop']:.2f} | " + " | ".join(values) + f" | {auto} |")
+    if report.get("large"):
+        lines += ["", "Whole large photos, default backend, in tiles (a fresh process each):", ""]
+        lines += ["| model | task | backend | median ms | peak memory (MB) |", "|---|---|---|---:|---:|"]
+        for row in report["large"]:
+            lines.append(
+                f"| {row['model']} | {row['task']} | {row['backend']} | {row['median_ms']:,.0f} | "
+                f"{row['peak_mb']:,.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -183,8 +225,16 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=[*PHOTO_MODELS, *GENERATORS], help="Shipped model names.")
     parser.add_argument("--compile", action="store_true", help="Also time torch.compile (inductor) of the core.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results as JSON here.")
+    parser.add_argument("--large", default="4000x3000", help="Large photo restored whole, WxH ('' = none).")
+    parser.add_argument("--large_repeats", type=int, default=3, help="Timed restores of the large photo; median.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+
+    large = []  # first: the peak memory of a child is only known while no earlier child used more
+    if args.large:
+        width, height = (int(side) for side in args.large.lower().split("x"))
+        for name in (name for name in args.models if name in LARGE_TASKS):
+            large.append(time_large_photo(name, width, height, args.large_repeats, args.threads))
 
     peaks = peak_gflops(args.repeats)
     rows = []
@@ -199,6 +249,7 @@ def main() -> None:
         "peaks": peaks,
         "backends": [*BACKENDS, *(["torch.compile"] if args.compile else [])],
         "rows": rows,
+        "large": large,
     }
     text = markdown(report)
     print(text)

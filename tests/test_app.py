@@ -16,6 +16,7 @@ import hfimg
 from hfimg.demo.editor import editor_to_image_and_hole
 from hfimg.inpainting import method_specs
 from hfimg.models.classifier import FASHION_MNIST_LABELS
+from hfimg.tasks import RestoreOptions
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -277,6 +278,28 @@ def test_restore(client, tmp_path, sigma):
     if sigma:
         assert 15 < np.std(noisy.astype(int) - pixels) < 45  # about sigma, less what clipping at 0/255 removes
     assert np.array_equal(np.asarray(Image.open(after)), restored)
+
+
+def test_restore_gives_the_photo_back_at_full_size_and_as_the_library_does(client, model_dirs, tmp_path):
+    """The demo denoises at the photo's own size (it used to scale 741x500 down to 512x345), with and without the
+    self-ensemble, and gives what the library call gives for the same noisy image."""
+    background, pixels = photo(tmp_path, size=(741, 500))
+    model = hfimg.load(model_dirs["denoise"])
+    for ensemble in (False, True):
+        noisy_path, restored_path, _ = client.predict(handle_file(str(background)), 0, ensemble, api_name="/restore")
+        noisy, restored = Image.open(noisy_path), np.asarray(Image.open(restored_path))
+        assert restored.shape == pixels.shape  # (500, 741, 3)
+        expected = np.asarray(model.restore_task(noisy, RestoreOptions(ensemble=ensemble)))
+        assert np.array_equal(restored, expected)
+    assert not np.array_equal(restored, np.asarray(model.restore(noisy)))  # the ensemble changed the answer
+
+
+def test_the_ensemble_is_refused_above_its_cap_before_any_work(client, app, tmp_path):
+    side = int(app.ENSEMBLE_MAX_PIXELS**0.5) + 1
+    big = tmp_path / "big.png"
+    Image.new("RGB", (side, side), (90, 120, 150)).save(big)
+    with pytest.raises(AppError, match="self-ensemble runs the model 8 times"):
+        client.predict(handle_file(str(big)), 0, True, api_name="/restore")
 
 
 # --- bad input comes back as a message, not a crash ---------------------------------------------------------------
