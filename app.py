@@ -29,7 +29,15 @@ from hfimg import runtime
 from hfimg.demo.cards import model_details, models_table
 from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_outputs
 from hfimg.demo.handlers import GARMENT_METHODS, METHODS, Handlers
-from hfimg.demo.limits import INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_PIXELS, MAX_SEED, MAX_UPLOAD_MB
+from hfimg.demo.limits import (
+    INPAINT_MAX_SIDE,
+    MAX_FRAMES,
+    MAX_IMAGES,
+    MAX_PIXELS,
+    MAX_SEARCH_STEPS,
+    MAX_SEED,
+    MAX_UPLOAD_MB,
+)
 from hfimg.demo.slots import (
     GENERATORS,
     INPAINT_SLOTS,
@@ -154,7 +162,9 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                         )  # fmt: skip
                         methods_note = gr.Markdown(elem_id="methods-note")
                         iterations = gr.Slider(1, 16, value=6, step=1, label="Passes (InpaintRCNN)", visible=False)
-                        latent_steps = gr.Slider(10, 500, value=100, step=10, label="Search steps", visible=False)
+                        latent_steps = gr.Slider(
+                            10, MAX_SEARCH_STEPS, value=100, step=10, label="Search steps", visible=False
+                        )
                         inpaint_label = gr.Dropdown(
                             [("none", -1), *gan_classes],
                             value=0 if gan_classes else -1,

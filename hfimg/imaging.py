@@ -44,6 +44,12 @@ LIMITS = {
     "HFIMG_MAX_PIXELS": 40_000_000,
     "HFIMG_MAX_IMAGES": 1024,  # images per generate / interpolate call (64x64 RGB: 50 MB of activations per 64)
     "HFIMG_MAX_ITERATIONS": 64,  # passes of the recurrent inpainter (each one is a full pass of its network)
+    # Gradient steps of a latent search (GAN / VAE prior): 100 steps take ~0.5 s for the bundled 32 px models on one
+    # core, so the cap is about a minute per image at the default 4 restarts.
+    "HFIMG_MAX_SEARCH_STEPS": 10_000,
+    # Codes a latent search optimises at once per image: each keeps its activations for the backward pass (~0.3 MB
+    # for a 32 px DCGAN, ~16x that at 128 px), so 64 stay within a few hundred MB where 10**6 took 24 GB.
+    "HFIMG_MAX_RESTARTS": 64,
     "HFIMG_MAX_PARAMETERS": 200_000_000,  # of a model described by a config.json: 800 MB of fp32 weights
 }
 

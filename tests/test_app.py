@@ -216,6 +216,19 @@ def test_uploaded_mask_of_another_size_is_refused(client, tmp_path):
         )  # fmt: skip
 
 
+def test_latent_search_steps_out_of_range_are_refused_not_clipped(app, client, model_dirs, tmp_path):
+    background, pixels = photo(tmp_path, grey=True)
+    layer, hole = stroke_layer(tmp_path)
+    handlers = app.Handlers(app.load_models(model_dirs))
+    editor = {"background": pixels, "layers": [np.dstack([hole, hole, hole, hole]).astype(np.uint8) * 255]}
+    for steps in (0, 501, float("nan")):  # 0 steps returned the search's random start as if searched
+        with pytest.raises(app.gr.Error, match="Search steps must be a whole number from 1 to 500, got"):
+            handlers.inpaint(editor, "GAN latent search", 3, steps, -1)
+    assert handlers.inpaint(editor, "GAN latent search", 3, 1, -1)[0].size == (96, 64)
+    with pytest.raises(AppError, match="greater than maximum value 500"):  # the API: the slider's own bounds
+        client.predict(editor_value(background, layer), "GAN latent search", 3, 501, -1, api_name="/inpaint")
+
+
 @pytest.mark.parametrize("method", ["InpaintCNN (Fashion-MNIST)", "GAN latent search", "VAE latent search"])
 def test_garment_methods_are_refused_for_a_colour_photo(client, tmp_path, method):
     background, _ = photo(tmp_path)
