@@ -8,7 +8,9 @@ things the mixin does not do for us:
 * loading is `strict=True` by default and a config whose shapes do not match the weights fails with a message
   that says so (the mixin's default silently ignores missing keys);
 * weights are safetensors only: a repo that only has a pickled `pytorch_model.bin` is refused, because unpickling
-  a file from the internet can run arbitrary code.
+  a file from the internet can run arbitrary code;
+* weights holding NaN or infinite values (what a diverged training run leaves) are refused, naming the tensor:
+  such a model loads and runs, and every image it makes is black or noise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -153,6 +156,12 @@ class HubModel(
                 f"({model._hub_mixin_config}). The config and the weights come from different models; "
                 f"re-save the model with save_pretrained or fix config.json.\nDetails: {err}"
             ) from None
+        bad = non_finite_tensor(model.state_dict())
+        if bad is not None:
+            raise ValueError(
+                f"{model_file}: {bad}, so every output of the model would be broken (a training run that diverged "
+                f"leaves such weights). Use an earlier checkpoint of the run (checkpoint-<step>/model) or retrain."
+            )
         model.eval()
         return model
 
@@ -166,6 +175,20 @@ class HubModel(
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def non_finite_tensor(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """Which floating-point tensor holds NaN or infinite values, as "the tensor 'name' holds N NaN or infinite
+    values (of M)", or None when every one is finite. One pass over the tensors, one sync on a GPU."""
+    named = [(name, tensor) for name, tensor in tensors.items() if tensor.is_floating_point()]
+    if not named:
+        return None
+    finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in named])
+    if finite.all():
+        return None
+    name, tensor = named[int((~finite).nonzero()[0])]
+    bad = int((~torch.isfinite(tensor)).sum())
+    return f"the tensor {name!r} holds {bad:,} NaN or infinite values (of {tensor.numel():,})"
 
 
 def unsafe_pickle_message(where: str | Path) -> str:

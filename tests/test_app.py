@@ -4,6 +4,7 @@ models saved to a temporary folder (the bundled models are not needed)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import hfimg
 from hfimg.demo.editor import editor_to_image_and_hole
@@ -398,6 +400,16 @@ def test_unavailable_model_is_reported_not_raised(app, model_dirs, tmp_path):
     with pytest.raises(app.gr.Error, match="not available"):
         handlers.generate("GAN", 4, 0)
     app.build_demo(models)  # the UI still builds, with the notices in place
+
+
+def test_a_model_with_weights_that_are_not_finite_is_reported_not_loaded(app, model_dirs, tmp_path):
+    folder = tmp_path / "broken-denoiser"
+    shutil.copytree(model_dirs["denoise"], folder)
+    weights = load_file(folder / "model.safetensors")
+    weights["body.0.weight"].view(-1)[0] = float("nan")  # what a diverged training run saves
+    save_file(weights, folder / "model.safetensors")
+    loaded = load_model(app.SLOTS["denoise"], str(folder))
+    assert loaded.model is None and "the tensor 'body.0.weight' holds 1 NaN or infinite values" in loaded.error
 
 
 def test_conditional_gan_class(app, model_dirs, tmp_path):

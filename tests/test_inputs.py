@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import hfimg
 from hfimg.cli import main
@@ -171,6 +172,27 @@ def test_truncated_weights_file_is_one_line_in_the_api_and_the_cli(tmp_path, cap
     assert main(["info", str(folder)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "model.safetensors" in err
+
+
+def poison(folder, name: str = "body.0.weight", value: float = float("nan")):
+    """Put `value` into one element of the tensor `name` of the folder's weights, as a diverged training run does."""
+    weights = load_file(folder / "model.safetensors")
+    weights[name].view(-1)[0] = value
+    save_file(weights, folder / "model.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize(("name", "value"), [("body.0.weight", float("nan")), ("body.3.running_var", float("inf"))])
+def test_weights_that_are_not_finite_are_refused_naming_the_tensor(tmp_path, capsys, name, value):
+    folder = poison(saved_denoiser(tmp_path), name, value)
+    message = f"the tensor '{name}' holds 1 NaN or infinite values .*earlier checkpoint"
+    with pytest.raises(ValueError, match=message):
+        hfimg.load(folder)
+    with pytest.raises(ValueError, match=message):
+        hfimg.DenoiseCNN.from_pretrained(folder)
+    assert main(["info", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the tensor '{name}' holds 1 NaN" in err and "Traceback" not in err
 
 
 def test_cli_reports_a_missing_input_before_loading_the_model(tmp_path, capsys, monkeypatch):

@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -27,7 +28,16 @@ from safetensors.torch import load_file
 
 import hfimg
 from hfimg.data import ImageStream
-from hfimg.training import OBJECTIVES, ConfigError, Trainer, build_model, checkpoints, parse_args, trainable_models
+from hfimg.training import (
+    OBJECTIVES,
+    ConfigError,
+    Trainer,
+    TrainingError,
+    build_model,
+    checkpoints,
+    parse_args,
+    trainable_models,
+)
 from hfimg.training.config import FAMILY_DEFAULTS, TrainingConfig, resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -701,6 +711,53 @@ def test_a_loss_that_stays_nan_stops_the_run(image_folder, tmp_path, monkeypatch
         train("denoise-cnn", image_folder, out, "--max_train_steps", "20", "--max_bad_steps", "3",
               "--checkpointing_steps", "2")  # fmt: skip
     assert not (out / "model.safetensors").exists()  # no final model saved from a broken run
+
+
+def test_weights_that_stop_being_finite_end_the_run_and_the_last_good_checkpoint_is_kept(image_folder, tmp_path):
+    # A learning rate of 1e30: the first step makes the weights huge but finite, the next forward pass makes the
+    # batch-norm statistics NaN (its loss is NaN and skipped, the statistics are not). Such a model was saved.
+    out = tmp_path / "run"
+    argv = flags("denoise-cnn", image_folder, out, "--max_train_steps", "6", "--checkpointing_steps", "1")
+    result = subprocess.run(
+        [sys.executable, "train.py", *argv, "--learning_rate", "1e30"],
+        cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (last,) = [line for line in result.stderr.splitlines() if line.startswith("train.py: error:")]
+    match = re.fullmatch(
+        r"train\.py: error: Stopping at step (\d+): the weights are no longer finite \(model: the tensor '([\w.]+)' "
+        r"holds [\d,]+ NaN or infinite values \(of [\d,]+\)\); they are not saved\. Last good checkpoint: (.+)\. Run "
+        r"again with a lower --learning_rate \(or --mixed_precision no\) and --resume_from_checkpoint latest to go on "
+        r"there\.",
+        last,
+    )
+    assert match, last
+    step, checkpoint = int(match.group(1)), Path(match.group(3))
+    assert checkpoint == out / f"checkpoint-{step - 1}" and checkpoints.list_checkpoints(out) == [
+        out / f"checkpoint-{i}" for i in range(1, step)
+    ]
+    assert not (out / "model.safetensors").exists()
+    assert all(torch.isfinite(t).all() for t in weights(checkpoint / "model").values())
+    hfimg.load(checkpoint / "model")  # the last good state loads
+
+
+def test_a_discriminator_that_stops_being_finite_ends_the_run_too(image_folder, tmp_path, monkeypatch):
+    from hfimg.training.gan import GANObjective
+
+    original = GANObjective.training_step
+
+    def poisoned(self, batch, step, apply):
+        losses = original(self, batch, step, apply)
+        if step == 1:  # the second step leaves one discriminator weight infinite
+            next(self.discriminator.parameters()).data.view(-1)[0] = float("inf")
+        return losses
+
+    monkeypatch.setattr(GANObjective, "training_step", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="Stopping at step 2: .*discriminator: the tensor '.*' holds 1 NaN or inf"):
+        train("dcgan", image_folder, out, "--max_train_steps", "4", "--checkpointing_steps", "1")
+    assert checkpoints.list_checkpoints(out) == [out / "checkpoint-1"]
+    assert not (out / "model.safetensors").exists() and not (out / "discriminator").exists()
 
 
 # --- the Hub ------------------------------------------------------------------------------------------------------

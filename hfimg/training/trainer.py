@@ -13,9 +13,10 @@
    here too, and last creates the Hub repo (`--push_to_hub`), so that a failure there is known before training;
 4. loops over optimizer steps: losses to the trackers every `--logging_steps`, a preview grid every
    `--sample_steps`, a checkpoint every `--checkpointing_steps`; a step whose loss is NaN/inf is skipped (and the
-   run stops after `--max_bad_steps` in a row). Nothing is written to `--output_dir` before the first step has
-   succeeded (then the run record `hfimg_run.json` and the tracker logs): a run that fails at its start leaves the
-   folder as it found it, so the corrected command can be run into it again;
+   run stops after `--max_bad_steps` in a row), and the run stops at the first step that leaves a weight or buffer
+   NaN/inf, so no checkpoint or model of broken weights is ever written. Nothing is written to `--output_dir`
+   before the first step has succeeded (then the run record `hfimg_run.json` and the tracker logs): a run that
+   fails at its start leaves the folder as it found it, so the corrected command can be run into it again;
 5. saves the model (its EMA if there is one) with `save_pretrained` into `--output_dir`, extra networks (a GAN's
    discriminator) in sub-folders, a model card and a preview image, and pushes the folder to the Hub if asked.
 
@@ -46,7 +47,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from hfimg.data import ImageStream
-from hfimg.hub import HubModel
+from hfimg.hub import HubModel, non_finite_tensor
 from hfimg.imaging import images_to_grid, tensor_to_pil
 from hfimg.registry import load, model_class, model_names
 from hfimg.training import card, checkpoints
@@ -367,6 +368,7 @@ class Trainer:
                     continue  # more micro-batches to accumulate before this optimizer step
                 self._end_step()
                 self.step += 1
+                self._stop_if_not_finite()
                 if not self._started:
                     self._start()
                 progress.update(1)
@@ -474,6 +476,30 @@ class Trainer:
                 f"--learning_rate, --mixed_precision no, or check the data."
             )
 
+    def _stop_if_not_finite(self, *, every_rank: bool = True) -> None:
+        """Stop the run at the first step that leaves a NaN or infinite weight or buffer in a network it saves.
+
+        No later step repairs such a network (a batch-norm statistic is poisoned by the forward pass of a step whose
+        loss was then skipped), and its images would all be black or noise; so it is never saved, and since every
+        step is checked, each checkpoint on disk holds finite weights: the newest is the last good state.
+        `every_rank`: every process calls this at once (in the loop), so they agree; else the main one alone does.
+        """
+        networks = {"model": self.accelerator.unwrap_model(self.objective.net), **self.objective.extra_models()}
+        if self.ema is not None:
+            networks["EMA of the model"] = self.ema.module
+        found = ((name, non_finite_tensor(network.state_dict())) for name, network in networks.items())
+        problem = next((f"{name}: {bad}" for name, bad in found if bad is not None), None)
+        broken = torch.tensor([0.0 if problem is None else 1.0], device=self.accelerator.device)
+        if every_rank and self.accelerator.num_processes > 1:  # all stop together, or the others wait for ever
+            broken = self.accelerator.gather(broken)
+        if broken.max() > 0:
+            latest = checkpoints.list_checkpoints(self.output_dir)
+            raise TrainingError(
+                f"Stopping at step {self.step}: the weights are no longer finite ({problem or 'on another process'}); "
+                f"they are not saved. Last good checkpoint: {latest[-1] if latest else 'none yet'}. Run again with a "
+                f"lower --learning_rate (or --mixed_precision no) and --resume_from_checkpoint latest to go on there."
+            )
+
     def _log(self, window: dict[str, list[torch.Tensor]]) -> None:
         if window:
             self.metrics = {name: torch.stack(values).float().mean().item() for name, values in window.items()}
@@ -536,6 +562,7 @@ class Trainer:
             return
         model = self.saved_model()
         self.objective.finish(model)
+        self._stop_if_not_finite(every_rank=False)  # what `finish` did to the model included
         model.save_pretrained(self.output_dir)
         for folder, extra in self.objective.extra_models().items():
             extra.save_pretrained(self.output_dir / folder)
