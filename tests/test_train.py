@@ -421,6 +421,59 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(image_fol
 # --- bad input ------------------------------------------------------------------------------------------------------
 
 
+HOLD_LOCK_SCRIPT = """
+from pathlib import Path
+from hfimg.training.checkpoints import RunLock
+
+lock = RunLock(Path(sys.argv[1]))
+print("locked", flush=True)
+sys.stdin.readline()  # held until the test closes stdin (or kills this process)
+lock.release()
+"""
+
+
+def hold_lock(folder: Path, tmp_path: Path) -> subprocess.Popen:
+    """Another process that holds the lock of `folder` until its stdin is closed; returns once it holds it."""
+    driver = tmp_path / "hold_lock.py"
+    driver.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\n" + HOLD_LOCK_SCRIPT)
+    holder = subprocess.Popen(
+        [sys.executable, str(driver), str(folder)], cwd=REPO, env=subprocess_env(), text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert holder.stdout.readline() == "locked\n"  # blocks until the lock is taken: no sleeping
+    return holder
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(image_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = hold_lock(out, tmp_path)
+    try:
+        with pytest.raises(ConfigError, match=f"--output_dir {out} is in use by another training run \\(process "
+                           f"{holder.pid}\\); wait for it to end, or choose another folder"):  # fmt: skip
+            train("denoise-cnn", image_folder, out, "--max_train_steps", "1")
+        assert [p.name for p in out.iterdir()] == [checkpoints.LOCK_FILE]  # the refused run wrote nothing
+        assert load_train_py().cli(flags("denoise-cnn", image_folder, out, "--max_train_steps", "1")) == 2
+        assert "is in use by another training run" in capsys.readouterr().err
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert not out.exists()  # released: the lock file and the folder it was made in are gone
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    train("denoise-cnn", image_folder, out, "--max_train_steps", "1")  # the folder is free again
+    assert (out / "model.safetensors").is_file() and not (out / checkpoints.LOCK_FILE).exists()
+
+
+def test_the_lock_of_a_killed_run_is_taken_over(image_folder, tmp_path):
+    out = tmp_path / "run"
+    holder = hold_lock(out, tmp_path)
+    holder.kill()  # SIGKILL: no clean-up; the kernel drops its lock, the file stays with its process id
+    holder.wait(timeout=60)
+    assert (out / checkpoints.LOCK_FILE).read_text() == f"{holder.pid}\n"
+    train("denoise-cnn", image_folder, out, "--max_train_steps", "1")
+    assert (out / "model.safetensors").is_file() and not (out / checkpoints.LOCK_FILE).exists()
+
+
 def test_unknown_model_is_refused_by_the_parser(image_folder, tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--model", "unet9000", "--dataset", str(image_folder), "--output_dir", str(tmp_path / "x")])
@@ -771,7 +824,7 @@ def test_push_to_hub_creates_the_repo_first_and_uploads_the_model_folder(image_f
 
     class FakeApi:
         def create_repo(self, repo_id, **kwargs):
-            calls.append(("create_repo", repo_id, out.exists()))
+            calls.append(("create_repo", repo_id, sorted(p.name for p in out.iterdir())))  # before any step
             return type("RepoUrl", (), {"repo_id": repo_id})()
 
         def upload_folder(self, *, repo_id, folder_path, ignore_patterns, **kwargs):
@@ -782,7 +835,7 @@ def test_push_to_hub_creates_the_repo_first_and_uploads_the_model_folder(image_f
 
     monkeypatch.setattr(card, "HfApi", FakeApi)
     train("denoise-cnn", image_folder, out, "--max_train_steps", "1", "--push_to_hub", "--hub_model_id", "me/tiny")
-    assert calls == [("create_repo", "me/tiny", False), ("upload_folder", "me/tiny", out)]
+    assert calls == [("create_repo", "me/tiny", [checkpoints.LOCK_FILE]), ("upload_folder", "me/tiny", out)]
     assert 'hfimg.load("me/tiny")' in (out / "README.md").read_text()
 
 

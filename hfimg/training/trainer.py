@@ -2,8 +2,9 @@
 
 `Trainer(config).train()` does, in order:
 
-1. checks, before any step: the model builds at the resolution, the dataset opens, `--output_dir` can be created
-   and is empty or holds this same run;
+1. checks, before any step: the model builds at the resolution, `--output_dir` can be created, no other run holds
+   it (it is locked for the length of this run: `checkpoints.RunLock`) and it is empty or holds this same run, the
+   dataset opens;
 2. builds the family's objective (gan.py, vae.py, inpaint.py, denoise.py) and wraps its networks with accelerate
    (DDP across processes, mixed precision, gradient accumulation); for bf16 on CPU, the networks of the families
    where it is faster (`Objective.channels_last_bf16`) are first put in channels_last memory format;
@@ -232,6 +233,18 @@ class Trainer:
                 "resolution": config.resolution,
             }
         )
+        # Held for the whole run, so that a second run into the folder is refused; released by `train` when the run
+        # ends, and here when it cannot start.
+        self.lock = checkpoints.lock_run(accelerator, self.output_dir)
+        try:
+            self._set_up(model, objective_class)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _set_up(self, model: HubModel, objective_class: type[Objective]) -> None:
+        """Steps 1 to 3 of the module docstring, from the output folder's check on, under the folder's lock."""
+        config, accelerator = self.config, self.accelerator
         resume_from = checkpoints.check_output_dir(self.output_dir, self.run, config.resume_from_checkpoint)
         try:
             self.stream = ImageStream(
@@ -390,7 +403,12 @@ class Trainer:
             self._save_final()
         finally:
             end_trackers(accelerator)
+            self._release_lock()
         return self.metrics
+
+    def _release_lock(self) -> None:
+        if self.lock is not None:  # the main process's
+            self.lock.release()
 
     def _set_learning_rates(self, steps_done: int) -> None:
         """Cosine schedule, a function of the step alone (so a resumed run continues it exactly): each parameter
