@@ -236,7 +236,13 @@ def images_to_grid(images: list[Image.Image], columns: int | None = None, paddin
 
 
 def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
-    """Return the hole as a bool (H, W) array (True = fill), checking it matches the image `size` (W, H).
+    """Return the hole as a bool (H, W) array (True = fill), read by `read_hole`'s rule, checking it matches the
+    image `size` (W, H)."""
+    return _checked(read_hole(mask), size)
+
+
+def read_hole(mask: ImageInput) -> np.ndarray:
+    """Return the hole of a mask as a bool (H, W) array (True = fill), whatever image it is for.
 
     The rule, for every kind of input:
 
@@ -249,6 +255,9 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
       255 to be unambiguous;
     * boolean arrays: True is hole.
     """
+    if isinstance(mask, np.ndarray) and mask.dtype == bool and mask.ndim == 2:  # already a hole (`Inpainter` reads
+        check_pixels(mask.shape[1], mask.shape[0], name="mask")  # a mask once and passes this on)
+        return mask
     if isinstance(mask, torch.Tensor):
         array = mask.detach().cpu()
         while array.ndim > 2 and array.shape[0] == 1:
@@ -262,9 +271,9 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
             rgba = pil.convert("RGBA") if pil.mode not in ("RGBA", "LA") else pil
             alpha = np.asarray(rgba.getchannel("A"))
             if alpha.min() != alpha.max():  # the alpha is the mask: the painted strokes are not transparent
-                return _checked(alpha > 0, size)
+                return alpha > 0
             if alpha.max() == 0:  # a fully transparent layer: nothing painted, whatever colour lies under it
-                return _checked(np.zeros(alpha.shape, dtype=bool), size)
+                return np.zeros(alpha.shape, dtype=bool)
             pil = rgba.convert("RGB") if rgba.mode == "RGBA" else rgba.convert("L")
         if pil.mode in HIGH_BIT_DEPTH_MODES:  # by the values it holds
             grey = np.asarray(pil, dtype=np.float64)
@@ -278,7 +287,7 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
             hole = grey >= 0.5
         else:
             hole = grey >= scale / 2
-    return _checked(hole, size)
+    return hole
 
 
 def _checked(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -288,6 +297,16 @@ def _checked(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
             f"resize the mask to the image (nearest neighbour keeps it binary)."
         )
     return hole
+
+
+def refuse_full_hole(hole: np.ndarray) -> None:
+    """A ValueError for a hole over the whole image: no pixel is left to fill it from, so any result would be a
+    guess unrelated to the input (a flat colour, the input unchanged, or a sample of a generator)."""
+    if hole.all():
+        raise ValueError(
+            "mask: the mask covers the whole image, so no pixel is left to fill it from. Paint only the part to "
+            "replace (white = fill, black = keep)."
+        )
 
 
 def check_hole(hole: np.ndarray, *, generative: bool = False) -> bool:
@@ -300,10 +319,7 @@ def check_hole(hole: np.ndarray, *, generative: bool = False) -> bool:
         return False
     if hole.all():
         if not generative:
-            raise ValueError(
-                "mask: the mask covers the whole image, so no pixel is left to fill it from. Paint only the part to "
-                "replace (white = fill, black = keep)."
-            )
+            refuse_full_hole(hole)
         warn_user(
             "mask: the mask covers the whole image: the result is a sample of the prior, unrelated to the input."
         )

@@ -218,6 +218,16 @@ def test_uploaded_mask_of_another_size_is_refused(client, tmp_path):
         )  # fmt: skip
 
 
+@pytest.mark.parametrize("method", ["OpenCV Telea", "pull-push interpolation", "GAN latent search"])
+def test_a_mask_over_the_whole_image_is_refused(client, app, tmp_path, method):
+    background, _ = photo(tmp_path, grey=method in app.GARMENT_METHODS)
+    layer = np.zeros((64, 96, 4), dtype=np.uint8)
+    layer[...] = (57, 255, 20, 255)  # painted all over with the brush
+    Image.fromarray(layer).save(tmp_path / "all.png")
+    with pytest.raises(AppError, match="the mask covers the whole image"):
+        client.predict(editor_value(background, tmp_path / "all.png"), method, 3, 10, -1, api_name="/inpaint")
+
+
 def test_latent_search_steps_out_of_range_are_refused_not_clipped(app, client, model_dirs, tmp_path):
     background, pixels = photo(tmp_path, grey=True)
     layer, hole = stroke_layer(tmp_path)
