@@ -549,6 +549,42 @@ def test_yaml_config_gives_defaults_and_the_command_line_wins(image_folder, tmp_
     assert "unknown keys ['learnin_rate']" in capsys.readouterr().err
 
 
+HOSTILE_CONFIG_SCRIPT = """
+import contextlib, io, json, resource
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a regression fails here, not on the machine
+from hfimg.training import parse_args
+
+errors = []
+for path in sys.argv[1:]:
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.suppress(SystemExit):
+        parse_args(["--config", path, "--dataset", "x", "--output_dir", "y"])
+    errors.append(stderr.getvalue().strip().splitlines()[-1])
+print(json.dumps(errors))
+"""
+
+
+def test_hostile_yaml_configs_are_refused_quickly_in_one_short_line(tmp_path):
+    levels = ["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]  # 9**9 values in 500 bytes
+    configs = {
+        "bomb.yaml": ("split: [" + ", ".join(levels) + "]", "its values expand to more than 10,000 items"),
+        "deep.yaml": ("split: " + "[" * 100_000 + "]" * 100_000, "its values are nested too deeply"),
+        "huge.yaml": ("model: vae\n" + "#" * 1_000_000, "larger than 1,000,000 bytes, far more than flag values"),
+        "long.yaml": (
+            "split: [" + ", ".join(["abcdefgh"] * 5000) + "]",
+            "split: expected a single value, got ['abcdefgh', 'abcdefgh', ",
+        ),
+    }
+    for name, (text, _) in configs.items():
+        (tmp_path / name).write_text(f"model: denoise-cnn\n{text}\n")
+    result = run_script(HOSTILE_CONFIG_SCRIPT, [str(tmp_path / name) for name in configs], tmp_path)
+    for (name, (_, message)), error in zip(configs.items(), json.loads(result.stdout), strict=True):
+        assert error.startswith(f"train.py: error: --config {tmp_path / name}: {message}"), error
+        assert len(error) < 400  # a refused value is quoted briefly
+    assert error.endswith("... (60,030 characters)")
+
+
 def load_train_py():
     """train.py as a module (it is a script, not part of the package)."""
     spec = importlib.util.spec_from_file_location("train_script", REPO / "train.py")
