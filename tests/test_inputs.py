@@ -163,6 +163,24 @@ def test_config_that_is_not_a_json_object(tmp_path):
         hfimg.load(folder)
 
 
+def test_hostile_config_json_structure_is_one_line(tmp_path, capsys):
+    folder = saved_denoiser(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    for text, message in [
+        # a RecursionError and an "unhashable type" before
+        (json.dumps(config)[:-1] + ', "depth": ' + "[" * 40_000 + "]" * 40_000 + "}", r"nested too deeply"),
+        (json.dumps({**config, "model_type": ["denoise-cnn"]}), r"model_type: unknown model \['denoise-cnn'\]"),
+        (json.dumps({**config, "model_type": list(range(10**4))}), r"unknown model \[0, 1, 2, 3, 4, 5, \.\.\.\]"),
+        (json.dumps({**config, "notes": "x" * 200_000}), "larger than 100,000 bytes"),
+    ]:
+        (folder / "config.json").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            hfimg.load(folder)
+        assert main(["info", str(folder)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and len(err) < 400 and "Traceback" not in err and "internal error" not in err
+
+
 def test_truncated_weights_file_is_one_line_in_the_api_and_the_cli(tmp_path, capsys):
     folder = saved_denoiser(tmp_path)
     weights = folder / "model.safetensors"

@@ -504,6 +504,46 @@ def test_bad_input_fails_before_anything_is_written(model, extra, message, image
     assert not out.exists()
 
 
+MODEL_SETTINGS_SCRIPT = """
+import contextlib, importlib.util, io, json, resource
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a regression fails here, not on the machine
+spec = importlib.util.spec_from_file_location("train_script", "train.py")
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+results = []
+for argv in json.loads(sys.argv[1]):
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = script.cli(argv)
+    results.append([status, stderr.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def test_model_settings_too_large_or_given_twice_are_refused_before_anything_is_written(image_folder, tmp_path):
+    cases = [
+        # An internal error (a failed allocation) before.
+        (["--model_kwargs", '{"features": 1000000}'], "the 'denoise-cnn' model settings: features = 1000000 is out "
+                                                       "of range for DenoiseCNN (sizes and counts in a config are at "
+                                                       "most 65,536); use a smaller value."),
+        (["--features", "20000"], "the 'denoise-cnn' model settings: these settings describe a DenoiseCNN with "
+                                  "3,601,140,003 parameters, above the limit of 200,000,000 (14.4 GB of weights). Use "
+                                  "smaller settings, or if you mean it, raise the limit with the environment variable "
+                                  "HFIMG_MAX_PARAMETERS=3601140003."),
+        # The flag silently won before.
+        (["--features", "8", "--model_kwargs", '{"features": 16}'], '--features 8 and --model_kwargs {"features": 16} '
+                                                                    "both set features; give it once."),
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    base = ["--model", "denoise-cnn", "--dataset", str(image_folder), "--output_dir", str(out), "--depth", "3"]
+    result = run_script(MODEL_SETTINGS_SCRIPT, [json.dumps([base + extra for extra, _ in cases])], tmp_path)
+    for (_, message), (status, stderr) in zip(cases, json.loads(result.stdout), strict=True):
+        assert (status, stderr) == (2, f"train.py: error: {message}\n")
+    with pytest.raises(ConfigError, match="both set features; give it once"):  # the Python API too
+        build_model(parse_args(base + cases[2][0]))
+    assert not out.exists()
+
+
 def test_an_output_dir_holding_another_run_is_refused(image_folder, tmp_path):
     out = tmp_path / "run"
     train("denoise-cnn", image_folder, out, "--max_train_steps", "1")

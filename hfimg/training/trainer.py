@@ -48,7 +48,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from hfimg.data import ImageStream
-from hfimg.hub import HubModel, non_finite_tensor
+from hfimg.hub import HubModel, TooLarge, check_parameter_count, non_finite_tensor
 from hfimg.imaging import images_to_grid, tensor_to_pil
 from hfimg.registry import load, model_class, model_names
 from hfimg.training import card, checkpoints
@@ -77,7 +77,8 @@ def build_model(config: TrainingConfig) -> HubModel:
     """A fresh model of family `config.model` from the model settings, at the (resolved) resolution.
 
     Raises:
-        ConfigError: a setting the model does not take, or values it refuses (e.g. a resolution it cannot make).
+        ConfigError: a setting the model does not take, or given twice, or values it refuses (e.g. a resolution it
+            cannot make), or a model above HFIMG_MAX_PARAMETERS.
     """
     config = resolve(config)  # a no-op on the config the Trainer and parse_args give
     cls = model_class(config.model)
@@ -86,8 +87,14 @@ def build_model(config: TrainingConfig) -> HubModel:
     if "resolution" in kwargs:
         raise ConfigError("set the resolution with --resolution, not in --model_kwargs.")
     for flag in MODEL_KWARG_FLAGS:
-        if getattr(config, flag) is not None:
-            kwargs[flag] = getattr(config, flag)
+        if getattr(config, flag) is None:
+            continue
+        if flag in kwargs:  # one of the two would silently win
+            raise ConfigError(
+                f"--{flag} {getattr(config, flag)} and --model_kwargs {json.dumps({flag: kwargs[flag]})} both set "
+                f"{flag}; give it once."
+            )
+        kwargs[flag] = getattr(config, flag)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(
@@ -96,7 +103,11 @@ def build_model(config: TrainingConfig) -> HubModel:
     if "resolution" in accepted:
         kwargs["resolution"] = config.resolution
     try:
+        # Counted on the meta device first: a model too large to train is refused before its memory is taken.
+        check_parameter_count(cls, kwargs, f"the {config.model!r} model settings")
         model = cls(**kwargs)
+    except TooLarge as err:
+        raise ConfigError(str(err)) from None
     except (ValueError, TypeError) as err:
         raise ConfigError(
             f"cannot build a {config.model!r} model with {kwargs} (--resolution {config.resolution}): {err}"
