@@ -128,6 +128,19 @@ def test_api_names(client):
     assert {"/generate", "/interpolate", "/inpaint", "/restore", "/random_seed"} <= names
 
 
+def test_the_class_is_documented_as_the_int_it_takes(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/generate", "/interpolate", "/inpaint"):
+        (label,) = [p for p in endpoints[name]["parameters"] if p["parameter_name"] == "label"]
+        assert label["python_type"]["type"] == "int" and label["parameter_default"] == -1
+    # The int works, and so does its text (what the API documented before, and then refused).
+    by_int = Image.open(client.predict("GAN", 1, 3, -1, api_name="/generate"))
+    by_text = Image.open(client.predict("GAN", 1, 3, "-1", api_name="/generate"))
+    assert np.array_equal(np.asarray(by_int), np.asarray(by_text))
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("GAN", 1, 3, 7, api_name="/generate")  # this GAN has no classes
+
+
 @pytest.mark.parametrize("generator", ["GAN", "VAE"])
 def test_generate_grid_and_seed(client, generator):
     first = client.predict(generator, 4, 7, -1, api_name="/generate")
