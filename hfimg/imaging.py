@@ -78,9 +78,11 @@ def limit(name: str) -> int:
 def check_count(
     value: int, name: str, minimum: int = 1, cap_name: str = "HFIMG_MAX_IMAGES", unit: str = "images per call"
 ) -> int:
-    """A count (`num_images`, `steps`, `iterations`): an int from `minimum` up to the limit `cap_name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """A count (`num_images`, `steps`, `iterations`): an int (a numpy one too) from `minimum` up to the limit
+    `cap_name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int of at least {minimum}, got {value!r}.")
+    value = int(value)
     if value > (cap := limit(cap_name)):
         raise ValueError(
             f"{name}={value:,} is above the limit of {cap:,} {unit}; ask for less, or raise the limit with the "

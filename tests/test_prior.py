@@ -228,6 +228,7 @@ def test_search_steps_and_restarts_are_capped_in_every_entry_point(gan, monkeypa
     with pytest.raises(ValueError, match=f"{name}=4 is above the limit of 3 "):
         gan.inpaint(image, mask, **{**asked, name: 4})
     assert gan.inpaint(image, mask, **{**asked, name: 3}).size == (32, 32)
+    assert gan.inpaint(image, mask, **{**asked, name: np.int64(3)}).size == (32, 32)  # numpy's ints count too
 
 
 def test_the_task_calls_refuse_zero_and_too_many_steps(gan, monkeypatch):
