@@ -35,6 +35,7 @@ from hfimg.demo.limits import (
     MAX_FRAMES,
     MAX_IMAGES,
     MAX_PIXELS,
+    MAX_SEARCH_STEPS,
     MAX_SEED,
     MAX_UPLOAD_MB,
 )
@@ -84,6 +85,25 @@ class CheckedImageEditor(gr.ImageEditor):
         return super().preprocess(checked_editor(payload))
 
 
+class ClassDropdown(gr.Dropdown):
+    """gr.Dropdown of a generator's classes, whose values are ints (-1 = none / every class in turn).
+
+    gradio documents every dropdown value as a string (here '-1') and then refuses the string, which is not one of
+    the int choices. The API documents an int here, and a choice sent as its text ('-1', '3') is read as that int.
+    """
+
+    is_template = True  # drawn by gr.Dropdown's own frontend
+
+    def api_info(self) -> dict[str, Any]:
+        choices = ", ".join(f"{value} = {name}" for name, value in self.choices)
+        return {"type": "integer", "description": f"the class: {choices}"}
+
+    def preprocess(self, payload):
+        if isinstance(payload, str) and payload.strip().lstrip("-").isdigit():
+            payload = int(payload)
+        return super().preprocess(payload)
+
+
 # --- the layout and its wiring (handlers, uploads, model slots and cards live in hfimg.demo) -----------------------
 
 
@@ -107,7 +127,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=1):
                         generator = gr.Radio(list(GENERATORS), value="GAN", label="Generator")
-                        gen_label = gr.Dropdown(
+                        gen_label = ClassDropdown(
                             [("all classes in turn", -1), *gan_classes],
                             value=-1,
                             label="Class",
@@ -162,8 +182,10 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                         )  # fmt: skip
                         methods_note = gr.Markdown(elem_id="methods-note")
                         iterations = gr.Slider(1, 16, value=6, step=1, label="Passes (InpaintRCNN)", visible=False)
-                        latent_steps = gr.Slider(10, 500, value=100, step=10, label="Search steps", visible=False)
-                        inpaint_label = gr.Dropdown(
+                        latent_steps = gr.Slider(
+                            10, MAX_SEARCH_STEPS, value=100, step=10, label="Search steps", visible=False
+                        )
+                        inpaint_label = ClassDropdown(
                             [("none", -1), *gan_classes],
                             value=0 if gan_classes else -1,
                             label="Class (GAN)",

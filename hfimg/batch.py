@@ -9,7 +9,10 @@
 * outputs are written under a temporary name and renamed when complete, so an interrupted run leaves no half-written
   file, and a rerun keeps every output that exists and does the rest (resumable);
 * an unreadable image, a missing or wrongly sized mask, or an image the model refuses is skipped and counted, with
-  its reason, and the run goes on.
+  its reason, and the run goes on;
+* a run that could not keep every result is refused before anything is done: an output folder that is the input
+  folder (each result would take its input's name, and be kept as done), and two inputs whose results would have
+  one name (`a.png` and `a.bmp` both become `a.png`: the second would be kept as done, its result lost).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tqdm.auto import tqdm
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}  # --format choices -> PIL format names
 _SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+MAX_CLASHES_SHOWN = 5  # clashing output names quoted in the refusal (the count says how many there are)
 
 
 @dataclass
@@ -70,6 +74,10 @@ def run_folder(
 
     Returns:
         The counts and the reasons for each skipped file.
+
+    Raises:
+        ValueError: the output folder is the input folder, or two inputs' results would have one name (nothing is
+            written then).
     """
     if not inputs.is_dir():
         raise NotADirectoryError(f"{inputs} is not a folder of images.")
@@ -80,17 +88,15 @@ def run_folder(
     files = image_files(inputs)
     if not files:
         raise FileNotFoundError(f"{inputs} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
-    output.mkdir(parents=True, exist_ok=True)
+    if output.resolve() == inputs.resolve() or (output.is_dir() and os.path.samefile(output, inputs)):
+        raise ValueError(
+            f"the output folder {output} is the input folder: every result would take its input's name and be kept "
+            f"as already done. Write the results to another folder (-o)."
+        )
     report = BatchReport()
-    for path in tqdm(files, desc=getattr(process, "__name__", "images"), unit="image"):
-        try:
-            with Image.open(path) as original:
-                original_format = original.format
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            report.skipped[path.name] = f"not a readable image ({err})"
-            continue
-        out_format = FORMATS[fmt] if fmt else original_format if original_format in _SUFFIX else "PNG"
-        target = output / (path.name if out_format == original_format else path.stem + _SUFFIX[out_format])
+    planned = plan_outputs(files, output, fmt, report)
+    output.mkdir(parents=True, exist_ok=True)
+    for path, target, out_format in tqdm(planned, desc=getattr(process, "__name__", "images"), unit="image"):
         if target.exists():
             report.kept += 1
             continue
@@ -109,6 +115,38 @@ def run_folder(
             continue
         report.written += 1
     return report
+
+
+def plan_outputs(
+    files: list[Path], output: Path, fmt: str | None, report: BatchReport
+) -> list[tuple[Path, Path, str]]:
+    """(input, output file, PIL format) of each readable image; the unreadable ones go to `report.skipped`.
+
+    Only the headers are read. Raises a ValueError naming the inputs whose results would share a name: the second
+    one would be kept as already done, its result lost without a word.
+    """
+    planned = []
+    for path in files:
+        try:
+            with Image.open(path) as original:
+                original_format = original.format
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            report.skipped[path.name] = f"not a readable image ({err})"
+            continue
+        out_format = FORMATS[fmt] if fmt else original_format if original_format in _SUFFIX else "PNG"
+        name = path.name if out_format == original_format else path.stem + _SUFFIX[out_format]
+        planned.append((path, output / name, out_format))
+    sharing: dict[str, list[str]] = {}
+    for path, target, _ in planned:
+        sharing.setdefault(target.name, []).append(path.name)
+    clashes = [f"{' and '.join(names)} -> {name}" for name, names in sharing.items() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(clashes[:MAX_CLASHES_SHOWN]) + ("; ..." if len(clashes) > MAX_CLASHES_SHOWN else "")
+        raise ValueError(
+            f"{len(clashes)} output name(s) would be shared by several inputs, and all but one result lost: {shown}. "
+            f"Rename those inputs, or move them to another folder, so that each result has a name of its own."
+        )
+    return planned
 
 
 def save_like(result: Image.Image, source: Path, target: Path, out_format: str) -> None:

@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for command in (inpaint, restore):
         command.add_argument(
+            "--steps",
+            type=_at_least_one,
+            default=None,
+            help="Passes of a recurrent inpainter, or gradient steps of a GAN / VAE latent search (at least 1; at "
+            "most $HFIMG_MAX_ITERATIONS passes, $HFIMG_MAX_SEARCH_STEPS search steps). Default: the method's own.",
+        )
+        command.add_argument(
             "--format",
             choices=sorted(FORMATS),
             default=None,
@@ -102,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["onnx"], default="onnx", help="Export format (default onnx).")
     export.add_argument("-o", "--output", required=True, help="Output folder: model.onnx, config.json, README.md.")
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    """--steps: a whole number of at least 1, refused up front (a folder run would otherwise skip every image)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 class _ProgressBar:
@@ -213,12 +231,13 @@ def _run_model_command(args: argparse.Namespace) -> int:
     if Path(args.image).is_dir():
 
         def restore(image):  # named: the folder run's progress bar shows the name
-            return model.restore_task(image, RestoreOptions(ensemble=args.ensemble))
+            return model.restore_task(image, RestoreOptions(steps=args.steps, ensemble=args.ensemble))
 
         return _folder(restore, args, "restored")
 
     def restore_one(bar: _ProgressBar) -> Image.Image:
-        return model.restore_task(args.image, RestoreOptions(progress=bar, ensemble=args.ensemble))
+        options = RestoreOptions(steps=args.steps, progress=bar, ensemble=args.ensemble)
+        return model.restore_task(args.image, options)
 
     return _single(restore_one, args, "restored.png")
 
@@ -234,11 +253,13 @@ def _inpaint(args: argparse.Namespace) -> int:
     if Path(args.image).is_dir():
 
         def inpaint(image, mask):  # named: the folder run's progress bar shows the name
-            return inpainter(image, mask).image
+            return inpainter(image, mask, InpaintOptions(steps=args.steps)).image
 
         return _folder(inpaint, args, "inpainted", Path(args.mask))
     return _single(
-        lambda bar: inpainter(args.image, args.mask, InpaintOptions(progress=bar)).image, args, "inpainted.png"
+        lambda bar: inpainter(args.image, args.mask, InpaintOptions(steps=args.steps, progress=bar)).image,
+        args,
+        "inpainted.png",
     )
 
 

@@ -8,7 +8,9 @@ things the mixin does not do for us:
 * loading is `strict=True` by default and a config whose shapes do not match the weights fails with a message
   that says so (the mixin's default silently ignores missing keys);
 * weights are safetensors only: a repo that only has a pickled `pytorch_model.bin` is refused, because unpickling
-  a file from the internet can run arbitrary code.
+  a file from the internet can run arbitrary code;
+* weights holding NaN or infinite values (what a diverged training run leaves) are refused, naming the tensor:
+  such a model loads and runs, and every image it makes is black or noise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -153,6 +156,12 @@ class HubModel(
                 f"({model._hub_mixin_config}). The config and the weights come from different models; "
                 f"re-save the model with save_pretrained or fix config.json.\nDetails: {err}"
             ) from None
+        bad = non_finite_tensor(model.state_dict())
+        if bad is not None:
+            raise ValueError(
+                f"{model_file}: {bad}, so every output of the model would be broken (a training run that diverged "
+                f"leaves such weights). Use an earlier checkpoint of the run (checkpoint-<step>/model) or retrain."
+            )
         model.eval()
         return model
 
@@ -166,6 +175,20 @@ class HubModel(
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def non_finite_tensor(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """Which floating-point tensor holds NaN or infinite values, as "the tensor 'name' holds N NaN or infinite
+    values (of M)", or None when every one is finite. One pass over the tensors, one sync on a GPU."""
+    named = [(name, tensor) for name, tensor in tensors.items() if tensor.is_floating_point()]
+    if not named:
+        return None
+    finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in named])
+    if finite.all():
+        return None
+    name, tensor = named[int((~finite).nonzero()[0])]
+    bad = int((~torch.isfinite(tensor)).sum())
+    return f"the tensor {name!r} holds {bad:,} NaN or infinite values (of {tensor.numel():,})"
 
 
 def unsafe_pickle_message(where: str | Path) -> str:
@@ -192,14 +215,22 @@ def check_weights_file(folder: Path) -> None:
 MAX_PARAMETERS_ENV = "HFIMG_MAX_PARAMETERS"
 # No size or count in an hfimg config comes near this; a larger one would make even the shape-only build loop for ages.
 MAX_CONFIG_INT = 65_536
+# An hfimg config.json is a few hundred bytes; a larger one is not read (it is untrusted input).
+MAX_CONFIG_JSON_BYTES = 100_000
 
 
 def read_config(config_file: Path) -> dict[str, Any]:
     """A config.json as a dict, or a ValueError that names the file and what is wrong with it."""
     try:
-        config = json.loads(config_file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        with open(config_file, "rb") as file:
+            text = file.read(MAX_CONFIG_JSON_BYTES + 1)
+        if len(text) > MAX_CONFIG_JSON_BYTES:
+            raise ValueError(f"larger than {MAX_CONFIG_JSON_BYTES:,} bytes, which no hfimg config comes near")
+        config = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"{config_file}: not a readable JSON config ({err}).") from None
+    except RecursionError:  # json's parser recurses once per level of nesting
+        raise ValueError(f"{config_file}: not a readable JSON config (nested too deeply).") from None
     if not isinstance(config, dict):
         raise ValueError(f"{config_file}: a config must be a JSON object, got {type(config).__name__}.")
     return config
@@ -220,12 +251,7 @@ def check_config(cls: type[HubModel], config: dict[str, Any], where: str) -> Non
             raise ValueError(
                 f"{where}: unknown key {key!r} for {cls.__name__}; it takes {sorted(set(hints) - {'return'})}."
             )
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CONFIG_INT:
-            shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:12]}... ({len(str(value))} digits)"
-            raise ValueError(
-                f"{where}: {key} = {shown} is out of range for {cls.__name__} (sizes and counts in a config are at "
-                f"most {MAX_CONFIG_INT:,})."
-            )
+        check_int_size(cls, key, value, where)
         if not _has_type(value, hints[key]):
             raise ValueError(
                 f"{where}: {key} = {value!r} has the wrong type for {cls.__name__} "
@@ -233,19 +259,45 @@ def check_config(cls: type[HubModel], config: dict[str, Any], where: str) -> Non
             )
     kwargs = {key: value for key, value in config.items() if key != "model_type"}
     try:
-        with torch.device("meta"):
-            parameters = sum(p.numel() for p in cls(**kwargs).parameters())
+        check_parameter_count(cls, kwargs, where)
+    except TooLarge:
+        raise
     except (ValueError, TypeError) as err:
         raise ValueError(f"{where}: the config does not describe a valid {cls.__name__}: {err}") from None
+
+
+class TooLarge(ValueError):
+    """Model settings that describe a model above the size limits."""
+
+
+def check_int_size(cls: type[HubModel], key: str, value: Any, where: str) -> None:
+    """Refuse an int setting above MAX_CONFIG_INT: even the shape-only build of such a model would not end."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CONFIG_INT:
+        shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+        raise TooLarge(
+            f"{where}: {key} = {shown} is out of range for {cls.__name__} (sizes and counts in a config are at "
+            f"most {MAX_CONFIG_INT:,}); use a smaller value."
+        )
+
+
+def check_parameter_count(cls: type[HubModel], kwargs: dict[str, Any], where: str) -> int:
+    """The parameters of `cls(**kwargs)`, counted on PyTorch's "meta" device (shapes only, no memory); a TooLarge
+    error above HFIMG_MAX_PARAMETERS. A value the class refuses raises its own ValueError or TypeError."""
+    for key, value in kwargs.items():
+        check_int_size(cls, key, value, where)
+    try:
+        with torch.device("meta"):
+            parameters = sum(p.numel() for p in cls(**kwargs).parameters())
     except (RuntimeError, OverflowError, MemoryError) as err:  # sizes beyond what PyTorch can describe
-        raise ValueError(f"{where}: the config describes an impossibly large {cls.__name__} ({err}).") from None
+        raise TooLarge(f"{where}: these settings describe an impossibly large {cls.__name__} ({err}).") from None
     cap = limit(MAX_PARAMETERS_ENV)
     if parameters > cap:
-        raise ValueError(
-            f"{where}: the config describes a {cls.__name__} with {parameters:,} parameters, above the limit of "
-            f"{cap:,} ({4 * parameters / 1e9:.1f} GB of weights). If you trust it, raise the limit with the "
-            f"environment variable {MAX_PARAMETERS_ENV}={parameters}."
+        raise TooLarge(
+            f"{where}: these settings describe a {cls.__name__} with {parameters:,} parameters, above the limit of "
+            f"{cap:,} ({4 * parameters / 1e9:.1f} GB of weights). Use smaller settings, or if you mean it, raise the "
+            f"limit with the environment variable {MAX_PARAMETERS_ENV}={parameters}."
         )
+    return parameters
 
 
 def _has_type(value: Any, annotation: Any) -> bool:

@@ -44,6 +44,12 @@ LIMITS = {
     "HFIMG_MAX_PIXELS": 40_000_000,
     "HFIMG_MAX_IMAGES": 1024,  # images per generate / interpolate call (64x64 RGB: 50 MB of activations per 64)
     "HFIMG_MAX_ITERATIONS": 64,  # passes of the recurrent inpainter (each one is a full pass of its network)
+    # Gradient steps of a latent search (GAN / VAE prior): 100 steps take ~0.5 s for the bundled 32 px models on one
+    # core, so the cap is about a minute per image at the default 4 restarts.
+    "HFIMG_MAX_SEARCH_STEPS": 10_000,
+    # Codes a latent search optimises at once per image: each keeps its activations for the backward pass (~0.3 MB
+    # for a 32 px DCGAN, ~16x that at 128 px), so 64 stay within a few hundred MB where 10**6 took 24 GB.
+    "HFIMG_MAX_RESTARTS": 64,
     "HFIMG_MAX_PARAMETERS": 200_000_000,  # of a model described by a config.json: 800 MB of fp32 weights
 }
 
@@ -72,9 +78,11 @@ def limit(name: str) -> int:
 def check_count(
     value: int, name: str, minimum: int = 1, cap_name: str = "HFIMG_MAX_IMAGES", unit: str = "images per call"
 ) -> int:
-    """A count (`num_images`, `steps`, `iterations`): an int from `minimum` up to the limit `cap_name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """A count (`num_images`, `steps`, `iterations`): an int (a numpy one too) from `minimum` up to the limit
+    `cap_name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int of at least {minimum}, got {value!r}.")
+    value = int(value)
     if value > (cap := limit(cap_name)):
         raise ValueError(
             f"{name}={value:,} is above the limit of {cap:,} {unit}; ask for less, or raise the limit with the "
@@ -230,7 +238,13 @@ def images_to_grid(images: list[Image.Image], columns: int | None = None, paddin
 
 
 def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
-    """Return the hole as a bool (H, W) array (True = fill), checking it matches the image `size` (W, H).
+    """Return the hole as a bool (H, W) array (True = fill), read by `read_hole`'s rule, checking it matches the
+    image `size` (W, H)."""
+    return _checked(read_hole(mask), size)
+
+
+def read_hole(mask: ImageInput) -> np.ndarray:
+    """Return the hole of a mask as a bool (H, W) array (True = fill), whatever image it is for.
 
     The rule, for every kind of input:
 
@@ -243,6 +257,9 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
       255 to be unambiguous;
     * boolean arrays: True is hole.
     """
+    if isinstance(mask, np.ndarray) and mask.dtype == bool and mask.ndim == 2:  # already a hole (`Inpainter` reads
+        check_pixels(mask.shape[1], mask.shape[0], name="mask")  # a mask once and passes this on)
+        return mask
     if isinstance(mask, torch.Tensor):
         array = mask.detach().cpu()
         while array.ndim > 2 and array.shape[0] == 1:
@@ -256,9 +273,9 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
             rgba = pil.convert("RGBA") if pil.mode not in ("RGBA", "LA") else pil
             alpha = np.asarray(rgba.getchannel("A"))
             if alpha.min() != alpha.max():  # the alpha is the mask: the painted strokes are not transparent
-                return _checked(alpha > 0, size)
+                return alpha > 0
             if alpha.max() == 0:  # a fully transparent layer: nothing painted, whatever colour lies under it
-                return _checked(np.zeros(alpha.shape, dtype=bool), size)
+                return np.zeros(alpha.shape, dtype=bool)
             pil = rgba.convert("RGB") if rgba.mode == "RGBA" else rgba.convert("L")
         if pil.mode in HIGH_BIT_DEPTH_MODES:  # by the values it holds
             grey = np.asarray(pil, dtype=np.float64)
@@ -272,7 +289,7 @@ def load_mask(mask: ImageInput, size: tuple[int, int]) -> np.ndarray:
             hole = grey >= 0.5
         else:
             hole = grey >= scale / 2
-    return _checked(hole, size)
+    return hole
 
 
 def _checked(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -282,6 +299,16 @@ def _checked(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
             f"resize the mask to the image (nearest neighbour keeps it binary)."
         )
     return hole
+
+
+def refuse_full_hole(hole: np.ndarray) -> None:
+    """A ValueError for a hole over the whole image: no pixel is left to fill it from, so any result would be a
+    guess unrelated to the input (a flat colour, the input unchanged, or a sample of a generator)."""
+    if hole.all():
+        raise ValueError(
+            "mask: the mask covers the whole image, so no pixel is left to fill it from. Paint only the part to "
+            "replace (white = fill, black = keep)."
+        )
 
 
 def check_hole(hole: np.ndarray, *, generative: bool = False) -> bool:
@@ -294,10 +321,7 @@ def check_hole(hole: np.ndarray, *, generative: bool = False) -> bool:
         return False
     if hole.all():
         if not generative:
-            raise ValueError(
-                "mask: the mask covers the whole image, so no pixel is left to fill it from. Paint only the part to "
-                "replace (white = fill, black = keep)."
-            )
+            refuse_full_hole(hole)
         warn_user(
             "mask: the mask covers the whole image: the result is a sample of the prior, unrelated to the input."
         )

@@ -34,7 +34,15 @@ from PIL import Image
 
 from hfimg import classical
 from hfimg.hub import HubModel
-from hfimg.imaging import HIGH_BIT_DEPTH_MODES, ImageInput, load_mask, open_image, working_mode
+from hfimg.imaging import (
+    HIGH_BIT_DEPTH_MODES,
+    ImageInput,
+    load_mask,
+    open_image,
+    read_hole,
+    refuse_full_hole,
+    working_mode,
+)
 from hfimg.registry import load
 from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 
@@ -139,13 +147,17 @@ class Inpainter:
 
     def __call__(self, image: ImageInput, mask: ImageInput, options: InpaintOptions | None = None) -> InpaintResult:
         options = options or InpaintOptions()
+        # One rule for every method, here: a mask over the whole image is refused. Left to the methods, the classical
+        # ones returned the input unchanged or one flat colour, and a latent search a sample unrelated to the input.
+        hole = read_hole(mask)
+        refuse_full_hole(hole)
         if self.model is not None:
-            return self.model.inpaint_task(image, mask, options)
+            return self.model.inpaint_task(image, hole, options)  # the mask read once; the model checks its size
         # Read as the models read an image (upright, within the pixel limit); no channel count to follow, so
         # 16-bit and float grey stays grey and other modes (P, LA, CMYK, ...) become RGB.
         picture = open_image(image)
         picture = working_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
-        return InpaintResult(self.spec.fill(picture, load_mask(mask, picture.size), **self.settings))
+        return InpaintResult(self.spec.fill(picture, load_mask(hole, picture.size), **self.settings))
 
     def placement(self, max_side: int | None = None) -> Placement:
         """How it wants a large photo: a crop around the hole of at most `max_side` px, or the whole image at the

@@ -11,10 +11,14 @@ Example:
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 
 RESOLUTIONS = (32, 64, 128)  # image sizes of the generators and the DCGAN discriminator
+# The seeds torch.Generator.manual_seed takes (a negative one counts modulo 2**64); a larger one ended in PyTorch's
+# "Overflow when unpacking long long".
+MIN_SEED, MAX_SEED = -(2**63), 2**64 - 1
 
 
 def check_resolution(resolution: int) -> int:
@@ -51,11 +55,23 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def check_seed(seed: int, name: str = "seed") -> int:
+    """`seed` as an int, or a ValueError that says which seeds there are."""
+    try:
+        value = operator.index(seed)  # an int or a numpy integer; not a float, whose fraction would be dropped
+    except TypeError:
+        value = None
+    if value is None or isinstance(seed, bool) or not MIN_SEED <= value <= MAX_SEED:
+        shown = f"a {value.bit_length()}-bit number" if value is not None and value.bit_length() > 128 else repr(seed)
+        raise ValueError(f"{name} must be a whole number from 0 to 2**64 - 1, got {shown}; pick a smaller seed.")
+    return value
+
+
 def latent_generator(seed: int | None) -> torch.Generator:
     """A CPU random generator of its own, so seeding never touches (or depends on) the global RNG."""
     generator = torch.Generator()
     if seed is None:
         generator.seed()  # fresh entropy for this generator only
     else:
-        generator.manual_seed(seed)
+        generator.manual_seed(check_seed(seed))
     return generator

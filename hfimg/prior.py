@@ -43,7 +43,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from hfimg.imaging import ImageInput, PreparedImage, check_hole, load_mask
+from hfimg.imaging import ImageInput, PreparedImage, check_count, check_hole, load_mask
+from hfimg.latent import check_seed, latent_generator
 from hfimg.tasks import InpaintOptions, InpaintResult, Placement, Progress, RestoreOptions
 
 LOSSES = ("l1", "l2")
@@ -117,9 +118,10 @@ class LatentPrior:
             image: PIL image, path, uint8 array or tensor in [-1, 1]; any size (see below).
             mask: same size as the image; white (>= 128) = hole to fill.
             label: the class, for a class-conditional generator (required there, refused otherwise).
-            steps: gradient steps; 0 returns the initial guess, composited the same way.
+            steps: gradient steps, at least 1 and at most HFIMG_MAX_SEARCH_STEPS (`hfimg.imaging.LIMITS`).
             lr: step size; None picks DEFAULT_LR for the optimizer.
-            restarts: codes optimised together from different starts; the best one is kept.
+            restarts: codes optimised together from different starts, the best one kept; at most
+                HFIMG_MAX_RESTARTS.
             loss: "l1" or "l2", the distance between G(z) and the known pixels.
             prior_weight: weight of the Gaussian prior 0.5 * mean(z^2); 0 turns it off.
             optimizer: "adam" or "sgd" (with momentum 0.9).
@@ -136,7 +138,7 @@ class LatentPrior:
         content. An empty mask returns the input unchanged and a mask over the whole image gives a sample of the
         prior, each with a warning.
         """
-        check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr)
+        check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr, seed=seed)
         prepared = PreparedImage.from_input(image, self.channels)
         hole = load_mask(mask, prepared.size)
         if not check_hole(hole, generative=True):
@@ -169,7 +171,7 @@ class LatentPrior:
         Arguments as in `inpaint`, without mask and blend. Returns a PIL image of the input's size and mode; an image
         of another size than the model's resolution is resized into it and the result back (with a warning).
         """
-        check_options(loss=loss, optimizer=optimizer, blend="none", steps=steps, restarts=restarts, lr=lr)
+        check_options(loss=loss, optimizer=optimizer, blend="none", steps=steps, restarts=restarts, lr=lr, seed=seed)
         prepared = PreparedImage.from_input(image, self.channels)
         device = next(self.parameters()).device
         x = prepared.tensor.to(device)
@@ -249,7 +251,7 @@ def inpaint_tensors(
         >>> inpaint_tensors(generator, images, masks, steps=20).shape
         torch.Size([8, 1, 32, 32])
     """
-    check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr)
+    check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr, seed=seed)
     if images.ndim != 4 or images.shape[1] != model.channels:
         raise ValueError(
             f"images: expected a (N, {model.channels}, H, W) tensor in [-1, 1] for this model, got shape "
@@ -279,15 +281,24 @@ def inpaint_tensors(
     return result
 
 
-def check_options(*, loss: str, optimizer: str, blend: str, steps: int, restarts: int, lr: float | None) -> None:
+def check_options(
+    *, loss: str, optimizer: str, blend: str, steps: int, restarts: int, lr: float | None, seed: int
+) -> None:
+    """Refuse, before any work, what a search cannot do or cannot do within the limits (`hfimg.imaging.LIMITS`):
+    at least one step (none would return the random start as if searched), bounded steps and restarts."""
     choices_of = {"loss": (loss, LOSSES), "optimizer": (optimizer, OPTIMIZERS), "blend": (blend, BLENDS)}
     for name, (value, choices) in choices_of.items():
         if value not in choices:
             raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
-    if steps < 0 or restarts < 1:
-        raise ValueError(f"steps must be >= 0 and restarts >= 1, got steps={steps}, restarts={restarts}.")
-    if lr is not None and lr <= 0:
-        raise ValueError(f"lr must be positive (or None for the default), got {lr}.")
+    check_count(steps, "steps", cap_name="HFIMG_MAX_SEARCH_STEPS", unit="gradient steps of a latent search")
+    check_count(restarts, "restarts", cap_name="HFIMG_MAX_RESTARTS", unit="codes searched at once per image")
+    try:
+        lr_ok = lr is None or (not isinstance(lr, bool) and math.isfinite(lr) and lr > 0)
+    except TypeError:  # not a number
+        lr_ok = False
+    if not lr_ok:
+        raise ValueError(f"lr must be a positive finite number (or None for the default), got {lr!r}.")
+    check_seed(seed)
 
 
 def fit_latents(
@@ -341,7 +352,7 @@ def fit_latents(
             # One freshly seeded generator per image, so an image's starts do not depend on the rest of the batch.
             starts = [
                 model.initial_latents(
-                    target[i : i + 1], weight[i : i + 1], restarts, torch.Generator().manual_seed(seed),
+                    target[i : i + 1], weight[i : i + 1], restarts, latent_generator(seed),
                     None if labels is None else labels[:restarts],
                 )
                 for i in range(count)

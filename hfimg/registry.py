@@ -8,6 +8,7 @@ this module, so the imports run one way.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 
 from huggingface_hub import constants, hf_hub_download
@@ -35,8 +36,9 @@ def model_names() -> list[str]:
 
 
 def model_class(name: str) -> type[HubModel]:
-    if name not in FAMILIES:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(FAMILIES))}.")
+    # A name that is no string (a list in a hostile config.json) is unknown too, not an "unhashable type".
+    if not isinstance(name, str) or name not in FAMILIES:
+        raise ValueError(f"unknown model {reprlib.repr(name)}; choose one of: {', '.join(sorted(FAMILIES))}.")
     return FAMILIES[name]
 
 
@@ -126,4 +128,7 @@ def _class_of(config_file: Path) -> type[HubModel]:
             f"{config_file} has no 'model_type'; it was not written by hfimg. Load it with the model class "
             f"directly, e.g. hfimg.DCGANGenerator.from_pretrained(...)."
         )
-    return model_class(model_type)
+    try:
+        return model_class(model_type)
+    except ValueError as err:
+        raise ValueError(f"{config_file}: model_type: {err}") from None

@@ -4,6 +4,7 @@ models saved to a temporary folder (the bundled models are not needed)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import hfimg
 from hfimg.demo.editor import editor_to_image_and_hole
@@ -127,6 +129,19 @@ def test_api_names(client):
     assert {"/generate", "/interpolate", "/inpaint", "/restore", "/random_seed"} <= names
 
 
+def test_the_class_is_documented_as_the_int_it_takes(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/generate", "/interpolate", "/inpaint"):
+        (label,) = [p for p in endpoints[name]["parameters"] if p["parameter_name"] == "label"]
+        assert label["python_type"]["type"] == "int" and label["parameter_default"] == -1
+    # The int works, and so does its text (what the API documented before, and then refused).
+    by_int = Image.open(client.predict("GAN", 1, 3, -1, api_name="/generate"))
+    by_text = Image.open(client.predict("GAN", 1, 3, "-1", api_name="/generate"))
+    assert np.array_equal(np.asarray(by_int), np.asarray(by_text))
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("GAN", 1, 3, 7, api_name="/generate")  # this GAN has no classes
+
+
 @pytest.mark.parametrize("generator", ["GAN", "VAE"])
 def test_generate_grid_and_seed(client, generator):
     first = client.predict(generator, 4, 7, -1, api_name="/generate")
@@ -215,6 +230,29 @@ def test_uploaded_mask_of_another_size_is_refused(client, tmp_path):
             editor_value(background), "InpaintCNN", 3, 10, -1, handle_file(str(tmp_path / "small-mask.png")),
             api_name="/inpaint",
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["OpenCV Telea", "pull-push interpolation", "GAN latent search"])
+def test_a_mask_over_the_whole_image_is_refused(client, app, tmp_path, method):
+    background, _ = photo(tmp_path, grey=method in app.GARMENT_METHODS)
+    layer = np.zeros((64, 96, 4), dtype=np.uint8)
+    layer[...] = (57, 255, 20, 255)  # painted all over with the brush
+    Image.fromarray(layer).save(tmp_path / "all.png")
+    with pytest.raises(AppError, match="the mask covers the whole image"):
+        client.predict(editor_value(background, tmp_path / "all.png"), method, 3, 10, -1, api_name="/inpaint")
+
+
+def test_latent_search_steps_out_of_range_are_refused_not_clipped(app, client, model_dirs, tmp_path):
+    background, pixels = photo(tmp_path, grey=True)
+    layer, hole = stroke_layer(tmp_path)
+    handlers = app.Handlers(app.load_models(model_dirs))
+    editor = {"background": pixels, "layers": [np.dstack([hole, hole, hole, hole]).astype(np.uint8) * 255]}
+    for steps in (0, 501, float("nan")):  # 0 steps returned the search's random start as if searched
+        with pytest.raises(app.gr.Error, match="Search steps must be a whole number from 1 to 500, got"):
+            handlers.inpaint(editor, "GAN latent search", 3, steps, -1)
+    assert handlers.inpaint(editor, "GAN latent search", 3, 1, -1)[0].size == (96, 64)
+    with pytest.raises(AppError, match="greater than maximum value 500"):  # the API: the slider's own bounds
+        client.predict(editor_value(background, layer), "GAN latent search", 3, 501, -1, api_name="/inpaint")
 
 
 @pytest.mark.parametrize("method", ["InpaintCNN (Fashion-MNIST)", "GAN latent search", "VAE latent search"])
@@ -408,6 +446,16 @@ def test_unavailable_model_is_reported_not_raised(app, model_dirs, tmp_path):
     with pytest.raises(app.gr.Error, match="not available"):
         handlers.generate("GAN", 4, 0)
     app.build_demo(models)  # the UI still builds, with the notices in place
+
+
+def test_a_model_with_weights_that_are_not_finite_is_reported_not_loaded(app, model_dirs, tmp_path):
+    folder = tmp_path / "broken-denoiser"
+    shutil.copytree(model_dirs["denoise"], folder)
+    weights = load_file(folder / "model.safetensors")
+    weights["body.0.weight"].view(-1)[0] = float("nan")  # what a diverged training run saves
+    save_file(weights, folder / "model.safetensors")
+    loaded = load_model(app.SLOTS["denoise"], str(folder))
+    assert loaded.model is None and "the tensor 'body.0.weight' holds 1 NaN or infinite values" in loaded.error
 
 
 def test_conditional_gan_class(app, model_dirs, tmp_path):

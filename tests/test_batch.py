@@ -7,6 +7,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import hfimg
+from hfimg.batch import run_folder
 from hfimg.cli import main
 
 
@@ -139,3 +140,58 @@ def test_an_interrupted_folder_run_says_so_in_one_line(inpainter_dir, folder, tm
     assert main(args) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def clashing_folder(tmp_path) -> tuple:
+    """Inputs whose results share a name: a.png + a.bmp and c.png + c.tif always (BMP and TIFF results are PNGs),
+    d.jpg + d.jpeg with --format png; e.png has a name of its own."""
+    photos = tmp_path / "clashing"
+    photos.mkdir()
+    for i, name in enumerate(["a.png", "a.bmp", "c.png", "c.tif", "d.jpg", "d.jpeg", "e.png"]):
+        photo(i).save(photos / name)
+    mask = np.zeros((30, 40), dtype=np.uint8)
+    mask[10:20, 10:30] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return photos, tmp_path / "mask.png"
+
+
+@pytest.mark.parametrize(
+    ("extra", "clashes"),
+    [
+        ([], ["a.bmp and a.png -> a.png", "c.png and c.tif -> c.png"]),
+        (["--format", "png"], ["d.jpeg and d.jpg -> d.png"]),
+    ],
+)
+def test_inputs_whose_results_would_share_a_name_are_refused_before_anything_is_written(
+    inpainter_dir, tmp_path, capsys, extra, clashes
+):
+    photos, mask = clashing_folder(tmp_path)
+    out = tmp_path / "out"
+    assert main(["inpaint", str(inpainter_dir), str(photos), str(mask), "-o", str(out), *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert all(clash in err for clash in clashes) and "Rename those inputs" in err
+    assert not out.exists()  # refused up front: not one result written and later "kept"
+
+
+def test_inputs_with_names_of_their_own_all_get_a_result(inpainter_dir, tmp_path, capsys):
+    photos, mask = clashing_folder(tmp_path)
+    for name in ("a.bmp", "c.tif"):
+        (photos / name).unlink()
+    out = tmp_path / "out"
+    assert main(["inpaint", str(inpainter_dir), str(photos), str(mask), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.jpeg", "d.jpg", "e.png"]
+
+
+def test_the_input_folder_as_output_folder_is_refused(inpainter_dir, folder, tmp_path, capsys):
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    for output in (folder, link, folder / ".." / folder.name):
+        args = ["inpaint", str(inpainter_dir), str(folder), str(tmp_path / "mask.png"), "-o", str(output)]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "is the input folder" in err and "another folder (-o)" in err and err.count("\n") == 1
+    with pytest.raises(ValueError, match="is the input folder"):  # the Python API too
+        run_folder(lambda image: Image.open(image), folder, folder)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before

@@ -38,3 +38,42 @@ def test_errors_are_one_line_not_a_traceback(denoiser_dir, tmp_path, capsys):
         main(["generate", str(denoiser_dir)])
     assert main(["info", "nobody/nothing"]) == 1
     assert "not a bundled model" in capsys.readouterr().err
+
+
+@pytest.fixture
+def gan_dir(tmp_path):
+    model = hfimg.create_model("dcgan", resolution=32, channels=1, latent_dim=8, base_channels=4)
+    model.save_pretrained(tmp_path / "gan")
+    return tmp_path / "gan"
+
+
+@pytest.fixture
+def garment(tmp_path):
+    Image.fromarray(np.full((32, 32), 90, dtype=np.uint8)).save(tmp_path / "garment.png")
+    mask = np.zeros((32, 32), dtype=np.uint8)
+    mask[8:20, 8:20] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return tmp_path / "garment.png", tmp_path / "mask.png"
+
+
+def test_latent_search_steps_are_checked(gan_dir, garment, tmp_path, capsys):
+    image, mask = (str(path) for path in garment)
+    out = str(tmp_path / "out.png")
+    with pytest.raises(SystemExit) as exit_info:  # 0 steps returned the search's random start as if searched
+        main(["inpaint", str(gan_dir), image, mask, "--steps", "0", "-o", out])
+    assert exit_info.value.code == 2 and "--steps: must be at least 1, got 0" in capsys.readouterr().err
+    for command in (["inpaint", str(gan_dir), image, mask], ["restore", str(gan_dir), image]):
+        assert main([*command, "--steps", "20000", "-o", out]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "steps=20,000 is above the limit of 10,000 gradient steps of a latent search" in err
+        assert "HFIMG_MAX_SEARCH_STEPS=20000" in err
+        assert main([*command, "--steps", "2", "-o", out]) == 0 and Image.open(out).size == (32, 32)
+        capsys.readouterr()  # the progress bar of that search
+
+
+def test_a_seed_out_of_range_is_one_line(gan_dir, tmp_path, capsys):
+    assert main(["generate", str(gan_dir), "--num", "1", "--seed", str(2**70), "-o", str(tmp_path / "g.png")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"hfimg: seed must be a whole number from 0 to 2**64 - 1, got {2**70}; pick a smaller seed.\n"
+    assert main(["generate", str(gan_dir), "--num", "1", "--seed", str(2**64 - 1), "-o", str(tmp_path / "g.png")]) == 0

@@ -220,3 +220,14 @@ def test_a_vae_samples_from_its_fitted_mixture_and_from_n01_until_fitted():
         plain.set_prior(torch.ones(1), torch.zeros(1, 4), torch.eye(4)[None])
     with pytest.raises(ValueError, match=r"means \(2, 4\)"):
         mixed.set_prior(torch.ones(2), torch.zeros(3, 4), covariances)
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 1.5, True])
+def test_a_seed_torch_cannot_take_is_refused_in_one_clear_line(seed):
+    # 2**70 ended in PyTorch's "Overflow when unpacking long long".
+    for model in (DCGANGenerator(resolution=32, channels=1, base_channels=4), ConvVAE(resolution=32, base_channels=4)):
+        with pytest.raises(ValueError, match=f"seed must be a whole number from 0 to 2\\*\\*64 - 1, got {seed!r}"):
+            model.generate(1, seed=seed)
+        with pytest.raises(ValueError, match="seed must be a whole number"):
+            model.interpolate(0, seed, steps=2)
+        assert model.generate(1, seed=2**64 - 1)[0].size == (32, 32)

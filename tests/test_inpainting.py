@@ -61,6 +61,27 @@ def test_every_registered_method_fills_only_the_hole(spec):
     assert np.abs(out[hole].astype(int) - given[hole]).mean() > 5  # the white square is gone
 
 
+@pytest.mark.parametrize("spec", method_specs(), ids=lambda spec: spec.id)
+def test_a_mask_over_the_whole_image_is_refused_by_every_method(spec, tmp_path, capsys):
+    # Telea and Navier-Stokes returned the input unchanged, pull-push one flat colour, biharmonic a numpy error, and
+    # the latent searches a sample unrelated to the input.
+    image, _ = picture(grey=spec.domain == "garments")
+    inpainter = Inpainter(spec, tiny(spec) if spec.model is not None else None)
+    full = np.ones((32, 32), dtype=bool)
+    for mask in (mask_of(full), full, np.full((32, 32), 255, dtype=np.uint8)):
+        with pytest.raises(ValueError, match="mask: the mask covers the whole image, so no pixel is left to fill it"):
+            inpainter(image, mask, InpaintOptions(steps=2))
+    image.save(tmp_path / "image.png")
+    mask_of(full).save(tmp_path / "mask.png")
+    name = spec.id
+    if spec.model is not None:  # a learned method: the CLI is given a tiny model of its kind
+        tiny(spec).save_pretrained(tmp_path / "model")
+        name = str(tmp_path / "model")
+    assert main(["inpaint", name, str(tmp_path / "image.png"), str(tmp_path / "mask.png"), "--steps", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the mask covers the whole image" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("name", ["inpaint-cnn", "inpaint-rcnn", "dcgan", "vae"])
 def test_the_task_call_is_the_model_s_own_inpaint(name):
     spec = next(spec for spec in method_specs() if name in spec.model_types)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import hfimg
 from hfimg.cli import main
@@ -162,6 +163,24 @@ def test_config_that_is_not_a_json_object(tmp_path):
         hfimg.load(folder)
 
 
+def test_hostile_config_json_structure_is_one_line(tmp_path, capsys):
+    folder = saved_denoiser(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    for text, message in [
+        # a RecursionError and an "unhashable type" before
+        (json.dumps(config)[:-1] + ', "depth": ' + "[" * 40_000 + "]" * 40_000 + "}", r"nested too deeply"),
+        (json.dumps({**config, "model_type": ["denoise-cnn"]}), r"model_type: unknown model \['denoise-cnn'\]"),
+        (json.dumps({**config, "model_type": list(range(10**4))}), r"unknown model \[0, 1, 2, 3, 4, 5, \.\.\.\]"),
+        (json.dumps({**config, "notes": "x" * 200_000}), "larger than 100,000 bytes"),
+    ]:
+        (folder / "config.json").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            hfimg.load(folder)
+        assert main(["info", str(folder)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and len(err) < 400 and "Traceback" not in err and "internal error" not in err
+
+
 def test_truncated_weights_file_is_one_line_in_the_api_and_the_cli(tmp_path, capsys):
     folder = saved_denoiser(tmp_path)
     weights = folder / "model.safetensors"
@@ -171,6 +190,27 @@ def test_truncated_weights_file_is_one_line_in_the_api_and_the_cli(tmp_path, cap
     assert main(["info", str(folder)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "model.safetensors" in err
+
+
+def poison(folder, name: str = "body.0.weight", value: float = float("nan")):
+    """Put `value` into one element of the tensor `name` of the folder's weights, as a diverged training run does."""
+    weights = load_file(folder / "model.safetensors")
+    weights[name].view(-1)[0] = value
+    save_file(weights, folder / "model.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize(("name", "value"), [("body.0.weight", float("nan")), ("body.3.running_var", float("inf"))])
+def test_weights_that_are_not_finite_are_refused_naming_the_tensor(tmp_path, capsys, name, value):
+    folder = poison(saved_denoiser(tmp_path), name, value)
+    message = f"the tensor '{name}' holds 1 NaN or infinite values .*earlier checkpoint"
+    with pytest.raises(ValueError, match=message):
+        hfimg.load(folder)
+    with pytest.raises(ValueError, match=message):
+        hfimg.DenoiseCNN.from_pretrained(folder)
+    assert main(["info", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the tensor '{name}' holds 1 NaN" in err and "Traceback" not in err
 
 
 def test_cli_reports_a_missing_input_before_loading_the_model(tmp_path, capsys, monkeypatch):

@@ -10,8 +10,10 @@ import torch
 from PIL import Image
 
 from hfimg import ConvVAE, DCGANGenerator
-from hfimg.imaging import tensor_to_pil
-from hfimg.prior import blend_feather, inpaint_tensors
+from hfimg.imaging import LIMITS, tensor_to_pil
+from hfimg.inpainting import load_inpainter
+from hfimg.prior import blend_feather, fit_latents, inpaint_tensors
+from hfimg.tasks import InpaintOptions, RestoreOptions
 
 LATENT = 16
 
@@ -136,13 +138,17 @@ def test_same_seed_same_result(gan):
     assert not np.array_equal(first, np.asarray(gan.inpaint(image, mask, steps=10, seed=2)))
 
 
-def test_steps_zero_returns_the_initial_guess(model):
+def test_the_search_starts_from_the_initial_guess(model):
     image = target_image(model)
     hole = np.zeros((32, 32), dtype=bool)
     hole[10:22, 6:26] = True
     mask = Image.fromarray(hole.astype(np.uint8) * 255)
     calls = []
-    result = np.asarray(model.inpaint(image, mask, steps=0, restarts=1, seed=3, blend="none", callback=calls.append))
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32))[None, None] / 127.5 - 1
+    known = torch.from_numpy(~hole).float()[None, None]
+    options = {"lr": None, "loss": "l1", "prior_weight": 0.01, "optimizer": "adam", "label": None}
+    start = fit_latents(model, x, known, steps=0, restarts=1, seed=3, callback=calls.append, **options)
+    result = np.asarray(tensor_to_pil(start))
     assert calls == []
     with torch.no_grad():
         if isinstance(model, DCGANGenerator):
@@ -154,7 +160,8 @@ def test_steps_zero_returns_the_initial_guess(model):
             filled = x * known + (x * known).sum() / known.sum() * (1 - known)
             guess = model.decode(model.encode(filled)[0])
     assert np.array_equal(result[hole], np.asarray(tensor_to_pil(guess))[hole])
-    assert not np.array_equal(result, np.asarray(model.inpaint(image, mask, steps=20, restarts=1, seed=3)))
+    searched = np.asarray(model.inpaint(image, mask, steps=20, restarts=1, seed=3, blend="none"))
+    assert not np.array_equal(result[hole], searched[hole])
 
 
 def test_empty_mask_returns_the_input_unchanged(gan):
@@ -186,11 +193,56 @@ def test_bad_options_are_refused(gan):
         ({"optimizer": "lbfgs"}, "optimizer must be one of"),
         ({"blend": "poisson2"}, "blend must be one of"),
         ({"restarts": 0}, "restarts"),
-        ({"lr": -1.0}, "lr must be positive"),
+        ({"lr": -1.0}, "lr must be a positive finite number"),
+        ({"lr": float("nan")}, "lr must be a positive finite number"),
         ({"label": 1}, "unconditional"),
+        ({"steps": 0}, "steps must be an int of at least 1, got 0"),  # it returned the random start as if searched
+        ({"steps": 2.5}, "steps must be an int"),
+        ({"seed": 2**70}, r"seed must be a whole number from 0 to 2\*\*64 - 1, got 1180591620717411303424"),
+        ({"seed": 10**5000}, "seed must be a whole number from 0 to 2\\*\\*64 - 1, got a 16610-bit number"),
     ]:
         with pytest.raises(ValueError, match=match):
             gan.inpaint(image, mask, **kwargs)
+        if "blend" not in kwargs:  # restore has no blend
+            with pytest.raises(ValueError, match=match):
+                gan.restore(image, **kwargs)
+
+
+@pytest.mark.parametrize(("name", "cap"), [("steps", "HFIMG_MAX_SEARCH_STEPS"), ("restarts", "HFIMG_MAX_RESTARTS")])
+def test_search_steps_and_restarts_are_capped_in_every_entry_point(gan, monkeypatch, name, cap):
+    # 10**6 restarts took 24 GB, 10**9 steps ran for ever: refused before anything is allocated. Asked here just above
+    # the limit, with the other count at 1, so that a regression costs seconds, not the machine.
+    assert LIMITS[cap] == {"HFIMG_MAX_SEARCH_STEPS": 10_000, "HFIMG_MAX_RESTARTS": 64}[cap]
+    image, mask = Image.new("L", (32, 32)), square_mask((32, 32), (0, 0, 8, 8))
+    value = LIMITS[cap] + 1
+    asked = {"steps": 1, "restarts": 1, name: value}
+    message = f"{name}={value:,} is above the limit of {LIMITS[cap]:,} .*environment variable {cap}={value}"
+    with pytest.raises(ValueError, match=message):
+        gan.inpaint(image, mask, **asked)
+    with pytest.raises(ValueError, match=message):
+        gan.restore(image, **asked)
+    with pytest.raises(ValueError, match=message):
+        inpaint_tensors(gan, torch.zeros(2, 1, 32, 32), torch.ones(1, 1, 32, 32), **asked)
+    # The limit is the environment variable's when set: just above it is refused, at it the search runs.
+    monkeypatch.setenv(cap, "3")
+    with pytest.raises(ValueError, match=f"{name}=4 is above the limit of 3 "):
+        gan.inpaint(image, mask, **{**asked, name: 4})
+    assert gan.inpaint(image, mask, **{**asked, name: 3}).size == (32, 32)
+    assert gan.inpaint(image, mask, **{**asked, name: np.int64(3)}).size == (32, 32)  # numpy's ints count too
+
+
+def test_the_task_calls_refuse_zero_and_too_many_steps(gan, monkeypatch):
+    inpainter = load_inpainter("gan", model=gan)
+    image, mask = Image.new("L", (32, 32)), square_mask((32, 32), (0, 0, 8, 8))
+    with pytest.raises(ValueError, match="steps must be an int of at least 1, got 0"):
+        inpainter(image, mask, InpaintOptions(steps=0))
+    with pytest.raises(ValueError, match="steps must be an int of at least 1, got 0"):
+        gan.restore_task(image, RestoreOptions(steps=0))
+    monkeypatch.setenv("HFIMG_MAX_SEARCH_STEPS", "3")
+    with pytest.raises(ValueError, match="steps=4 is above the limit of 3 gradient steps of a latent search"):
+        inpainter(image, mask, InpaintOptions(steps=4))
+    with pytest.raises(ValueError, match="steps=4 is above the limit of 3"):
+        gan.restore_task(image, RestoreOptions(steps=4))
 
 
 def test_conditional_generator_needs_a_label():
@@ -198,7 +250,7 @@ def test_conditional_generator_needs_a_label():
     image, mask = Image.new("L", (32, 32)), square_mask((32, 32), (0, 0, 8, 8))
     with pytest.raises(ValueError, match=r"label in 0\.\.2"):
         generator.inpaint(image, mask)
-    results = [np.asarray(generator.inpaint(image, mask, label=label, steps=0)) for label in (0, 2)]
+    results = [np.asarray(generator.inpaint(image, mask, label=label, steps=1)) for label in (0, 2)]
     assert not np.array_equal(*results)
 
 

@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -27,7 +28,16 @@ from safetensors.torch import load_file
 
 import hfimg
 from hfimg.data import ImageStream
-from hfimg.training import OBJECTIVES, ConfigError, Trainer, build_model, checkpoints, parse_args, trainable_models
+from hfimg.training import (
+    OBJECTIVES,
+    ConfigError,
+    Trainer,
+    TrainingError,
+    build_model,
+    checkpoints,
+    parse_args,
+    trainable_models,
+)
 from hfimg.training.config import FAMILY_DEFAULTS, TrainingConfig, resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -411,6 +421,59 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(image_fol
 # --- bad input ------------------------------------------------------------------------------------------------------
 
 
+HOLD_LOCK_SCRIPT = """
+from pathlib import Path
+from hfimg.training.checkpoints import RunLock
+
+lock = RunLock(Path(sys.argv[1]))
+print("locked", flush=True)
+sys.stdin.readline()  # held until the test closes stdin (or kills this process)
+lock.release()
+"""
+
+
+def hold_lock(folder: Path, tmp_path: Path) -> subprocess.Popen:
+    """Another process that holds the lock of `folder` until its stdin is closed; returns once it holds it."""
+    driver = tmp_path / "hold_lock.py"
+    driver.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\n" + HOLD_LOCK_SCRIPT)
+    holder = subprocess.Popen(
+        [sys.executable, str(driver), str(folder)], cwd=REPO, env=subprocess_env(), text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert holder.stdout.readline() == "locked\n"  # blocks until the lock is taken: no sleeping
+    return holder
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(image_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = hold_lock(out, tmp_path)
+    try:
+        with pytest.raises(ConfigError, match=f"--output_dir {out} is in use by another training run \\(process "
+                           f"{holder.pid}\\); wait for it to end, or choose another folder"):  # fmt: skip
+            train("denoise-cnn", image_folder, out, "--max_train_steps", "1")
+        assert [p.name for p in out.iterdir()] == [checkpoints.LOCK_FILE]  # the refused run wrote nothing
+        assert load_train_py().cli(flags("denoise-cnn", image_folder, out, "--max_train_steps", "1")) == 2
+        assert "is in use by another training run" in capsys.readouterr().err
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert not out.exists()  # released: the lock file and the folder it was made in are gone
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    train("denoise-cnn", image_folder, out, "--max_train_steps", "1")  # the folder is free again
+    assert (out / "model.safetensors").is_file() and not (out / checkpoints.LOCK_FILE).exists()
+
+
+def test_the_lock_of_a_killed_run_is_taken_over(image_folder, tmp_path):
+    out = tmp_path / "run"
+    holder = hold_lock(out, tmp_path)
+    holder.kill()  # SIGKILL: no clean-up; the kernel drops its lock, the file stays with its process id
+    holder.wait(timeout=60)
+    assert (out / checkpoints.LOCK_FILE).read_text() == f"{holder.pid}\n"
+    train("denoise-cnn", image_folder, out, "--max_train_steps", "1")
+    assert (out / "model.safetensors").is_file() and not (out / checkpoints.LOCK_FILE).exists()
+
+
 def test_unknown_model_is_refused_by_the_parser(image_folder, tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--model", "unet9000", "--dataset", str(image_folder), "--output_dir", str(tmp_path / "x")])
@@ -438,6 +501,46 @@ def test_bad_input_fails_before_anything_is_written(model, extra, message, image
     out = tmp_path / "run"
     with pytest.raises(ConfigError, match=message):
         train(model, image_folder, out, *extra)
+    assert not out.exists()
+
+
+MODEL_SETTINGS_SCRIPT = """
+import contextlib, importlib.util, io, json, resource
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a regression fails here, not on the machine
+spec = importlib.util.spec_from_file_location("train_script", "train.py")
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+results = []
+for argv in json.loads(sys.argv[1]):
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = script.cli(argv)
+    results.append([status, stderr.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def test_model_settings_too_large_or_given_twice_are_refused_before_anything_is_written(image_folder, tmp_path):
+    cases = [
+        # An internal error (a failed allocation) before.
+        (["--model_kwargs", '{"features": 1000000}'], "the 'denoise-cnn' model settings: features = 1000000 is out "
+                                                       "of range for DenoiseCNN (sizes and counts in a config are at "
+                                                       "most 65,536); use a smaller value."),
+        (["--features", "20000"], "the 'denoise-cnn' model settings: these settings describe a DenoiseCNN with "
+                                  "3,601,140,003 parameters, above the limit of 200,000,000 (14.4 GB of weights). Use "
+                                  "smaller settings, or if you mean it, raise the limit with the environment variable "
+                                  "HFIMG_MAX_PARAMETERS=3601140003."),
+        # The flag silently won before.
+        (["--features", "8", "--model_kwargs", '{"features": 16}'], '--features 8 and --model_kwargs {"features": 16} '
+                                                                    "both set features; give it once."),
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    base = ["--model", "denoise-cnn", "--dataset", str(image_folder), "--output_dir", str(out), "--depth", "3"]
+    result = run_script(MODEL_SETTINGS_SCRIPT, [json.dumps([base + extra for extra, _ in cases])], tmp_path)
+    for (_, message), (status, stderr) in zip(cases, json.loads(result.stdout), strict=True):
+        assert (status, stderr) == (2, f"train.py: error: {message}\n")
+    with pytest.raises(ConfigError, match="both set features; give it once"):  # the Python API too
+        build_model(parse_args(base + cases[2][0]))
     assert not out.exists()
 
 
@@ -484,6 +587,42 @@ def test_yaml_config_gives_defaults_and_the_command_line_wins(image_folder, tmp_
     with pytest.raises(SystemExit):
         parse_args(["--config", str(config), "--dataset", "x", "--output_dir", "y"])
     assert "unknown keys ['learnin_rate']" in capsys.readouterr().err
+
+
+HOSTILE_CONFIG_SCRIPT = """
+import contextlib, io, json, resource
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a regression fails here, not on the machine
+from hfimg.training import parse_args
+
+errors = []
+for path in sys.argv[1:]:
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.suppress(SystemExit):
+        parse_args(["--config", path, "--dataset", "x", "--output_dir", "y"])
+    errors.append(stderr.getvalue().strip().splitlines()[-1])
+print(json.dumps(errors))
+"""
+
+
+def test_hostile_yaml_configs_are_refused_quickly_in_one_short_line(tmp_path):
+    levels = ["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]  # 9**9 values in 500 bytes
+    configs = {
+        "bomb.yaml": ("split: [" + ", ".join(levels) + "]", "its values expand to more than 10,000 items"),
+        "deep.yaml": ("split: " + "[" * 100_000 + "]" * 100_000, "its values are nested too deeply"),
+        "huge.yaml": ("model: vae\n" + "#" * 1_000_000, "larger than 1,000,000 bytes, far more than flag values"),
+        "long.yaml": (
+            "split: [" + ", ".join(["abcdefgh"] * 5000) + "]",
+            "split: expected a single value, got ['abcdefgh', 'abcdefgh', ",
+        ),
+    }
+    for name, (text, _) in configs.items():
+        (tmp_path / name).write_text(f"model: denoise-cnn\n{text}\n")
+    result = run_script(HOSTILE_CONFIG_SCRIPT, [str(tmp_path / name) for name in configs], tmp_path)
+    for (name, (_, message)), error in zip(configs.items(), json.loads(result.stdout), strict=True):
+        assert error.startswith(f"train.py: error: --config {tmp_path / name}: {message}"), error
+        assert len(error) < 400  # a refused value is quoted briefly
+    assert error.endswith("... (60,030 characters)")
 
 
 def load_train_py():
@@ -703,6 +842,53 @@ def test_a_loss_that_stays_nan_stops_the_run(image_folder, tmp_path, monkeypatch
     assert not (out / "model.safetensors").exists()  # no final model saved from a broken run
 
 
+def test_weights_that_stop_being_finite_end_the_run_and_the_last_good_checkpoint_is_kept(image_folder, tmp_path):
+    # A learning rate of 1e30: the first step makes the weights huge but finite, the next forward pass makes the
+    # batch-norm statistics NaN (its loss is NaN and skipped, the statistics are not). Such a model was saved.
+    out = tmp_path / "run"
+    argv = flags("denoise-cnn", image_folder, out, "--max_train_steps", "6", "--checkpointing_steps", "1")
+    result = subprocess.run(
+        [sys.executable, "train.py", *argv, "--learning_rate", "1e30"],
+        cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (last,) = [line for line in result.stderr.splitlines() if line.startswith("train.py: error:")]
+    match = re.fullmatch(
+        r"train\.py: error: Stopping at step (\d+): the weights are no longer finite \(model: the tensor '([\w.]+)' "
+        r"holds [\d,]+ NaN or infinite values \(of [\d,]+\)\); they are not saved\. Last good checkpoint: (.+)\. Run "
+        r"again with a lower --learning_rate \(or --mixed_precision no\) and --resume_from_checkpoint latest to go on "
+        r"there\.",
+        last,
+    )
+    assert match, last
+    step, checkpoint = int(match.group(1)), Path(match.group(3))
+    assert checkpoint == out / f"checkpoint-{step - 1}" and checkpoints.list_checkpoints(out) == [
+        out / f"checkpoint-{i}" for i in range(1, step)
+    ]
+    assert not (out / "model.safetensors").exists()
+    assert all(torch.isfinite(t).all() for t in weights(checkpoint / "model").values())
+    hfimg.load(checkpoint / "model")  # the last good state loads
+
+
+def test_a_discriminator_that_stops_being_finite_ends_the_run_too(image_folder, tmp_path, monkeypatch):
+    from hfimg.training.gan import GANObjective
+
+    original = GANObjective.training_step
+
+    def poisoned(self, batch, step, apply):
+        losses = original(self, batch, step, apply)
+        if step == 1:  # the second step leaves one discriminator weight infinite
+            next(self.discriminator.parameters()).data.view(-1)[0] = float("inf")
+        return losses
+
+    monkeypatch.setattr(GANObjective, "training_step", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="Stopping at step 2: .*discriminator: the tensor '.*' holds 1 NaN or inf"):
+        train("dcgan", image_folder, out, "--max_train_steps", "4", "--checkpointing_steps", "1")
+    assert checkpoints.list_checkpoints(out) == [out / "checkpoint-1"]
+    assert not (out / "model.safetensors").exists() and not (out / "discriminator").exists()
+
+
 # --- the Hub ------------------------------------------------------------------------------------------------------
 
 
@@ -714,7 +900,7 @@ def test_push_to_hub_creates_the_repo_first_and_uploads_the_model_folder(image_f
 
     class FakeApi:
         def create_repo(self, repo_id, **kwargs):
-            calls.append(("create_repo", repo_id, out.exists()))
+            calls.append(("create_repo", repo_id, sorted(p.name for p in out.iterdir())))  # before any step
             return type("RepoUrl", (), {"repo_id": repo_id})()
 
         def upload_folder(self, *, repo_id, folder_path, ignore_patterns, **kwargs):
@@ -725,7 +911,7 @@ def test_push_to_hub_creates_the_repo_first_and_uploads_the_model_folder(image_f
 
     monkeypatch.setattr(card, "HfApi", FakeApi)
     train("denoise-cnn", image_folder, out, "--max_train_steps", "1", "--push_to_hub", "--hub_model_id", "me/tiny")
-    assert calls == [("create_repo", "me/tiny", False), ("upload_folder", "me/tiny", out)]
+    assert calls == [("create_repo", "me/tiny", [checkpoints.LOCK_FILE]), ("upload_folder", "me/tiny", out)]
     assert 'hfimg.load("me/tiny")' in (out / "README.md").read_text()
 
 

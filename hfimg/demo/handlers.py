@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -22,7 +23,14 @@ from PIL import Image
 from hfimg.degrade import gaussian_noise
 from hfimg.demo.editor import editor_to_image_and_hole
 from hfimg.demo.files import hole_image, quiet
-from hfimg.demo.limits import ENSEMBLE_MAX_PIXELS, INPAINT_MAX_SIDE, MAX_FRAMES, MAX_IMAGES, MAX_SEED
+from hfimg.demo.limits import (
+    ENSEMBLE_MAX_PIXELS,
+    INPAINT_MAX_SIDE,
+    MAX_FRAMES,
+    MAX_IMAGES,
+    MAX_SEARCH_STEPS,
+    MAX_SEED,
+)
 from hfimg.demo.slots import GENERATORS, LoadedModel, class_choices
 from hfimg.hub import HubModel
 from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, images_to_grid, load_mask, pil_to_tensor, tensor_to_pil
@@ -85,6 +93,16 @@ def check_seed(seed: float | None, name: str = "seed") -> int:
     if seed is None:
         raise gr.Error(f"Enter a {name} (a whole number from 0 to {MAX_SEED}), or click Random.")
     return int(np.clip(round(seed), 0, MAX_SEED))
+
+
+def check_search_steps(steps: float | None) -> int | None:
+    """The Search steps value: a whole number from 1 to MAX_SEARCH_STEPS (None = the method's default). Outside that
+    it is refused, not clipped: 0 steps would return the search's random start as if searched."""
+    if steps is None:
+        return None
+    if not (isinstance(steps, (int, float)) and math.isfinite(steps) and 1 <= round(steps) <= MAX_SEARCH_STEPS):
+        raise gr.Error(f"Search steps must be a whole number from 1 to {MAX_SEARCH_STEPS}, got {steps!r}.")
+    return round(steps)
 
 
 def check_label(label: int | None) -> int:
@@ -175,7 +193,7 @@ class Handlers:
                 progress((step + 1, total), desc=f"latent search, masked loss {loss:.3f}")
 
             label = check_label(label) if class_choices(inpainter.model) else None
-            options = InpaintOptions(steps=int(np.clip(latent_steps or 1, 1, 1000)), label=label, progress=report)
+            options = InpaintOptions(steps=check_search_steps(latent_steps), label=label, progress=report)
 
         passes: list[tuple[Image.Image, str]] = []  # the image after each pass, captioned (recurrent methods)
 

@@ -10,4 +10,7 @@ INPAINT_MAX_SIDE = 512  # the networks see at most this (the crop around the mas
 ENSEMBLE_MAX_PIXELS = 2_000_000
 MAX_IMAGES = 64  # images per Generate click
 MAX_FRAMES = 16  # frames of a latent interpolation
+# Steps of a latent search (GAN / VAE inpainting): the slider's end, ~3 s at the bundled models' speed. Fewer than
+# 1, or more, is refused (not clipped), as the Python API and the CLI refuse them beyond their own limit.
+MAX_SEARCH_STEPS = 500
 MAX_SEED = 2**31 - 1

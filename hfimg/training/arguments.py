@@ -18,12 +18,13 @@ import math
 import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, get_args
 
 from hfimg.data import CROPS
 from hfimg.models.gan import DISCRIMINATOR_NORMS
 from hfimg.training.config import (
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_VALUES,
     MAX_RESOLUTION,
     MAX_SEED,
     MIN_RESOLUTION,
@@ -306,13 +307,31 @@ def parse_args(argv: Sequence[str] | None, model_choices: Sequence[str]) -> Trai
 
 
 def _config_values(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """The YAML file's settings, by flag name, converted and checked by each flag's own `type` and `choices`."""
+    """The YAML file's settings, by flag name, converted and checked by each flag's own `type` and `choices`.
+
+    What is read is bounded (`MAX_CONFIG_BYTES`, `MAX_CONFIG_VALUES`) and a refused value is quoted briefly, so a
+    hostile file (an alias bomb, a deep nesting) is one short message, not a MemoryError or RecursionError.
+    """
     import yaml  # only needed with --config
 
     try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        with open(path, "rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            parser.error(
+                f"--config {path}: larger than {MAX_CONFIG_BYTES:,} bytes, far more than flag values take; check that "
+                f"it is the right file."
+            )
+        values = yaml.safe_load(data) or {}
     except (OSError, yaml.YAMLError) as err:
-        parser.error(f"--config {path}: cannot read it as YAML ({err}).")
+        parser.error(f"--config {path}: cannot read it as YAML ({brief(err)}).")
+    except RecursionError:
+        parser.error(f"--config {path}: its values are nested too deeply to be flag values.")
+    if count_values(values, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        parser.error(
+            f"--config {path}: its values expand to more than {MAX_CONFIG_VALUES:,} items (a YAML alias counts as "
+            f"everything it repeats); flag values are far fewer: write them out."
+        )
     if not isinstance(values, dict):
         parser.error(f"--config {path}: expected a mapping of flag names to values, got {type(values).__name__}.")
     settings = set(setting_defaults()) - {"config", "command"}
@@ -327,8 +346,29 @@ def _config_values(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]
         try:
             converted[name] = _convert(actions[name], value)
         except (argparse.ArgumentTypeError, ValueError, TypeError) as err:
-            parser.error(f"--config {path}: {name}: {err}")
+            parser.error(f"--config {path}: {name}: {brief(err)}")
     return converted
+
+
+def count_values(value: Any, limit: int) -> int:
+    """How many scalars, lists and mappings `value` holds, itself included, counting a shared (aliased) one each time
+    it appears; the count stops just above `limit`, so an alias bomb costs no more than a file of that size."""
+    count, pending = 0, [value]
+    while pending and count <= limit:  # a stack, not recursion: no depth limit to hit
+        item = pending.pop()
+        count += 1
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
+
+
+def brief(text: Any, length: int = 200) -> str:
+    """`text` as a string of at most `length` characters: a refused value is quoted, not repeated in full."""
+    text = str(text)
+    return text if len(text) <= length else f"{text[: length - 20]}... ({len(text):,} characters)"
 
 
 def _convert(action: argparse.Action, value: Any) -> Any:

@@ -14,9 +14,11 @@ from huggingface_hub import HfApi, ModelCard
 
 from hfimg.cards import model_card
 from hfimg.hub import HubModel
+from hfimg.training.checkpoints import LOCK_FILE, RUN_FILE
 
-# What is not uploaded: checkpoints (large, resumable state), tracker logs, intermediate previews, the run record.
-HUB_IGNORE = ["checkpoint-*/**", ".checkpoint-*/**", "logs/**", "samples/**", "hfimg_run.json"]
+# What is not uploaded: checkpoints (large, resumable state), tracker logs, intermediate previews, the run record
+# and the run's lock.
+HUB_IGNORE = ["checkpoint-*/**", ".checkpoint-*/**", "logs/**", "samples/**", RUN_FILE, LOCK_FILE]
 
 
 def write_model_card(

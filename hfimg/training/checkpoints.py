@@ -9,12 +9,18 @@ nothing picks, never a `checkpoint-<step>` that cannot be loaded.
 the same folder is refused if it trains something else. The Trainer writes it once the first optimizer step has
 succeeded: a run that fails before that leaves the folder as it found it.
 
+A run holds `output_dir/.hfimg_run.lock` for its whole length (`RunLock`): a second run into the same folder is
+refused, instead of both writing checkpoints and models into it. The lock is the kernel's (`fcntl.flock`), so it
+ends with the process that holds it, however that ends: the file a killed run leaves behind holds no lock, and the
+next run takes it over.
+
 `--resume_from_checkpoint latest` takes the newest checkpoint that loads: one whose files are damaged (a disk that
 filled up, a copy cut short) is reported with a warning and the one before it is used.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -24,7 +30,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import gather_object
+from accelerate.utils import broadcast_object_list, gather_object
 from accelerate.utils import load as accelerate_load
 
 from hfimg.hub import HubModel
@@ -33,6 +39,7 @@ from hfimg.training.config import ConfigError
 logger = get_logger(__name__)
 
 RUN_FILE = "hfimg_run.json"
+LOCK_FILE = ".hfimg_run.lock"  # holds the running process's id; not part of what the folder holds
 STATE_FILE = "trainer_state.json"
 MODEL_FOLDER = "model"  # the model as it would be saved at that step, in Hub format
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -115,13 +122,14 @@ def check_output_dir(output_dir: Path, run: dict, resume_from: str | None) -> Pa
         _check_same_run(recorded, run, f"checkpoint {checkpoint}")
         return checkpoint
 
-    if not output_dir.is_dir() or not any(output_dir.iterdir()):
-        return None  # nothing there: a fresh start
+    contents = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
+    contents = [name for name in contents if name != LOCK_FILE]
+    if not contents:
+        return None  # nothing there (but this run's lock, or one a killed run left): a fresh start
     recorded = read_run(output_dir)
     if recorded is None:
-        contents = sorted(path.name for path in output_dir.iterdir())[:5]
         raise ConfigError(
-            f"--output_dir {output_dir} is not empty ({', '.join(contents)}, ...) and holds no training run "
+            f"--output_dir {output_dir} is not empty ({', '.join(contents[:5])}, ...) and holds no training run "
             f"({RUN_FILE}); choose an empty or new folder."
         )
     _check_same_run(recorded, run, f"--output_dir {output_dir}")
@@ -132,6 +140,81 @@ def check_output_dir(output_dir: Path, run: dict, resume_from: str | None) -> Pa
         )
     checkpoints = list_checkpoints(output_dir)
     return checkpoints[-1] if checkpoints else None
+
+
+class RunLock:
+    """The lock of a run's output folder, taken when created (the folder is created too if needed) and held until
+    `release`, or until the process ends, which releases it however it ends (a crash, kill -9).
+
+    Raises:
+        ConfigError: another process holds the lock (the message names it), or the folder cannot be written.
+    """
+
+    def __init__(self, output_dir: Path):
+        check_writable(output_dir)
+        self.output_dir = output_dir
+        self.path = output_dir / LOCK_FILE
+        # Folders created for the lock alone are removed again by `release` when the run left them empty, so a run
+        # refused at its start leaves the disk as it found it.
+        self.created = [folder for folder in (output_dir, *output_dir.parents) if not folder.exists()]
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.fd: int | None = self._open_locked()
+        previous = os.read(self.fd, 32).decode(errors="replace").strip()
+        if previous:  # a killed run's file: its process is gone, or the kernel would still hold its lock
+            logger.info(f"{output_dir}: taking over the lock left by process {previous}, which has ended.")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def _open_locked(self) -> int:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "starting"
+                os.close(fd)
+                raise ConfigError(
+                    f"--output_dir {self.output_dir} is in use by another training run (process {holder}); wait for "
+                    f"it to end, or choose another folder."
+                ) from None
+            # The holder removes the file when it is done: a lock on the file it removed locks nothing.
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                return fd
+            os.close(fd)
+
+    def release(self) -> None:
+        """Remove the lock file and release the lock (in this order, so that no other run can lock the file that is
+        being removed); then remove the folders created for it if the run left them empty. Safe to call twice."""
+        if self.fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+        self.fd = None
+        for folder in self.created:  # the deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: the run wrote to it
+                break
+
+
+def lock_run(accelerator: Accelerator, output_dir: Path) -> RunLock | None:
+    """Lock `output_dir` for a run (every rank calls this): the main process takes the lock (others get None), and
+    every rank raises the ConfigError if it could not, so that none is left waiting for the others."""
+    lock, problem = None, None
+    if accelerator.is_main_process:
+        try:
+            lock = RunLock(output_dir)
+        except ConfigError as err:
+            problem = str(err)
+    if accelerator.num_processes > 1:
+        problem = broadcast_object_list([problem])[0]
+    if problem is not None:
+        raise ConfigError(problem)
+    return lock
 
 
 def _check_same_run(recorded: dict, run: dict, where: str) -> None:

@@ -36,6 +36,10 @@ MODEL_KWARG_FLAGS = ("channels", "base_channels", "latent_dim", "num_classes", "
 MIN_RESOLUTION, MAX_RESOLUTION = 8, 4096
 DEFAULT_RESOLUTION = 64  # for fully convolutional models, which have no resolution of their own
 MAX_SEED = 2**31 - 1  # numpy's seeds stop at 2**32 - 1, and accelerate adds the rank to the seed
+# A YAML --config file of flag values is a few hundred bytes. Bounded, with a message, so that a hostile one cannot
+# take the machine: a 500-byte alias bomb expands to 387 million values when a message quotes it.
+MAX_CONFIG_BYTES = 1_000_000  # read at most this much of the file
+MAX_CONFIG_VALUES = 10_000  # scalars, lists and mappings in the file's values, each alias counted as what it repeats
 
 
 class ConfigError(ValueError):

@@ -2,8 +2,9 @@
 
 `Trainer(config).train()` does, in order:
 
-1. checks, before any step: the model builds at the resolution, the dataset opens, `--output_dir` can be created
-   and is empty or holds this same run;
+1. checks, before any step: the model builds at the resolution, `--output_dir` can be created, no other run holds
+   it (it is locked for the length of this run: `checkpoints.RunLock`) and it is empty or holds this same run, the
+   dataset opens;
 2. builds the family's objective (gan.py, vae.py, inpaint.py, denoise.py) and wraps its networks with accelerate
    (DDP across processes, mixed precision, gradient accumulation); for bf16 on CPU, the networks of the families
    where it is faster (`Objective.channels_last_bf16`) are first put in channels_last memory format;
@@ -15,9 +16,10 @@
    without gradient, the gated layers' mean gates; also in `health.jsonl`, with a warning when the network is
    dying) to the trackers every `--logging_steps`, a preview grid every
    `--sample_steps`, a checkpoint every `--checkpointing_steps`; a step whose loss is NaN/inf is skipped (and the
-   run stops after `--max_bad_steps` in a row). Nothing is written to `--output_dir` before the first step has
-   succeeded (then the run record `hfimg_run.json` and the tracker logs): a run that fails at its start leaves the
-   folder as it found it, so the corrected command can be run into it again;
+   run stops after `--max_bad_steps` in a row), and the run stops at the first step that leaves a weight or buffer
+   NaN/inf, so no checkpoint or model of broken weights is ever written. Nothing is written to `--output_dir`
+   before the first step has succeeded (then the run record `hfimg_run.json` and the tracker logs): a run that
+   fails at its start leaves the folder as it found it, so the corrected command can be run into it again;
 5. saves the model (its EMA if there is one) with `save_pretrained` into `--output_dir`, extra networks (a GAN's
    discriminator) in sub-folders, a model card and a preview image, and pushes the folder to the Hub if asked.
 
@@ -48,7 +50,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from hfimg.data import ImageStream
-from hfimg.hub import HubModel
+from hfimg.hub import HubModel, TooLarge, check_parameter_count, non_finite_tensor
 from hfimg.imaging import images_to_grid, tensor_to_pil
 from hfimg.registry import load, model_class, model_names
 from hfimg.training import card, checkpoints
@@ -80,7 +82,8 @@ def build_model(config: TrainingConfig) -> HubModel:
     """A fresh model of family `config.model` from the model settings, at the (resolved) resolution.
 
     Raises:
-        ConfigError: a setting the model does not take, or values it refuses (e.g. a resolution it cannot make).
+        ConfigError: a setting the model does not take, or given twice, or values it refuses (e.g. a resolution it
+            cannot make), or a model above HFIMG_MAX_PARAMETERS.
     """
     config = resolve(config)  # a no-op on the config the Trainer and parse_args give
     cls = model_class(config.model)
@@ -89,8 +92,14 @@ def build_model(config: TrainingConfig) -> HubModel:
     if "resolution" in kwargs:
         raise ConfigError("set the resolution with --resolution, not in --model_kwargs.")
     for flag in MODEL_KWARG_FLAGS:
-        if getattr(config, flag) is not None:
-            kwargs[flag] = getattr(config, flag)
+        if getattr(config, flag) is None:
+            continue
+        if flag in kwargs:  # one of the two would silently win
+            raise ConfigError(
+                f"--{flag} {getattr(config, flag)} and --model_kwargs {json.dumps({flag: kwargs[flag]})} both set "
+                f"{flag}; give it once."
+            )
+        kwargs[flag] = getattr(config, flag)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(
@@ -99,7 +108,11 @@ def build_model(config: TrainingConfig) -> HubModel:
     if "resolution" in accepted:
         kwargs["resolution"] = config.resolution
     try:
+        # Counted on the meta device first: a model too large to train is refused before its memory is taken.
+        check_parameter_count(cls, kwargs, f"the {config.model!r} model settings")
         model = cls(**kwargs)
+    except TooLarge as err:
+        raise ConfigError(str(err)) from None
     except (ValueError, TypeError) as err:
         raise ConfigError(
             f"cannot build a {config.model!r} model with {kwargs} (--resolution {config.resolution}): {err}"
@@ -236,6 +249,18 @@ class Trainer:
                 "resolution": config.resolution,
             }
         )
+        # Held for the whole run, so that a second run into the folder is refused; released by `train` when the run
+        # ends, and here when it cannot start.
+        self.lock = checkpoints.lock_run(accelerator, self.output_dir)
+        try:
+            self._set_up(model, objective_class)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _set_up(self, model: HubModel, objective_class: type[Objective]) -> None:
+        """Steps 1 to 3 of the module docstring, from the output folder's check on, under the folder's lock."""
+        config, accelerator = self.config, self.accelerator
         resume_from = checkpoints.check_output_dir(self.output_dir, self.run, config.resume_from_checkpoint)
         try:
             self.stream = ImageStream(
@@ -377,6 +402,7 @@ class Trainer:
                     continue  # more micro-batches to accumulate before this optimizer step
                 self._end_step()
                 self.step += 1
+                self._stop_if_not_finite()
                 if not self._started:
                     self._start()
                 progress.update(1)
@@ -398,7 +424,12 @@ class Trainer:
             self._save_final()
         finally:
             end_trackers(accelerator)
+            self._release_lock()
         return self.metrics
+
+    def _release_lock(self) -> None:
+        if self.lock is not None:  # the main process's
+            self.lock.release()
 
     def _set_learning_rates(self, steps_done: int) -> None:
         """Cosine schedule, a function of the step alone (so a resumed run continues it exactly): each parameter
@@ -496,6 +527,30 @@ class Trainer:
             yield
         self._gates = None
 
+    def _stop_if_not_finite(self, *, every_rank: bool = True) -> None:
+        """Stop the run at the first step that leaves a NaN or infinite weight or buffer in a network it saves.
+
+        No later step repairs such a network (a batch-norm statistic is poisoned by the forward pass of a step whose
+        loss was then skipped), and its images would all be black or noise; so it is never saved, and since every
+        step is checked, each checkpoint on disk holds finite weights: the newest is the last good state.
+        `every_rank`: every process calls this at once (in the loop), so they agree; else the main one alone does.
+        """
+        networks = {"model": self.accelerator.unwrap_model(self.objective.net), **self.objective.extra_models()}
+        if self.ema is not None:
+            networks["EMA of the model"] = self.ema.module
+        found = ((name, non_finite_tensor(network.state_dict())) for name, network in networks.items())
+        problem = next((f"{name}: {bad}" for name, bad in found if bad is not None), None)
+        broken = torch.tensor([0.0 if problem is None else 1.0], device=self.accelerator.device)
+        if every_rank and self.accelerator.num_processes > 1:  # all stop together, or the others wait for ever
+            broken = self.accelerator.gather(broken)
+        if broken.max() > 0:
+            latest = checkpoints.list_checkpoints(self.output_dir)
+            raise TrainingError(
+                f"Stopping at step {self.step}: the weights are no longer finite ({problem or 'on another process'}); "
+                f"they are not saved. Last good checkpoint: {latest[-1] if latest else 'none yet'}. Run again with a "
+                f"lower --learning_rate (or --mixed_precision no) and --resume_from_checkpoint latest to go on there."
+            )
+
     def _log(self, window: dict[str, list[torch.Tensor]]) -> None:
         if window:
             self.metrics = {name: torch.stack(values).float().mean().item() for name, values in window.items()}
@@ -565,6 +620,7 @@ class Trainer:
             return
         model = self.saved_model()
         self.objective.finish(model)
+        self._stop_if_not_finite(every_rank=False)  # what `finish` did to the model included
         model.save_pretrained(self.output_dir)
         for folder, extra in self.objective.extra_models().items():
             extra.save_pretrained(self.output_dir / folder)
