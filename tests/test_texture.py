@@ -1,10 +1,13 @@
-"""Texture transfer by contextual residual aggregation (hfimg.texture)."""
+"""Texture transfer by contextual residual aggregation (hfimg.texture) and its registered inpainting method."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from hfimg.inpainting import load_inpainter
 from hfimg.layers import pull_push_fill
 from hfimg.texture import contextual_residual_aggregation
 
@@ -108,3 +111,16 @@ def test_periodic_texture_is_restored_where_pull_push_blurs():
     assert error["tx"] < error["pp"] / 4  # the checkerboard's phase is found from the known pixels around strokes
     assert gradient_energy(textured, hole) > 4 * gradient_energy(smooth, hole)
     assert gradient_energy(textured, hole) > 0.7 * gradient_energy(truth, hole)
+
+
+def test_registered_method_adds_detail_through_the_inpainter():
+    truth, hole = periodic_texture_with_strokes()
+    pixels = ((truth[0].permute(1, 2, 0) + 1) * 127.5).round().to(torch.uint8).numpy()  # (96, 96, 3)
+    mask = Image.fromarray(hole[0, 0].numpy().astype(np.uint8) * 255)
+    inpainter = load_inpainter("pull-push-texture")
+    assert inpainter.name == "pull-push + texture transfer" and inpainter.spec.fill is not None
+    textured = np.asarray(inpainter(Image.fromarray(pixels), mask).image).astype(float)
+    smooth = np.asarray(load_inpainter("pull-push")(Image.fromarray(pixels), mask).image).astype(float)
+    inside = hole[0, 0].numpy().astype(bool)
+    assert np.array_equal(textured[~inside], pixels[~inside])
+    assert np.abs(textured - pixels)[inside].mean() < np.abs(smooth - pixels)[inside].mean() / 2
