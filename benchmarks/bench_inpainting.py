@@ -21,7 +21,8 @@ users call), so a newly registered method is benchmarked with no edit here:
 * every registered classical photo method (`hfimg.classical`), unless --no_baselines: OpenCV Telea and OpenCV
   Navier-Stokes (`cv2.inpaint`, radius --radius pixels), scikit-image biharmonic, and pull-push interpolation
   (Gortler et al. 1996), the fill the inpainters start from and correct, so the models' margin over it is what
-  their networks learned.
+  their networks learned; and pull-push + texture transfer (`hfimg.texture`), that fill with the known
+  region's fine detail copied into the hole.
 
 A learned model that starts from a classical fill and corrects it (`starting_fill`: pull-push for both photo
 inpainters) is also shown against that fill, which runs even with --no_baselines: the "- its start" rows are what

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from hfimg.layers import pull_push_fill
+from hfimg.texture import contextual_residual_aggregation
 
 # (colour pixels (H, W) or (H, W, 3) uint8, hole (H, W) bool, **settings) -> filled pixels of the same shape, uint8
 PixelFill = Callable[..., np.ndarray]
@@ -81,17 +82,30 @@ def biharmonic_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def _on_tensors(pixels: np.ndarray, hole: np.ndarray, fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+    """Run a tensor fill, (1, C, H, W) in [-1, 1] (the networks' range) and (1, 1, H, W) hole -> (1, C, H, W), on
+    uint8 pixels (H, W) or (H, W, 3) and an (H, W) bool hole; returns uint8 pixels of the same shape."""
+    x = torch.from_numpy(np.array(pixels, dtype=np.float32)) / 127.5 - 1  # a copy: PIL's arrays are read-only
+    x = (x[None] if x.ndim == 2 else x.permute(2, 0, 1))[None]  # (1, C, H, W)
+    filled = fill(x, torch.from_numpy(hole)[None, None].float())[0].permute(1, 2, 0).numpy()  # (H, W, C)
+    result = np.clip((filled + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return result[..., 0] if pixels.ndim == 2 else result
+
+
 def pull_push_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Pull-push interpolation (`hfimg.layers.pull_push_fill`) alone, the networks' own starting fill: the average of
     the nearest known pixels, blended across scales."""
-    x = torch.from_numpy(np.array(pixels, dtype=np.float32)) / 255.0  # a copy: PIL's arrays are read-only
-    x = (x[None] if x.ndim == 2 else x.permute(2, 0, 1))[None]  # (1, C, H, W)
-    filled = pull_push_fill(x, torch.from_numpy(hole)[None, None].float())[0].permute(1, 2, 0).numpy()
-    result = np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return result[..., 0] if pixels.ndim == 2 else result
+    return _on_tensors(pixels, hole, pull_push_fill)
+
+
+def pull_push_texture_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Pull-push interpolation, then the known region's fine detail copied into the hole by contextual residual
+    aggregation (`hfimg.texture`, after HiFill, Yi et al., 2020)."""
+    return _on_tensors(pixels, hole, lambda x, hole: contextual_residual_aggregation(pull_push_fill(x, hole), hole))
 
 
 telea = on_colour(telea_pixels)
 navier_stokes = on_colour(navier_stokes_pixels)
 biharmonic = on_colour(biharmonic_pixels)
 pull_push = on_colour(pull_push_pixels)
+pull_push_texture = on_colour(pull_push_texture_pixels)

@@ -318,6 +318,11 @@ register_inpainter(MethodSpec(
     fill=classical.pull_push,
 ))  # fmt: skip
 register_inpainter(MethodSpec(
+    "pull-push + texture transfer", "pull-push-texture",
+    "pull-push, then the photo's own fine detail copied into the hole (contextual residual aggregation)",
+    fill=classical.pull_push_texture,
+))  # fmt: skip
+register_inpainter(MethodSpec(
     "InpaintCNN (Fashion-MNIST)", "inpaint-cnn-fashion", "gated-convolution U-Net trained on Fashion-MNIST",
     domain="garments", model="hfimg/inpaint-cnn-fashion-mnist", key="inpaint_fashion", model_types=("inpaint-cnn",),
 ))  # fmt: skip

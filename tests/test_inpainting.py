@@ -142,7 +142,10 @@ def test_settings_reach_the_classical_method():
     assert not np.array_equal(np.asarray(near), np.asarray(far))
 
 
-@pytest.mark.parametrize("fill", [classical.telea, classical.navier_stokes, classical.biharmonic, classical.pull_push])
+@pytest.mark.parametrize(
+    "fill",
+    [classical.telea, classical.navier_stokes, classical.biharmonic, classical.pull_push, classical.pull_push_texture],
+)
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
 def test_classical_methods_keep_mode_alpha_and_known_pixels(fill, mode):
     image = Image.new(mode, (16, 16), {"L": 120, "RGB": (100, 150, 200), "RGBA": (100, 150, 200, 77)}[mode])
