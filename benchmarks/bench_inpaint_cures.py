@@ -6,7 +6,7 @@
 Every variant is an InpaintCNN of the shipped size (3.2M parameters, base 32, depth 4, pull-push start unless said),
 trained from scratch by `train.py` on `data/photos` for the same `--minutes` of one thread (`OMP_NUM_THREADS=1`,
 bf16 where the CPU has it natively, else fp32), 128 px random crops, batch 8, Adam at a constant 2e-4, seed 0. Each
-variant differs from the one before it in one respect:
+variant differs from `open-gates` (or the one before it) in one respect:
 
 * `default-init`: the gated convolutions as PyTorch initialises a Conv2d (uniform, gates at 0.5): the network of the
   first shipped inpainters, L1 loss;
@@ -14,7 +14,11 @@ variant differs from the one before it in one respect:
 * `sobel`: plus the Sobel-gradient loss in the hole (`--gradient_weight 1`), which asks for edges and texture;
 * `patch-gan`: plus a PatchGAN with feature matching (`--adv_kind patch --adv_weight 0.05`), LaMa's recipe;
 * `pixels`: open gates and L1, but predicting the pixels from the zeroed hole (`coarse_fill=False`) instead of a
-  correction to the pull-push fill.
+  correction to the pull-push fill;
+* `plain-decoder`: open gates in the encoder and bottleneck, a decoder of plain convolutions (`gates="encoder"`):
+  the layer next to the output can no longer shut it by closing its gates, which is how `open-gates` died;
+* `simple-gate`: NAFNet's SimpleGate after a LayerNorm in every layer (`gates="simple"`), no sigmoid to saturate;
+* `simple-gate-sobel`: that, plus the Sobel-gradient loss.
 
 Then each trained model is scored by `benchmarks.bench_inpainting` on the validation photos next to pull-push, the
 fill the correcting variants start from (same crops, masks and metrics), and its run's last gradient health
@@ -58,6 +62,9 @@ VARIANTS: dict[str, Variant] = {
     "sobel": ({}, None, ["--gradient_weight", "1"]),
     "patch-gan": ({}, None, ["--gradient_weight", "1", "--adv_kind", "patch", "--adv_weight", "0.05"]),
     "pixels": ({"coarse_fill": False}, None, []),
+    "plain-decoder": ({"gates": "encoder"}, None, []),
+    "simple-gate": ({"gates": "simple"}, None, []),
+    "simple-gate-sobel": ({"gates": "simple"}, None, ["--gradient_weight", "1"]),
 }
 
 

@@ -24,16 +24,43 @@ PULL_PUSH_LEVELS = 16
 
 
 GATE_BIAS = 2.0  # a new gated conv's gates start open: sigmoid(2) = 0.88
+# How a GatedUNet's convolutions gate their features (the `gates` setting of the inpainters):
+# "sigmoid": every conv is DeepFill v2's gated conv; "encoder": the encoder and bottleneck are, the decoder's convs
+# are plain (conv + ELU), so the layers next to the output cannot shut it by closing their gates; "simple":
+# NAFNet's SimpleGate after a LayerNorm in every conv (Chen et al., 2022): one half of the channels times the other,
+# no saturating sigmoid at all.
+GATES = ("sigmoid", "encoder", "simple")
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of each pixel of a (B, C, H, W) map, with a learned scale and shift (NAFNet's)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+        x = (x - mean) / torch.sqrt(var + self.eps)
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 class GatedConv2d(nn.Module):
-    """`out = ELU(conv_f(x)) * sigmoid(conv_g(x))`, with both convolutions computed as one (one kernel launch).
+    """A convolution whose output is gated per pixel and channel; `gate` says how:
+
+    * "sigmoid" (DeepFill v2): `ELU(conv_f(x)) * sigmoid(conv_g(x))`, both convolutions computed as one;
+    * "none": `ELU(conv(x))`, a plain convolution;
+    * "simple" (NAFNet's SimpleGate): `a * b` where (a, b) are the two halves of `conv(LayerNorm(x))`; nothing
+      saturates, and the LayerNorm keeps every layer's input at unit scale.
 
     Initialised so a deep stack of them passes its signal and its gradient on: the feature half He-normal (the
-    variance a ReLU-like activation keeps), the gate half small (1/10 of that) with a bias of `gate_bias`, so every
-    gate starts open and about equal. With PyTorch's default init (uniform, a third of the variance, gates at 0.5)
-    each layer shrank the signal by about 3x: in a fresh 17-layer gated U-Net the deep layers' gradients were 1e-13
-    of the head's, and half of the parameter tensors never learned (`hfimg.training.health`).
+    variance a ReLU-like activation keeps), a sigmoid gate half small (1/10 of that) with a bias of `gate_bias`, so
+    every gate starts open and about equal. With PyTorch's default init (uniform, a third of the variance, gates at
+    0.5) each layer shrank the signal by about 3x: in a fresh 17-layer gated U-Net the deep layers' gradients were
+    1e-13 of the head's, and half of the parameter tensors never learned (`hfimg.training.health`).
 
     Args:
         in_channels: channels of the input.
@@ -41,7 +68,8 @@ class GatedConv2d(nn.Module):
         kernel_size: odd kernel size; the padding keeps the size (divided by `stride`).
         stride: 1, or 2 to halve the resolution.
         dilation: spacing of the kernel taps, to see further at the same cost.
-        gate_bias: the gates' initial bias (their logit).
+        gate_bias: the sigmoid gates' initial bias (their logit).
+        gate: "sigmoid", "none" or "simple", as above.
     """
 
     def __init__(
@@ -52,19 +80,33 @@ class GatedConv2d(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         gate_bias: float = GATE_BIAS,
+        gate: str = "sigmoid",
     ):
         super().__init__()
+        if gate not in ("sigmoid", "none", "simple"):
+            raise ValueError(f"gate must be 'sigmoid', 'none' or 'simple', got {gate!r}.")
+        self.gate = gate
         padding = dilation * (kernel_size - 1) // 2
-        self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel_size, stride, padding, dilation)
+        width = out_channels if gate == "none" else 2 * out_channels
+        self.norm = LayerNorm2d(in_channels) if gate == "simple" else nn.Identity()
+        self.conv = nn.Conv2d(in_channels, width, kernel_size, stride, padding, dilation)
         self.activation = nn.ELU()  # as in DeepFill v2
-        nn.init.kaiming_normal_(self.conv.weight, nonlinearity="relu")  # (2 * out, in, k, k)
+        # He-normal: a sigmoid-gated or plain ELU layer keeps the variance of its input. SimpleGate multiplies two
+        # unit-variance halves of a normalised input, so each half gets the variance that keeps its input's (gain 1).
+        nn.init.kaiming_normal_(self.conv.weight, nonlinearity="linear" if gate == "simple" else "relu")
         with torch.no_grad():
-            self.conv.weight[out_channels:].mul_(0.1)  # the gates: near their bias everywhere at first
-            self.conv.bias[:out_channels].zero_()
-            self.conv.bias[out_channels:].fill_(gate_bias)
+            self.conv.bias.zero_()
+            if gate == "sigmoid":
+                self.conv.weight[out_channels:].mul_(0.1)  # the gates: near their bias everywhere at first
+                self.conv.bias[out_channels:].fill_(gate_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features, gate = self.conv(x).chunk(2, dim=1)  # each (B, out_channels, H', W')
+        y = self.conv(self.norm(x))
+        if self.gate == "none":
+            return self.activation(y)
+        features, gate = y.chunk(2, dim=1)  # each (B, out_channels, H', W')
+        if self.gate == "simple":
+            return features * gate
         return self.activation(features) * torch.sigmoid(gate)
 
 
@@ -137,6 +179,8 @@ class GatedUNet(nn.Module):
         depth: number of halvings (at least 2).
         dilations: dilation of each bottleneck gated conv.
         fourier_blocks: FourierBlocks after them (0 = none, the network of the first bundled models).
+        gates: how the convolutions gate (`GATES`): "sigmoid" everywhere, sigmoid in the "encoder" only (a plain
+            decoder), or NAFNet's "simple" gate everywhere.
     """
 
     def __init__(
@@ -147,8 +191,11 @@ class GatedUNet(nn.Module):
         depth: int,
         dilations: list[int],
         fourier_blocks: int = 0,
+        gates: str = "sigmoid",
     ) -> None:
         super().__init__()
+        if gates not in GATES:
+            raise ValueError(f"gates must be one of {', '.join(GATES)}; got {gates!r}.")
         if not 2 <= depth <= 8:
             # Inputs are padded to multiples of 2**depth: past 8 (256 px) that padding, not the image, sets the cost.
             raise ValueError(f"depth must be from 2 to 8 (halvings of the resolution), got {depth}.")
@@ -157,20 +204,29 @@ class GatedUNet(nn.Module):
         if not dilations or any(d < 1 for d in dilations):
             raise ValueError(f"dilations must be a non-empty list of positive ints, got {dilations}.")
         widths = level_channels(base_channels, depth)
-        self.stem = GatedConv2d(in_channels, widths[0], kernel_size=5, stride=2)
+        gate = "simple" if gates == "simple" else "sigmoid"  # encoder and bottleneck
+        decoder_gate = "none" if gates == "encoder" else gate
+        self.stem = GatedConv2d(in_channels, widths[0], kernel_size=5, stride=2, gate=gate)
         self.down = nn.ModuleList(
-            nn.Sequential(GatedConv2d(widths[i - 1], widths[i], stride=2), GatedConv2d(widths[i], widths[i]))
+            nn.Sequential(
+                GatedConv2d(widths[i - 1], widths[i], stride=2, gate=gate),
+                GatedConv2d(widths[i], widths[i], gate=gate),
+            )
             for i in range(1, depth)
         )
         if fourier_blocks < 0:
             raise ValueError(f"fourier_blocks must be 0 or more, got {fourier_blocks}.")
         self.bottleneck = nn.Sequential(
-            *(GatedConv2d(widths[-1], widths[-1], dilation=d) for d in dilations),
+            *(GatedConv2d(widths[-1], widths[-1], dilation=d, gate=gate) for d in dilations),
             *(FourierBlock(widths[-1]) for _ in range(fourier_blocks)),
         )
         # Decoder step j goes from level depth-1-j up to level depth-2-j (narrow at the lower level, merge above).
-        self.narrow = nn.ModuleList(GatedConv2d(widths[i], widths[i - 1]) for i in range(depth - 1, 0, -1))
-        self.merge = nn.ModuleList(GatedConv2d(widths[i - 1], widths[i - 1]) for i in range(depth - 1, 0, -1))
+        self.narrow = nn.ModuleList(
+            GatedConv2d(widths[i], widths[i - 1], gate=decoder_gate) for i in range(depth - 1, 0, -1)
+        )
+        self.merge = nn.ModuleList(
+            GatedConv2d(widths[i - 1], widths[i - 1], gate=decoder_gate) for i in range(depth - 1, 0, -1)
+        )
         self.head = nn.Sequential(nn.Conv2d(widths[0], 4 * out_channels, 3, padding=1), nn.PixelShuffle(2), nn.Tanh())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

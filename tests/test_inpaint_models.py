@@ -146,6 +146,42 @@ def test_gated_conv_is_features_times_gate():
     torch.testing.assert_close(layer(x), F.elu(features) * torch.sigmoid(gate))
 
 
+def test_plain_and_simple_gates_compute_what_they_say():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 9, 7)
+    plain = GatedConv2d(3, 5, gate="none")
+    torch.testing.assert_close(plain(x), F.elu(plain.conv(x)))
+    simple = GatedConv2d(3, 5, gate="simple")
+    normalised = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + 1e-6)
+    a, b = simple.conv(normalised).chunk(2, dim=1)
+    torch.testing.assert_close(simple(x), a * b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="gate must be"):
+        GatedConv2d(3, 5, gate="tanh")
+    with pytest.raises(ValueError, match="gates must be one of"):
+        tiny("cnn", gates="tanh")
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("gates", ["encoder", "simple"])
+def test_other_gates_keep_known_pixels_learn_everywhere_and_run_in_bf16(family: str, gates: str):
+    model = tiny(family, gates=gates)
+    image, mask = random_image(45, 30, "RGB"), box_mask(45, 30, (5, 3, 30, 25))
+    result = np.asarray(model.inpaint(image, mask))
+    known = np.asarray(mask) < 128
+    assert result.shape == (30, 45, 3) and (result[known] == np.asarray(image)[known]).all()
+    x = torch.rand(2, 3, 37, 29) * 2 - 1
+    hole = (torch.rand(2, 1, 37, 29) > 0.5).float()
+    model.train()
+    model(x * (1 - hole), hole).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = model(x * (1 - hole), hole)
+    with torch.no_grad():
+        assert (fast.float() - model(x * (1 - hole), hole)).abs().max() < 0.05
+    assert model.config_dict()["gates"] == gates  # saved in config.json, so a loaded model is built alike
+
+
 def test_pad_to_multiple_mirrors_the_border():
     x = torch.arange(6.0).reshape(1, 1, 2, 3)  # [[0, 1, 2], [3, 4, 5]]
     padded = pad_to_multiple(torch.arange(20.0).reshape(1, 1, 4, 5), 4)

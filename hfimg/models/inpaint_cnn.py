@@ -49,6 +49,9 @@ class InpaintCNN(
         coarse_fill: start from the pull-push fill and predict a correction (True), or predict the pixels from the
             zeroed hole (False).
         fourier_blocks: LaMa-style global blocks at the bottleneck (`hfimg.layers.FourierBlock`); 0 = none.
+        gates: how the U-Net's convolutions gate their features (`hfimg.layers.GATES`): "sigmoid" (DeepFill v2's
+            gated convs everywhere), "encoder" (a plain decoder, which cannot shut the output by closing its gates)
+            or "simple" (NAFNet's SimpleGate after a LayerNorm).
 
     Example:
         >>> model = InpaintCNN(channels=3, base_channels=8)
@@ -67,6 +70,7 @@ class InpaintCNN(
         dilations: list[int] = [1, 2, 4, 8],  # noqa: B006  (never mutated; a list so config.json round-trips)
         coarse_fill: bool = True,
         fourier_blocks: int = 0,
+        gates: str = "sigmoid",
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -74,7 +78,9 @@ class InpaintCNN(
         self.depth = depth
         self.coarse_fill = coarse_fill
         # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1).
-        self.net = GatedUNet(channels + 1, channels, base_channels, depth, list(dilations), fourier_blocks)
+        self.net = GatedUNet(
+            channels + 1, channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
+        )
         if coarse_fill:
             quiet_last_layer(self.net)  # an untrained model returns about the pull-push fill
 

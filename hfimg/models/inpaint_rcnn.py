@@ -102,6 +102,7 @@ class InpaintRCNN(
         coarse_fill: each pass corrects the pull-push fill of the still-open hole (True) or predicts the pixels from
             the zeroed hole (False); see `InpaintCNN`.
         fourier_blocks: global blocks at the block's bottleneck (see `InpaintCNN`).
+        gates: how the block's convolutions gate their features (see `InpaintCNN`).
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -121,6 +122,7 @@ class InpaintRCNN(
         dilations: list[int] = [1, 2, 4, 8],  # noqa: B006  (never mutated; a list so config.json round-trips)
         coarse_fill: bool = True,
         fourier_blocks: int = 0,
+        gates: str = "sigmoid",
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -129,7 +131,9 @@ class InpaintRCNN(
         self.depth = depth
         # Input per pass: the current image (C), the hole still open (1) and the original hole (1), so the block
         # can tell pixels filled by earlier passes from pixels that were known from the start.
-        self.block = GatedUNet(channels + 2, channels, base_channels, depth, list(dilations), fourier_blocks)
+        self.block = GatedUNet(
+            channels + 2, channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
+        )
         self.coarse_fill = coarse_fill
         if coarse_fill:
             quiet_last_layer(self.block)
@@ -146,7 +150,7 @@ class InpaintRCNN(
         """
         theirs, mine = model.config_dict(), self.config_dict()
         defaults = inspect.signature(InpaintRCNN.__init__).parameters  # for configs saved before a setting existed
-        shared = ("channels", "base_channels", "depth", "dilations", "coarse_fill", "fourier_blocks")
+        shared = ("channels", "base_channels", "depth", "dilations", "coarse_fill", "fourier_blocks", "gates")
         different = [k for k in shared if theirs.get(k, defaults[k].default) != mine.get(k, defaults[k].default)]
         if model.model_type != "inpaint-cnn" or different:
             raise ValueError(

@@ -49,7 +49,7 @@ class GateMonitor:
 
     def __enter__(self) -> GateMonitor:
         for name, module in self.model.named_modules():
-            if isinstance(module, GatedConv2d):  # its `conv` computes features and gates as one
+            if isinstance(module, GatedConv2d) and module.gate == "sigmoid":  # `conv` gives features and gates
                 self._handles.append(module.conv.register_forward_hook(self._recorder(name)))
         return self
 
