@@ -69,7 +69,8 @@ VARIANTS: dict[str, Variant] = {
 
 
 def train(name: str, runs: Path, minutes: float, dataset: str) -> Path:
-    """Train one variant from its initial weights (resuming its run folder if it exists); returns the folder."""
+    """Train one variant from its initial weights, or resume its run (a run whose minutes are spent just ends: the
+    budget adds up over resumes); returns the run folder."""
     kwargs, adjust, flags = VARIANTS[name]
     start, out = runs / f"{name}-init", runs / name
     if not (start / "config.json").exists():
@@ -86,7 +87,7 @@ def train(name: str, runs: Path, minutes: float, dataset: str) -> Path:
         "--max_train_steps", "1000000", "--max_train_minutes", str(minutes), "--checkpointing_steps", "500",
         "--checkpoints_total_limit", "1", "--logging_steps", "50", "--sample_steps", "0", "--report_to", "none",
         "--mixed_precision", "bf16" if fast_bf16(torch.device("cpu")) else "no", "--seed", "0",
-        "--output_dir", str(out), *flags,
+        "--output_dir", str(out), "--resume_from_checkpoint", "latest", *flags,
     ]  # fmt: skip
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)
     return out
