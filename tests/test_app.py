@@ -528,7 +528,7 @@ def test_backend_is_prepared_at_load_and_falls_back_to_fp32(app, model_dirs, tmp
 def test_internal_error_is_a_short_message_and_a_log_entry(app, model_dirs, caplog, monkeypatch):
     handlers = app.Handlers(app.load_models(model_dirs))
 
-    def broken(image):
+    def broken(image, **options):
         raise RuntimeError("something inside broke")
 
     monkeypatch.setattr(handlers.models["denoise"].model, "restore", broken)
