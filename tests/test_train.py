@@ -1095,3 +1095,14 @@ def test_yaml_config_values_go_through_the_flags_checks_and_flags_win(tmp_path, 
         config.write_text(text)
         assert parser_error(["--config", str(config), "--model", "vae", "--dataset", "x", "--output_dir", "y"],
                             capsys).startswith(f"train.py: error: {message}")  # fmt: skip
+
+
+def test_a_run_recorded_before_a_model_setting_existed_resumes_if_it_has_the_default(tmp_path):
+    """Runs written before `gates` existed trained the default gates: they are the same run, another value is not."""
+    before = {"model": "inpaint-cnn", "model_config": {"base_channels": 32, "channels": 3}, "dataset": "d"}
+    checkpoints.write_run(tmp_path, before, {})
+    now = {**before, "model_config": {**before["model_config"], "gates": "sigmoid"}}
+    assert checkpoints.check_output_dir(tmp_path, now, "latest") is None  # same run, no checkpoint yet
+    other = {**before, "model_config": {**before["model_config"], "gates": "simple"}}
+    with pytest.raises(ConfigError, match="holds another training run"):
+        checkpoints.check_output_dir(tmp_path, other, "latest")

@@ -21,6 +21,7 @@ filled up, a copy cut short) is reported with a warning and the one before it is
 from __future__ import annotations
 
 import fcntl
+import inspect
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from accelerate.utils import broadcast_object_list, gather_object
 from accelerate.utils import load as accelerate_load
 
 from hfimg.hub import HubModel
+from hfimg.registry import model_class
 from hfimg.training.config import ConfigError
 
 logger = get_logger(__name__)
@@ -218,6 +220,7 @@ def lock_run(accelerator: Accelerator, output_dir: Path) -> RunLock | None:
 
 
 def _check_same_run(recorded: dict, run: dict, where: str) -> None:
+    recorded = _with_new_defaults(recorded, run)
     differences = [
         f"{key}: {recorded.get(key)!r} there, {run.get(key)!r} now"
         for key in sorted(set(recorded) | set(run))
@@ -228,6 +231,24 @@ def _check_same_run(recorded: dict, run: dict, where: str) -> None:
             f"{where} holds another training run ({'; '.join(differences)}). Choose a new --output_dir, or train "
             f"with the same model, model settings and data to continue it."
         )
+
+
+def _with_new_defaults(recorded: dict, run: dict) -> dict:
+    """`recorded` with the model settings it lacks filled in by this run where this run has the class's default:
+    a run recorded before a setting existed trained exactly that default, so it is the same run."""
+    try:
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(model_class(run["model"]).__init__).parameters.items()
+            if parameter.default is not inspect.Parameter.empty
+        }
+    except (KeyError, ValueError):  # no such family: the comparison itself reports the difference
+        return recorded
+    old, new = recorded.get("model_config"), run.get("model_config")
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return recorded
+    missing = {key: value for key, value in new.items() if key not in old and defaults.get(key, object()) == value}
+    return {**recorded, "model_config": {**old, **missing}}
 
 
 def save_checkpoint(
