@@ -18,7 +18,9 @@ variant differs from `open-gates` (or the one before it) in one respect:
 * `plain-decoder`: open gates in the encoder and bottleneck, a decoder of plain convolutions (`gates="encoder"`):
   the layer next to the output can no longer shut it by closing its gates, which is how `open-gates` died;
 * `simple-gate`: NAFNet's SimpleGate after a LayerNorm in every layer (`gates="simple"`), no sigmoid to saturate;
-* `simple-gate-sobel`: that, plus the Sobel-gradient loss.
+* `simple-gate-sobel`: that, plus the Sobel-gradient loss;
+* `plain-decoder-texture`: the plain decoder correcting a textured start: pull-push plus the photo's own detail
+  copied into the hole (`texture=True`, `hfimg.texture`), so the network starts from a fill with detail.
 
 Then each trained model is scored by `benchmarks.bench_inpainting` on the validation photos next to pull-push, the
 fill the correcting variants start from (same crops, masks and metrics), and its run's last gradient health
@@ -65,6 +67,7 @@ VARIANTS: dict[str, Variant] = {
     "plain-decoder": ({"gates": "encoder"}, None, []),
     "simple-gate": ({"gates": "simple"}, None, []),
     "simple-gate-sobel": ({"gates": "simple"}, None, ["--gradient_weight", "1"]),
+    "plain-decoder-texture": ({"gates": "encoder", "texture": True}, None, []),
 }
 
 

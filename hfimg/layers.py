@@ -17,6 +17,7 @@ from torch import nn
 
 from hfimg.cores import CoreSpec, example_holes, example_images
 from hfimg.imaging import prepare_inpainting  # noqa: F401  (its old home)
+from hfimg.texture import contextual_residual_aggregation
 
 # Pull-push levels: 16 halvings bring any side up to 65,536 px to 1 px. A fixed count (levels past 1x1 change
 # nothing) keeps the computation the same for every image size, so an exported graph is valid for all of them.
@@ -290,7 +291,12 @@ def pull_push_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
 
 
 def inpainting_pass(
-    net: GatedUNet, image: torch.Tensor, hole: torch.Tensor, extra: list[torch.Tensor], coarse_fill: bool
+    net: GatedUNet,
+    image: torch.Tensor,
+    hole: torch.Tensor,
+    extra: list[torch.Tensor],
+    coarse_fill: bool,
+    texture: bool = False,
 ) -> torch.Tensor:
     """One pass of an inpainter's network over an image whose hole is zeroed; both inpainters call it.
 
@@ -301,11 +307,15 @@ def inpainting_pass(
         extra: further (B, 1, H, W) inputs after the hole (the recurrent model's original hole).
         coarse_fill: start from `pull_push_fill` and let the network correct it, or let it predict the pixels
             from the zeroed hole.
+        texture: with `coarse_fill`, add the known region's detail to the fill before the network sees it
+            (`hfimg.texture.contextual_residual_aggregation`), so the network corrects a textured start.
 
     Returns:
         (B, C, H, W) prediction in [-1, 1] for every pixel, not composited.
     """
     start = pull_push_fill(image, hole) if coarse_fill else image
+    if coarse_fill and texture:
+        start = contextual_residual_aggregation(start, hole)
     prediction = net(torch.cat([start, hole, *extra], dim=1))  # (B, C, H, W)
     return (start + prediction).clamp(-1, 1) if coarse_fill else prediction  # with the fill: a correction
 

@@ -52,6 +52,8 @@ class InpaintCNN(
         gates: how the U-Net's convolutions gate their features (`hfimg.layers.GATES`): "sigmoid" (DeepFill v2's
             gated convs everywhere), "encoder" (a plain decoder, which cannot shut the output by closing its gates)
             or "simple" (NAFNet's SimpleGate after a LayerNorm).
+        texture: start from the pull-push fill with the photo's own detail copied into the hole
+            (`hfimg.texture`, contextual residual aggregation), and correct that.
 
     Example:
         >>> model = InpaintCNN(channels=3, base_channels=8)
@@ -71,12 +73,16 @@ class InpaintCNN(
         coarse_fill: bool = True,
         fourier_blocks: int = 0,
         gates: str = "sigmoid",
+        texture: bool = False,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
         self.channels = channels
         self.depth = depth
         self.coarse_fill = coarse_fill
+        if texture and not coarse_fill:
+            raise ValueError("texture=True adds detail to the pull-push start: it needs coarse_fill=True.")
+        self.texture = texture
         # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1).
         self.net = GatedUNet(
             channels + 1, channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
@@ -88,7 +94,9 @@ class InpaintCNN(
     def starting_fill(self) -> str | None:
         """The registered classical method (`hfimg.inpainting`) whose fill the network starts from and corrects;
         None when it predicts the pixels themselves. Benchmarks show what the network adds over it."""
-        return "pull-push" if self.coarse_fill else None
+        if not self.coarse_fill:
+            return None
+        return "pull-push-texture" if self.texture else "pull-push"
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Predict every pixel of the image from its known pixels.
@@ -112,7 +120,7 @@ class InpaintCNN(
     def core(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """image (B, C, H, W) in [-1, 1] with the hole zeroed, hole (B, 1, H, W) 1 = hole, H and W multiples of
         2**depth -> (B, C, H, W) prediction for every pixel."""
-        return inpainting_pass(self.net, image, hole, [], self.coarse_fill)
+        return inpainting_pass(self.net, image, hole, [], self.coarse_fill, self.texture)
 
     def core_spec(self) -> CoreSpec:
         return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=False)
