@@ -182,6 +182,24 @@ def test_other_gates_keep_known_pixels_learn_everywhere_and_run_in_bf16(family: 
     assert model.config_dict()["gates"] == gates  # saved in config.json, so a loaded model is built alike
 
 
+def test_a_textured_start_keeps_known_pixels_and_gives_the_start_detail():
+    model = tiny("cnn", texture=True)
+    assert model.starting_fill == "pull-push-texture" and tiny("cnn").starting_fill == "pull-push"
+    stripes = np.zeros((48, 64, 3), dtype=np.uint8)
+    stripes[:, ::4] = 255  # vertical stripes, 1 px in 4
+    image, mask = Image.fromarray(stripes), box_mask(64, 48, (20, 10, 30, 30))
+    result = np.asarray(model.inpaint(image, mask))
+    known = np.asarray(mask) < 128
+    assert (result[known] == stripes[known]).all()
+    hole = torch.from_numpy(~known)[None, None].float()
+    x = torch.from_numpy(stripes).permute(2, 0, 1)[None].float() / 127.5 - 1
+    smooth, textured = pull_push_fill(x, hole), tiny("cnn", texture=True).eval()
+    with torch.no_grad():  # an untrained network returns about its start: the textured one varies across the hole
+        assert textured(x, hole)[..., 10:30, 20:30].std() > 3 * smooth[..., 10:30, 20:30].std()
+    with pytest.raises(ValueError, match="needs coarse_fill=True"):
+        tiny("cnn", texture=True, coarse_fill=False)
+
+
 def test_pad_to_multiple_mirrors_the_border():
     x = torch.arange(6.0).reshape(1, 1, 2, 3)  # [[0, 1, 2], [3, 4, 5]]
     padded = pad_to_multiple(torch.arange(20.0).reshape(1, 1, 4, 5), 4)
