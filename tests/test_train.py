@@ -1106,3 +1106,24 @@ def test_a_run_recorded_before_a_model_setting_existed_resumes_if_it_has_the_def
     other = {**before, "model_config": {**before["model_config"], "gates": "simple"}}
     with pytest.raises(ConfigError, match="holds another training run"):
         checkpoints.check_output_dir(tmp_path, other, "latest")
+
+
+@pytest.mark.parametrize(("weighting", "expected"), [("none", (40 / 127.5) ** 2), ("inverse", (25 / 127.5) ** 2)])
+def test_sigma_weighting_scales_each_image_loss_by_its_level(weighting, expected):
+    """A denoiser that removes nothing leaves all the noise: its loss is sigma**2 on the [-1, 1] scale, or, weighted
+    by (25 / sigma)**2, what sigma 25 would give."""
+    from hfimg.training.denoise import DenoiseObjective
+
+    config = parse_args([
+        "--model", "denoise-cnn", "--dataset", "x", "--output_dir", "y", "--features", "4", "--depth", "3",
+        "--sigma_min", "40", "--sigma_max", "40", "--sigma_weighting", weighting,
+    ])  # fmt: skip
+    model = build_model(config)
+    with torch.no_grad():
+        model.body[-1].weight.zero_()
+        model.body[-1].bias.zero_()  # predicts no noise: denoised == noisy
+    seen = []
+    objective = DenoiseObjective(model, config)
+    batch = {"image": torch.zeros(64, 3, 16, 16)}
+    objective.training_step(batch, 0, lambda loss, optimizer: seen.append(loss) or True)
+    assert seen[0].item() == pytest.approx(expected, rel=0.03)

@@ -36,6 +36,7 @@ from hfimg.training.config import (
     MaskKind,
     Precision,
     Schedule,
+    SigmaWeighting,
     Tracker,
     TrainingConfig,
     resolve,
@@ -248,6 +249,12 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
     group.add_argument("--mask_kind", choices=get_args(MaskKind), help="Inpainters: training masks.")
     group.add_argument("--sigma_min", type=finite_float(0), help="Denoiser: lowest noise sigma (0-255 scale).")
     group.add_argument("--sigma_max", type=finite_float(0), help="Denoiser: highest noise sigma (0-255 scale).")
+    group.add_argument(
+        "--sigma_weighting",
+        choices=get_args(SigmaWeighting),
+        help="Denoiser: weight of each image's loss by its noise level: none, or inverse ((25 / max(sigma, 5))**2, "
+        "so low levels count as much as high ones).",
+    )
 
     group = parser.add_argument_group("checkpoints, logging and the Hub")
     group.add_argument("--checkpointing_steps", type=integer, help="Save a checkpoint every N steps (0=off).")

@@ -25,6 +25,7 @@ Loss = Literal["l1", "l2"]
 GANLoss = Literal["bce", "hinge"]
 AdversarialKind = Literal["image", "patch"]
 MaskKind = Literal["mixed", "strokes", "boxes"]
+SigmaWeighting = Literal["none", "inverse"]
 Precision = Literal["no", "fp16", "bf16"]
 Schedule = Literal["constant", "cosine"]
 Tracker = Literal["tensorboard", "trackio", "none"]
@@ -85,6 +86,9 @@ class DenoiseConfig:
 
     sigma_min: float = 0.0  # lowest noise sigma, grey levels (0-255 scale)
     sigma_max: float = 55.0  # highest noise sigma, grey levels (DnCNN-B's blind range is 0-55)
+    # How each image's loss is weighted by its noise level: "none" (plain mean: the high levels, whose errors are
+    # largest, steer training) or "inverse" ((25 / max(sigma, 5))**2: every level's error counts relative to it).
+    sigma_weighting: SigmaWeighting = "none"
 
 
 @dataclass(frozen=True)

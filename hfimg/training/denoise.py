@@ -3,7 +3,9 @@
 Each image gets white Gaussian noise of its own sigma, drawn uniformly from [--sigma_min, --sigma_max] grey levels
 (0-255 scale; DnCNN-B's blind range is 0-55), via `hfimg.degrade.gaussian_noise`. The network is scored on the
 residual it removes, `noisy - model(noisy)`, against the noise that was added: the DnCNN loss. A model that takes
-the noise level (`takes_noise_level`, DenoiseUNet) is told each image's sigma, as FFDNet and DRUNet train.
+the noise level (`takes_noise_level`, DenoiseUNet) is told each image's sigma, as FFDNet and DRUNet train. With
+`--sigma_weighting inverse` each image's loss is weighted by (25 / max(sigma, 5))**2: a plain mean is steered by the
+high levels, whose squared errors are several times larger, and under-trains the low ones.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ class DenoiseObjective(Objective):
         told = getattr(self.model, "takes_noise_level", False)
         denoised = self.net(noisy, sigma) if told else self.net(noisy)  # (B, C, H, W)
         residual = noisy - denoised  # the noise the network removes
-        loss = pixel_loss(residual, noisy - clean, self.config.loss).mean()
+        per_image = pixel_loss(residual, noisy - clean, self.config.loss).flatten(1).mean(dim=1)  # (B,)
+        if self.config.denoise.sigma_weighting == "inverse":
+            per_image = per_image * (25.0 / sigma.clamp(min=5.0)) ** 2  # each level's error relative to it
+        loss = per_image.mean()
         if not apply(loss, self.optimizer):
             return None
         return {"loss": loss.detach()}
