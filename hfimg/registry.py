@@ -8,6 +8,7 @@ this module, so the imports run one way.
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 from pathlib import Path
 
@@ -108,16 +109,28 @@ def _load_hub(repo_id: str, **kwargs) -> HubModel:
             raise ValueError(unsafe_pickle_message(f"{repo_id} (on the Hub)")) from None
         return cls.from_pretrained(repo_id, **kwargs)
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
+        if suggestion := _did_you_mean(repo_id):  # a typo of a bundled id, not a reason to go online
+            raise FileNotFoundError(suggestion) from None
         raise OSError(
             f"{repo_id!r} is not a bundled model (bundled: {', '.join(list_models()) or 'none'}) and it is not in the "
             f"local Hub cache, and the Hugging Face Hub cannot be reached (offline, or HF_HUB_OFFLINE=1 is set). "
             f"Connect and retry, or pass a local folder written by save_pretrained. ({type(err).__name__})"
         ) from None
     except RepositoryNotFoundError:
-        msg = f"{repo_id!r}: no such model repo on the Hub (or it is private: log in with `hf auth login`)."
+        msg = _did_you_mean(repo_id) or (
+            f"{repo_id!r}: no such model repo on the Hub (or it is private: log in with `hf auth login`)."
+        )
         raise OSError(msg) from None
     except HfHubHTTPError as err:
         raise OSError(f"{repo_id!r}: the Hub answered with an error: {err}") from None
+
+
+def _did_you_mean(name: str) -> str | None:
+    """A message naming the bundled ids closest to `name` when it looks like a typo of one; else None."""
+    close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.85)
+    if not close:
+        return None
+    return f"{name!r} is not a bundled model; did you mean {' or '.join(repr(c) for c in close)}?"
 
 
 def _class_of(config_file: Path) -> type[HubModel]:

@@ -16,6 +16,7 @@ from PIL import Image
 
 import hfimg
 from hfimg import registry
+from hfimg.cli import main
 from hfimg.imaging import PreparedImage
 
 DENOISER = {"channels": 1, "features": 8, "depth": 3}
@@ -70,6 +71,14 @@ def test_unknown_hub_id_offline_says_not_bundled_and_unreachable():
 def test_unknown_bundled_id_lists_what_is_bundled():
     with pytest.raises(OSError, match="not a bundled model"):
         hfimg.load("hfimg/no-such-model")
+
+
+def test_a_typo_of_a_bundled_id_suggests_it_instead_of_the_network(capsys):
+    with pytest.raises(FileNotFoundError, match="did you mean 'hfimg/denoise-cnn-photos'") as info:
+        hfimg.load("hfimg/denoise-cnn-photo")
+    assert "cannot be reached" not in str(info.value)  # a typo does not send the user after the network
+    assert main(["info", "hfimg/denoise-cnn-photo"]) == 1
+    assert "did you mean 'hfimg/denoise-cnn-photos'" in capsys.readouterr().err
 
 
 def test_a_path_that_does_not_exist_is_named(tmp_path):
