@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -39,16 +40,25 @@ DEFAULT_HALO = 64  # pixels at a tile's inner edges that are context only (weigh
 DEFAULT_BLEND = 32  # pixels over which the weight then ramps up to 1
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Where the tiles along one axis start: steps of `tile - overlap`, the last tile flush with the end.
+def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple[int, list[int]]:
+    """How to cut one axis of `length` px (a multiple of `multiple`) into as few tiles of at most `tile` px as cover
+    it with every neighbour overlapping by at least `overlap` px: the tile size then shrunk to what that many tiles
+    need, so no work goes to overlap beyond it, and the starts spread evenly.
 
-    Every pair of neighbours shares at least `overlap` pixels; one tile when `length <= tile`.
+    Sizes and starts are multiples of `multiple`: a network that halves its resolution k times computes a tile's
+    middle exactly as it computes that part of the whole image only where the tile starts on its 2**k grid.
+
+    Returns:
+        (size, starts): the tiles' size and where each starts; one tile of `length` when it fits in `tile`.
     """
     if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, tile - overlap))
-    starts.append(length - tile)  # flush with the end: its overlap with the one before is >= `overlap`
-    return starts
+        return length, [0]
+    reach = overlap + multiple  # what rounding the starts to the grid can cost an overlap
+    count = math.ceil((length - reach) / (tile - reach))  # tiles needed: each new one adds at most tile - reach
+    size = min(tile, -(-math.ceil((length + (count - 1) * reach) / count) // multiple) * multiple)
+    starts = [(i * (length - size) // (count - 1)) // multiple * multiple for i in range(count)]
+    starts[-1] = length - size  # flush with the end (a multiple: both are)
+    return size, starts
 
 
 def _window(length: int, start: int, total: int, halo: int, blend: int) -> torch.Tensor:
@@ -108,18 +118,20 @@ def tiled(
     x = pad_to_multiple(x, multiple)  # (B, C, H', W'): cut below, cropped back to (H, W) at the end
     if max(x.shape[-2:]) <= tile:
         return fn(x)[..., :height, :width]
-    return _blend_tiles(fn, x, tile, halo, blend)[..., :height, :width]
+    return _blend_tiles(fn, x, tile, halo, blend, multiple)[..., :height, :width]
 
 
-def _blend_tiles(fn: ImageFunction, x: torch.Tensor, tile: int, halo: int, blend: int) -> torch.Tensor:
+def _blend_tiles(fn: ImageFunction, x: torch.Tensor, tile: int, halo: int, blend: int, multiple: int) -> torch.Tensor:
     """`tiled`'s work on an input already padded: each tile's output weighted by its window, summed, normalised."""
     overlap = 2 * halo + blend
     height, width = x.shape[-2:]
+    tile_h, tops = tile_layout(height, tile, overlap, multiple)
+    tile_w, lefts = tile_layout(width, tile, overlap, multiple)
     out: torch.Tensor | None = None  # (B, C', H, W): the weighted sum, allocated once fn tells C'
     total = torch.zeros(1, 1, height, width, device=x.device)  # (1, 1, H, W): the sum of the weights
-    for top in tile_starts(height, tile, overlap):
-        for left in tile_starts(width, tile, overlap):
-            piece = fn(x[..., top : top + tile, left : left + tile]).float()  # (B, C', h, w), h and w <= tile
+    for top in tops:
+        for left in lefts:
+            piece = fn(x[..., top : top + tile_h, left : left + tile_w]).float()  # (B, C', tile_h, tile_w)
             h, w = piece.shape[-2:]
             rows, cols = _window(h, top, height, halo, blend), _window(w, left, width, halo, blend)
             weight = torch.outer(rows, cols).to(x.device)  # (h, w)

@@ -11,7 +11,7 @@ import hfimg
 from hfimg.cli import main
 from hfimg.imaging import pil_to_tensor, tensor_to_pil
 from hfimg.tasks import RestoreOptions
-from hfimg.tiling import DEFAULT_TILE, restore_tiled, self_ensemble, tile_starts, tiled
+from hfimg.tiling import DEFAULT_TILE, restore_tiled, self_ensemble, tile_layout, tiled
 
 
 def smooth_photo(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -24,12 +24,28 @@ def smooth_photo(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
-@pytest.mark.parametrize(("length", "tile", "overlap"), [(10, 32, 8), (100, 32, 8), (1000, 256, 160), (257, 256, 1)])
-def test_tiles_cover_every_pixel_with_the_overlap_asked(length, tile, overlap):
-    starts = tile_starts(length, tile, overlap)
-    assert starts[0] == 0 and starts[-1] + min(tile, length) == length
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap", "multiple"),
+    [
+        (10, 32, 8, 1),
+        (100, 32, 8, 1),
+        (1000, 256, 160, 1),
+        (257, 256, 1, 1),
+        (3008, 1024, 160, 16),
+        (4000, 1024, 160, 16),
+    ],
+)
+def test_tiles_cover_every_pixel_with_the_overlap_asked(length, tile, overlap, multiple):
+    size, starts = tile_layout(length, tile, overlap, multiple)
+    assert size <= tile and size % multiple == 0 or size == length
+    assert starts[0] == 0 and starts[-1] + size == length
+    assert all(start % multiple == 0 for start in starts)  # on the network's grid
     for before, after in zip(starts, starts[1:], strict=False):
-        assert 0 < after - before <= tile - overlap  # neighbours share at least `overlap` pixels
+        assert 0 < after - before <= size - overlap  # neighbours share at least `overlap` pixels
+    if len(starts) > 1:  # as few tiles as cover the axis, shrunk so the work is near the pixels themselves
+        count = len(starts)
+        assert (count - 1) * tile - (count - 2) * overlap < length + count * multiple
+        assert size * count <= length + (count - 1) * (overlap + 2 * multiple)
 
 
 @pytest.mark.parametrize("size", [(1, 3, 70, 50), (2, 1, 33, 200), (1, 3, 300, 17), (1, 3, 32, 32)])
