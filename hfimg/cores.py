@@ -28,6 +28,7 @@ class CoreSpec:
         dynamic: per input, the axes that may take any size, axis -> name ("batch", "height", "width").
         multiple: height and width must be multiples of this (the U-Nets halve the size `depth` times).
         description: what the inputs and the output are and how to prepare them, for the exported model's card.
+        onnx_refusal: why this core cannot be exported to ONNX (and what to use instead), or None when it can.
     """
 
     inputs: dict[str, torch.Tensor]
@@ -36,6 +37,7 @@ class CoreSpec:
     multiple: int = 1
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    onnx_refusal: str | None = None
 
 
 class OnnxEngine:

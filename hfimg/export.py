@@ -62,19 +62,12 @@ def export_onnx(model: HubModel, path: str | Path) -> Path:
 
 def _export_checked(model: HubModel, path: Path) -> float:
     """`export_onnx`'s work; returns the largest difference the check measured."""
-    from hfimg.layers import FourierUnit
-
-    if any(isinstance(module, FourierUnit) for module in model.modules()):
-        # Exported with dynamic sizes, the (inverse) real FFT gives graphs onnxruntime cannot run (it mixes up the
-        # transform's sizes); checked with torch 2.13 and onnxruntime 1.32.
-        raise ValueError(
-            f"{type(model).__name__} has Fourier blocks (fourier_blocks > 0), which cannot be exported to ONNX "
-            "with dynamic image sizes; use the fp32 or bf16 backend (HFIMG_BACKEND=fp32 or bf16)."
-        )
+    spec = model.core_spec()
+    if spec.onnx_refusal is not None:  # the model's own rule
+        raise ValueError(f"{type(model).__name__}: {spec.onnx_refusal}")
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
-    spec = model.core_spec()
     inputs = tuple(x.to(model.device) for x in spec.inputs.values())
     dims = _export_dims(spec)
     dynamic_shapes = tuple(

@@ -217,6 +217,7 @@ class GatedUNet(nn.Module):
         )
         if fourier_blocks < 0:
             raise ValueError(f"fourier_blocks must be 0 or more, got {fourier_blocks}.")
+        self.fourier_blocks = fourier_blocks
         self.bottleneck = nn.Sequential(
             *(GatedConv2d(widths[-1], widths[-1], dilation=d, gate=gate) for d in dilations),
             *(FourierBlock(widths[-1]) for _ in range(fourier_blocks)),
@@ -320,8 +321,24 @@ def inpainting_pass(
     return (start + prediction).clamp(-1, 1) if coarse_fill else prediction  # with the fill: a correction
 
 
-def inpainting_core_spec(channels: int, multiple: int, extra_hole: bool) -> CoreSpec:
-    """The `CoreSpec` of an inpainter's pass: image and hole (and, for the recurrent model, the original hole)."""
+# Why an inpainter's core cannot go to ONNX: exported with dynamic sizes, the (inverse) real FFT of the Fourier blocks
+# gives graphs onnxruntime cannot run (it mixes up the transform's sizes), and the texture transfer picks its patches
+# with data-dependent shapes (nonzero), which torch.export refuses; checked with torch 2.13 and onnxruntime 1.32.
+NO_ONNX = "has {what}, which cannot be exported to ONNX; use the fp32 or bf16 backend (HFIMG_BACKEND=fp32 or bf16)."
+
+
+def onnx_refusal(fourier_blocks: int, texture: bool = False) -> str | None:
+    """The `CoreSpec.onnx_refusal` of an inpainter with these settings."""
+    if fourier_blocks > 0:
+        return NO_ONNX.format(what="Fourier blocks (fourier_blocks > 0)")
+    if texture:
+        return NO_ONNX.format(what="texture transfer (texture=True)")
+    return None
+
+
+def inpainting_core_spec(channels: int, multiple: int, extra_hole: bool, refusal: str | None = None) -> CoreSpec:
+    """The `CoreSpec` of an inpainter's pass: image and hole (and, for the recurrent model, the original hole);
+    `refusal` is its `onnx_refusal`."""
     size = max(64, 2 * multiple)  # (B, C, 64, 64) up to depth 5: small, and deep enough for every level
     hole = example_holes(2, size, size)  # (2, 1, S, S)
     axes = {0: "batch", 2: "height", 3: "width"}
@@ -333,7 +350,12 @@ def inpainting_core_spec(channels: int, multiple: int, extra_hole: bool) -> Core
     if not extra_hole:
         spec_inputs = {"image": example_images(2, channels, size, size) * (1 - hole), "hole": hole}
         return CoreSpec(
-            spec_inputs, "prediction", {name: axes for name in spec_inputs}, multiple, layout.format(hole="hole")
+            spec_inputs,
+            "prediction",
+            {name: axes for name in spec_inputs},
+            multiple,
+            layout.format(hole="hole"),
+            onnx_refusal=refusal,
         )
     still_open = -F.max_pool2d(-hole, 5, stride=1, padding=2)  # the hole shrunk by 2 px: what a later pass sees
     spec_inputs = {
@@ -345,7 +367,9 @@ def inpainting_core_spec(channels: int, multiple: int, extra_hole: bool) -> Core
         " One pass of the recurrent block: hole is the original hole (B, 1, H, W); run the pass T times, each time "
         "keeping its prediction on the next ring of the hole (hfimg's InpaintRCNN.fill_schedule gives the rings)."
     )
-    return CoreSpec(spec_inputs, "prediction", {name: axes for name in spec_inputs}, multiple, description)
+    return CoreSpec(
+        spec_inputs, "prediction", {name: axes for name in spec_inputs}, multiple, description, onnx_refusal=refusal
+    )
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

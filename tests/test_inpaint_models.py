@@ -394,11 +394,16 @@ def test_other_designs_keep_known_pixels_learn_everywhere_and_run_in_bf16(family
         assert (fast.float() - model(x * (1 - hole), hole)).abs().max() < 0.05
 
 
-def test_fourier_blocks_are_refused_for_onnx_with_the_alternative(tmp_path):
+@pytest.mark.parametrize(
+    ("family", "options", "what"),
+    [("cnn", {"fourier_blocks": 1}, "Fourier blocks"), ("rcnn", {"fourier_blocks": 1}, "Fourier blocks"),
+     ("cnn", {"texture": True}, "texture transfer")],
+)  # fmt: skip
+def test_what_onnx_cannot_take_is_refused_with_the_alternative(tmp_path, family, options, what):
     from hfimg.export import export_onnx
 
-    with pytest.raises(ValueError, match="Fourier blocks.*fp32 or bf16 backend"):
-        export_onnx(tiny("cnn", fourier_blocks=1), tmp_path / "model.onnx")
+    with pytest.raises(ValueError, match=f"{what}.*fp32 or bf16 backend"):
+        export_onnx(tiny(family, **options), tmp_path / "model.onnx")
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 

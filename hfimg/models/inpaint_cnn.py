@@ -24,6 +24,7 @@ from hfimg.layers import (
     check_image_and_mask,
     inpainting_core_spec,
     inpainting_pass,
+    onnx_refusal,
     pad_to_multiple,
     quiet_last_layer,
 )
@@ -123,7 +124,8 @@ class InpaintCNN(
         return inpainting_pass(self.net, image, hole, [], self.coarse_fill, self.texture)
 
     def core_spec(self) -> CoreSpec:
-        return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=False)
+        refusal = onnx_refusal(self.net.fourier_blocks, self.texture)
+        return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=False, refusal=refusal)
 
     @fast_inference
     def inpaint(self, image: ImageInput, mask: ImageInput) -> Image.Image:

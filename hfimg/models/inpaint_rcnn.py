@@ -40,6 +40,7 @@ from hfimg.layers import (
     check_image_and_mask,
     inpainting_core_spec,
     inpainting_pass,
+    onnx_refusal,
     pad_to_multiple,
     quiet_last_layer,
 )
@@ -231,7 +232,8 @@ class InpaintRCNN(
         return inpainting_pass(self.block, image, still_open, [hole], self.coarse_fill)
 
     def core_spec(self) -> CoreSpec:
-        return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=True)
+        refusal = onnx_refusal(self.block.fourier_blocks)
+        return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=True, refusal=refusal)
 
     @fast_inference
     def inpaint(
