@@ -209,18 +209,27 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "(0-1 scale); time per image on the machine below.",
         "",
         "| holes | PSNR (dB) | SSIM | hole L1 | best classical PSNR | gain (dB) |"
+        # What the network adds to the fill it starts from: +0.00 there means the network does nothing.
+        + (f" gain over its start, {mine.start} (dB): PSNR / detail / edge F1 |" if mine.start else "")
         # named by id: two releases of one class (e.g. a previous InpaintCNN) would share a class-name header
         + "".join(f" `{method.model}` PSNR |" for method in others),
-        "|---|---:|---:|---:|---|---:|" + "---:|" * len(others),
+        "|---|---:|---:|---:|---|---:|" + ("---:|" if mine.start else "") + "---:|" * len(others),
     ]
     for bucket in buckets:
         row = typed.row(mine.name, bucket)
         best = max(classical, key=lambda method: typed.row(method, bucket).psnr)
         gain = row.psnr - typed.row(best, bucket).psnr
+        over_start = ""
+        if mine.start:
+            start = typed.row(mine.start, bucket)
+            over_start = (
+                f" {row.psnr - start.psnr:+.2f} / {row.detail - start.detail:+.2f} / "
+                f"{row.edge_f1 - start.edge_f1:+.3f} |"
+            )
         others_psnr = "".join(f" {typed.row(method.name, bucket).psnr:.2f} |" for method in others)
         lines.append(
             f"| {bucket} | {row.psnr:.2f} | {row.ssim:.4f} | {row.hole_l1:.4f} | "
-            f"{typed.row(best, bucket).psnr:.2f} ({best}) | {gain:+.2f} |{others_psnr}"
+            f"{typed.row(best, bucket).psnr:.2f} ({best}) | {gain:+.2f} |{over_start}{others_psnr}"
         )
     lines += ["", "All methods of the run, PSNR (dB):", ""]
     lines += methods_table(
@@ -258,8 +267,10 @@ def denoising_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
     lines = [
         f"{settings['crops']} crops of {settings['size']}x{settings['size']} px (at the photos' own scale) from the "
         f"{len(settings['photos'])} validation photos of the corpus, never used in training, with white Gaussian "
-        "noise of standard deviation sigma (0-255 scale, unclipped). The model is blind (it is not told sigma); "
-        "BM3D is given the true sigma; non-local means estimates it.",
+        "noise of standard deviation sigma (0-255 scale, unclipped). A model that takes the noise level is told "
+        'the true sigma, as BM3D is, and also runs blind (the "level estimated" rows: it estimates sigma from the '
+        'image); the others are blind; non-local means estimates it. "Self-ensemble x8" rows average the model '
+        "over the 8 flips and rotations of the image (`restore(..., ensemble=True)`).",
         "",
     ]
 
