@@ -94,6 +94,8 @@ def run_folder(
             f"as already done. Write the results to another folder (-o)."
         )
     report = BatchReport()
+    for other in sorted(p for p in inputs.iterdir() if p.is_file() and p not in files and not p.name.startswith(".")):
+        report.skipped[other.name] = f"not an image file (taken: {', '.join(IMAGE_SUFFIXES)})"  # hidden files aside
     planned = plan_outputs(files, output, fmt, report)
     output.mkdir(parents=True, exist_ok=True)
     for path, target, out_format in tqdm(planned, desc=getattr(process, "__name__", "images"), unit="image"):

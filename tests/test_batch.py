@@ -195,3 +195,14 @@ def test_the_input_folder_as_output_folder_is_refused(inpainter_dir, folder, tmp
     with pytest.raises(ValueError, match="is the input folder"):  # the Python API too
         run_folder(lambda image: Image.open(image), folder, folder)
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+
+
+def test_files_a_folder_run_does_not_take_are_named_like_unreadable_ones(tmp_path, folder, capsys):
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden").write_text("a file the system keeps")  # hidden files are not the user's inputs
+    model_dir = tmp_path / "denoiser"
+    hfimg.create_model("denoise-cnn", channels=3, features=4, depth=3).save_pretrained(model_dir)
+    assert main(["restore", str(model_dir), str(folder), "-o", str(tmp_path / "clean")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 4, kept 0 already there, skipped 2" in out
+    assert "skipped notes.txt: not an image file (taken: .jpg" in out and ".hidden" not in out
