@@ -30,6 +30,7 @@ DEFAULT_MODELS = ["hfimg/inpaint-cnn-photos", "hfimg/inpaint-rcnn-photos"]
 
 
 def pytorch_default_init(model: torch.nn.Module) -> torch.nn.Module:
+    """Re-initialise every gated conv as `nn.Conv2d` does (the init of the first shipped inpainters); returns it."""
     for module in model.modules():
         if isinstance(module, GatedConv2d):
             module.conv.reset_parameters()

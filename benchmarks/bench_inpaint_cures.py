@@ -40,20 +40,13 @@ from pathlib import Path
 import torch
 
 from benchmarks import bench_inpainting
+from benchmarks.bench_health import pytorch_default_init
 from benchmarks.common import command_line, machine, publish
-from hfimg.layers import GatedConv2d
 from hfimg.registry import create_model
 from hfimg.runtime import fast_bf16
 from hfimg.training.trainer import HEALTH_LOG
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pytorch_default_init(model: torch.nn.Module) -> None:
-    """Re-initialise every gated conv as `nn.Conv2d` does: the init of the first shipped inpainters."""
-    for module in model.modules():
-        if isinstance(module, GatedConv2d):
-            module.conv.reset_parameters()
 
 
 # name -> (model kwargs, what to do to the fresh model, extra train.py flags)
