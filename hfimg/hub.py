@@ -16,6 +16,7 @@ things the mixin does not do for us:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import math
@@ -80,6 +81,16 @@ class HubModel(
         """The `__init__` kwargs the model was built with (as the Hub mixin records them): the same kwargs build the
         same network."""
         return dict(self._hub_mixin_config or {})
+
+    @classmethod
+    def init_defaults(cls) -> dict[str, Any]:
+        """The defaults of the class's `__init__` kwargs: what a config saved before a setting existed was built
+        with."""
+        return {
+            name: parameter.default
+            for name, parameter in inspect.signature(cls.__init__).parameters.items()
+            if parameter.default is not inspect.Parameter.empty
+        }
 
     def config_dict(self) -> dict[str, Any]:
         """The model's config as written to config.json: its `__init__` kwargs and `model_type`."""

@@ -26,8 +26,6 @@ image of the batch (a thin hole, many passes) changes nothing and is skipped, ex
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from PIL import Image
 
@@ -150,9 +148,9 @@ class InpaintRCNN(
             ValueError: `model` is not an InpaintCNN of the same channels, widths, depth, dilations and blocks.
         """
         theirs, mine = model.config_dict(), self.config_dict()
-        defaults = inspect.signature(InpaintRCNN.__init__).parameters  # for configs saved before a setting existed
+        defaults = InpaintRCNN.init_defaults()  # for configs saved before a setting existed
         shared = ("channels", "base_channels", "depth", "dilations", "coarse_fill", "fourier_blocks", "gates")
-        different = [k for k in shared if theirs.get(k, defaults[k].default) != mine.get(k, defaults[k].default)]
+        different = [k for k in shared if theirs.get(k, defaults[k]) != mine.get(k, defaults[k])]
         if model.model_type != "inpaint-cnn" or different:
             raise ValueError(
                 f"a feed-forward start needs an inpaint-cnn with the same {', '.join(different) or 'settings'}; "

@@ -21,7 +21,6 @@ filled up, a copy cut short) is reported with a warning and the one before it is
 from __future__ import annotations
 
 import fcntl
-import inspect
 import json
 import os
 import re
@@ -237,11 +236,7 @@ def _with_new_defaults(recorded: dict, run: dict) -> dict:
     """`recorded` with the model settings it lacks filled in by this run where this run has the class's default:
     a run recorded before a setting existed trained exactly that default, so it is the same run."""
     try:
-        defaults = {
-            name: parameter.default
-            for name, parameter in inspect.signature(model_class(run["model"]).__init__).parameters.items()
-            if parameter.default is not inspect.Parameter.empty
-        }
+        defaults = model_class(run["model"]).init_defaults()
     except (KeyError, ValueError):  # no such family: the comparison itself reports the difference
         return recorded
     old, new = recorded.get("model_config"), run.get("model_config")

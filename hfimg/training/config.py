@@ -15,7 +15,6 @@ Trainer takes the resolved config; nothing changes it after that.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -244,6 +243,5 @@ def resolve(config: TrainingConfig) -> TrainingConfig:
         if getattr(config, item.name) is None
     }
     if config.resolution is None:
-        parameters = inspect.signature(model_class(config.model).__init__).parameters
-        changes["resolution"] = parameters["resolution"].default if "resolution" in parameters else DEFAULT_RESOLUTION
+        changes["resolution"] = model_class(config.model).init_defaults().get("resolution", DEFAULT_RESOLUTION)
     return dataclasses.replace(config, **changes) if changes else config
