@@ -9,18 +9,22 @@ Every set is compared with the first N images of the Fashion-MNIST test split (N
 images (`padding` 2: 28 px in a 32 px black frame) gives 28 px images itself; one trained on images enlarged to
 32 px is scaled back with PIL bicubic. Then:
 
-* FID under each judge (`--judges`): the penultimate layer of a Fashion-MNIST classifier. The first,
-  `hfimg/fashion-mnist-classifier`, is the one models were selected with; the others (different widths, depths,
-  input framing and seeds, trained by `scripts/train_classifier.py`) never touched a model's selection, so a
-  generator tuned to the first judge shows it here. Each judge sees every set through its own preprocessing.
+* FID under each judge (`--judges`): the penultimate layer of a Fashion-MNIST classifier trained without flips.
+  The first, `hfimg/fashion-mnist-classifier`, is the one models were selected with; the others (different widths,
+  depths, input framing and seeds, trained by `scripts/train_classifier.py`) never touched a model's selection, so
+  a generator tuned to the first judge shows it here. Each judge sees every set through its own preprocessing, and
+  a judge that does not put the mirrored training images far from the test images is not used (`judging.Panel`).
 * KID and class shares under the first judge (every class between 5% and 15% is the target for a generator).
 * precision / recall (`hfimg.metrics.precision_recall`, k = 3) in the last judge's features: fidelity and coverage.
 * a classifier two-sample test (`hfimg.metrics.two_sample_accuracy`): the held-out accuracy of a fresh small CNN
-  trained to tell the set from test images; 50% = indistinguishable. No pretrained feature space involved.
+  trained to tell the set from test images; 50% = indistinguishable. No pretrained feature space involved. The
+  median of `--two_sample_seeds` runs, with their range.
 
 References, measured in the same run the same way, since all of these depend on N and the features:
 
 * floor: the first N images of the train split: what a perfect generator would score;
+* mirrored training images: the same images flipped left to right, what a generator that learned the data set
+  mirrored (trained with flips) would score; far behind the floor under any judge that sees the data's geometry;
 * resize round trip: the test images enlarged to 32 px and back (PIL bicubic), what a generator trained on
   enlarged images loses to the resize alone;
 * blurred test: the test images blurred with a 3x3 Gaussian of sigma 1 (OpenCV): a generator below this is
@@ -37,16 +41,18 @@ import torch
 from benchmarks.common import command_line, load_model, machine, publish
 from benchmarks.judging import (
     JUDGES,
+    MIRROR_FACTOR,
     SHARE_RANGE,
     TEST_SPLIT_SIZE,
+    Panel,
     as_tensor,
     blurred,
-    measure,
+    mirrored,
     real_images,
     round_trip,
     samples,
 )
-from benchmarks.reports import GenerationReport, generation_table
+from benchmarks.reports import GenerationReport, generation_table, judge_check_table
 from hfimg import metrics
 
 DEFAULT_MODELS = ["hfimg/dcgan-fashion-mnist", "hfimg/vae-fashion-mnist"]
@@ -66,6 +72,7 @@ def markdown(report: dict) -> str:
         "",
     ]
     lines += generation_table(typed, "set", lambda row: f"**{row.name}**" if row.is_model else row.name)
+    lines += judge_check_table(typed.judge_check, typed.num_samples)
     labels = typed.labels
     lines += [
         "",
@@ -102,7 +109,19 @@ def main(argv: list[str] | None = None) -> dict:
         "--two_sample_steps", type=int, default=500, help="Training steps of each two-sample-test network."
     )
     parser.add_argument(
-        "--no_references", action="store_true", help="Measure the models only (quick comparisons of runs)."
+        "--two_sample_seeds", type=int, default=3, help="Two-sample tests per set (median and range are reported)."
+    )
+    parser.add_argument(
+        "--no_references",
+        action="store_true",
+        help="Measure the models only (quick comparisons of runs); the judges are not checked on mirrored images.",
+    )
+    parser.add_argument(
+        "--mirror_factor",
+        type=float,
+        default=MIRROR_FACTOR,
+        help="A judge is used only if the mirrored training images are this many times further from the test images "
+        "than the training images themselves (FID); 0 keeps every judge (tests on images without an orientation).",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
@@ -120,13 +139,19 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError(f"{judge_id!r} is a {type(judge).__name__}, not a classifier with features to judge by.")
         judges[judge_id] = judge.eval()
     test_images = real_images("test", args.num_samples)
-    test = as_tensor(test_images)
-    # name -> (kind, images); kind is "floor", "round trip", "blurred" (the references) or "model"
+    panel = Panel(judges, as_tensor(test_images), args.two_sample_steps, args.two_sample_seeds, args.mirror_factor)
+    # name -> (kind, images); kind is "floor", "mirrored", "round trip", "blurred" (the references) or "model"
     sets = {}
+    judge_check = {}
     if not args.no_references:
-        sets["floor: train images"] = ("floor", as_tensor(real_images("train", args.num_samples)))
+        train_images = real_images("train", args.num_samples)
+        sets["floor: train images"] = ("floor", as_tensor(train_images))
+        sets["mirrored train images"] = ("mirrored", as_tensor(mirrored(train_images)))
         sets["test images resized 28 -> 32 -> 28"] = ("round trip", as_tensor(round_trip(test_images)))
         sets["blurred test images (3x3, sigma 1)"] = ("blurred", as_tensor(blurred(test_images)))
+        judge_check = panel.check(sets["floor: train images"][1], sets["mirrored train images"][1])
+        for judge, why in panel.refused.items():
+            print(f"not used: {judge} {why}", flush=True)
     generators = {}
     for model_id in args.models:
         model = load_model(model_id)
@@ -137,13 +162,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = []
     for name, (kind, images) in sets.items():
-        figures = measure(test, images, judges, args.two_sample_steps)
+        figures = panel.measure(images)
         row = {"name": name, "kind": kind, **generators.get(name, {}), **figures}
         if kind == "model":
             row["shares_in_target"] = all(SHARE_RANGE[0] <= s <= SHARE_RANGE[1] for s in row["class_shares"])
         results.append(row)
         print(f"measured {name}", flush=True)
-    first = judges[args.judges[0]]
+    used = list(panel.judges)
+    first = panel.judges[used[0]]
     report = {
         "benchmark": "generation",
         "machine": machine(),
@@ -151,11 +177,13 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset": "zalando-datasets/fashion_mnist",
         "split": "test",
         "num_samples": args.num_samples,
-        "judges": list(args.judges),
-        "judge_features": {name: judge.num_features for name, judge in judges.items()},
-        "features": f"penultimate layer of {args.judges[0]} ({first.num_features}-d)",
+        "judges": used,
+        "judge_features": {name: judge.num_features for name, judge in panel.judges.items()},
+        "features": f"penultimate layer of {used[0]} ({first.num_features}-d)",
         "labels": list(first.labels),
-        "test_class_shares": metrics.class_histogram(test, classifier=first),
+        "test_class_shares": metrics.class_histogram(panel.test, classifier=first),
+        "two_sample_seeds": args.two_sample_seeds,
+        "judge_check": judge_check,
         "results": results,
     }
     return publish(report, markdown(report), args.json)

@@ -1,11 +1,17 @@
 """How the generation benchmarks judge a generator's samples against Fashion-MNIST's test split: the judges (three
-classifiers of different architectures), the real and generated image sets at the native 28 px, and `measure`
-(FID under each judge, class shares, a classifier two-sample test). Shared by bench_generation and
-bench_gan_recipes, so neither benchmark imports the other.
+classifiers of different architectures, trained without flips), the real and generated image sets at the native
+28 px, and a `Panel` that measures a set (FID under each judge, class shares, a classifier two-sample test) with the
+test images' features computed once. Shared by bench_generation and bench_gan_recipes, so neither benchmark
+imports the other.
+
+A judge must see the data set's geometry: Fashion-MNIST's shoes and bags mostly point one way, so a mirrored copy
+of the training images is not Fashion-MNIST. `Panel.check` measures that copy beside the training images themselves
+and refuses every judge that does not put it at least `MIRROR_FACTOR` times further from the test images.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from itertools import islice
 
@@ -20,6 +26,10 @@ JUDGES = ["hfimg/fashion-mnist-classifier", "hfimg/fashion-mnist-judge-deep", "h
 TEST_SPLIT_SIZE = 10_000
 NATIVE = 28  # Fashion-MNIST's own image size
 SHARE_RANGE = (0.05, 0.15)  # target share of every class in a generator's samples
+# A judge is used only if the mirrored training images are at least this many times further (FID) from the test
+# images than the training images themselves: a judge that cannot see a whole data set mirrored cannot see a
+# generator that mirrors it.
+MIRROR_FACTOR = 10.0
 
 
 def real_images(split: str, count: int) -> list[np.ndarray]:
@@ -47,6 +57,11 @@ def to_native(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.asarray(image.convert("L"))
 
 
+def mirrored(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Each uint8 image flipped left to right."""
+    return [np.ascontiguousarray(image[:, ::-1]) for image in images]
+
+
 def round_trip(images: list[np.ndarray], size: int = 32) -> list[np.ndarray]:
     """Each image enlarged to `size` px and back to 28 px (PIL bicubic both ways)."""
     return [to_native(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC)) for image in images]
@@ -65,22 +80,98 @@ def as_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).float()[:, None] / 127.5 - 1.0
 
 
-def measure(test: torch.Tensor, images: torch.Tensor, judges: dict, c2st_steps: int) -> dict:
-    """Every figure of one set against the test images."""
-    extractors = {name: metrics.FeatureExtractor(judge) for name, judge in judges.items()}
-    first, last = next(iter(extractors.values())), list(extractors.values())[-1]
-    kid = metrics.kid(test, images, features=first)
-    fidelity = metrics.precision_recall(test, images, features=last)
-    started = time.perf_counter()
-    accuracy = metrics.two_sample_accuracy(test, images, steps=c2st_steps)
-    return {
-        "fid": metrics.fid(test, images, features=first),
-        "kid": kid.mean,
-        "kid_std": kid.std,
-        "judges": {name: metrics.fid(test, images, features=extractor) for name, extractor in extractors.items()},
-        "precision": fidelity.precision,
-        "recall": fidelity.recall,
-        "two_sample_accuracy": accuracy,
-        "two_sample_seconds": time.perf_counter() - started,
-        "class_shares": metrics.class_histogram(images, classifier=next(iter(judges.values()))),
-    }
+class Panel:
+    """The judges, and the test images' features under each, computed once for every set the panel measures.
+
+    Args:
+        judges: {judge id: Fashion-MNIST classifier}, in report order: the first gives KID and class shares, the
+            last precision / recall.
+        test: the test images, (N, 1, 28, 28) in [-1, 1] (`as_tensor`).
+        two_sample_steps: training steps of each two-sample-test network.
+        two_sample_seeds: how many two-sample tests (fresh networks, splits and batch orders) a set gets: their
+            median is the figure and their range its spread.
+        mirror_factor: what `check` asks of a judge (see MIRROR_FACTOR).
+    """
+
+    def __init__(
+        self,
+        judges: dict,
+        test: torch.Tensor,
+        two_sample_steps: int,
+        two_sample_seeds: int = 3,
+        mirror_factor: float = MIRROR_FACTOR,
+    ):
+        self.judges = dict(judges)
+        self.mirror_factor = mirror_factor
+        self.test = test
+        self.two_sample_steps = two_sample_steps
+        self.two_sample_seeds = two_sample_seeds
+        self.reference = {
+            name: metrics.extract_features(test, features=metrics.FeatureExtractor(judge))
+            for name, judge in self.judges.items()
+        }
+        self.refused: dict[str, str] = {}  # judge id -> why it is not used
+
+    def fids(self, images: torch.Tensor) -> dict[str, float]:
+        """FID of a set under each judge, against as many test images as the set has (learning-curve points)."""
+        count = len(images)
+        return {
+            name: metrics.fid(metrics.Features(reference.values[:count], reference.network), images)
+            for name, reference in self.reference.items()
+        }
+
+    def check(self, floor: torch.Tensor, mirror: torch.Tensor) -> dict[str, dict[str, float]]:
+        """Measure the training images and their mirror images under every judge; drop each judge that does not put
+        the mirrored set `mirror_factor` times further than the training images. Returns {judge: {"floor": FID,
+        "mirrored": FID, "needed": mirror_factor, "used": 1.0 or 0.0}}; raises when no judge is left."""
+        found = {}
+        floor_fids, mirror_fids = self.fids(floor), self.fids(mirror)
+        for name in self.judges:
+            floor_fid, mirror_fid = floor_fids[name], mirror_fids[name]
+            used = mirror_fid >= self.mirror_factor * max(floor_fid, 1e-6)
+            found[name] = {
+                "floor": floor_fid,
+                "mirrored": mirror_fid,
+                "needed": self.mirror_factor,
+                "used": float(used),
+            }
+            if not used:
+                self.refused[name] = (
+                    f"puts the mirrored training images only {mirror_fid / max(floor_fid, 1e-6):.1f}x as far as the "
+                    f"training images (FID {mirror_fid:.2f} vs {floor_fid:.2f}; {self.mirror_factor:g}x needed)"
+                )
+        for name in self.refused:
+            self.judges.pop(name, None)
+            self.reference.pop(name, None)
+        if not self.judges:
+            raise RuntimeError(
+                "no judge sees a mirrored Fashion-MNIST: " + "; ".join(f"{n} {why}" for n, why in self.refused.items())
+            )
+        return found
+
+    def measure(self, images: torch.Tensor) -> dict:
+        """Every figure of one set against the test images."""
+        own = {
+            name: metrics.extract_features(images, features=reference.network)
+            for name, reference in self.reference.items()
+        }
+        first, last = next(iter(self.reference)), list(self.reference)[-1]
+        kid = metrics.kid(self.reference[first], own[first])
+        fidelity = metrics.precision_recall(self.reference[last], own[last])
+        started = time.perf_counter()
+        accuracies = [
+            metrics.two_sample_accuracy(self.test, images, steps=self.two_sample_steps, seed=seed)
+            for seed in range(self.two_sample_seeds)
+        ]
+        return {
+            "fid": metrics.fid(self.reference[first], own[first]),
+            "kid": kid.mean,
+            "kid_std": kid.std,
+            "judges": {name: metrics.fid(self.reference[name], own[name]) for name in self.reference},
+            "precision": fidelity.precision,
+            "recall": fidelity.recall,
+            "two_sample_accuracy": statistics.median(accuracies),
+            "two_sample_seconds": (time.perf_counter() - started) / len(accuracies),
+            "two_sample_runs": accuracies,
+            "class_shares": metrics.class_histogram(images, classifier=self.judges[first]),
+        }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # typing.Self from Python 3.11; annotations are not evaluated at run time here
@@ -97,6 +97,14 @@ class DenoisingRow(Record):
         return cls(**{"detail": None, **row})
 
 
+def _is_default(entry: Field, value: Any) -> bool:
+    """Whether a field with a default holds it: such fields are left out of the JSON, as in reports written before
+    the field existed (so reading and writing an old report gives it back unchanged)."""
+    if entry.default is not MISSING:
+        return value == entry.default
+    return entry.default_factory is not MISSING and value == entry.default_factory()
+
+
 @dataclass(frozen=True)
 class Report:
     """A benchmark's JSON report: {"benchmark": KIND, the report's fields in their order, ROWS_KEY: [rows]}.
@@ -118,7 +126,7 @@ class Report:
         unknown = set(report) - {"benchmark", cls.ROWS_KEY, *names}
         if unknown:
             raise ValueError(f"a {cls.KIND!r} report with keys this reader does not know: {sorted(unknown)}.")
-        values = {name: report[name] for name in names}
+        values = {name: report[name] for name in names if name in report}  # a field with a default may be absent
         if "methods" in values:
             values["methods"] = [cls.METHOD.from_dict(method) for method in values["methods"]]
         return cls(**values, rows=[cls.ROW.from_dict(row) for row in report[cls.ROWS_KEY]])
@@ -129,7 +137,7 @@ class Report:
             value = getattr(self, entry.name)
             if entry.name == "methods":
                 value = [method.to_dict() for method in value]
-            if entry.name != "rows":
+            if entry.name != "rows" and not _is_default(entry, value):
                 report[entry.name] = value
         report[self.ROWS_KEY] = [row.to_dict() for row in self.rows]
         return report
@@ -196,9 +204,24 @@ class Figures(Record):
     judges: dict[str, float]  # {judge id: FID in its features}, in the report's judge order
     precision: float
     recall: float
-    two_sample_accuracy: float
-    two_sample_seconds: float
+    two_sample_accuracy: float  # the median over two_sample_runs (the single run of reports that have none)
+    two_sample_seconds: float  # of one two-sample test
     class_shares: list[float]  # under the first judge, one per label
+    two_sample_runs: list[float] = field(default_factory=list)  # one accuracy per seed
+
+    def to_dict(self) -> dict[str, Any]:
+        entry = asdict(self)
+        if not entry["two_sample_runs"]:  # reports from before the test ran over several seeds have no such key
+            del entry["two_sample_runs"]
+        return entry
+
+    @property
+    def two_sample_cell(self) -> str:
+        """The two-sample test's median, with its range over seeds where it ran more than once: 51% (50-53%)."""
+        runs = self.two_sample_runs
+        if len(runs) < 2:
+            return f"{self.two_sample_accuracy:.1%}"
+        return f"{self.two_sample_accuracy:.1%} ({min(runs):.1%}-{max(runs):.1%})"
 
     def cells(self, judges: Sequence[str], fid_digits: int) -> list[str]:
         """The cells of a judged set: FID under each judge, precision, recall, two-sample test, extreme shares."""
@@ -206,7 +229,7 @@ class Figures(Record):
             *(f"{self.judges[judge]:.{fid_digits}f}" for judge in judges),
             f"{self.precision:.3f}",
             f"{self.recall:.3f}",
-            f"{self.two_sample_accuracy:.1%}",
+            self.two_sample_cell,
             f"{min(self.class_shares):.1%}",
             f"{max(self.class_shares):.1%}",
         ]
@@ -250,7 +273,7 @@ class GenerationRow(Record):
         return cls(
             name=row["name"],
             kind=row["kind"],
-            figures=Figures.from_dict({field.name: row[field.name] for field in fields(Figures)}),
+            figures=Figures.from_dict({field.name: row[field.name] for field in fields(Figures) if field.name in row}),
             class_name=row.get("class_name"),
             parameters=row.get("parameters"),
             shares_in_target=row.get("shares_in_target"),
@@ -275,6 +298,10 @@ class GenerationReport(Report):
     labels: list[str]
     test_class_shares: list[float]
     rows: list[GenerationRow]
+    two_sample_seeds: int = 1
+    # {judge id: {"floor": FID of training images, "mirrored": FID of their mirror images, "needed": the ratio a
+    # judge needs, "used": 1.0 or 0.0}}; empty where the judges were not checked (a run without references)
+    judge_check: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def short_judges(self) -> list[str]:
@@ -301,6 +328,28 @@ def generation_table(report: GenerationReport, first: str, label: Callable[[Gene
     ]
     for row in report.rows:
         lines.append(f"| {label(row)} | " + " | ".join(row.figures.cells(report.judges, 2)) + " |")
+    return lines
+
+
+def judge_check_table(judge_check: dict[str, dict[str, float]], num_samples: int) -> list[str]:
+    """The markdown lines of the judges' mirror check (benchmarks.judging.Panel.check); none when not checked."""
+    if not judge_check:
+        return []
+    needed = next(iter(judge_check.values()))["needed"]
+    lines = [
+        "",
+        f"Judges checked on {num_samples:,} training images and their mirror images (a judge is used when the "
+        f"mirrored set is at least {needed:g}x as far from the test images, in FID):",
+        "",
+        "| judge | FID training images | FID mirrored training images | ratio | used |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for judge, check in judge_check.items():
+        ratio = check["mirrored"] / max(check["floor"], 1e-6)
+        used = "yes" if check["used"] else "no"
+        lines.append(
+            f"| {judge_name(judge)} | {check['floor']:.2f} | {check['mirrored']:.2f} | {ratio:.0f}x | {used} |"
+        )
     return lines
 
 
@@ -353,9 +402,11 @@ class GanRecipesReport(Report):
     jobs: int
     num_samples: int
     curve_samples: int
-    judges: list[str]
+    judges: list[str]  # the judges used (those the mirror check kept)
     common_flags: dict[str, str]
     rows: list[RecipeRow]
+    two_sample_seeds: int = 1
+    judge_check: dict[str, dict[str, float]] = field(default_factory=dict)  # as in GenerationReport
 
     @property
     def short_judges(self) -> list[str]:

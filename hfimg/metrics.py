@@ -14,7 +14,9 @@ classifier two-sample test, and the class histogram of generated samples.
   usual features) is used when its weights are already on disk; they are never downloaded from here. Otherwise the
   features are the penultimate layer of the bundled Fashion-MNIST classifier (`hfimg/fashion-mnist-classifier`),
   which `features="classifier"` asks for explicitly: a domain FID / KID for Fashion-MNIST generators (Inception
-  knows little about 28-pixel clothing), comparable only with numbers measured with the same features.
+  knows little about 28-pixel clothing), comparable only with numbers measured with the same features. A set
+  measured against many others is passed through the network once: `extract_features` gives its `Features`, which
+  `fid`, `kid` and `precision_recall` take in place of images.
 
 Images are PIL images, file paths, uint8 arrays (H, W) / (H, W, C), or tensors (C, H, W) / (B, C, H, W) in [-1, 1]
 (clamped to [-1, 1], as they would be when saved). The pixel metrics compare two images (or two batch tensors) on
@@ -356,9 +358,92 @@ def feature_extractor(features: str | nn.Module = "auto") -> nn.Module:
     return FeatureExtractor().eval()
 
 
+class Features(NamedTuple):
+    """An image set's features under one feature network, from `extract_features`.
+
+    Given as `real` or `fake` to `fid`, `kid` or `precision_recall`, they are used as they are, so a set compared
+    with many others goes through the network once (a benchmark's test images, against every model and reference).
+    """
+
+    values: torch.Tensor  # (N, D) float64, one row per image
+    network: nn.Module  # the network they came from: the other set is measured with this one
+
+
+def extract_features(
+    images: Images,
+    *,
+    features: str | nn.Module = "auto",
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> Features:
+    """The features of an image set, computed once for any number of `fid` / `kid` / `precision_recall` calls.
+
+    Args:
+        images: as in `fid`.
+        features: the feature network, see `feature_extractor`.
+        batch_size: images per forward pass.
+        device: where the features are computed; default CUDA when available.
+
+    Example:
+        >>> real = torch.rand(64, 1, 32, 32) * 2 - 1
+        >>> cached = extract_features(real, features=FeatureExtractor(FashionClassifier(base_channels=4)))
+        >>> fid(cached, cached) < 1e-3
+        True
+    """
+    network = feature_extractor(features)
+    return Features(_run_network(images, network, batch_size, _device(device)), network)
+
+
+def _run_network(images: Images, network: nn.Module, batch_size: int, device: torch.device) -> torch.Tensor:
+    """(N, D) float64 features of `images` (on the CPU), computed on `device` batch by batch."""
+    network = network.to(device)
+    mode = network_mode(getattr(network, "channels", 3))
+    parts = [network(batch.to(device)).double().cpu() for batch in _uint8_batches(images, batch_size, mode)]
+    if not parts:
+        raise ValueError("got an empty image set; FID, KID and precision / recall need images in both sets.")
+    return torch.cat(parts)
+
+
+def _feature_pair(
+    real: Images | Features,
+    fake: Images | Features,
+    features: str | nn.Module,
+    batch_size: int,
+    device: str | torch.device | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets' features under one network: `Features` as they are, images through the network."""
+    given = [s.network for s in (real, fake) if isinstance(s, Features)]
+    if given and isinstance(features, str) and features == "auto":
+        network = given[0]  # the network the given features came from measures the other set too
+    elif len(given) < 2:
+        network = feature_extractor(features)
+    else:
+        network = features
+    if any(g is not network for g in given):
+        raise ValueError(
+            "the two sets' features come from different networks, so their distance means nothing: extract both "
+            "with the same network, or pass that network as `features` (or leave `features` at 'auto')."
+        )
+    return tuple(  # type: ignore[return-value]
+        s.values if isinstance(s, Features) else _run_network(s, network, batch_size, _device(device))
+        for s in (real, fake)
+    )
+
+
+class _GivenFeatures(nn.Module):
+    """The feature network torchmetrics is handed when the features are already computed: passes them through."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features  # read by torchmetrics
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
 def fid(
-    real: Images,
-    fake: Images,
+    real: Images | Features,
+    fake: Images | Features,
     *,
     features: str | nn.Module = "auto",
     batch_size: int = 256,
@@ -368,8 +453,9 @@ def fid(
 
     Args:
         real, fake: a (B, C, H, W) tensor in [-1, 1], or an iterable of images (PIL, path, uint8 array, (C, H, W)
-            tensor) and/or batch tensors, e.g. a generator that yields batches of samples. Each set needs more
-            than one image; use thousands for a figure worth reporting.
+            tensor) and/or batch tensors, e.g. a generator that yields batches of samples; or a set's `Features`
+            (`extract_features`), computed once. Each set needs more than one image; use thousands for a figure
+            worth reporting.
         features: the feature network, see `feature_extractor`.
         batch_size: images per forward pass.
         device: where the features are computed; default CUDA when available.
@@ -383,11 +469,10 @@ def fid(
         >>> fid(real, real, features=extractor) < 1e-3
         True
     """
-    extractor = feature_extractor(features)
-    device = _device(device)
-    metric = FrechetInceptionDistance(feature=extractor, normalize=False).to(device)
-    _update(metric, real, True, extractor, batch_size, device)
-    _update(metric, fake, False, extractor, batch_size, device)
+    real_features, fake_features = _feature_pair(real, fake, features, batch_size, device)
+    metric = FrechetInceptionDistance(feature=_GivenFeatures(real_features.shape[1]), normalize=False)
+    metric.update(real_features, real=True)
+    metric.update(fake_features, real=False)
     return float(metric.compute())
 
 
@@ -399,8 +484,8 @@ class KID(NamedTuple):
 
 
 def kid(
-    real: Images,
-    fake: Images,
+    real: Images | Features,
+    fake: Images | Features,
     *,
     features: str | nn.Module = "auto",
     subsets: int = 100,
@@ -412,7 +497,7 @@ def kid(
     """Kernel Inception Distance (squared MMD with a cubic polynomial kernel, torchmetrics) between two image sets.
 
     Args:
-        real, fake: images, as in `fid`.
+        real, fake: images or `Features`, as in `fid`.
         features: the feature network, see `feature_extractor`.
         subsets: number of random subsets the MMD is averaged over.
         subset_size: images per subset, capped at the size of the smaller set.
@@ -423,18 +508,20 @@ def kid(
     Returns:
         KID(mean, std); the mean is unbiased, so it can be slightly negative for matching distributions.
     """
-    extractor = feature_extractor(features)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        metric = KernelInceptionDistance(feature=extractor, subsets=subsets, subset_size=subset_size, normalize=False)
-    device = _device(device)
-    metric = metric.to(device)
-    _update(metric, real, True, extractor, batch_size, device)
-    _update(metric, fake, False, extractor, batch_size, device)
-    sizes = [sum(len(f) for f in metric.real_features), sum(len(f) for f in metric.fake_features)]
+    real_features, fake_features = _feature_pair(real, fake, features, batch_size, device)
+    sizes = [len(real_features), len(fake_features)]
     if min(sizes) < 2:
         raise ValueError(f"KID needs at least 2 images in each set, got {sizes[0]} real and {sizes[1]} fake.")
-    metric.subset_size = min(subset_size, *sizes)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        metric = KernelInceptionDistance(
+            feature=_GivenFeatures(real_features.shape[1]),
+            subsets=subsets,
+            subset_size=min(subset_size, *sizes),
+            normalize=False,
+        )
+    metric.update(real_features, real=True)
+    metric.update(fake_features, real=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         mean, std = metric.compute()
@@ -450,8 +537,8 @@ class PrecisionRecall(NamedTuple):
 
 
 def precision_recall(
-    real: Images,
-    fake: Images,
+    real: Images | Features,
+    fake: Images | Features,
     *,
     features: str | nn.Module = "auto",
     k: int = 3,
@@ -466,7 +553,8 @@ def precision_recall(
     images scores high precision and low recall; blurry images, low precision.
 
     Args:
-        real, fake: images, as in `fid` (the paper uses sets of equal size; both need more than k images).
+        real, fake: images or `Features`, as in `fid` (the paper uses sets of equal size; both need more than k
+            images).
         features: the feature network, see `feature_extractor`.
         k: the neighbour that sets each ball's radius (the paper's default, 3).
         batch_size: images per forward pass.
@@ -478,13 +566,7 @@ def precision_recall(
         >>> precision_recall(real, real, features=extractor)
         PrecisionRecall(precision=1.0, recall=1.0)
     """
-    extractor = feature_extractor(features)
-    device = _device(device)
-    mode = network_mode(getattr(extractor, "channels", 3))
-    real_features, fake_features = (
-        torch.cat([extractor(batch.to(device)).float() for batch in _uint8_batches(images, batch_size, mode)])
-        for images in (real, fake)
-    )
+    real_features, fake_features = (part.float() for part in _feature_pair(real, fake, features, batch_size, device))
     if min(len(real_features), len(fake_features)) <= k:
         raise ValueError(f"precision_recall needs more than k={k} images in each set.")
     return PrecisionRecall(
@@ -591,11 +673,6 @@ def class_histogram(
 
 def _device(device: str | torch.device | None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
-def _update(metric, images: Images, real: bool, extractor: nn.Module, batch_size: int, device: torch.device) -> None:
-    for batch in _uint8_batches(images, batch_size, network_mode(getattr(extractor, "channels", 3))):
-        metric.update(batch.to(device), real=real)
 
 
 def _uint8_batches(images: Images, batch_size: int, mode: str) -> Iterator[torch.Tensor]:

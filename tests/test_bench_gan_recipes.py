@@ -34,7 +34,7 @@ def run(root: Path, minutes: float) -> dict:
         [
             "--rows", "narrow", "narrow-ema", "--minutes", str(minutes), "--runs_dir", str(root / "runs"),
             "--checkpointing_steps", "5", "--num_samples", "16", "--curve_samples", "16", "--two_sample_steps", "5",
-            "--judges", *judging.JUDGES[:2], "--json", str(root / "recipes.json"),
+            "--judges", *judging.JUDGES[:2], "--mirror_factor", "0", "--json", str(root / "recipes.json"),
         ]
     )  # fmt: skip
 

@@ -190,6 +190,38 @@ def test_kid_is_about_zero_for_a_set_with_itself_and_grows_with_noise(extractor)
     assert 0 < values[0].mean < values[1].mean
 
 
+def test_fid_agrees_with_torchmetrics_fed_the_images_itself(extractor):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    real, fake = to_tensor(garments(70, seed=1)), to_tensor(garments(70, seed=2)).flip(-1)
+    direct = FrechetInceptionDistance(feature=extractor, normalize=False)
+    direct.update(((real + 1) * 127.5).round().to(torch.uint8), real=True)
+    direct.update(((fake + 1) * 127.5).round().to(torch.uint8), real=False)
+    assert metrics.fid(real, fake, features=extractor) == pytest.approx(float(direct.compute()), rel=1e-9)
+
+
+def test_features_extracted_once_give_the_same_figures_as_the_images(extractor):
+    real, fake = to_tensor(garments(64, seed=1)), to_tensor(garments(64, seed=2)).flip(-1)
+    cached_real = metrics.extract_features(real, features=extractor)
+    cached_fake = metrics.extract_features(fake, features=extractor)
+    assert cached_real.values.shape == (64, extractor.num_features)
+    for figure in (metrics.fid, metrics.kid, metrics.precision_recall):
+        expected = figure(real, fake, features=extractor)
+        assert figure(cached_real, fake) == expected  # the network of the given features measures the other set
+        assert figure(real, cached_fake, features=extractor) == expected
+        assert figure(cached_real, cached_fake) == expected
+    assert metrics.fid(cached_real, cached_fake) > 10 * abs(metrics.fid(cached_real, cached_real))  # not one set
+
+
+def test_features_of_another_network_are_refused(extractor):
+    real = to_tensor(garments(32, seed=1))
+    other = metrics.FeatureExtractor(FashionClassifier(base_channels=4))
+    with pytest.raises(ValueError, match="different networks"):
+        metrics.fid(metrics.extract_features(real, features=extractor), real, features=other)
+    with pytest.raises(ValueError, match="different networks"):
+        metrics.kid(metrics.extract_features(real, features=extractor), metrics.extract_features(real, features=other))
+
+
 def test_kid_subsets_are_reproducible_with_a_seed(extractor):
     real, fake = to_tensor(garments(60, seed=1)), to_tensor(garments(60, seed=2))
     first = metrics.kid(real, fake, features=extractor, subsets=10, subset_size=20, seed=3)

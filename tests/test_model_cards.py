@@ -216,6 +216,8 @@ def workspace(tmp_path_factory):
                 "16",
                 "--two_sample_steps",
                 "20",
+                "--mirror_factor",
+                "0",  # random test images have no orientation a judge could see
                 "--json",
                 str(results / "generation.json"),
             ]
@@ -261,7 +263,14 @@ def test_benchmarks_write_the_json_the_cards_read(workspace):
     bm3d = next(row for row in denoising["results"] if row["method"].startswith("BM3D"))
     assert bm3d["psnr"] > noisy["psnr"] + 3  # BM3D really denoised the smooth photos
     generation = json.loads((workspace / "results" / "generation.json").read_text())
-    assert [row["kind"] for row in generation["results"]] == ["floor", "round trip", "blurred", "model", "model"]
+    assert [row["kind"] for row in generation["results"]] == [
+        "floor",
+        "mirrored",
+        "round trip",
+        "blurred",
+        "model",
+        "model",
+    ]
     assert all(set(row["judges"]) == set(bench_generation.JUDGES) for row in generation["results"])
     assert all(0 <= row["precision"] <= 1 and 0 <= row["two_sample_accuracy"] <= 1 for row in generation["results"])
     assert all(abs(sum(row["class_shares"]) - 1) < 1e-9 for row in generation["results"])
