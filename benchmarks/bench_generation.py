@@ -29,6 +29,11 @@ References, measured in the same run the same way, since all of these depend on 
   enlarged images loses to the resize alone;
 * blurred test: the test images blurred with a 3x3 Gaussian of sigma 1 (OpenCV): a generator below this is
   closer to the real images than slightly blurred real images are.
+
+With the references, each augmentation the training stream offers is checked the same way (`judging.AUGMENTATIONS`):
+the training images as the stream gives them with it, against the same images without it, under every judge. One
+that moves them further from the test images than `judging.AUGMENTATION_FACTOR` times changes the data set, and no
+Fashion-MNIST recipe may use it.
 """
 
 from __future__ import annotations
@@ -46,13 +51,14 @@ from benchmarks.judging import (
     TEST_SPLIT_SIZE,
     Panel,
     as_tensor,
+    augmentation_check,
     blurred,
     mirrored,
     real_images,
     round_trip,
     samples,
 )
-from benchmarks.reports import GenerationReport, generation_table, judge_check_table
+from benchmarks.reports import GenerationReport, augmentation_table, generation_table, judge_check_table
 from hfimg import metrics
 
 DEFAULT_MODELS = ["hfimg/dcgan-fashion-mnist", "hfimg/vae-fashion-mnist"]
@@ -73,6 +79,7 @@ def markdown(report: dict) -> str:
     ]
     lines += generation_table(typed, "set", lambda row: f"**{row.name}**" if row.is_model else row.name)
     lines += judge_check_table(typed.judge_check, typed.num_samples)
+    lines += augmentation_table(typed.augmentation_check, typed.judges, typed.num_samples)
     labels = typed.labels
     lines += [
         "",
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     panel = Panel(judges, as_tensor(test_images), args.two_sample_steps, args.two_sample_seeds, args.mirror_factor)
     # name -> (kind, images); kind is "floor", "mirrored", "round trip", "blurred" (the references) or "model"
     sets = {}
-    judge_check = {}
+    judge_check, augmentations = {}, {}
     if not args.no_references:
         train_images = real_images("train", args.num_samples)
         sets["floor: train images"] = ("floor", as_tensor(train_images))
@@ -152,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
         judge_check = panel.check(sets["floor: train images"][1], sets["mirrored train images"][1])
         for judge, why in panel.refused.items():
             print(f"not used: {judge} {why}", flush=True)
+        augmentations = augmentation_check(panel, args.num_samples)
     generators = {}
     for model_id in args.models:
         model = load_model(model_id)
@@ -184,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
         "test_class_shares": metrics.class_histogram(panel.test, classifier=first),
         "two_sample_seeds": args.two_sample_seeds,
         "judge_check": judge_check,
+        "augmentation_check": augmentations,
         "results": results,
     }
     return publish(report, markdown(report), args.json)

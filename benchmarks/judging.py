@@ -30,6 +30,15 @@ SHARE_RANGE = (0.05, 0.15)  # target share of every class in a generator's sampl
 # images than the training images themselves: a judge that cannot see a whole data set mirrored cannot see a
 # generator that mirrors it.
 MIRROR_FACTOR = 10.0
+# The training stream's augmentations that a Fashion-MNIST recipe could turn on ({name: ImageStream settings}), and
+# how much further (FID, any judge) an augmented copy of the training images may be from the test images than the
+# training images themselves before it counts as changing the data set (`augmentation_check`).
+AUGMENTATIONS = {
+    "flips (--random_flip)": {"flip": True},
+    "quarter turns (--random_rotate)": {"rotate": True},
+    "colour jitter 0.05 (--color_jitter 0.05)": {"jitter": 0.05},
+}
+AUGMENTATION_FACTOR = 2.0
 
 
 def real_images(split: str, count: int) -> list[np.ndarray]:
@@ -39,6 +48,22 @@ def real_images(split: str, count: int) -> list[np.ndarray]:
     images = [
         np.asarray(row["image"].convert("L")) for row in islice(open_corpus("fashion_mnist", split=split), count)
     ]
+    if len(images) < count:
+        raise ValueError(f"the Fashion-MNIST {split} split has only {len(images)} images, fewer than {count}.")
+    return images
+
+
+def augmented_images(
+    count: int, settings: dict, split: str = "train", source: str = "fashion_mnist"
+) -> list[np.ndarray]:
+    """The first `count` images of `split` as the training stream gives them with `settings` (ImageStream keyword
+    arguments: its own augmentation code, at the native 28 px, unshuffled), uint8 (28, 28)."""
+    from hfimg.data import ImageStream  # datasets is only needed when real images are read
+
+    stream = ImageStream(
+        source, resolution=NATIVE, channels=1, split=split, shuffle_buffer=0, repeat=False, **settings
+    )
+    images = [((sample["image"][0] + 1) * 127.5).round().byte().numpy() for sample in islice(stream, count)]
     if len(images) < count:
         raise ValueError(f"the Fashion-MNIST {split} split has only {len(images)} images, fewer than {count}.")
     return images
@@ -175,3 +200,19 @@ class Panel:
             "two_sample_runs": accuracies,
             "class_shares": metrics.class_histogram(images, classifier=self.judges[first]),
         }
+
+
+def augmentation_check(panel: Panel, count: int, source: str = "fashion_mnist") -> dict[str, dict]:
+    """For each of AUGMENTATIONS: the FID under each judge of `count` augmented training images, beside that of the
+    same images unaugmented, and whether the augmentation keeps the data set (at most AUGMENTATION_FACTOR times as
+    far under every judge). {name: {"judges": {judge: [plain FID, augmented FID]}, "keeps": bool}}."""
+    plain = panel.fids(as_tensor(augmented_images(count, {}, source=source)))
+    found = {}
+    for name, settings in AUGMENTATIONS.items():
+        augmented = panel.fids(as_tensor(augmented_images(count, settings, source=source)))
+        ratios = [augmented[judge] / max(plain[judge], 1e-6) for judge in plain]
+        found[name] = {
+            "judges": {judge: [plain[judge], augmented[judge]] for judge in plain},
+            "keeps": max(ratios) <= AUGMENTATION_FACTOR,
+        }
+    return found

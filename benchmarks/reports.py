@@ -302,6 +302,8 @@ class GenerationReport(Report):
     # {judge id: {"floor": FID of training images, "mirrored": FID of their mirror images, "needed": the ratio a
     # judge needs, "used": 1.0 or 0.0}}; empty where the judges were not checked (a run without references)
     judge_check: dict[str, dict[str, float]] = field(default_factory=dict)
+    # {augmentation: {"judges": {judge: [FID of the training images, FID of them augmented]}, "keeps": bool}}
+    augmentation_check: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def short_judges(self) -> list[str]:
@@ -350,6 +352,24 @@ def judge_check_table(judge_check: dict[str, dict[str, float]], num_samples: int
         lines.append(
             f"| {judge_name(judge)} | {check['floor']:.2f} | {check['mirrored']:.2f} | {ratio:.0f}x | {used} |"
         )
+    return lines
+
+
+def augmentation_table(check: dict[str, dict[str, Any]], judges: Sequence[str], num_samples: int) -> list[str]:
+    """The markdown lines of bench_generation's augmentation check (benchmarks.judging.augmentation_check)."""
+    if not check:
+        return []
+    lines = [
+        "",
+        f"Training augmentations checked on {num_samples:,} training images: FID of the images as the training "
+        "stream gives them with the augmentation, (in brackets: without it), under each judge used:",
+        "",
+        "| augmentation | " + " | ".join(f"FID {judge_name(judge)}" for judge in judges) + " | keeps the data set |",
+        "|---|" + "---:|" * len(judges) + "---|",
+    ]
+    for name, entry in check.items():
+        cells = [f"{entry['judges'][judge][1]:.2f} ({entry['judges'][judge][0]:.2f})" for judge in judges]
+        lines.append(f"| {name} | {' | '.join(cells)} | {'yes' if entry['keeps'] else 'no'} |")
     return lines
 
 

@@ -37,6 +37,23 @@ from hfimg.offline import cache_dir, hub_reachable
 logger = logging.getLogger(__name__)
 
 FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
+# Corpora whose images have an orientation that flips and quarter turns would change: Fashion-MNIST's shoes and
+# bags point one way, so a mirrored copy of its training images is measurably another data set
+# (benchmarks/bench_generation.py checks every augmentation against judges trained without it).
+ORIENTED_CORPORA = frozenset({"fashion_mnist", FASHION_MNIST_HUB_ID})
+
+
+def orientation_warning(source: str, *, flip: bool, rotate: bool) -> str | None:
+    """The warning a training run gets when it flips or turns the images of a corpus that has an orientation."""
+    turned = [flag for flag, on in (("--random_flip", flip), ("--random_rotate", rotate)) if on]
+    if not turned or source not in ORIENTED_CORPORA:
+        return None
+    return (
+        f"{' and '.join(turned)} on {source}: its images point one way, so the model learns the data set mirrored "
+        "or turned as well (a generator draws shoes facing both ways). Leave it off unless that is what you want."
+    )
+
+
 # Where the Debian package dataset-fashion-mnist puts the IDX files; HFIMG_FASHION_MNIST_DIR overrides it.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _FASHION_MNIST_FILES = {"train": "train", "test": "t10k"}  # split -> IDX file prefix

@@ -480,3 +480,13 @@ def test_pad_frames_an_image_unscaled_and_shrinks_a_larger_one(tmp_path):
     assert (shrunk[:, 2:6] != -1).any()  # 20 wide, 10 high -> 8 x 4, framed above and below
     with pytest.raises(ValueError, match="crop must be one of"):
         ImageStream(str(parquet), resolution=8, channels=3, crop="zoom")
+
+
+def test_flipping_or_turning_an_oriented_corpus_is_warned_about():
+    from hfimg.data import orientation_warning
+
+    assert "--random_flip on fashion_mnist" in orientation_warning("fashion_mnist", flip=True, rotate=False)
+    both = orientation_warning("zalando-datasets/fashion_mnist", flip=True, rotate=True)
+    assert "--random_flip and --random_rotate" in both
+    assert orientation_warning("fashion_mnist", flip=False, rotate=False) is None
+    assert orientation_warning("data/photos", flip=True, rotate=True) is None  # photos allow both

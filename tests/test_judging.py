@@ -88,3 +88,25 @@ def test_the_panels_cached_test_features_give_the_figures_of_the_images(judges):
     assert figures["precision"] == metrics.precision_recall(test, train, features=last).precision
     # A learning-curve point measures against as many test images as it has samples.
     assert panel.fids(train[:40])["sees"] == metrics.fid(test[:40], train[:40], features=first)
+
+
+def test_augmentations_are_checked_through_the_training_stream(tmp_path, judges, monkeypatch):
+    """Flips and quarter turns move a set of right-pointing shoes away from the test images; no change keeps it."""
+    import datasets
+    from PIL import Image
+
+    corpus = tmp_path / "shoes" / "train.parquet"
+    corpus.parent.mkdir()
+    features = datasets.Features({"image": datasets.Image()})
+    train = shoes(200, seed=2)
+    datasets.Dataset.from_dict({"image": [Image.fromarray(i) for i in train]}, features=features).to_parquet(corpus)
+    assert np.array_equal(judging.augmented_images(3, {}, source=str(corpus))[2], train[2])  # unchanged at 28 px
+
+    panel = judging.Panel({"sees": judges["sees"]}, judging.as_tensor(shoes(200, seed=1)), two_sample_steps=5)
+    monkeypatch.setitem(judging.AUGMENTATIONS, "no change", {"flip": False})
+    check = judging.augmentation_check(panel, 200, source=str(corpus))
+    assert not check["flips (--random_flip)"]["keeps"]
+    assert not check["quarter turns (--random_rotate)"]["keeps"]
+    assert check["no change"]["keeps"]
+    plain, flipped = check["flips (--random_flip)"]["judges"]["sees"]
+    assert flipped > judging.AUGMENTATION_FACTOR * plain

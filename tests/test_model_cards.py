@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository 
 
 from test_bench_prior import garment_corpus  # noqa: E402  (its tiny Fashion-MNIST-like test split)
 
-from benchmarks import bench_denoising, bench_generation, bench_inpainting, bench_prior  # noqa: E402
+from benchmarks import bench_denoising, bench_generation, bench_inpainting, bench_prior, judging  # noqa: E402
 from scripts.cardkit.readme import README_TABLE  # noqa: E402
 from scripts.cardkit.results import TELEA, better_where  # noqa: E402
 from scripts.cardkit.samples import fashion_test_images  # noqa: E402
@@ -204,8 +204,9 @@ def workspace(tmp_path_factory):
 
     rng = np.random.default_rng(1)
     real = {split: [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(16)] for split in ("train", "test")}
-    original = bench_generation.real_images
+    original = bench_generation.real_images, judging.augmented_images
     bench_generation.real_images = lambda split, count: real[split][:count]  # no Fashion-MNIST in the tests
+    judging.augmented_images = lambda count, settings, split="train", source="": real[split][:count]
     try:
         generators = [str(pretrained / "dcgan-fashion-mnist"), str(pretrained / "vae-fashion-mnist")]
         bench_generation.main(
@@ -223,7 +224,7 @@ def workspace(tmp_path_factory):
             ]
         )
     finally:
-        bench_generation.real_images = original
+        bench_generation.real_images, judging.augmented_images = original
     crops = ["--photos", str(photos / "validation"), "--size", "32", "--per_photo", "2"]
     inpainters = [str(pretrained / "inpaint-cnn-photos"), str(pretrained / "inpaint-rcnn-photos")]
     bench_inpainting.main(

@@ -49,7 +49,7 @@ from PIL import Image
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from hfimg.data import ImageStream
+from hfimg.data import ImageStream, orientation_warning
 from hfimg.hub import HubModel, TooLarge, check_parameter_count, non_finite_tensor
 from hfimg.imaging import images_to_grid, tensor_to_pil
 from hfimg.registry import load, model_class, model_names
@@ -282,6 +282,8 @@ class Trainer:
             )
         except (ValueError, OSError) as err:  # the data layer's messages say what was found; add which flag
             raise ConfigError(f"--dataset {config.dataset}: {err}") from err
+        if warning := orientation_warning(config.dataset, flip=config.random_flip, rotate=config.random_rotate):
+            logger.warning(warning)
         if getattr(model, "num_classes", 0) > 0 and not self.stream.has_labels:
             raise ConfigError(
                 f"--num_classes {model.num_classes}: a class-conditional model needs labels, and the dataset "
