@@ -48,6 +48,7 @@ from benchmarks.common import (
     machine,
     publish,
     validation_crops,
+    weights_record,
 )
 from benchmarks.reports import DenoisingReport, methods_table
 from benchmarks.reports import Method as RunMethod  # `Method` here is a denoising function
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "denoising",
         "machine": machine(),
         "command": command_line("benchmarks.bench_denoising", argv),
+        "weights": weights_record(args.models),
         "settings": {
             "photos": sorted({name.split("@")[0] for name, _ in named_crops}),
             "crops": len(crops),

@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import judging
-from benchmarks.common import command_line, load_model, machine, publish
+from benchmarks.common import command_line, load_model, machine, publish, weights_record
 from benchmarks.reports import FIGURES_COLUMNS, GanRecipesReport, judge_check_table
 
 VANILLA = {
@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(
             {
                 "name": row,
+                "model": str(checkpoint / "model"),  # the saved model measured: where the budget stopped the row
                 "flags": ROWS[row],
                 "steps": state["step"],
                 "images": state["step"] * int(run["train_batch_size"]),
@@ -261,6 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "gan_recipes",
         "machine": machine(),
         "command": command_line("benchmarks.bench_gan_recipes", argv),
+        "weights": weights_record([*panel.judges, *(row["model"] for row in rows)]),
         "minutes": args.minutes,
         "jobs": args.jobs,
         "num_samples": args.num_samples,

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import command_line, load_model, machine, publish
+from benchmarks.common import command_line, load_model, machine, publish, weights_record
 from benchmarks.judging import (
     JUDGES,
     MIRROR_FACTOR,
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "generation",
         "machine": machine(),
         "command": command_line("benchmarks.bench_generation", argv),
+        "weights": weights_record([*args.models, *args.judges]),
         "dataset": "zalando-datasets/fashion_mnist",
         "split": "test",
         "num_samples": args.num_samples,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import command_line, machine, publish, validation_crops
+from benchmarks.common import command_line, machine, publish, validation_crops, weights_record
 from hfimg.layers import GatedConv2d
 from hfimg.masks import random_mask
 from hfimg.registry import create_model, load
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "health",
         "machine": machine(),
         "command": command_line("benchmarks.bench_health", argv),
+        "weights": weights_record(row["model"] for row in rows),
         "settings": {"crops": len(crops), "size": 256, "hole_range": [0.2, 0.3], "dead_limit": DEAD_LIMIT},
         "rows": rows,
     }

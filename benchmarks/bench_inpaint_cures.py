@@ -41,7 +41,7 @@ import torch
 
 from benchmarks import bench_inpainting
 from benchmarks.bench_health import pytorch_default_init
-from benchmarks.common import command_line, machine, publish
+from benchmarks.common import command_line, machine, publish, weights_record
 from hfimg.registry import create_model
 from hfimg.runtime import fast_bf16
 from hfimg.training.trainer import HEALTH_LOG
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "inpaint_cures",
         "machine": machine(),
         "command": command_line("benchmarks.bench_inpaint_cures", argv),
+        "weights": weights_record(folders.values()),
         "settings": {"minutes": args.minutes, "threads": 1, "bf16": fast_bf16(torch.device("cpu"))},
         "health": {name: last_health(folder) for name, folder in folders.items()},
         "results": rows,

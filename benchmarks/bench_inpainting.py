@@ -48,7 +48,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.common import add_photo_arguments, bucket_label, command_line, machine, publish, validation_crops
+from benchmarks.common import (
+    add_photo_arguments,
+    bucket_label,
+    command_line,
+    machine,
+    publish,
+    validation_crops,
+    weights_record,
+)
 from benchmarks.reports import InpaintingReport, methods_table
 from hfimg import metrics
 from hfimg.inpainting import Inpainter, load_inpainter, method_specs
@@ -202,6 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "inpainting",
         "machine": machine(),
         "command": command_line("benchmarks.bench_inpainting", argv),
+        "weights": weights_record(args.models),
         "settings": {
             "photos": sorted({name.split("@")[0] for name, _ in named_crops}),
             "crops": len(crops),

@@ -56,7 +56,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.common import bucket_label, command_line, load_methods, machine, median_ms, publish
+from benchmarks.common import bucket_label, command_line, load_methods, machine, median_ms, publish, weights_record
 from benchmarks.reports import PriorReport, methods_table
 from hfimg import metrics
 from hfimg.classical import navier_stokes_pixels, telea_pixels
@@ -438,6 +438,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "prior",
         "machine": machine(),
         "command": command_line("benchmarks.bench_prior", argv),
+        "weights": weights_record([m["model"] for m in described if m["model"]] + [metrics.CLASSIFIER_ID]),
         "settings": {
             "images": args.images,
             "corpus": args.corpus,

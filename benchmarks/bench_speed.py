@@ -42,7 +42,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 import hfimg
-from benchmarks.common import machine, median_ms
+from benchmarks.common import machine, median_ms, weights_record
 from hfimg import runtime
 from hfimg.masks import random_mask
 
@@ -245,6 +245,7 @@ def main() -> None:
         "benchmark": "speed",
         "command": " ".join(["python -m benchmarks.bench_speed", *sys.argv[1:]]),
         "machine": machine(),
+        "weights": weights_record(args.models),
         "fast_bf16": runtime.fast_bf16(torch.device("cpu")),
         "peaks": peaks,
         "backends": [*BACKENDS, *(["torch.compile"] if args.compile else [])],

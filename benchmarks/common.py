@@ -8,7 +8,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,34 @@ def validation_crops(folder: str | Path, size: int, per_photo: int) -> list[tupl
 def load_model(id_or_path: str) -> torch.nn.Module:
     """`hfimg.load` (its loading prints nothing, so stdout stays the report)."""
     return hfimg.load(id_or_path)
+
+
+def weights_sha256(id_or_path: str | Path) -> str | None:
+    """SHA-256 of a model's weights file (`model.safetensors` of its local folder: a bundled id or a model folder);
+    None for a Hub id, which has no local folder to read."""
+    import hashlib
+
+    from hfimg.registry import local_folder
+
+    folder = local_folder(id_or_path)
+    if folder is None or not (folder / "model.safetensors").is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(folder / "model.safetensors", "rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_record(models: Iterable[str | Path]) -> dict[str, str]:
+    """{model id or folder: SHA-256 of its weights} of the models a report measured, so that a figure stays tied to
+    the weights it describes (tests/test_provenance.py fails when a shipped model's weights are not these)."""
+    record = {}
+    for model in models:
+        sha = weights_sha256(model)
+        if sha is not None:
+            record[str(model)] = sha
+    return record
 
 
 def command_line(module: str, argv: list[str] | None) -> str:

@@ -116,6 +116,9 @@ class Report:
 
     KIND: ClassVar[str]  # the report's "benchmark" field
     ROW: ClassVar[type[Record]]
+    # {model id or folder: SHA-256 of the weights measured} (benchmarks.common.weights_record); keyword-only so the
+    # subclasses' own fields need no default
+    weights: dict[str, str] = field(default_factory=dict, kw_only=True)
     ROWS_KEY: ClassVar[str] = "results"
     METHOD: ClassVar[type[Method]] = Method
 
@@ -394,13 +397,17 @@ class RecipeRow(Record):
     parameters: int
     final: Figures
     curve: list[CurvePoint]  # empty for a row without a learning curve
+    model: str = ""  # the saved model measured (a checkpoint folder); absent in reports written before it was kept
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        row = {
             **{field.name: getattr(self, field.name) for field in fields(self)},
             "final": self.final.to_dict(),
             "curve": [point.to_dict() for point in self.curve],
         }
+        if not self.model:
+            del row["model"]
+        return row
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> RecipeRow:

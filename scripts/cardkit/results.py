@@ -117,10 +117,21 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         f"selected with, the others ({', '.join(f'`{j}`' for j in short[1:])}; other widths, depths, framing and "
         "seeds) never were. Precision / recall (k = 3, Kynkäänniemi et al. 2019) in "
         f"`{short[-1]}` features; the two-sample test is the held-out accuracy of a fresh CNN trained to tell the set "
-        "from test images (50% = it cannot). Such FIDs compare only with values measured the same way, never with "
-        "Inception FIDs.",
+        f"from test images (50% = it cannot; the median of {typed.two_sample_seeds} runs"
+        + (", their range in brackets)" if typed.two_sample_seeds > 1 else ")")
+        + ". Such FIDs compare only with values measured the same way, never with Inception FIDs.",
         "",
     ]
+    if typed.judge_check:
+        ratios = [
+            check["mirrored"] / max(check["floor"], 1e-6) for check in typed.judge_check.values() if check["used"]
+        ]
+        lines[-1:-1] = [
+            "",
+            "The judges were trained without flips: Fashion-MNIST's shoes and bags point one way, and each judge puts "
+            f"the mirrored training images {min(ratios):.0f}-{max(ratios):.0f}x as far from the test images as the "
+            "training images themselves (a judge that did not would not be used).",
+        ]
 
     def label(row: GenerationRow) -> str:  # a model with its class; this card's own model in bold
         text = f"{row.class_name} ({row.name})" if row.is_model else row.name
@@ -134,6 +145,16 @@ def generation_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         ]
         verdict = "every judge" if len(below) == len(judges) else (", ".join(below) or "no judge")
         lines += ["", f"- FID below the blurred-real reference under {verdict}."]
+    mirrored = next((row for row in typed.rows if row.kind == "mirrored"), None)
+    if mirrored is not None:
+        ratios = [mirrored.figures.judges[judge] / max(figures.judges[judge], 1e-6) for judge in judges]
+        lines += [
+            f"- The mirrored training images are {min(ratios):.1f}-{max(ratios):.1f}x as far from the test images as "
+            "these samples (FID, per judge): the samples keep the data set's orientation."
+            if min(ratios) > 1
+            else "- Under at least one judge these samples are no closer to the test images than the mirrored "
+            "training images: they do not keep the data set's orientation."
+        ]
     low, high = int(np.argmin(shares)), int(np.argmax(shares))
     in_range = all(0.05 <= share <= 0.15 for share in shares)
     lines += [
@@ -172,7 +193,7 @@ def recipes_section(report: dict) -> str:
         lines.append(
             f"| {row.name} | {row.minutes:.0f} | {row.images:,} | "
             + " | ".join(f"{row.final.judges[j]:.1f}" for j in judges)
-            + f" | {row.final.two_sample_accuracy:.1%} |"
+            + f" | {row.final.two_sample_cell} |"
         )
     lines += ["", f"Learning curves, FID {short[-1]} (minutes of training in brackets):", ""]
     for row in typed.rows:

@@ -1,0 +1,57 @@
+"""Every committed benchmark figure is tied to the weights it measured: each report records the SHA-256 of every
+bundled model it measured, and a shipped model whose weights are not those fails here, naming the benchmark to run
+again."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository root
+from benchmarks.common import weights_record, weights_sha256  # noqa: E402
+from hfimg.registry import BUNDLED_ORG  # noqa: E402
+
+RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
+
+
+def measured_models(report: dict) -> set[str]:
+    """The bundled ids a report gives figures for: its methods' models, its model rows, its rows' models."""
+    found = {method["model"] for method in report.get("methods", []) if method.get("model")}
+    for row in report.get("results", []) + report.get("rows", []):
+        if row.get("kind") == "model":
+            found.add(row["name"])
+        if isinstance(row.get("model"), str):
+            found.add(row["model"])
+    return {model for model in found if model.startswith(f"{BUNDLED_ORG}/")}
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=[path.stem for path in RESULTS])
+def test_each_report_names_the_weights_of_every_bundled_model_it_measured(path):
+    report = json.loads(path.read_text())
+    missing = measured_models(report) - set(report.get("weights", {}))
+    assert not missing, f"{path.name} gives figures for {sorted(missing)} without the weights they measured"
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=[path.stem for path in RESULTS])
+def test_shipped_weights_are_the_ones_the_figures_measured(path):
+    report = json.loads(path.read_text())
+    for model, sha in report.get("weights", {}).items():
+        if model.startswith(f"{BUNDLED_ORG}/"):
+            assert weights_sha256(model) == sha, (
+                f"{path.name} measured other weights of {model} than the ones shipped: re-run `{report['command']}`"
+            )
+
+
+def test_the_record_is_the_weights_files_own_hash(tmp_path):
+    import hashlib
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    assert weights_record([folder, "someone/hub-model"]) == {str(folder): hashlib.sha256(b"weights").hexdigest()}
+    (folder / "model.safetensors").write_bytes(b"other weights")
+    assert weights_sha256(folder) != hashlib.sha256(b"weights").hexdigest()
