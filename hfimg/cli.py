@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from hfimg.batch import FORMATS, run_folder
 from hfimg.imaging import images_to_grid
 from hfimg.inpainting import load_inpainter, method_specs
-from hfimg.registry import list_models, load, model_names
+from hfimg.registry import class_phrase, list_models, load, model_names
 from hfimg.runtime import BACKENDS
 from hfimg.tasks import Generates, InpaintOptions, RestoreOptions, Restores
 
@@ -143,7 +143,7 @@ class _ProgressBar:
 def _require(model: object, interface: type, task: str, spec: str) -> None:
     """Stop with one line when `model` lacks the task's interface (`hfimg.tasks`)."""
     if not isinstance(model, interface):
-        raise SystemExit(f"hfimg: {spec} is a {type(model).__name__}, which cannot {task}.")
+        raise SystemExit(f"hfimg: {spec} is {class_phrase(model)}, which cannot {task}.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,6 +192,8 @@ def _check_inputs(args: argparse.Namespace) -> None:
         if args.mask is None:
             raise ValueError("inpaint needs a mask: hfimg inpaint MODEL IMAGE MASK (or --mask MASK).")
     image = getattr(args, "image", None)
+    if args.command == "generate" or (image is not None and not Path(image).is_dir()):
+        _check_output_file(args.output)  # a folder run's --output is a folder
     if image is None:
         return
     if Path(image).is_dir():
@@ -202,6 +204,18 @@ def _check_inputs(args: argparse.Namespace) -> None:
         path = getattr(args, name, None)
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"{name}: no such file {path!r}.")
+
+
+def _check_output_file(output: str | None) -> None:
+    """An output file name must say which image format to write, one Pillow can write (checked before any work)."""
+    if output is None:  # the command's default name
+        return
+    writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+    suffix = Path(output).suffix.lower()
+    if suffix not in writable:
+        common = [ext for ext in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff") if ext in writable]
+        found = f"its extension {suffix!r} is not an image format" if suffix else "it has no file extension"
+        raise ValueError(f"-o {output}: {found}; end it with {', '.join(common)} (or another format Pillow writes).")
 
 
 def _run_model_command(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ from hfimg.imaging import (
     refuse_full_hole,
     working_mode,
 )
-from hfimg.registry import load
+from hfimg.registry import class_phrase, load
 from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 
 GARMENT_MAX_SIDE = 128  # Fashion-MNIST is 28x28; the demo's garment example is 112x112
@@ -128,7 +128,7 @@ class Inpainter:
         if spec.fill is not None and model is not None:
             raise ValueError(f"{spec.name} is a classical method: it takes no model.")
         if spec.fill is None and not isinstance(model, Inpaints):
-            what = "no model" if model is None else f"a {type(model).__name__}, which cannot inpaint"
+            what = "no model" if model is None else f"{class_phrase(model)}, which cannot inpaint"
             raise TypeError(f"{spec.model or spec.name} is {what}.")
         if model is not None and spec.model_types and model.model_type not in spec.model_types:
             wanted = " or ".join(repr(name) for name in spec.model_types)

@@ -56,6 +56,12 @@ def list_models() -> list[str]:
     return sorted(f"{BUNDLED_ORG}/{folder.name}" for folder in folders)
 
 
+def class_phrase(model: object) -> str:
+    """The model's class with its article, for messages: "a ConvVAE", "an InpaintCNN"."""
+    name = type(model).__name__
+    return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"
+
+
 def local_folder(id_or_path: str | Path) -> Path | None:
     """The folder on this machine that `load` reads for this id: a bundled model's folder, or a local folder;
     None for anything else (a Hub repo id, or nothing)."""

@@ -553,3 +553,19 @@ def test_method_controls_follow_the_method(app, model_dirs):
     passes, search, label, gallery = handlers.method_controls("VAE latent search")
     assert search.visible and not passes.visible and not label.visible  # the tiny VAE has no classes
     assert not any(control.visible for control in handlers.method_controls(None))  # a cleared radio
+
+
+def test_an_unreadable_upload_is_named_by_its_file_name_not_the_servers_temporary_path(tmp_path, monkeypatch):
+    import gradio as gr
+
+    from hfimg.demo.files import check_upload, public_message
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    upload = tmp_path / "0f3a9c" / "holiday.png"
+    upload.parent.mkdir()
+    upload.write_bytes(b"not an image")
+    with pytest.raises(gr.Error) as refused:
+        check_upload(str(upload))
+    assert "holiday.png" in refused.value.message and str(tmp_path) not in refused.value.message
+    assert public_message(f"cannot open '{tmp_path}/x/y.png'.") == "cannot open 'y.png'."
+    assert public_message("cannot open '/home/me/y.png'.") == "cannot open '/home/me/y.png'."  # not a server path

@@ -40,6 +40,24 @@ def test_errors_are_one_line_not_a_traceback(denoiser_dir, tmp_path, capsys):
     assert "not a bundled model" in capsys.readouterr().err
 
 
+def test_an_output_name_without_an_image_extension_is_refused_before_any_work(denoiser_dir, tmp_path, capsys):
+    Image.fromarray(np.full((9, 11), 100, dtype=np.uint8)).save(tmp_path / "in.png")
+    for output, says in (("out.xyz", "extension '.xyz' is not an image format"), ("out", "has no file extension")):
+        assert main(["restore", str(denoiser_dir), str(tmp_path / "in.png"), "-o", str(tmp_path / output)]) == 1
+        err = capsys.readouterr().err
+        assert says in err and ".png, .jpg" in err
+        assert not (tmp_path / output).exists()
+    assert main(["generate", str(denoiser_dir), "-o", str(tmp_path / "grid.txt")]) == 1  # before the model's check
+    assert "'.txt' is not an image format" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_do_the_task_is_named_with_its_article(tmp_path):
+    hfimg.create_model("inpaint-cnn", channels=1, base_channels=4, depth=2).save_pretrained(tmp_path / "inpainter")
+    Image.fromarray(np.full((16, 16), 100, dtype=np.uint8)).save(tmp_path / "in.png")
+    with pytest.raises(SystemExit, match="is an InpaintCNN, which cannot restore"):
+        main(["restore", str(tmp_path / "inpainter"), str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")])
+
+
 @pytest.fixture
 def gan_dir(tmp_path):
     model = hfimg.create_model("dcgan", resolution=32, channels=1, latent_dim=8, base_channels=4)

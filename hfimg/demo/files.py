@@ -5,7 +5,8 @@
   (upright by EXIF, 8 bits). The component classes themselves stay in app.py: gradio writes a type stub (.pyi)
   beside the file that defines a component class, which an installed package must not need;
 * `png_outputs`: a handler's PIL results written as PNG files into gradio's cache, each complete before it is served;
-* `quiet`: a visitor's mistake logged as one line, not a traceback.
+* `quiet`: a visitor's mistake logged as one line, not a traceback;
+* `public_message`: an error's text without the server's temporary paths (an upload is named by its file name).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,20 @@ from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, open_image, uprigh
 logger = logging.getLogger("hfimg.app")
 
 
+def _temporary_folders() -> list[str]:
+    """Where gradio keeps uploads on this server: its GRADIO_TEMP_DIR, else the system's temporary folder."""
+    folders = [os.environ.get("GRADIO_TEMP_DIR", ""), tempfile.gettempdir()]
+    return [str(Path(folder).resolve()) for folder in folders if folder]
+
+
+def public_message(text: str) -> str:
+    """`text` with every path under the server's temporary folders cut to its file name: a visitor sees which file
+    was wrong ('x.png'), not how the server stores uploads."""
+    for folder in _temporary_folders():
+        text = re.sub(re.escape(folder) + r"/[^'\"\s]*", lambda found: Path(found.group()).name, text)
+    return text
+
+
 def check_upload(source: str | bytes | None) -> None:
     """Refuse an upload that is not an image or has more than MAX_PIXELS, reading only the file header."""
     if source is None:
@@ -40,7 +56,8 @@ def check_upload(source: str | bytes | None) -> None:
             width, height = image.size
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise gr.Error(
-            f"The upload is not an image that can be read ({err}). Upload a PNG, JPEG or WEBP file."
+            f"The upload is not an image that can be read ({public_message(str(err))}). Upload a PNG, JPEG or WEBP "
+            "file."
         ) from None
     if width * height > MAX_PIXELS:
         raise gr.Error(
@@ -78,7 +95,7 @@ def decode_errors(preprocess: Callable) -> Callable:
         except gr.Error as err:  # already a message for the user (gr.Error is a ValueError)
             raise quiet(err) from None
         except (OSError, ValueError, Image.DecompressionBombError) as err:
-            message = f"The upload could not be decoded ({err}). Upload a PNG, JPEG or WEBP file."
+            message = f"The upload could not be decoded ({public_message(str(err))}). Upload a PNG, JPEG or WEBP file."
             raise quiet(gr.Error(message)) from None
 
     return wrapper

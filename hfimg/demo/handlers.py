@@ -22,7 +22,7 @@ from PIL import Image
 
 from hfimg.degrade import gaussian_noise
 from hfimg.demo.editor import editor_to_image_and_hole
-from hfimg.demo.files import hole_image, quiet
+from hfimg.demo.files import hole_image, public_message, quiet
 from hfimg.demo.limits import (
     ENSEMBLE_MAX_PIXELS,
     INPAINT_MAX_SIDE,
@@ -78,7 +78,7 @@ def user_errors(handler: Callable) -> Callable:
             raise quiet(err) from None
         except (ValueError, TypeError, OSError, Image.DecompressionBombError) as err:
             # OSError: an upload that only fails when its pixels are read (a truncated JPEG decodes lazily).
-            raise quiet(gr.Error(str(err))) from None
+            raise quiet(gr.Error(public_message(str(err)))) from None
         except Exception as err:  # a bug, not the input: a short message for the visitor, the traceback in the log
             logger.exception("internal error in %s", handler.__name__)
             raise gr.Error(
