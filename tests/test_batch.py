@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import hfimg
-from hfimg.batch import run_folder
+from hfimg.batch import run_folder, save_like
 from hfimg.cli import main
 
 
@@ -94,6 +94,17 @@ def test_folder_restore(tmp_path, folder, capsys):
     hfimg.create_model("denoise-cnn", channels=3, features=4, depth=3).save_pretrained(model_dir)
     assert main(["restore", str(model_dir), str(folder), "-o", str(tmp_path / "clean")]) == 0
     assert "wrote 4, kept 0 already there, skipped 1" in capsys.readouterr().out
+    # Each written file is the library's result for that input, written in the input's format (save_like, the
+    # writer that keeps format, quality and profile): pixel for pixel, and never the input itself.
+    model = hfimg.load(model_dir)
+    for name in ("q.png", "p0.jpg", "p1.jpg", "p2.jpg"):
+        expected_file = tmp_path / f"expected-{name}"
+        save_like(
+            model.restore(folder / name), folder / name, expected_file, "PNG" if name.endswith("png") else "JPEG"
+        )
+        written = np.asarray(Image.open(tmp_path / "clean" / name), dtype=np.int16)
+        assert np.array_equal(written, np.asarray(Image.open(expected_file), dtype=np.int16))
+        assert np.abs(written - np.asarray(Image.open(folder / name), dtype=np.int16)).mean() > 5
 
 
 def test_an_image_the_mask_does_not_fit_is_skipped_with_the_reason(inpainter_dir, folder, tmp_path, capsys):

@@ -90,6 +90,20 @@ def test_latent_search_steps_are_checked(gan_dir, garment, tmp_path, capsys):
         capsys.readouterr()  # the progress bar of that search
 
 
+def test_generate_writes_the_grid_of_the_libraries_samples_for_num_and_seed(gan_dir, tmp_path):
+    from hfimg.imaging import images_to_grid
+
+    model = hfimg.load(gan_dir)
+    for num, seed in ((4, 3), (4, 5), (2, 3)):
+        output = tmp_path / f"grid-{num}-{seed}.png"
+        assert main(["generate", str(gan_dir), "--num", str(num), "--seed", str(seed), "-o", str(output)]) == 0
+        expected = images_to_grid(model.generate(num, seed=seed))
+        assert np.array_equal(np.asarray(Image.open(output)), np.asarray(expected))
+    grids = [np.asarray(Image.open(tmp_path / f"grid-4-{seed}.png")) for seed in (3, 5)]
+    assert not np.array_equal(*grids)  # the seed reached the model
+    assert Image.open(tmp_path / "grid-2-3.png").size != Image.open(tmp_path / "grid-4-3.png").size  # and --num
+
+
 def test_a_seed_out_of_range_is_one_line(gan_dir, tmp_path, capsys):
     assert main(["generate", str(gan_dir), "--num", "1", "--seed", str(2**70), "-o", str(tmp_path / "g.png")]) == 1
     err = capsys.readouterr().err
