@@ -305,7 +305,7 @@ def test_inpaint_accepts_a_black_and_white_mask_as_layer(client):
 
 
 @pytest.mark.parametrize("sigma", [0, 30])
-def test_restore(client, tmp_path, sigma):
+def test_restore(client, model_dirs, tmp_path, sigma):
     background, pixels = photo(tmp_path)
     noisy_path, restored_path, (before, after) = client.predict(
         handle_file(str(background)), sigma, api_name="/restore"
@@ -316,6 +316,11 @@ def test_restore(client, tmp_path, sigma):
     if sigma:
         assert 15 < np.std(noisy.astype(int) - pixels) < 45  # about sigma, less what clipping at 0/255 removes
     assert np.array_equal(np.asarray(Image.open(after)), restored)
+    # What reached the model: the noisy image it shows, not the clean upload.
+    model = hfimg.load(model_dirs["denoise"])
+    assert np.array_equal(restored, np.asarray(model.restore(Image.open(noisy_path))))
+    if sigma:
+        assert not np.array_equal(restored, np.asarray(model.restore(Image.open(background).convert("RGB"))))
 
 
 def test_restore_gives_the_photo_back_at_full_size_and_as_the_library_does(client, model_dirs, tmp_path):
