@@ -31,7 +31,6 @@ from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_o
 from hfimg.demo.handlers import GARMENT_METHODS, METHODS, Handlers
 from hfimg.demo.limits import (
     ENSEMBLE_MAX_PIXELS,
-    INPAINT_MAX_SIDE,
     MAX_FRAMES,
     MAX_IMAGES,
     MAX_PIXELS,
@@ -49,6 +48,7 @@ from hfimg.demo.slots import (
     load_models,
     model_ids,
 )
+from hfimg.inpainting import WORK_MAX_SIDE
 
 CONCURRENCY = 2  # requests computed at once, over all tabs together (2 CPU cores); the rest wait in the queue
 SHARED_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "models"}  # one limit for every model event
@@ -172,9 +172,9 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                             )  # fmt: skip
                         gr.Markdown(
                             f"PNG, JPEG or WEBP, up to {MAX_UPLOAD_MB} MB and {MAX_PIXELS / 1e6:.0f} megapixels. "
-                            f"Large photos keep their size: only the area around the mask is processed, at most "
-                            f"{INPAINT_MAX_SIDE} px wide for the networks. Pixels outside the mask come back "
-                            f"unchanged."
+                            f"Large photos keep their size: one longer than {WORK_MAX_SIDE} px is filled only in "
+                            f"the area around the mask, scaled to at most {WORK_MAX_SIDE} px (as `hfimg inpaint` "
+                            f"does; a message says which area). Pixels outside the mask come back unchanged."
                         )
                         method = gr.Radio(
                             list(METHODS), value="InpaintCNN", label="Method", elem_id="method",

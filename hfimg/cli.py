@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from hfimg.batch import FORMATS, run_folder
 from hfimg.imaging import images_to_grid
-from hfimg.inpainting import load_inpainter, method_specs
+from hfimg.inpainting import WORK_MAX_SIDE, load_inpainter, method_specs
 from hfimg.registry import class_phrase, list_models, load, model_names
 from hfimg.runtime import BACKENDS
 from hfimg.tasks import Generates, InpaintOptions, RestoreOptions, Restores
@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     inpaint.add_argument("--mask", dest="mask_option", help="The mask, as an option (instead of the positional).")
     inpaint.add_argument(
         "-o", "--output", help="Output file (default inpainted.png), or folder for a folder (default INPUT-inpainted)."
+    )
+    inpaint.add_argument(
+        "--max_side",
+        type=int,
+        default=WORK_MAX_SIDE,
+        help=f"An image longer than this is filled in a crop around the mask, scaled to this side (default "
+        f"{WORK_MAX_SIDE}, as the demo does); 0 = the whole image at its own size.",
     )
 
     restore = commands.add_parser("restore", help="Restore (denoise) an image or a folder of images.")
@@ -259,7 +266,7 @@ def _run_model_command(args: argparse.Namespace) -> int:
 def _inpaint(args: argparse.Namespace) -> int:
     """`hfimg inpaint METHOD_OR_MODEL ...`: a registered method (e.g. telea) or any model that inpaints."""
     try:
-        inpainter = load_inpainter(args.model)
+        inpainter = load_inpainter(args.model, max_side=args.max_side or None)
     except TypeError as err:
         raise SystemExit(f"hfimg: {err}") from None
     if args.backend and inpainter.model is not None:
@@ -270,11 +277,14 @@ def _inpaint(args: argparse.Namespace) -> int:
             return inpainter(image, mask, InpaintOptions(steps=args.steps)).image
 
         return _folder(inpaint, args, "inpainted", Path(args.mask))
-    return _single(
-        lambda bar: inpainter(args.image, args.mask, InpaintOptions(steps=args.steps, progress=bar)).image,
-        args,
-        "inpainted.png",
-    )
+
+    def inpaint_one(bar: _ProgressBar) -> Image.Image:
+        filled = inpainter(args.image, args.mask, InpaintOptions(steps=args.steps, progress=bar))
+        if (note := filled.region_note()) is not None:
+            print(f"{inpainter.name} {note} (--max_side 0: the whole image at its own size).")
+        return filled.image
+
+    return _single(inpaint_one, args, "inpainted.png")
 
 
 def _single(run: Callable[[_ProgressBar], Image.Image], args: argparse.Namespace, default_output: str) -> int:

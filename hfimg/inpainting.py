@@ -7,9 +7,11 @@ an `Inpainter`, called as `inpainter(image, mask, options) -> InpaintResult` wha
 benchmarks/bench_inpainting.py list and run methods only through here: a new method is one `register_inpainter`
 entry below, and nothing to edit in those three.
 
-Also here: how a method is applied to a photo larger than it wants (`inpaint_around_hole`: a crop around the hole,
-resized only when needed, the filled pixels pasted back) and which images the Fashion-MNIST methods fit
-(`is_garment_image`).
+Also here: the one placement rule every entry point (the API, the CLI, folder runs, the demo) shares, in
+`Inpainter.__call__`: an image whose longer side is at most `WORK_MAX_SIDE` (or the caller's `max_side`) is
+filled whole at its own size; a larger one only in a crop around the hole, scaled down to that side when larger
+(`inpaint_around_hole`, the filled pixels pasted back), and the result says which region it worked on. Generators
+are shown the whole image at their own size. And which images the Fashion-MNIST methods fit (`is_garment_image`).
 
 Example:
     >>> import numpy as np
@@ -46,6 +48,10 @@ from hfimg.imaging import (
 from hfimg.registry import class_phrase, load
 from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 
+# The longest side a method works at: larger photos are filled in a crop around the hole, scaled down to this. The
+# photo networks were trained on 128 px crops of photos at most 1024 px long, shrunk by 0.5-1: at this size a hole's
+# texture is at about the scale they learned, and a CNN pass stays well under a second on a CPU.
+WORK_MAX_SIDE = 512
 GARMENT_MAX_SIDE = 128  # Fashion-MNIST is 28x28; the demo's garment example is 112x112
 GREY_TOLERANCE = 8  # R, G and B may differ this much (0-255) in a grey image saved as colour (JPEG noise)
 
@@ -121,10 +127,19 @@ class Inpainter:
     """One inpainting method, ready to run: a registry entry with its model loaded, or any model that inpaints.
 
     Called as `inpainter(image, mask, options)`: image a PIL image, path, uint8 array or tensor; mask the same size,
-    white (>= 128) = fill. Returns an `InpaintResult`; the known pixels are the input's, bit for bit.
+    white (>= 128) = fill. Returns an `InpaintResult`; the known pixels are the input's, bit for bit. An image
+    longer than `max_side` is filled in a crop around the hole (see the module docstring); None = always whole.
     """
 
-    def __init__(self, spec: MethodSpec, model: HubModel | None = None, settings: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        spec: MethodSpec,
+        model: HubModel | None = None,
+        settings: Mapping[str, Any] | None = None,
+        max_side: int | None = WORK_MAX_SIDE,
+    ):
+        if max_side is not None and max_side < 16:
+            raise ValueError(f"max_side must be at least 16 px (or None: the whole image), got {max_side}.")
         if spec.fill is not None and model is not None:
             raise ValueError(f"{spec.name} is a classical method: it takes no model.")
         if spec.fill is None and not isinstance(model, Inpaints):
@@ -140,6 +155,7 @@ class Inpainter:
         self.spec = spec
         self.model = model
         self.settings = {**spec.settings, **(settings or {})}
+        self.max_side = max_side
 
     @property
     def name(self) -> str:
@@ -151,12 +167,36 @@ class Inpainter:
         # ones returned the input unchanged or one flat colour, and a latent search a sample unrelated to the input.
         hole = read_hole(mask)
         refuse_full_hole(hole)
+        placement = self.placement(self.max_side)
+        if placement.whole_image or self.max_side is None:
+            return self._fill(image, hole, options)
+        picture = self._picture(image)
+        if max(picture.size) <= self.max_side:  # small enough: filled whole, at its own size
+            return self._fill(image if self.model is not None else picture, hole, options)
+        load_mask(hole, picture.size)  # a mask of another size is refused here, as the method would refuse it
+        passes: list[Image.Image] = []
+
+        def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
+            filled = self._fill(crop, crop_hole, options)
+            passes.extend(filled.passes)
+            return filled.image
+
+        result = inpaint_around_hole(picture, hole, fill, max_side=self.max_side)
+        box = hole_box(hole)  # the region inpaint_around_hole cut (the same rule, the same default margin)
+        work_size = fit_size((box[2] - box[0], box[3] - box[1]), self.max_side)
+        return InpaintResult(result, passes, region=box, work_size=work_size)
+
+    def _picture(self, image: ImageInput) -> Image.Image:
+        """An image as the classical methods take it: upright, within the pixel limit; no channel count to follow,
+        so 16-bit and float grey stays grey and other modes (P, LA, CMYK, ...) become RGB."""
+        picture = open_image(image)
+        return working_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
+
+    def _fill(self, image: ImageInput, hole: np.ndarray, options: InpaintOptions) -> InpaintResult:
+        """The method itself on the image it is given, whole."""
         if self.model is not None:
             return self.model.inpaint_task(image, hole, options)  # the mask read once; the model checks its size
-        # Read as the models read an image (upright, within the pixel limit); no channel count to follow, so
-        # 16-bit and float grey stays grey and other modes (P, LA, CMYK, ...) become RGB.
-        picture = open_image(image)
-        picture = working_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
+        picture = self._picture(image)
         return InpaintResult(self.spec.fill(picture, load_mask(hole, picture.size), **self.settings))
 
     def placement(self, max_side: int | None = None) -> Placement:
@@ -168,10 +208,14 @@ class Inpainter:
 
 
 def load_inpainter(
-    name_or_model: str | Path, model: HubModel | None = None, settings: Mapping[str, Any] | None = None
+    name_or_model: str | Path,
+    model: HubModel | None = None,
+    settings: Mapping[str, Any] | None = None,
+    max_side: int | None = WORK_MAX_SIDE,
 ) -> Inpainter:
     """An `Inpainter` for a registered method (by name or id: its default model is loaded, unless `model` is given)
-    or for a model that inpaints (bundled id, folder or Hub repo id, as `hfimg.load` takes)."""
+    or for a model that inpaints (bundled id, folder or Hub repo id, as `hfimg.load` takes); `max_side` as in
+    `Inpainter`."""
     # A model folder named like a method (e.g. ./gan holding a config.json) is the model the user means.
     is_model_folder = (Path(name_or_model).expanduser() / "config.json").is_file()
     spec = None if is_model_folder else method_spec(str(name_or_model))
@@ -181,7 +225,7 @@ def load_inpainter(
         spec = MethodSpec(name, str(name_or_model), f"the model {name_or_model}", model=str(name_or_model))
     elif spec.model is not None and model is None:
         model = load(spec.model)
-    return Inpainter(spec, model.eval() if model is not None else None, settings)
+    return Inpainter(spec, model.eval() if model is not None else None, settings, max_side)
 
 
 def is_garment_image(image: Image.Image) -> bool:
@@ -220,13 +264,19 @@ def hole_box(hole: np.ndarray, margin: float = 0.5, min_margin: int = 16) -> tup
     return max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad)
 
 
+def fit_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """A (width, height) scaled down (aspect kept) so that its longer side is at most `max_side`; unchanged if it
+    fits."""
+    scale = max_side / max(size)
+    if scale >= 1:
+        return size
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
 def fit_within(image: Image.Image, max_side: int) -> Image.Image:
     """`image` scaled down (aspect kept) so that its longer side is at most `max_side`; unchanged if it fits."""
-    scale = max_side / max(image.size)
-    if scale >= 1:
-        return image
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
+    size = fit_size(image.size, max_side)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
 def _resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -276,7 +326,7 @@ def inpaint_around_hole(
 
     size = work_size
     if size is None and max_side is not None and max(crop.size) > max_side:
-        size = fit_within(crop, max_side).size
+        size = fit_size(crop.size, max_side)
     if size is None or size == crop.size:
         filled = fill(crop, crop_hole)
     else:

@@ -58,6 +58,20 @@ class InpaintResult:
 
     image: Image.Image
     passes: list[Image.Image] = field(default_factory=list)
+    # The (left, top, right, bottom) box the method worked on when it was not the whole image (a crop around the
+    # hole of a large photo), and the (width, height) that crop was given to the method at; None when whole.
+    region: tuple[int, int, int, int] | None = None
+    work_size: tuple[int, int] | None = None
+
+    def region_note(self) -> str | None:
+        """One sentence on the region worked on, for a user; None when it was the whole image."""
+        if self.region is None:
+            return None
+        left, top, right, bottom = self.region
+        note = f"worked on the {right - left}x{bottom - top} region around the mask (from x={left}, y={top})"
+        if self.work_size is not None and self.work_size != (right - left, bottom - top):
+            note += f", scaled to {self.work_size[0]}x{self.work_size[1]} for the method"
+        return note + "; every pixel outside the mask is the input's"
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,36 @@ def test_inpaint_changes_only_the_hole(client, app, tmp_path, method):
     assert len(passes) == (3 if method == "InpaintRCNN" else 0)
 
 
+@pytest.mark.parametrize("method", ["InpaintCNN", "InpaintRCNN", "OpenCV Telea"])
+def test_the_demo_and_the_cli_give_one_answer_on_a_large_photo(client, model_dirs, tmp_path, capsys, method):
+    """A 741x500 photo: the demo fills the same crop around the mask as `hfimg inpaint`, pixel for pixel, and both
+    say which region they worked on."""
+    from hfimg.cli import main
+
+    background, pixels = photo(tmp_path, size=(741, 500))
+    mask = np.zeros(pixels.shape[:2], dtype=np.uint8)
+    mask[300:420, 500:700] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    layer = np.zeros((*pixels.shape[:2], 4), dtype=np.uint8)
+    layer[mask > 0] = (57, 255, 20, 255)
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    result_path, _, _ = client.predict(
+        editor_value(background, tmp_path / "layer.png"), method, 3, 10, -1, api_name="/inpaint"
+    )
+    spec = {"InpaintCNN": model_dirs["inpaint_cnn"], "InpaintRCNN": model_dirs["inpaint_rcnn"]}.get(method, "telea")
+    args = [str(background), str(tmp_path / "mask.png"), "-o", str(tmp_path / "cli.png")]
+    assert main(["inpaint", spec, *args, *(["--steps", "3"] if method == "InpaintRCNN" else [])]) == 0
+    assert "region around the mask" in capsys.readouterr().out
+    demo, cli = np.asarray(Image.open(result_path)), np.asarray(Image.open(tmp_path / "cli.png"))
+    assert demo.shape == cli.shape == pixels.shape
+    assert np.array_equal(demo, cli)
+    assert np.array_equal(demo[mask == 0], pixels[mask == 0]) and not np.array_equal(demo, pixels)
+    # The whole image at its own size (--max_side 0) is another answer: the rule is what makes them agree.
+    if method == "InpaintCNN":
+        assert main(["inpaint", spec, *args[:2], "-o", str(tmp_path / "whole.png"), "--max_side", "0"]) == 0
+        assert not np.array_equal(np.asarray(Image.open(tmp_path / "whole.png")), cli)
+
+
 def test_inpaint_with_an_uploaded_mask(client, tmp_path):
     background, pixels = photo(tmp_path)
     layer, stroke = stroke_layer(tmp_path)

@@ -12,7 +12,6 @@ import logging
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 import gradio as gr
@@ -25,7 +24,6 @@ from hfimg.demo.editor import editor_to_image_and_hole
 from hfimg.demo.files import hole_image, public_message, quiet
 from hfimg.demo.limits import (
     ENSEMBLE_MAX_PIXELS,
-    INPAINT_MAX_SIDE,
     MAX_FRAMES,
     MAX_IMAGES,
     MAX_SEARCH_STEPS,
@@ -37,7 +35,6 @@ from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, images_to_grid, lo
 from hfimg.inpainting import (
     GARMENT_MAX_SIDE,
     Inpainter,
-    inpaint_around_hole,
     is_garment_image,
     method_spec,
     method_specs,
@@ -195,16 +192,13 @@ class Handlers:
             label = check_label(label) if class_choices(inpainter.model) else None
             options = InpaintOptions(steps=check_search_steps(latent_steps), label=label, progress=report)
 
-        passes: list[tuple[Image.Image, str]] = []  # the image after each pass, captioned (recurrent methods)
-
-        def fill(crop: Image.Image, crop_hole: np.ndarray) -> Image.Image:
-            filled = inpainter(crop, hole_image(crop_hole), options)
-            passes.extend((frame, f"pass {i + 1}/{len(filled.passes)}") for i, frame in enumerate(filled.passes))
-            return filled.image
-
-        placement = inpainter.placement(INPAINT_MAX_SIDE)
-        result = inpaint_around_hole(image, hole, fill, **asdict(placement))
-        return result, (image, result), passes
+        # The library's own placement rule (hfimg.inpainting.Inpainter), as the CLI and the API apply it: a photo
+        # longer than WORK_MAX_SIDE is filled in a crop around the mask, which the visitor is told.
+        filled = inpainter(image, hole_image(hole), options)
+        if (note := filled.region_note()) is not None:
+            gr.Info(f"{inpainter.name} {note}.")
+        passes = [(frame, f"pass {i + 1}/{len(filled.passes)}") for i, frame in enumerate(filled.passes)]
+        return filled.image, (image, filled.image), passes
 
     def _inpainter(self, method: str) -> Inpainter:
         """The method's Inpainter, with its slot's model (a gr.Error if that model is not loaded)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 MAX_UPLOAD_MB = 10  # uploads above this are refused by gradio before they reach a handler
 MAX_PIXELS = 16_000_000  # larger images are refused with a message (checked from the file header, not decoded)
-INPAINT_MAX_SIDE = 512  # the networks see at most this (the crop around the mask is resized, never the photo)
 # The denoiser restores any image the upload accepts at full size (in tiles); its self-ensemble runs the network 8
 # times, so the demo offers it up to this many pixels (said on the checkbox, refused before any work above it).
 ENSEMBLE_MAX_PIXELS = 2_000_000
