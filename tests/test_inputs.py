@@ -63,18 +63,6 @@ def test_boolean_mask_array():
     assert np.array_equal(load_mask(strokes(), (40, 30)), strokes())
 
 
-def test_empty_mask_warns_and_returns_the_image(inpainter):
-    image = photo()
-    with pytest.warns(UserWarning, match="mask is empty"):
-        result = inpainter.inpaint(image, np.zeros((30, 40), dtype=np.uint8))
-    assert np.array_equal(np.asarray(result), np.asarray(image))
-
-
-def test_mask_over_the_whole_image_is_refused(inpainter):
-    with pytest.raises(ValueError, match="covers the whole image"):
-        inpainter.inpaint(photo(), np.full((30, 40), 255, dtype=np.uint8))
-
-
 def test_exif_rotated_photo_is_used_upright(inpainter, tmp_path):
     stored = photo(40, 30)  # stored 40 wide, 30 tall; shown rotated: 30 wide, 40 tall
     exif = Image.Exif()
