@@ -28,8 +28,10 @@ def measured_summary(name: str, reports: dict[str, dict]) -> str:
         blurred = next(row for row in rows if row["kind"] == "blurred")
         fids = " / ".join(f"{mine['judges'][judge]:.2f}" for judge in report["judges"])
         blur = " / ".join(f"{blurred['judges'][judge]:.2f}" for judge in report["judges"])
-        accuracy = mine["two_sample_accuracy"]
-        return f"FID {fids} under three judges (blurred real images: {blur}); two-sample test {accuracy:.0%}"
+        runs = mine.get("two_sample_runs") or [mine["two_sample_accuracy"]]
+        spread = f" ({min(runs):.0%}-{max(runs):.0%} over {len(runs)} runs)" if len(runs) > 1 else ""
+        test = f"two-sample test {mine['two_sample_accuracy']:.0%}{spread}"
+        return f"FID {fids} under three judges (blurred real images: {blur}); {test}"
     if kind == "denoising":
         denoising = DenoisingReport.from_dict(report)
         # only the shipped model's rows: not a previous release, nor variants
