@@ -245,7 +245,7 @@ def main() -> None:
         "benchmark": "speed",
         "command": " ".join(["python -m benchmarks.bench_speed", *sys.argv[1:]]),
         "machine": machine(),
-        "weights": weights_record(args.models),
+        "weights": weights_record(f"hfimg/{name}" for name in args.models),  # bundled models, named without the org
         "fast_bf16": runtime.fast_bf16(torch.device("cpu")),
         "peaks": peaks,
         "backends": [*BACKENDS, *(["torch.compile"] if args.compile else [])],
