@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -102,6 +104,25 @@ def test_generate_writes_the_grid_of_the_libraries_samples_for_num_and_seed(gan_
     grids = [np.asarray(Image.open(tmp_path / f"grid-4-{seed}.png")) for seed in (3, 5)]
     assert not np.array_equal(*grids)  # the seed reached the model
     assert Image.open(tmp_path / "grid-2-3.png").size != Image.open(tmp_path / "grid-4-3.png").size  # and --num
+
+
+def test_inpaint_writes_what_the_library_gives_for_the_same_image_and_mask(tmp_path):
+    from hfimg.inpainting import load_inpainter
+
+    model_dir = tmp_path / "inpainter"
+    hfimg.create_model("inpaint-cnn", channels=3, base_channels=4, depth=2).save_pretrained(model_dir)
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    mask = np.zeros((40, 56), dtype=np.uint8)
+    mask[10:25, 20:40] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    for method in (str(model_dir), "telea"):
+        output = tmp_path / f"out-{Path(method).name}.png"
+        assert main(["inpaint", method, str(tmp_path / "in.png"), str(tmp_path / "mask.png"), "-o", str(output)]) == 0
+        expected = load_inpainter(method)(tmp_path / "in.png", tmp_path / "mask.png").image
+        written = np.asarray(Image.open(output))
+        assert np.array_equal(written, np.asarray(expected))
+        assert not np.array_equal(written[mask > 0], pixels[mask > 0])  # the hole was filled, not copied
 
 
 def test_a_seed_out_of_range_is_one_line(gan_dir, tmp_path, capsys):
