@@ -55,3 +55,38 @@ def test_the_record_is_the_weights_files_own_hash(tmp_path):
     assert weights_record([folder, "someone/hub-model"]) == {str(folder): hashlib.sha256(b"weights").hexdigest()}
     (folder / "model.safetensors").write_bytes(b"other weights")
     assert weights_sha256(folder) != hashlib.sha256(b"weights").hexdigest()
+
+
+# Each committed report and the benchmark whose `markdown` renders it.
+RENDERERS = {
+    "denoising": "bench_denoising",
+    "gan_ablation": "bench_gan_recipes",
+    "gan_recipes": "bench_gan_recipes",
+    "generation": "bench_generation",
+    "health": "bench_health",
+    "inpaint_cures": "bench_inpaint_cures",
+    "inpainting": "bench_inpainting",
+    "prior": "bench_prior",
+    "speed": "bench_speed",
+}
+
+
+def test_every_report_has_its_renderer():
+    assert set(RENDERERS) == {path.stem for path in RESULTS}
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_results_md_shows_the_tables_rendered_from_each_committed_report(name):
+    """RESULTS.md (and the report's own .md, where there is one) carry every table row the benchmark renders from
+    its committed JSON: a report re-run without its tables rewritten, or a table edited by hand, fails here."""
+    import importlib
+
+    report = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+    rendered = importlib.import_module(f"benchmarks.{RENDERERS[name]}").markdown(report)
+    rows = [line for line in rendered.splitlines() if line.startswith("|")]
+    assert rows
+    for document in (ROOT / "benchmarks" / "RESULTS.md", ROOT / "benchmarks" / "results" / f"{name}.md"):
+        if document.is_file():
+            lines = set(document.read_text().splitlines())
+            missing = [row for row in rows if row not in lines]
+            assert not missing, f"{document.name} lacks {len(missing)} rows of {name}.json's tables: {missing[:2]}"
