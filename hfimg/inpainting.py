@@ -182,8 +182,7 @@ class Inpainter:
             return filled.image
 
         result = inpaint_around_hole(picture, hole, fill, max_side=self.max_side)
-        box = hole_box(hole)  # the region inpaint_around_hole cut (the same rule, the same default margin)
-        work_size = fit_size((box[2] - box[0], box[3] - box[1]), self.max_side)
+        box, work_size = work_region(hole, max_side=self.max_side)  # what inpaint_around_hole cut, and its size
         return InpaintResult(result, passes, region=box, work_size=work_size)
 
     def _picture(self, image: ImageInput) -> Image.Image:
@@ -286,6 +285,25 @@ def _resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(scaled) > 0
 
 
+def work_region(
+    hole: np.ndarray,
+    *,
+    max_side: int | None = None,
+    work_size: tuple[int, int] | None = None,
+    whole_image: bool = False,
+    margin: float = 0.5,
+) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """The (left, top, right, bottom) box `inpaint_around_hole` cuts for a hole (arguments as there) and the
+    (width, height) it gives the method: the box's own size unless `work_size` is given or it is longer than
+    `max_side`."""
+    height, width = hole.shape
+    box = (0, 0, width, height) if whole_image else hole_box(hole, margin)
+    size = (box[2] - box[0], box[3] - box[1])
+    if work_size is not None:
+        return box, work_size
+    return box, size if max_side is None else fit_size(size, max_side)
+
+
 def inpaint_around_hole(
     image: Image.Image,
     hole: np.ndarray,
@@ -320,14 +338,10 @@ def inpaint_around_hole(
         raise ValueError(f"hole shape {hole.shape} does not match image size {image.width}x{image.height}.")
     if not hole.any():
         return image.copy()
-    box = (0, 0, image.width, image.height) if whole_image else hole_box(hole, margin)
+    box, size = work_region(hole, max_side=max_side, work_size=work_size, whole_image=whole_image, margin=margin)
     left, top, right, bottom = box
     crop, crop_hole = image.crop(box), hole[top:bottom, left:right]
-
-    size = work_size
-    if size is None and max_side is not None and max(crop.size) > max_side:
-        size = fit_size(crop.size, max_side)
-    if size is None or size == crop.size:
+    if size == crop.size:
         filled = fill(crop, crop_hole)
     else:
         filled = fill(crop.resize(size, Image.Resampling.LANCZOS), _resize_hole(crop_hole, size))
