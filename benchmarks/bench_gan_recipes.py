@@ -206,20 +206,15 @@ def main(argv: list[str] | None = None) -> dict:
         "--curve_samples", type=int, default=2000, help="Samples per learning-curve point (biased low, comparable)."
     )
     parser.add_argument("--two_sample_steps", type=int, default=500, help="Steps of each two-sample-test network.")
-    parser.add_argument("--two_sample_seeds", type=int, default=3, help="Two-sample tests per final measurement.")
     parser.add_argument("--judges", nargs="+", default=judging.JUDGES, help="As in judging.")
     parser.add_argument("--curves", nargs="+", default=None, help="Rows with a learning curve (default: all).")
-    parser.add_argument(
-        "--mirror_factor",
-        type=float,
-        default=judging.MIRROR_FACTOR,
-        help="A judge is used only if the mirrored training images are this many times further from the test images "
-        "than the training images themselves (FID); 0 keeps every judge (tests on images without an orientation).",
-    )
+    judging.add_panel_arguments(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the measurements.")
     parser.add_argument("--train_only", action="store_true", help="Train, measure nothing.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
     args = parser.parse_args(argv)
+    if args.curve_samples > args.num_samples:  # refused before any training, not after it
+        parser.error("--curve_samples must not exceed --num_samples (the test images the curves are measured on).")
     train(args.rows, args)
     if args.train_only:
         return {}
@@ -232,10 +227,6 @@ def main(argv: list[str] | None = None) -> dict:
     panel = judging.Panel(judges, test, args.two_sample_steps, args.two_sample_seeds, args.mirror_factor)
     train_images = judging.real_images("train", args.num_samples)
     judge_check = panel.check(judging.as_tensor(train_images), judging.as_tensor(judging.mirrored(train_images)))
-    for judge, why in panel.refused.items():
-        print(f"not used: {judge} {why}", flush=True)
-    if args.curve_samples > args.num_samples:
-        parser.error("--curve_samples must not exceed --num_samples (the test images the curves are measured on).")
     rows = []
     for row in args.rows:
         folder = args.runs_dir / row

@@ -46,10 +46,10 @@ import torch
 from benchmarks.common import command_line, load_model, machine, publish, weights_record
 from benchmarks.judging import (
     JUDGES,
-    MIRROR_FACTOR,
     SHARE_RANGE,
     TEST_SPLIT_SIZE,
     Panel,
+    add_panel_arguments,
     as_tensor,
     augmentation_check,
     blurred,
@@ -115,20 +115,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--two_sample_steps", type=int, default=500, help="Training steps of each two-sample-test network."
     )
-    parser.add_argument(
-        "--two_sample_seeds", type=int, default=3, help="Two-sample tests per set (median and range are reported)."
-    )
+    add_panel_arguments(parser)
     parser.add_argument(
         "--no_references",
         action="store_true",
         help="Measure the models only (quick comparisons of runs); the judges are not checked on mirrored images.",
-    )
-    parser.add_argument(
-        "--mirror_factor",
-        type=float,
-        default=MIRROR_FACTOR,
-        help="A judge is used only if the mirrored training images are this many times further from the test images "
-        "than the training images themselves (FID); 0 keeps every judge (tests on images without an orientation).",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
@@ -157,8 +148,6 @@ def main(argv: list[str] | None = None) -> dict:
         sets["test images resized 28 -> 32 -> 28"] = ("round trip", as_tensor(round_trip(test_images)))
         sets["blurred test images (3x3, sigma 1)"] = ("blurred", as_tensor(blurred(test_images)))
         judge_check = panel.check(sets["floor: train images"][1], sets["mirrored train images"][1])
-        for judge, why in panel.refused.items():
-            print(f"not used: {judge} {why}", flush=True)
         augmentations = augmentation_check(panel, args.num_samples)
     generators = {}
     for model_id in args.models:

@@ -82,6 +82,23 @@ def to_native(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.asarray(image.convert("L"))
 
 
+def add_panel_arguments(parser) -> None:
+    """The `Panel` flags both generation benchmarks take: two-sample tests per set and the judges' mirror check."""
+    parser.add_argument(
+        "--two_sample_seeds",
+        type=int,
+        default=3,
+        help="Two-sample tests per set (median and range reported).",
+    )
+    parser.add_argument(
+        "--mirror_factor",
+        type=float,
+        default=MIRROR_FACTOR,
+        help="A judge is used only if the mirrored training images are this many times further from the test images "
+        "than the training images themselves (FID); 0 keeps every judge (tests on images without an orientation).",
+    )
+
+
 def mirrored(images: list[np.ndarray]) -> list[np.ndarray]:
     """Each uint8 image flipped left to right."""
     return [np.ascontiguousarray(image[:, ::-1]) for image in images]
@@ -148,12 +165,14 @@ class Panel:
     def check(self, floor: torch.Tensor, mirror: torch.Tensor) -> dict[str, dict[str, float]]:
         """Measure the training images and their mirror images under every judge; drop each judge that does not put
         the mirrored set `mirror_factor` times further than the training images. Returns {judge: {"floor": FID,
-        "mirrored": FID, "needed": mirror_factor, "used": 1.0 or 0.0}}; raises when no judge is left."""
+        "mirrored": FID, "needed": mirror_factor, "used": 1.0 or 0.0}}; prints each judge it drops and raises when
+        no judge is left."""
         found = {}
         floor_fids, mirror_fids = self.fids(floor), self.fids(mirror)
         for name in self.judges:
             floor_fid, mirror_fid = floor_fids[name], mirror_fids[name]
-            used = mirror_fid >= self.mirror_factor * max(floor_fid, 1e-6)
+            ratio = mirror_fid / max(floor_fid, 1e-6)
+            used = ratio >= self.mirror_factor
             found[name] = {
                 "floor": floor_fid,
                 "mirrored": mirror_fid,
@@ -162,12 +181,13 @@ class Panel:
             }
             if not used:
                 self.refused[name] = (
-                    f"puts the mirrored training images only {mirror_fid / max(floor_fid, 1e-6):.1f}x as far as the "
+                    f"puts the mirrored training images only {ratio:.1f}x as far as the "
                     f"training images (FID {mirror_fid:.2f} vs {floor_fid:.2f}; {self.mirror_factor:g}x needed)"
                 )
-        for name in self.refused:
+        for name, why in self.refused.items():
             self.judges.pop(name, None)
             self.reference.pop(name, None)
+            print(f"not used: {name} {why}", flush=True)
         if not self.judges:
             raise RuntimeError(
                 "no judge sees a mirrored Fashion-MNIST: " + "; ".join(f"{n} {why}" for n, why in self.refused.items())
@@ -188,11 +208,12 @@ class Panel:
             metrics.two_sample_accuracy(self.test, images, steps=self.two_sample_steps, seed=seed)
             for seed in range(self.two_sample_seeds)
         ]
+        fids = {name: metrics.fid(self.reference[name], own[name]) for name in self.reference}
         return {
-            "fid": metrics.fid(self.reference[first], own[first]),
+            "fid": fids[first],
             "kid": kid.mean,
             "kid_std": kid.std,
-            "judges": {name: metrics.fid(self.reference[name], own[name]) for name in self.reference},
+            "judges": fids,
             "precision": fidelity.precision,
             "recall": fidelity.recall,
             "two_sample_accuracy": statistics.median(accuracies),

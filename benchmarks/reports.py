@@ -97,6 +97,15 @@ class DenoisingRow(Record):
         return cls(**{"detail": None, **row})
 
 
+def _moved_after(entry: dict[str, Any], key: str, anchor: str) -> dict[str, Any]:
+    """`entry` with `key` moved to right after `anchor`: a field's place in the JSON when the dataclass declares
+    it elsewhere (a base class's field, or one with a default)."""
+    value = {k: v for k, v in entry.items() if k != key}
+    keys = list(value)
+    at = keys.index(anchor) + 1
+    return {**{k: value[k] for k in keys[:at]}, key: entry[key], **{k: value[k] for k in keys[at:]}}
+
+
 def _is_default(entry: Field, value: Any) -> bool:
     """Whether a field with a default holds it: such fields are left out of the JSON, as in reports written before
     the field existed (so reading and writing an old report gives it back unchanged)."""
@@ -144,10 +153,7 @@ class Report:
                 report[entry.name] = value
         report[self.ROWS_KEY] = [row.to_dict() for row in self.rows]
         if "weights" in report and "command" in report:  # written right after the command, as the benchmarks do
-            weights = report.pop("weights")
-            keys = list(report)
-            at = keys.index("command") + 1
-            report = {**{k: report[k] for k in keys[:at]}, "weights": weights, **{k: report[k] for k in keys[at:]}}
+            report = _moved_after(report, "weights", "command")
         return report
 
 
@@ -219,13 +225,10 @@ class Figures(Record):
 
     def to_dict(self) -> dict[str, Any]:
         entry = asdict(self)
-        runs = entry.pop("two_sample_runs")
-        if not runs:  # reports from before the test ran over several seeds have no such key
+        if not entry["two_sample_runs"]:  # reports from before the test ran over several seeds have no such key
+            del entry["two_sample_runs"]
             return entry
-        # benchmarks.judging writes the runs right after the test's time
-        keys = list(entry)
-        at = keys.index("two_sample_seconds") + 1
-        return {**{k: entry[k] for k in keys[:at]}, "two_sample_runs": runs, **{k: entry[k] for k in keys[at:]}}
+        return _moved_after(entry, "two_sample_runs", "two_sample_seconds")  # where benchmarks.judging writes it
 
     @property
     def two_sample_cell(self) -> str:
