@@ -20,10 +20,17 @@ variant differs from `open-gates` (or the one before it) in one respect:
 * `simple-gate`: NAFNet's SimpleGate after a LayerNorm in every layer (`gates="simple"`), no sigmoid to saturate;
 * `simple-gate-sobel`: that, plus the Sobel-gradient loss;
 * `plain-decoder-texture`: the plain decoder correcting a textured start: pull-push plus the photo's own detail
-  copied into the hole (`texture=True`, `hfimg.texture`), so the network starts from a fill with detail.
+  copied into the hole (`texture=True`, `hfimg.texture`), so the network starts from a fill with detail;
+* `blend`: the plain decoder given three classical fills (pull-push, OpenCV Navier-Stokes, pull-push + texture
+  transfer: `blend=True`, `hfimg.classical.blend_fills`), weighing them pixel by pixel and correcting the blend; it
+  starts from their plain average, the classical method `blend`;
+* `blend-slim`: the same at a quarter of the compute (base 16, 0.8M parameters): more steps in the same minutes;
+* `blend-slim-l2`: that, trained with the L2 loss PSNR measures instead of L1;
+* `blend-slim-ema`, `blend-slim-l2-ema`: those at half the learning rate (1e-4), scored on an exponential moving
+  average of the weights (decay 0.999), as the denoiser ships.
 
-Then each trained model is scored by `benchmarks.bench_inpainting` on the validation photos next to pull-push, the
-fill the correcting variants start from (same crops, masks and metrics), and its run's last gradient health
+Then each trained model is scored by `benchmarks.bench_inpainting` on the validation photos next to the fills the
+variants start from (pull-push; the blend) (same crops, masks and metrics), and its run's last gradient health
 (`health.jsonl`: the share of parameter tensors without gradient, the lowest mean gate) is read.
 """
 
@@ -42,6 +49,7 @@ import torch
 from benchmarks import bench_inpainting
 from benchmarks.bench_health import pytorch_default_init
 from benchmarks.common import command_line, machine, publish, weights_record
+from hfimg.inpainting import method_spec
 from hfimg.registry import create_model
 from hfimg.runtime import fast_bf16
 from hfimg.training.trainer import HEALTH_LOG
@@ -61,6 +69,19 @@ VARIANTS: dict[str, Variant] = {
     "simple-gate": ({"gates": "simple"}, None, []),
     "simple-gate-sobel": ({"gates": "simple"}, None, ["--gradient_weight", "1"]),
     "plain-decoder-texture": ({"gates": "encoder", "texture": True}, None, []),
+    "blend": ({"gates": "encoder", "blend": True}, None, []),
+    "blend-slim": ({"gates": "encoder", "blend": True, "base_channels": 16}, None, []),
+    "blend-slim-l2": ({"gates": "encoder", "blend": True, "base_channels": 16}, None, ["--loss", "l2"]),
+    "blend-slim-ema": (
+        {"gates": "encoder", "blend": True, "base_channels": 16},
+        None,
+        ["--ema_decay", "0.999", "--learning_rate", "1e-4"],
+    ),
+    "blend-slim-l2-ema": (
+        {"gates": "encoder", "blend": True, "base_channels": 16},
+        None,
+        ["--loss", "l2", "--ema_decay", "0.999", "--learning_rate", "1e-4"],
+    ),
 }
 
 
@@ -116,7 +137,9 @@ def main(argv: list[str] | None = None) -> dict:
         for result in scored["results"]:
             if result["method"] == label:
                 rows.append({"variant": name, **{k: v for k, v in result.items() if k != "method"}})
-    rows += [{"variant": "pull-push", **r} for r in scored["results"] if r["method"] == "pull-push interpolation"]
+    # The fills the variants start from (pull-push; the blend for the blending ones), as rows of their own.
+    starts = {m["name"]: method_spec(m["name"]).id for m in scored["methods"] if m["model"] is None}
+    rows += [{"variant": starts[r["method"]], **r} for r in scored["results"] if r["method"] in starts]
     report = {
         "benchmark": "inpaint_cures",
         "machine": machine(),

@@ -54,7 +54,7 @@ def on_colour(fill: PixelFill) -> Fill:
 
 
 def _opencv(flag_name: str, pixels: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
-    import cv2  # an extra ("app", "metrics"); imported here so that the rest of hfimg works without OpenCV
+    import cv2  # imported here: importing hfimg stays fast, and OpenCV loads only for the methods that use it
 
     # 8-bit 1- or 3-channel images and a uint8 mask, non-zero = fill; these algorithms work per channel, so the
     # channel order (RGB here, BGR in OpenCV's habits) does not matter.
@@ -82,7 +82,9 @@ def biharmonic_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _on_tensors(pixels: np.ndarray, hole: np.ndarray, fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+def on_tensors(
+    pixels: np.ndarray, hole: np.ndarray, fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+) -> np.ndarray:
     """Run a tensor fill, (1, C, H, W) in [-1, 1] (the networks' range) and (1, 1, H, W) hole -> (1, C, H, W), on
     uint8 pixels (H, W) or (H, W, 3) and an (H, W) bool hole; returns uint8 pixels of the same shape."""
     x = torch.from_numpy(np.array(pixels, dtype=np.float32)) / 127.5 - 1  # a copy: PIL's arrays are read-only
@@ -95,13 +97,56 @@ def _on_tensors(pixels: np.ndarray, hole: np.ndarray, fill: Callable[[torch.Tens
 def pull_push_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Pull-push interpolation (`hfimg.layers.pull_push_fill`) alone, the networks' own starting fill: the average of
     the nearest known pixels, blended across scales."""
-    return _on_tensors(pixels, hole, pull_push_fill)
+    return on_tensors(pixels, hole, pull_push_fill)
 
 
 def pull_push_texture_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Pull-push interpolation, then the known region's fine detail copied into the hole by contextual residual
     aggregation (`hfimg.texture`, after HiFill, Yi et al., 2020)."""
-    return _on_tensors(pixels, hole, lambda x, hole: contextual_residual_aggregation(pull_push_fill(x, hole), hole))
+    return on_tensors(pixels, hole, lambda x, hole: contextual_residual_aggregation(pull_push_fill(x, hole), hole))
+
+
+# --- the blend: three fills that go wrong in different ways, averaged ------------------------------------------------
+
+# The fills the blend averages, in the order `blend_fills` stacks them (and a blending network's weights follow).
+BLEND_FILLS = ("pull-push", "navier-stokes", "pull-push-texture")
+
+
+def navier_stokes_fill(image: torch.Tensor, hole: torch.Tensor, radius: int = OPENCV_RADIUS) -> torch.Tensor:
+    """`navier_stokes_pixels` on tensors: image (B, C, H, W) in [-1, 1] (C = 1 or 3), hole (B, 1, H, W), 1 = hole
+    -> (B, C, H, W) float32, the known pixels as given. Rounded to 8 bits, as OpenCV works; no gradient."""
+    batch, channels = image.shape[:2]
+    pixels = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    is_hole = hole.detach()[:, 0] > 0.5  # (B, H, W)
+    filled = []
+    for one, one_hole in zip(pixels.cpu().numpy(), is_hole.cpu().numpy(), strict=True):  # (H, W, C), (H, W)
+        out = navier_stokes_pixels(np.ascontiguousarray(one[..., 0] if channels == 1 else one), one_hole, radius)
+        filled.append(torch.from_numpy(out.reshape(one.shape)))
+    result = torch.stack(filled).permute(0, 3, 1, 2).to(image.device, torch.float32) / 127.5 - 1  # (B, C, H, W)
+    return torch.where(is_hole[:, None], result, image.float())
+
+
+def blend_fills(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The fills of `BLEND_FILLS` for one batch: image (B, C, H, W) in [-1, 1] (the hole's values ignored), hole
+    (B, 1, H, W), 1 = hole -> (B, K, C, H, W) float32, K = len(BLEND_FILLS); no gradient (they are inputs).
+
+    Pull-push averages the nearest known pixels across scales (too flat at edges), Navier-Stokes continues the
+    border's isophotes inwards (sharp, but it smears them across wide holes), texture transfer adds detail copied
+    from elsewhere in the photo (right in kind, wrong in place): their errors are far from equal, which is why their
+    average beats each of them (benchmarks/bench_inpainting.py) and why a network that weighs them pixel by pixel
+    has something to learn.
+    """
+    with torch.no_grad():
+        image = image.float() * (1 - hole.float())
+        smooth = pull_push_fill(image, hole.float())
+        textured = contextual_residual_aggregation(smooth, hole.float())
+        return torch.stack([smooth, navier_stokes_fill(image, hole), textured], dim=1)
+
+
+def blend_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The average of pull-push, OpenCV Navier-Stokes and pull-push + texture transfer (`blend_fills`): the fill the
+    photo inpainters start from, before their networks weigh the three pixel by pixel."""
+    return on_tensors(pixels, hole, lambda x, hole: blend_fills(x, hole).mean(dim=1))
 
 
 telea = on_colour(telea_pixels)
@@ -109,3 +154,4 @@ navier_stokes = on_colour(navier_stokes_pixels)
 biharmonic = on_colour(biharmonic_pixels)
 pull_push = on_colour(pull_push_pixels)
 pull_push_texture = on_colour(pull_push_texture_pixels)
+blend = on_colour(blend_pixels)

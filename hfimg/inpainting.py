@@ -387,6 +387,11 @@ register_inpainter(MethodSpec(
     fill=classical.pull_push_texture,
 ))  # fmt: skip
 register_inpainter(MethodSpec(
+    "blend of fills", "blend",
+    "the average of pull-push, Navier-Stokes and pull-push + texture transfer: the photo networks' starting fill",
+    fill=classical.blend,
+))  # fmt: skip
+register_inpainter(MethodSpec(
     "InpaintCNN (Fashion-MNIST)", "inpaint-cnn-fashion", "gated-convolution U-Net trained on Fashion-MNIST",
     domain="garments", model="hfimg/inpaint-cnn-fashion-mnist", key="inpaint_fashion", model_types=("inpaint-cnn",),
 ))  # fmt: skip

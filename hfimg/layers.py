@@ -321,16 +321,42 @@ def inpainting_pass(
     return (start + prediction).clamp(-1, 1) if coarse_fill else prediction  # with the fill: a correction
 
 
+# A blending network's weight logits are its tanh outputs times this: weights from uniform up to e**8 : 1 between two
+# fills, enough to pick one outright where it is right, while the quiet start (logits 0) is their plain average.
+BLEND_SHARPNESS = 4.0
+
+
+def blend_pass(net: GatedUNet, fills: torch.Tensor, hole: torch.Tensor, extra: list[torch.Tensor]) -> torch.Tensor:
+    """One pass of an inpainter that weighs several classical fills pixel by pixel and corrects their blend.
+
+    Args:
+        net: the gated U-Net; it takes K * C + 1 + len(extra) input channels and gives K + C.
+        fills: (B, K, C, H, W) in [-1, 1], K fills of the same hole (`hfimg.classical.blend_fills`).
+        hole: (B, 1, H, W), 1 = the pixels to predict.
+        extra: further (B, 1, H, W) inputs after the hole.
+
+    Returns:
+        (B, C, H, W) in [-1, 1]: sum_k softmax_k(BLEND_SHARPNESS * logits) * fill_k + correction, for every pixel
+        (not composited). With `quiet_last_layer` the untrained network gives the fills' plain average.
+    """
+    k = fills.shape[1]
+    out = net(torch.cat([fills.flatten(1, 2).to(hole.dtype), hole, *extra], dim=1))  # (B, K + C, H, W)
+    weights = torch.softmax(BLEND_SHARPNESS * out[:, :k].float(), dim=1)  # (B, K, H, W), in float32: sums to 1
+    return ((weights[:, :, None] * fills).sum(dim=1) + out[:, k:]).clamp(-1, 1)
+
+
 # Why an inpainter's core cannot go to ONNX: exported with dynamic sizes, the (inverse) real FFT of the Fourier blocks
 # gives graphs onnxruntime cannot run (it mixes up the transform's sizes), and the texture transfer picks its patches
 # with data-dependent shapes (nonzero), which torch.export refuses; checked with torch 2.13 and onnxruntime 1.32.
 NO_ONNX = "has {what}, which cannot be exported to ONNX; use the fp32 or bf16 backend (HFIMG_BACKEND=fp32 or bf16)."
 
 
-def onnx_refusal(fourier_blocks: int, texture: bool = False) -> str | None:
+def onnx_refusal(fourier_blocks: int, texture: bool = False, blend: bool = False) -> str | None:
     """The `CoreSpec.onnx_refusal` of an inpainter with these settings."""
     if fourier_blocks > 0:
         return NO_ONNX.format(what="Fourier blocks (fourier_blocks > 0)")
+    if blend:
+        return NO_ONNX.format(what="OpenCV's Navier-Stokes fill among its inputs (blend=True)")
     if texture:
         return NO_ONNX.format(what="texture transfer (texture=True)")
     return None

@@ -371,10 +371,14 @@ def test_fourier_blocks_see_the_whole_image():
     assert x.grad[0, :, 15, 15].abs().sum() > 0  # the far corner reaches the first pixel in one block
 
 
+DESIGNS = [{"fourier_blocks": 1}, {"gates": "encoder"}, {"gates": "simple"}, {"blend": True, "gates": "encoder"}]
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-@pytest.mark.parametrize("options", [{"fourier_blocks": 1}, {"gates": "encoder"}, {"gates": "simple"}], ids=str)
+@pytest.mark.parametrize("options", DESIGNS, ids=str)
 def test_other_designs_keep_known_pixels_learn_everywhere_and_run_in_bf16(family: str, options: dict):
-    """Fourier blocks, a plain decoder, SimpleGate: every parameter learns, the contract holds, bf16 stays close."""
+    """Fourier blocks, a plain decoder, SimpleGate, the blend of fills: every parameter learns, the contract holds,
+    bf16 stays close."""
     model = tiny(family, **options)
     image, mask = random_image(45, 30, "RGB"), box_mask(45, 30, (5, 3, 30, 25))
     result = np.asarray(model.inpaint(image, mask))
@@ -397,7 +401,8 @@ def test_other_designs_keep_known_pixels_learn_everywhere_and_run_in_bf16(family
 @pytest.mark.parametrize(
     ("family", "options", "what"),
     [("cnn", {"fourier_blocks": 1}, "Fourier blocks"), ("rcnn", {"fourier_blocks": 1}, "Fourier blocks"),
-     ("cnn", {"texture": True}, "texture transfer")],
+     ("cnn", {"texture": True}, "texture transfer"), ("cnn", {"blend": True}, "Navier-Stokes"),
+     ("rcnn", {"blend": True}, "Navier-Stokes")],
 )  # fmt: skip
 def test_what_onnx_cannot_take_is_refused_with_the_alternative(tmp_path, family, options, what):
     from hfimg.export import export_onnx
@@ -405,6 +410,30 @@ def test_what_onnx_cannot_take_is_refused_with_the_alternative(tmp_path, family,
     with pytest.raises(ValueError, match=f"{what}.*fp32 or bf16 backend"):
         export_onnx(tiny(family, **options), tmp_path / "model.onnx")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_an_untrained_blending_inpainter_gives_the_average_of_its_fills_and_learns_to_weigh_them():
+    from hfimg.classical import blend_fills
+
+    model = tiny("cnn", blend=True, gates="encoder")
+    assert model.starting_fill == "blend"
+    x = torch.rand(2, 3, 32, 48) * 2 - 1  # multiples of 16: no padding, so the fills here are the model's own
+    hole = torch.zeros(2, 1, 32, 48)
+    hole[:, :, 8:24, 10:30] = 1
+    fills = blend_fills(x * (1 - hole), hole)  # (2, 3, 3, 32, 48)
+    with torch.no_grad():
+        assert (model(x, hole) - fills.mean(1)).abs().max() < 0.05  # the plain average, not a random image
+    # Its first K outputs weigh the fills: logits that favour the first fill give (about) that fill alone. The head
+    # gives 4 (K + C) channels and the pixel shuffle makes output c of head channels 4c .. 4c + 3.
+    head = model.net.head[0]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[:4] = 10.0  # fill 0: tanh -> 1, logit +4
+        head.bias[4:12] = -10.0  # fills 1 and 2: logit -4; weight of fill 0 = e**8 / (e**8 + 2), no correction
+        assert (model(x, hole) - fills[:, 0]).abs().max() < 0.01
+    with pytest.raises(ValueError, match="coarse_fill=True and texture=False"):
+        tiny("cnn", blend=True, texture=True)
 
 
 def test_recurrent_block_started_from_a_feed_forward_model_repeats_it_in_one_pass():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import hfimg
@@ -144,7 +145,14 @@ def test_settings_reach_the_classical_method():
 
 @pytest.mark.parametrize(
     "fill",
-    [classical.telea, classical.navier_stokes, classical.biharmonic, classical.pull_push, classical.pull_push_texture],
+    [
+        classical.telea,
+        classical.navier_stokes,
+        classical.biharmonic,
+        classical.pull_push,
+        classical.pull_push_texture,
+        classical.blend,
+    ],
 )
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
 def test_classical_methods_keep_mode_alpha_and_known_pixels(fill, mode):
@@ -216,8 +224,16 @@ def flat_grey(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 # Mean absolute error (grey levels) each classical fill may make in the hole of a smooth image: about 1.5x what it
-# makes (biharmonic 0.9, pull-push 2.2, Navier-Stokes 4.0, Telea 6.5); a flat fill with the mean colour makes 14.9.
-SMOOTH_FILL_ERROR = {"telea": 9.0, "navier-stokes": 6.0, "biharmonic": 1.5, "pull-push": 3.5, "pull-push-texture": 3.5}
+# makes (biharmonic 0.9, pull-push 2.2, blend 2.1, Navier-Stokes 4.0, Telea 6.5); a flat fill with the mean colour
+# makes 14.9.
+SMOOTH_FILL_ERROR = {
+    "telea": 9.0,
+    "navier-stokes": 6.0,
+    "biharmonic": 1.5,
+    "pull-push": 3.5,
+    "pull-push-texture": 3.5,
+    "blend": 3.2,
+}
 
 
 def test_every_classical_method_is_judged_in_the_registry_on_a_smooth_truth():
@@ -315,3 +331,26 @@ def test_registry_and_inpainter_refuse_what_would_run_the_wrong_thing():
         Inpainter(method_spec("telea"), tiny(cnn_spec))
     with pytest.raises(ValueError, match="takes a 'inpaint-rcnn' model, not a 'inpaint-cnn' one"):
         Inpainter(method_spec("inpaint-rcnn"), tiny(cnn_spec))
+
+
+def test_the_blend_is_the_average_of_its_three_fills_each_the_registered_method():
+    """`blend_fills` stacks pull-push, Navier-Stokes and the textured fill, each what its registered method returns
+    (8-bit rounding apart), and the classical method "blend" is their average."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:40, 0:56]
+    pixels = np.clip(np.stack([x * 4, y * 5, 128 + 0 * x], -1) + rng.integers(0, 30, (40, 56, 3)), 0, 255)
+    pixels = pixels.astype(np.uint8)
+    hole = np.zeros((40, 56), dtype=bool)
+    hole[10:28, 15:40] = True
+    damaged = pixels.copy()
+    damaged[hole] = 0
+    tensor = torch.from_numpy(damaged).permute(2, 0, 1)[None].float() / 127.5 - 1
+    fills = classical.blend_fills(tensor, torch.from_numpy(hole)[None, None].float())  # (1, 3, 3, H, W)
+    assert fills.shape == (1, len(classical.BLEND_FILLS), 3, 40, 56) and not fills.requires_grad
+    as_pixels = ((fills[0] + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()  # (K, H, W, 3)
+    for got, method in zip(as_pixels, classical.BLEND_FILLS, strict=True):
+        expected = np.asarray(load_inpainter(method)(Image.fromarray(damaged), hole).image, dtype=np.float64)
+        assert np.abs(got - expected).max() <= 1, method
+    assert not np.allclose(as_pixels[0], as_pixels[1], atol=5)  # three different fills, not one three times
+    blended = np.asarray(load_inpainter("blend")(Image.fromarray(damaged), hole).image, dtype=np.float64)
+    assert np.abs(blended - as_pixels.mean(0)).max() <= 1

@@ -15,12 +15,14 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from hfimg.classical import BLEND_FILLS, blend_fills
 from hfimg.cores import CoreSpec
 from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, check_hole, network_mode, prepare_inpainting
 from hfimg.layers import (
     GatedUNet,
+    blend_pass,
     check_image_and_mask,
     inpainting_core_spec,
     inpainting_pass,
@@ -55,6 +57,10 @@ class InpaintCNN(
             or "simple" (NAFNet's SimpleGate after a LayerNorm).
         texture: start from the pull-push fill with the photo's own detail copied into the hole
             (`hfimg.texture`, contextual residual aggregation), and correct that.
+        blend: start from three classical fills (`hfimg.classical.BLEND_FILLS`: pull-push, OpenCV Navier-Stokes,
+            pull-push + texture transfer); the network sees all three, weighs them pixel by pixel (a softmax over
+            its first outputs) and corrects the blend (its last C outputs). Untrained, it gives their plain
+            average, the classical method "blend". Needs OpenCV.
 
     Example:
         >>> model = InpaintCNN(channels=3, base_channels=8)
@@ -75,6 +81,7 @@ class InpaintCNN(
         fourier_blocks: int = 0,
         gates: str = "sigmoid",
         texture: bool = False,
+        blend: bool = False,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -84,12 +91,21 @@ class InpaintCNN(
         if texture and not coarse_fill:
             raise ValueError("texture=True adds detail to the pull-push start: it needs coarse_fill=True.")
         self.texture = texture
-        # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1).
+        if blend and (texture or not coarse_fill):
+            raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True and texture=False.")
+        self.blend = blend
+        # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1); with blend, each of the
+        # K fills (K * C) and the mask, and out: K weight logits and the correction (C).
+        k = len(BLEND_FILLS) if blend else 0
+        in_channels, out_channels = (k * channels + 1, k + channels) if blend else (channels + 1, channels)
         self.net = GatedUNet(
-            channels + 1, channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
+            in_channels, out_channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
         )
         if coarse_fill:
             quiet_last_layer(self.net)  # an untrained model returns about the pull-push fill
+        if blend:  # ... and exactly the fills' average: weight logits 0 (the head's first 4K channels, before the
+            with torch.no_grad():  # pixel shuffle); their weights still get gradients, the correction passes them on
+                self.net.head[0].weight[: 4 * k].zero_()
 
     @property
     def starting_fill(self) -> str | None:
@@ -97,6 +113,8 @@ class InpaintCNN(
         None when it predicts the pixels themselves. Benchmarks show what the network adds over it."""
         if not self.coarse_fill:
             return None
+        if self.blend:
+            return "blend"
         return "pull-push-texture" if self.texture else "pull-push"
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -121,10 +139,12 @@ class InpaintCNN(
     def core(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """image (B, C, H, W) in [-1, 1] with the hole zeroed, hole (B, 1, H, W) 1 = hole, H and W multiples of
         2**depth -> (B, C, H, W) prediction for every pixel."""
+        if self.blend:
+            return blend_pass(self.net, blend_fills(image, hole), hole, [])
         return inpainting_pass(self.net, image, hole, [], self.coarse_fill, self.texture)
 
     def core_spec(self) -> CoreSpec:
-        refusal = onnx_refusal(self.net.fourier_blocks, self.texture)
+        refusal = onnx_refusal(self.net.fourier_blocks, self.texture, self.blend)
         return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=False, refusal=refusal)
 
     @fast_inference

@@ -29,12 +29,14 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from hfimg.classical import BLEND_FILLS, blend_fills
 from hfimg.cores import CoreSpec
 from hfimg.families import register_model
 from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, check_count, check_hole, network_mode, prepare_inpainting
 from hfimg.layers import (
     GatedUNet,
+    blend_pass,
     check_image_and_mask,
     inpainting_core_spec,
     inpainting_pass,
@@ -102,6 +104,8 @@ class InpaintRCNN(
             the zeroed hole (False); see `InpaintCNN`.
         fourier_blocks: global blocks at the block's bottleneck (see `InpaintCNN`).
         gates: how the block's convolutions gate their features (see `InpaintCNN`).
+        blend: each pass starts from the three classical fills of the still-open hole and weighs them (see
+            `InpaintCNN`); needs OpenCV.
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -122,20 +126,29 @@ class InpaintRCNN(
         coarse_fill: bool = True,
         fourier_blocks: int = 0,
         gates: str = "sigmoid",
+        blend: bool = False,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
         self.channels = channels
         self.iterations = self._check_iterations(iterations)
         self.depth = depth
-        # Input per pass: the current image (C), the hole still open (1) and the original hole (1), so the block
-        # can tell pixels filled by earlier passes from pixels that were known from the start.
+        if blend and not coarse_fill:
+            raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True.")
+        self.blend = blend
+        # Input per pass: the current image (C; with blend, K fills of it, K * C), the hole still open (1) and the
+        # original hole (1), so the block can tell pixels filled by earlier passes from pixels known from the start;
+        # out: the image (C), after K weight logits with blend.
+        k = len(BLEND_FILLS) if blend else 0
         self.block = GatedUNet(
-            channels + 2, channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
+            max(k, 1) * channels + 2, k + channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
         )
         self.coarse_fill = coarse_fill
         if coarse_fill:
             quiet_last_layer(self.block)
+        if blend:  # exactly the fills' average to start (see InpaintCNN)
+            with torch.no_grad():
+                self.block.head[0].weight[: 4 * k].zero_()
 
     def start_from_feed_forward(self, model: HubModel) -> None:
         """Take a trained InpaintCNN's network as the recurrent block, to fine-tune from (train.py --init_weights).
@@ -149,7 +162,7 @@ class InpaintRCNN(
         """
         theirs, mine = model.config_dict(), self.config_dict()
         defaults = InpaintRCNN.init_defaults()  # for configs saved before a setting existed
-        shared = ("channels", "base_channels", "depth", "dilations", "coarse_fill", "fourier_blocks", "gates")
+        shared = ("channels", "base_channels", "depth", "dilations", "coarse_fill", "fourier_blocks", "gates", "blend")
         different = [k for k in shared if theirs.get(k, defaults[k]) != mine.get(k, defaults[k])]
         if model.model_type != "inpaint-cnn" or different:
             raise ValueError(
@@ -157,7 +170,7 @@ class InpaintRCNN(
                 f"got a {model.model_type!r} with { ({key: theirs.get(key) for key in different}) }"
             )
         weights = dict(model.net.state_dict())
-        stem = weights["stem.conv.weight"]  # (2 * w_0, C + 1, 5, 5): image channels, then the hole
+        stem = weights["stem.conv.weight"]  # (2 * w_0, C + 1 (K * C + 1 with blend), 5, 5): image(s), then the hole
         weights["stem.conv.weight"] = torch.cat([stem, torch.zeros_like(stem[:, :1])], dim=1)  # + original hole
         self.block.load_state_dict(weights)
 
@@ -187,7 +200,9 @@ class InpaintRCNN(
     def starting_fill(self) -> str | None:
         """The registered classical method (`hfimg.inpainting`) whose fill the network starts from and corrects;
         None when it predicts the pixels themselves. Benchmarks show what the network adds over it."""
-        return "pull-push" if self.coarse_fill else None
+        if not self.coarse_fill:
+            return None
+        return "blend" if self.blend else "pull-push"
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, iterations: int | None = None, return_steps: bool = False
@@ -227,10 +242,12 @@ class InpaintRCNN(
     def core(self, image: torch.Tensor, still_open: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """One pass of the shared block: image (B, C, H, W) in [-1, 1] with the still-open hole zeroed, still_open
         and hole (B, 1, H, W), 1 = hole, H and W multiples of 2**depth -> (B, C, H, W) prediction."""
+        if self.blend:
+            return blend_pass(self.block, blend_fills(image, still_open), still_open, [hole])
         return inpainting_pass(self.block, image, still_open, [hole], self.coarse_fill)
 
     def core_spec(self) -> CoreSpec:
-        refusal = onnx_refusal(self.block.fourier_blocks)
+        refusal = onnx_refusal(self.block.fourier_blocks, blend=self.blend)
         return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=True, refusal=refusal)
 
     @fast_inference
