@@ -43,6 +43,7 @@ FRESH: dict[str, Callable[[], torch.nn.Module]] = {
     "fresh InpaintCNN, He init + open gates": lambda: create_model("inpaint-cnn"),
     "fresh InpaintCNN, plain decoder": lambda: create_model("inpaint-cnn", gates="encoder"),
     "fresh InpaintCNN, SimpleGate": lambda: create_model("inpaint-cnn", gates="simple"),
+    "fresh InpaintCNN, blend, plain decoder": lambda: create_model("inpaint-cnn", gates="encoder", blend=True),
 }
 
 

@@ -19,14 +19,14 @@ users call), so a newly registered method is benchmarked with no edit here:
 * the learned methods given by --models (registered ids such as inpaint-cnn, or model ids / folders; default: every
   registered photo model);
 * every registered classical photo method (`hfimg.classical`), unless --no_baselines: OpenCV Telea and OpenCV
-  Navier-Stokes (`cv2.inpaint`, radius --radius pixels), scikit-image biharmonic, and pull-push interpolation
-  (Gortler et al. 1996), the fill the inpainters start from and correct, so the models' margin over it is what
-  their networks learned; and pull-push + texture transfer (`hfimg.texture`), that fill with the known
-  region's fine detail copied into the hole.
+  Navier-Stokes (`cv2.inpaint`, radius --radius pixels), scikit-image biharmonic, pull-push interpolation (Gortler
+  et al. 1996), pull-push + texture transfer (`hfimg.texture`: that fill with the known region's fine detail copied
+  into the hole), and the blend of fills (the average of pull-push, Navier-Stokes and the textured fill).
 
-A learned model that starts from a classical fill and corrects it (`starting_fill`: pull-push for both photo
-inpainters) is also shown against that fill, which runs even with --no_baselines: the "- its start" rows are what
-the network adds, so a network that has stopped learning shows as +0.00 however the fill itself compares.
+A learned model that starts from a classical fill and corrects it (`starting_fill`: the blend for the shipped photo
+inpainters, pull-push for older ones) is also shown against that fill, which runs even with --no_baselines: the
+"- its start" rows are what the network adds, so a network that has stopped learning shows as +0.00 however the
+fill itself compares.
 
 Metrics per image, averaged over each bucket: PSNR and SSIM of the whole result against the original crop (every
 method keeps the known pixels, so the differences lie in the hole), the mean absolute error in the hole (0-1

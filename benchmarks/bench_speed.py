@@ -130,6 +130,8 @@ def time_model(name: str, task: str, sizes: list[int], repeats: int, compile_too
         reference = call()
         gflop = counted_gflop(call)
         backends = [*BACKENDS, "torch.compile"] if compile_too else list(BACKENDS)
+        if model.core_spec().onnx_refusal is not None:  # the model's own rule: no ONNX core (shown as "-")
+            backends.remove("onnxruntime")
         for backend in backends:
             undo = compiled(model) if backend == "torch.compile" else model.set_backend(backend)
             runs = repeats if size is None or size <= 512 else max(3, repeats // 2)

@@ -134,13 +134,15 @@ def command_line(module: str, argv: list[str] | None) -> str:
 
 
 def publish(report: dict, text: str, json_path: Path | None) -> dict:
-    """Print the markdown `text` and, when asked, write `report` as JSON (read by scripts/make_model_cards.py)."""
+    """Print the markdown `text` and, when asked, write `report` as JSON (read by scripts/make_model_cards.py) and
+    `text` beside it (the same name, .md), so the committed tables are always those of the committed results."""
     import json
 
     print(text)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
+        json_path.with_suffix(".md").write_text(text.rstrip("\n") + "\n")
     return report
 
 

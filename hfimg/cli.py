@@ -6,7 +6,7 @@ hfimg generate hfimg/dcgan-fashion-mnist --num 16 --seed 0 -o grid.png
 hfimg inpaint hfimg/inpaint-cnn-photos photo.png mask.png -o filled.png
 hfimg inpaint telea photo.png mask.png -o filled.png            # a classical method, by name (hfimg list)
 hfimg restore hfimg/denoise-cnn-photos noisy.png -o clean.png
-hfimg export hfimg/inpaint-cnn-photos --format onnx -o inpaint-onnx
+hfimg export hfimg/denoise-cnn-photos --format onnx -o denoise-onnx
 hfimg inpaint hfimg/inpaint-cnn-photos photos/ --mask watermark.png -o cleaned/   # a folder: resumable, formats kept
 
 generate, inpaint and restore take --backend (auto, fp32, bf16, onnxruntime; default $HFIMG_BACKEND or auto, see

@@ -1,6 +1,6 @@
 """ONNX export of a model's core (`HubModel.core`), checked against PyTorch before it is kept.
 
-    hfimg export hfimg/inpaint-cnn-photos --format onnx -o inpaint-onnx/
+    hfimg export hfimg/denoise-cnn-photos --format onnx -o denoise-onnx/
 
 writes `model.onnx` (sizes dynamic where the model allows them), the model's `config.json` and a `README.md` that says
 what goes in and out and how well the file matches PyTorch. The same export, cached per set of weights, is what the

@@ -8,6 +8,11 @@ trains far faster than one that must also learn to interpolate (`coarse_fill=Fal
 goes in and the network predicts the pixels themselves, as in DeepFill). The network (`GatedUNet` in
 `hfimg.layers`) does most of its work at 1/4 to 1/16 of the resolution: with the defaults (3.2M parameters, 11 GMAC
 for 512x512) a 512x512 image takes about 0.15 s on two CPU cores.
+
+With `blend=True` (the shipped photo model) the network starts from three classical fills instead of one: pull-push,
+OpenCV's Navier-Stokes and pull-push with the photo's own detail copied in (`hfimg.classical.blend_fills`). It sees
+all three, weighs them pixel by pixel and corrects the weighted blend: where one fill is right (an edge Navier-Stokes
+continued, texture the transfer found) it can take that one, where none is it can average them.
 """
 
 from __future__ import annotations
