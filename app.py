@@ -27,6 +27,7 @@ import gradio as gr
 
 from hfimg import runtime
 from hfimg.demo.cards import model_details, models_table
+from hfimg.demo.editor import mask_layer
 from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_outputs
 from hfimg.demo.handlers import GARMENT_METHODS, METHODS, Handlers
 from hfimg.demo.limits import (
@@ -57,10 +58,25 @@ QUEUE_SIZE = 32  # requests waiting beyond this are turned away with "queue full
 # suits the demo's photos (256-512 px), and the editor's size slider changes it.
 BRUSH_SIZE = 10
 BRUSH_COLOUR = "#39ff14"  # bright green: visible on photos and on dark Fashion-MNIST-like images
+# The editor's blank canvas, which takes each upload's size. gradio sizes a layer given with the image (an example's
+# mask) by everything on the canvas, the blank one's leftovers included: at the default 800x800 it places the mask of
+# a 112 px image in the middle of an 800 px layer, out of sight; a canvas smaller than any example keeps it in place.
+EDITOR_CANVAS = (16, 16)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
+# .pixelated: small images (28-64 px garments, 32 px samples) enlarged to fill their panel, each pixel a sharp square
+# (gradio shows an image at most at its own size, and smooths what it enlarges); given to the panels of results too,
+# where the pixels the models filled in are what is judged. Its height (the panel's) also keeps gr.ImageSlider, which
+# sizes its images by their width up to 500 px, from cutting off the bottom of a square image in a 400 px panel.
+# #models-table: gradio's prose lets a table break words anywhere, which at 1280 px squeezed the columns beside the
+# long headline figures until "Parameters" and "Convolutional" broke mid-word; words and numbers now stay whole.
+# #editor: its zoom / undo / clear toolbar sits at the top right, on the label's line, which it covers where the
+# editor is narrower than the two (~250 px of label, ~180 px of toolbar): below ~1000 px of window, as two columns or
+# stacked on a phone. There the toolbar moves to the bottom right. (A @media rule: gradio drops @container from css.)
 CSS = """
 .pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+#models-table th, #models-table td { overflow-wrap: normal; word-break: normal; }
+@media (max-width: 1000px) { #editor .top-panel { top: auto; bottom: var(--block-label-margin); } }
 """
 LAUNCH_OPTIONS: dict[str, Any] = {"max_file_size": f"{MAX_UPLOAD_MB}mb", "css": CSS, "theme": gr.themes.Soft()}
 
@@ -111,6 +127,16 @@ def example_file(name: str) -> str:
     return str(EXAMPLES_DIR / name)
 
 
+def editor_example(image: str, mask: str | None = None) -> str | dict[str, Any]:
+    """An Inpaint example as the image editor's value: the image, with its mask (if any) as a layer painted in the
+    brush's colour. Picking the example then shows the mask where the visitor paints, to keep, extend or erase; a
+    mask given to the upload box instead would sit unseen in its folded accordion."""
+    if mask is None:
+        return example_file(image)
+    layer = mask_layer(example_file(mask), BRUSH_COLOUR)
+    return {"background": example_file(image), "layers": [layer], "composite": None}
+
+
 def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
     """The whole app as a gr.Blocks, with its queue set up; `demo.launch(**LAUNCH_OPTIONS)` serves it."""
     handlers = Handlers(models)
@@ -138,7 +164,9 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=3)
                             random_button = gr.Button("Random", scale=1, min_width=80)
                         generate_button = gr.Button("Generate", variant="primary")
-                    grid = gr.Image(label="Samples", format="png", elem_classes="pixelated", height=420)
+                    grid = gr.Image(
+                        label="Samples", format="png", elem_classes="pixelated", height=420, elem_id="samples"
+                    )
                 gr.Markdown("### Latent interpolation\nThe images along the path between the codes of two seeds.")
                 with gr.Row():
                     seed_a = gr.Number(0, label="From seed", precision=0, minimum=0, maximum=MAX_SEED)
@@ -162,6 +190,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                             transforms=(),
                             format="png",
                             height=480,
+                            canvas_size=EDITOR_CANVAS,
                             elem_id="editor",
                         )
                         with gr.Accordion("Or upload a mask (white = fill)", open=False):
@@ -193,23 +222,30 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                         )
                         inpaint_button = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
                     with gr.Column():
-                        result = gr.Image(label="Result", format="png", height=400, elem_id="inpaint-result")
-                        before_after = gr.ImageSlider(label="Before / after", type="pil", format="png", height=400)
+                        result = gr.Image(
+                            label="Result", format="png", height=400, elem_id="inpaint-result",
+                            elem_classes="pixelated",
+                        )  # fmt: skip
+                        before_after = gr.ImageSlider(
+                            label="Before / after", type="pil", format="png", height=400, elem_id="before-after",
+                            elem_classes="pixelated",
+                        )  # fmt: skip
                         passes_gallery = gr.Gallery(
                             label="InpaintRCNN passes: the hole closes from its border inwards",
                             format="png", columns=4, height="auto", visible=False,
                         )  # fmt: skip
                 inpaint_inputs = [editor, method, iterations, latent_steps, inpaint_label, mask_upload]
                 inpaint_outputs = [result, before_after, passes_gallery]
-                gr.Examples(
+                inpaint_examples = gr.Examples(
                     [
-                        [example_file("coffee.png"), None, "InpaintCNN"],
-                        [example_file("astronaut.png"), example_file("astronaut_mask.png"), "InpaintRCNN"],
-                        [example_file("chelsea.png"), example_file("chelsea_mask.png"), "OpenCV Telea"],
-                        [example_file("shirt.png"), example_file("shirt_mask.png"), "GAN latent search"],
+                        [editor_example("coffee.png"), "InpaintCNN"],
+                        [editor_example("astronaut.png", "astronaut_mask.png"), "InpaintRCNN"],
+                        [editor_example("chelsea.png", "chelsea_mask.png"), "OpenCV Telea"],
+                        [editor_example("shirt.png", "shirt_mask.png"), "GAN latent search"],
                     ],
-                    inputs=[editor, mask_upload, method],
+                    inputs=[editor, method],
                     label="Examples: pick one, paint over what to fill (or keep the example's mask), click Inpaint",
+                    elem_id="inpaint-examples",
                 )
 
             with gr.Tab("Restore"):
@@ -236,7 +272,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                         restore_slider = gr.ImageSlider(label="Before / after", type="pil", format="png")
 
             with gr.Tab("Models"):
-                gr.Markdown(models_table(models))
+                gr.Markdown(models_table(models), elem_id="models-table")
                 for loaded in models.values():
                     with gr.Accordion(f"{loaded.slot.title}: {loaded.id}", open=False):
                         gr.Markdown(model_details(loaded))
@@ -278,6 +314,10 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
             lambda m: (gr.Radio(choices=list(METHODS), value=m), ""), method, [method, methods_note],
             queue=False, show_progress="hidden", api_visibility="private",
         )  # fmt: skip
+        # An example brings its mask in the editor's layer: a mask uploaded before was for another image.
+        inpaint_examples.dataset.click(
+            lambda: None, None, mask_upload, queue=False, show_progress="hidden", api_visibility="private"
+        )
         # A new image or mask: clear the last result (and its error badge, if any).
         gr.on(
             [editor.upload, editor.clear, mask_upload.upload, mask_upload.clear], lambda: (None, None, []), None,

@@ -15,7 +15,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import hfimg
-from hfimg.demo.editor import editor_to_image_and_hole
+from hfimg.demo.editor import editor_to_image_and_hole, mask_layer
 from hfimg.inpainting import method_specs
 from hfimg.models.classifier import FASHION_MNIST_LABELS
 from hfimg.tasks import RestoreOptions
@@ -552,6 +552,16 @@ def test_editor_value_with_transparency_and_stroke():
     assert image.mode == "RGBA" and hole.sum() == 4
     with pytest.raises(ValueError, match="does not match|is 4x4"):
         editor_to_image_and_hole(background, [layer[:4, :4]])
+
+
+def test_a_mask_given_to_the_editor_as_a_layer_reads_back_as_its_hole():
+    mask = Image.open(ROOT / "examples" / "shirt_mask.png")
+    hole = np.asarray(mask) >= 128
+    layer = np.asarray(mask_layer(mask, "#39ff14"))
+    assert layer.shape == (*hole.shape, 4)
+    assert (layer[hole] == (0x39, 0xFF, 0x14, 255)).all() and (layer[~hole, 3] == 0).all()  # the brush, on the hole
+    background = np.full((*hole.shape, 4), 255, dtype=np.uint8)
+    assert (editor_to_image_and_hole(background, [layer])[1] == hole).all()  # as if painted there
 
 
 def test_model_cards_show_their_own_images(app, tmp_path):

@@ -3,7 +3,7 @@
 * `slots`: which model each slot loads (flag, environment variable, default) and the loaded models;
 * `handlers`: the event handlers (gradio values in, images out, every visitor mistake a message);
 * `files`: uploads checked before gradio decodes them, results written as PNG files;
-* `editor`: the image editor's value as an image and a hole (free of gradio);
+* `editor`: the image editor's value as an image and a hole, and a mask as a layer it shows (free of gradio);
 * `cards`: the Models tab's table and cards;
 * `limits`: what a visitor may send and ask for.
 

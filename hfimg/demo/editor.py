@@ -1,12 +1,12 @@
-"""The image editor's value as the models take it: the uploaded image and the painted hole. Free of gradio, so the
-rule can be used and tested without it."""
+"""The image editor's value as the models take it (the uploaded image and the painted hole), and a mask as a layer the
+editor shows. Free of gradio, so the rules can be used and tested without it."""
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageColor
 
-from hfimg.imaging import load_mask
+from hfimg.imaging import ImageInput, load_mask, read_hole
 
 
 def editor_to_image_and_hole(background: np.ndarray, layers: list[np.ndarray]) -> tuple[Image.Image, np.ndarray]:
@@ -42,3 +42,15 @@ def editor_to_image_and_hole(background: np.ndarray, layers: list[np.ndarray]) -
 def _layer_hole(layer: np.ndarray) -> np.ndarray:
     # The API's mask rule (`load_mask`): painted strokes by their alpha, a plain mask by its luminance, 0/1 masks.
     return load_mask(layer, (layer.shape[1], layer.shape[0]))
+
+
+def mask_layer(mask: ImageInput, colour: str) -> Image.Image:
+    """A mask (white = fill) as an image editor layer: `colour` where the hole is, transparent elsewhere.
+
+    So the editor shows a mask that came with the image as if it had been painted with the brush (the visitor sees
+    it, can paint more or erase some), and `editor_to_image_and_hole` reads the hole back from the layer's alpha.
+    """
+    hole = read_hole(mask)
+    layer = np.zeros((*hole.shape, 4), dtype=np.uint8)
+    layer[hole] = (*ImageColor.getrgb(colour)[:3], 255)
+    return Image.fromarray(layer, "RGBA")
