@@ -49,7 +49,6 @@ import torch
 from benchmarks import bench_inpainting
 from benchmarks.bench_health import pytorch_default_init
 from benchmarks.common import command_line, machine, publish, weights_record
-from hfimg.inpainting import method_spec
 from hfimg.registry import create_model
 from hfimg.runtime import fast_bf16
 from hfimg.training.trainer import HEALTH_LOG
@@ -137,9 +136,10 @@ def main(argv: list[str] | None = None) -> dict:
         for result in scored["results"]:
             if result["method"] == label:
                 rows.append({"variant": name, **{k: v for k, v in result.items() if k != "method"}})
-    # The fills the variants start from (pull-push; the blend for the blending ones), as rows of their own.
-    starts = {m["name"]: method_spec(m["name"]).id for m in scored["methods"] if m["model"] is None}
-    rows += [{"variant": starts[r["method"]], **r} for r in scored["results"] if r["method"] in starts]
+    # The fills the variants start from (pull-push; the textured fill; the blend), as rows of their own, named as
+    # the registry names them (a variant may share a fill's id: `blend`).
+    starts = {m["name"] for m in scored["methods"] if m["model"] is None}
+    rows += [{"variant": r["method"], **r} for r in scored["results"] if r["method"] in starts]
     report = {
         "benchmark": "inpaint_cures",
         "machine": machine(),
