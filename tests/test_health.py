@@ -35,10 +35,15 @@ def health_after_one_step(model: torch.nn.Module, size: int = 128) -> GradientHe
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize(("gates", "watched"), [("sigmoid", 17), ("encoder", 11), ("simple", 0)])
-def test_a_fresh_inpainter_is_alive(family, gates, watched):
+@pytest.mark.parametrize(
+    ("gates", "blend", "watched"),
+    [("sigmoid", False, 17), ("encoder", False, 11), ("simple", False, 0), ("encoder", True, 11)],
+)
+def test_a_fresh_inpainter_is_alive(family, gates, blend, watched):
+    """Every design starts alive, the shipped one (a plain decoder weighing the blend of fills) included: its weight
+    logits start at zero, and still get a gradient."""
     torch.manual_seed(0)
-    health = health_after_one_step(create_model(family, channels=3, gates=gates, **FAMILIES[family]))
+    health = health_after_one_step(create_model(family, channels=3, gates=gates, blend=blend, **FAMILIES[family]))
     assert health.healthy and health.dead == ()
     assert len(health.gate_means) == watched  # every sigmoid-gated layer watched (the decoder's are plain)
     assert all(value > 0.7 for value in health.gate_means.values())  # the gates start open

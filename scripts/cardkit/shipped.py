@@ -25,8 +25,8 @@ class Shipped:
 SHIPPED = {
     "dcgan-fashion-mnist": Shipped("generation", (FASHION_MNIST,), ("fashion-mnist",), "Fashion-MNIST train"),
     "vae-fashion-mnist": Shipped("generation", (FASHION_MNIST,), ("fashion-mnist",), "Fashion-MNIST train"),
-    "inpaint-cnn-photos": Shipped("inpainting", (), ("photos",), "the photo corpus, 128 px crops"),
-    "inpaint-rcnn-photos": Shipped("inpainting", (), ("photos",), "the photo corpus, 128 px crops"),
+    "inpaint-cnn-photos": Shipped("inpainting", (), ("photos",), "the photo corpus, 128 then 256 px crops"),
+    "inpaint-rcnn-photos": Shipped("inpainting", (), ("photos",), "the photo corpus, 128 then 256 px crops"),
     "denoise-cnn-photos": Shipped("denoising", (), ("photos", "awgn"), "the photo corpus, sigma 0-55"),
     "inpaint-cnn-fashion-mnist": Shipped("prior", (FASHION_MNIST,), ("fashion-mnist",), "Fashion-MNIST train"),
 }
