@@ -298,7 +298,7 @@ def test_methods_offered_follow_the_image(app, tmp_path):
     radio, note = app.Handlers.offer_methods({"background": {"path": str(colour)}}, "GAN latent search")
     photo_methods = {
         "InpaintCNN", "InpaintRCNN", "OpenCV Telea", "OpenCV Navier-Stokes", "scikit-image biharmonic",
-        "pull-push interpolation", "pull-push + texture transfer",
+        "pull-push interpolation", "pull-push + texture transfer", "blend of fills",
     }  # fmt: skip
     assert radio.choices and {name for name, _ in radio.choices} == photo_methods
     assert radio.value == "InpaintCNN" and "GAN latent search" in note and "96x64" in note
