@@ -1,7 +1,7 @@
 """A quality floor under every bundled model, so that a worse model cannot ship silently.
 
 Each floor is measured on the examples the repository ships (or on images made here) and set from the committed
-benchmark results with a margin: a model must keep most of the advantage its published figures claim over a
+benchmark results with a margin: a model must keep a set share of the advantage its published figures claim over a
 classical method measured beside it in the same test. A model that returns its input, its own starting fill, or
 samples of one class fails here.
 """
