@@ -58,6 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # name -> (model kwargs, what to do to the fresh model, extra train.py flags)
 Variant = tuple[dict, Callable[[torch.nn.Module], None] | None, list[str]]
+# The blending design at a quarter of the width, which the last variants share.
+SLIM_BLEND = {"gates": "encoder", "blend": True, "base_channels": 16}
 VARIANTS: dict[str, Variant] = {
     "default-init": ({}, pytorch_default_init, []),
     "open-gates": ({}, None, []),
@@ -69,18 +71,10 @@ VARIANTS: dict[str, Variant] = {
     "simple-gate-sobel": ({"gates": "simple"}, None, ["--gradient_weight", "1"]),
     "plain-decoder-texture": ({"gates": "encoder", "texture": True}, None, []),
     "blend": ({"gates": "encoder", "blend": True}, None, []),
-    "blend-slim": ({"gates": "encoder", "blend": True, "base_channels": 16}, None, []),
-    "blend-slim-l2": ({"gates": "encoder", "blend": True, "base_channels": 16}, None, ["--loss", "l2"]),
-    "blend-slim-ema": (
-        {"gates": "encoder", "blend": True, "base_channels": 16},
-        None,
-        ["--ema_decay", "0.999", "--learning_rate", "1e-4"],
-    ),
-    "blend-slim-l2-ema": (
-        {"gates": "encoder", "blend": True, "base_channels": 16},
-        None,
-        ["--loss", "l2", "--ema_decay", "0.999", "--learning_rate", "1e-4"],
-    ),
+    "blend-slim": (SLIM_BLEND, None, []),
+    "blend-slim-l2": (SLIM_BLEND, None, ["--loss", "l2"]),
+    "blend-slim-ema": (SLIM_BLEND, None, ["--ema_decay", "0.999", "--learning_rate", "1e-4"]),
+    "blend-slim-l2-ema": (SLIM_BLEND, None, ["--loss", "l2", "--ema_decay", "0.999", "--learning_rate", "1e-4"]),
 }
 
 

@@ -26,7 +26,6 @@ column says what the default backend picks for the model on this machine.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import resource
@@ -42,7 +41,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 import hfimg
-from benchmarks.common import machine, median_ms, weights_record
+from benchmarks.common import machine, median_ms, publish, weights_record
 from hfimg import runtime
 from hfimg.masks import random_mask
 
@@ -254,12 +253,7 @@ def main() -> None:
         "rows": rows,
         "large": large,
     }
-    text = markdown(report)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
-        args.json.with_suffix(".md").write_text(text + "\n")
+    publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

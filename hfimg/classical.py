@@ -115,7 +115,7 @@ BLEND_FILLS = ("pull-push", "navier-stokes", "pull-push-texture")
 def navier_stokes_fill(image: torch.Tensor, hole: torch.Tensor, radius: int = OPENCV_RADIUS) -> torch.Tensor:
     """`navier_stokes_pixels` on tensors: image (B, C, H, W) in [-1, 1] (C = 1 or 3), hole (B, 1, H, W), 1 = hole
     -> (B, C, H, W) float32, the known pixels as given. Rounded to 8 bits, as OpenCV works; no gradient."""
-    batch, channels = image.shape[:2]
+    channels = image.shape[1]
     pixels = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
     is_hole = hole.detach()[:, 0] > 0.5  # (B, H, W)
     filled = []

@@ -243,16 +243,19 @@ class GatedUNet(nn.Module):
         return self.head(x)  # (B, out_channels, H, W)
 
 
-def quiet_last_layer(net: GatedUNet, scale: float = 0.01) -> None:
+def quiet_last_layer(net: GatedUNet, scale: float = 0.01, silent_outputs: int = 0) -> None:
     """Scale the head's initial weights by `scale` and zero its bias, so `net` starts out near 0 everywhere.
 
     For a network that predicts a correction: training starts from (almost) the uncorrected input instead of random
     noise added to it. Not exactly zero: a zero head would pass no gradient to the layers below it at the first step.
+    The first `silent_outputs` outputs start at exactly 0 (a blending network's weight logits, so that it starts from
+    the plain average); their weights still get gradients, and the other outputs pass gradient to the layers below.
     """
     head = net.head[0]
     with torch.no_grad():
         head.weight.mul_(scale)
         head.bias.zero_()
+        head.weight[: 4 * silent_outputs].zero_()  # the pixel shuffle makes output c of head channels 4c .. 4c + 3
 
 
 def pull_push_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:

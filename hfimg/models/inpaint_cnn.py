@@ -106,11 +106,8 @@ class InpaintCNN(
         self.net = GatedUNet(
             in_channels, out_channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
         )
-        if coarse_fill:
-            quiet_last_layer(self.net)  # an untrained model returns about the pull-push fill
-        if blend:  # ... and exactly the fills' average: weight logits 0 (the head's first 4K channels, before the
-            with torch.no_grad():  # pixel shuffle); their weights still get gradients, the correction passes them on
-                self.net.head[0].weight[: 4 * k].zero_()
+        if coarse_fill:  # untrained, it returns about its start: pull-push, or exactly the fills' average
+            quiet_last_layer(self.net, silent_outputs=k)
 
     @property
     def starting_fill(self) -> str | None:

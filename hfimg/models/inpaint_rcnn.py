@@ -144,11 +144,8 @@ class InpaintRCNN(
             max(k, 1) * channels + 2, k + channels, base_channels, depth, list(dilations), fourier_blocks, gates=gates
         )
         self.coarse_fill = coarse_fill
-        if coarse_fill:
-            quiet_last_layer(self.block)
-        if blend:  # exactly the fills' average to start (see InpaintCNN)
-            with torch.no_grad():
-                self.block.head[0].weight[: 4 * k].zero_()
+        if coarse_fill:  # each pass starts from about its fill (exactly the fills' average with blend)
+            quiet_last_layer(self.block, silent_outputs=k)
 
     def start_from_feed_forward(self, model: HubModel) -> None:
         """Take a trained InpaintCNN's network as the recurrent block, to fine-tune from (train.py --init_weights).
