@@ -5,7 +5,7 @@
 
 Each model is a bundled id (hfimg/...), a folder written by `save_pretrained`, or a Hub repo id; each slot's
 environment variable (HFIMG_GAN, HFIMG_VAE, HFIMG_INPAINT_CNN, ..., HFIMG_DENOISE: `python app.py --help` lists
-them) sets it too (flags win). The inpainting methods are those of hfimg.inpainting's registry.
+them) sets it too (flags win). The inpainting and restore methods are those of hfimg.catalogue.
 A model that cannot be loaded is reported in its tab instead of stopping the app. Host and port follow gradio's
 own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Importing this module builds `demo` without serving it.
 
@@ -29,8 +29,9 @@ from hfimg import runtime
 from hfimg.demo.cards import model_details, models_table
 from hfimg.demo.editor import mask_layer
 from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_outputs
-from hfimg.demo.handlers import GARMENT_METHODS, METHODS, Handlers
+from hfimg.demo.handlers import GARMENT_METHODS, METHODS, RESTORE_METHODS, Handlers
 from hfimg.demo.limits import (
+    CLASSICAL_RESTORE_MAX_PIXELS,
     ENSEMBLE_MAX_PIXELS,
     MAX_FRAMES,
     MAX_IMAGES,
@@ -256,6 +257,11 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                             label="Image", type="pil", image_mode=None, sources=["upload", "clipboard"]
                         )
                         sigma = gr.Slider(0, 75, value=25, step=1, label="Add Gaussian noise (sigma, 0-255 scale)")
+                        restore_method = gr.Radio(
+                            RESTORE_METHODS,
+                            value=RESTORE_METHODS[0],
+                            label=f"Method (the classical ones up to {CLASSICAL_RESTORE_MAX_PIXELS / 1e6:g} MP here)",
+                        )
                         ensemble = gr.Checkbox(
                             False,
                             label=f"Self-ensemble: average over 8 flips and rotations (8x slower; images up to "
@@ -327,7 +333,7 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                      show_progress="hidden", api_visibility="private")  # fmt: skip
         restore_button.click(
             png_outputs(handlers.restore),
-            [photo, sigma, ensemble],
+            [photo, sigma, ensemble, restore_method],
             [noisy, restored, restore_slider],
             api_name="restore",
             **SHARED_QUEUE,

@@ -35,10 +35,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-import bm3d
 import numpy as np
 import torch
-from skimage.restoration import denoise_nl_means, estimate_sigma
 
 from benchmarks.common import (
     add_photo_arguments,
@@ -53,26 +51,26 @@ from benchmarks.common import (
 from benchmarks.reports import DenoisingReport, methods_table
 from benchmarks.reports import Method as RunMethod  # `Method` here is a denoising function
 from hfimg import metrics
+from hfimg.catalogue import MethodSpec, default_models, method_specs
 from hfimg.degrade import gaussian_noise
 from hfimg.tiling import self_ensemble
 
-DEFAULT_MODELS = ["hfimg/denoise-cnn-photos"]
+DEFAULT_MODELS = default_models("restore", "photos")
+# The catalogue's classical photo denoisers, and whether the benchmark tells each the true noise level (BM3D is
+# told, as its authors evaluate it; non-local means estimates it, as scikit-image's documentation sets it up).
+TOLD_SIGMA = {"bm3d": True, "nl-means": False}
 NOISY_INPUT = "noisy input"
 
 # A denoiser: (noisy float64 image (H, W, 3) on the [0, 1] scale, unclipped; sigma in grey levels) -> (H, W, 3).
 Method = Callable[[np.ndarray, float], np.ndarray]
 
 
-def bm3d_rgb(noisy: np.ndarray, sigma: float) -> np.ndarray:
-    return bm3d.bm3d_rgb(noisy, sigma_psd=sigma / 255)
-
-
-def nl_means(noisy: np.ndarray, sigma: float) -> np.ndarray:
-    """Non-local means as scikit-image's documentation sets it up; `sigma` is not used: it is estimated."""
-    estimate = float(estimate_sigma(noisy, channel_axis=-1, average_sigmas=True))
-    return denoise_nl_means(
-        noisy, h=0.6 * estimate, sigma=estimate, fast_mode=False, patch_size=5, patch_distance=6, channel_axis=-1
-    )
+def classical_method(spec: MethodSpec) -> Method:
+    """A catalogued classical denoiser on the float image (its `on_array` form: the noise unclipped), told the
+    noise level or not as `TOLD_SIGMA` says."""
+    told = TOLD_SIGMA.get(spec.id, True)  # a new method is told the level, unless listed otherwise
+    denoise = spec.denoise.on_array
+    return lambda noisy, sigma: denoise(noisy, sigma if told else None)
 
 
 def model_method(model: torch.nn.Module, told: bool = True, ensemble: bool = False) -> Method:
@@ -180,10 +178,9 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     )
     baselines: dict[str, Method] = {
-        "BM3D (bm3d, CBM3D)": bm3d_rgb,
-        "scikit-image non-local means": nl_means,
-        NOISY_INPUT: lambda noisy, sigma: noisy,
+        spec.name: classical_method(spec) for spec in method_specs("restore", "photos") if spec.denoise is not None
     }
+    baselines[NOISY_INPUT] = lambda noisy, sigma: noisy
     for entry in list(described):
         model = load_model(entry["model"])
         if getattr(model, "takes_noise_level", False):  # also blind, as users without the level run it

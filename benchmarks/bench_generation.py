@@ -60,8 +60,9 @@ from benchmarks.judging import (
 )
 from benchmarks.reports import GenerationReport, augmentation_table, generation_table, judge_check_table
 from hfimg import metrics
+from hfimg.catalogue import default_models
 
-DEFAULT_MODELS = ["hfimg/dcgan-fashion-mnist", "hfimg/vae-fashion-mnist"]
+DEFAULT_MODELS = default_models("generate")
 
 
 def markdown(report: dict) -> str:

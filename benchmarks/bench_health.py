@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from benchmarks.common import command_line, machine, publish, validation_crops, weights_record
+from hfimg.catalogue import default_models
 from hfimg.layers import GatedConv2d
 from hfimg.masks import random_mask
 from hfimg.registry import create_model, load
 from hfimg.training.health import DEAD_LIMIT, GateMonitor, GradientHealth
 
-DEFAULT_MODELS = ["hfimg/inpaint-cnn-photos", "hfimg/inpaint-rcnn-photos"]
+DEFAULT_MODELS = default_models("inpaint", "photos")
 
 
 def pytorch_default_init(model: torch.nn.Module) -> torch.nn.Module:

@@ -59,7 +59,8 @@ from benchmarks.common import (
 )
 from benchmarks.reports import InpaintingReport, methods_table
 from hfimg import metrics
-from hfimg.inpainting import Inpainter, load_inpainter, method_specs
+from hfimg.catalogue import method_specs
+from hfimg.inpainting import Inpainter, load_inpainter
 from hfimg.masks import HOLE_BUCKETS, random_mask
 
 # An inpainting method: (RGB uint8 image with the hole zeroed (H, W, 3), hole bool (H, W)) -> RGB uint8 (H, W, 3).
@@ -74,14 +75,14 @@ def registered_methods(models: list[str] | None, baselines: bool, radius: int) -
     Returns ({display name: method}, [{"name", "model", "parameters"}]) for the report; a model is named
     "Class (model id)", a classical method by its registered name.
     """
-    learned = models or [spec.id for spec in method_specs("photos") if spec.model is not None]
+    learned = models or [spec.id for spec in method_specs("inpaint", "photos") if spec.model is not None]
     chosen = [load_inpainter(name) for name in learned]
     # The classical fills the learned models start from run even without the baselines: a model's margin over its
     # own start is what its network adds.
     starts = {inpainter.model.starting_fill for inpainter in chosen if inpainter.model is not None} - {None}
     classical = [  # the registry's entries themselves: a folder named like one (./telea) is not taken for it
         Inpainter(spec, settings={"radius": radius} if "radius" in spec.settings else None)
-        for spec in method_specs("photos")
+        for spec in method_specs("inpaint", "photos")
         if spec.fill is not None and (baselines or spec.id in starts) and spec.id not in learned
     ]
     chosen += classical

@@ -59,15 +59,16 @@ import torch
 from benchmarks.common import bucket_label, command_line, load_methods, machine, median_ms, publish, weights_record
 from benchmarks.reports import PriorReport, methods_table
 from hfimg import metrics
+from hfimg.catalogue import default_models, method_spec
 from hfimg.classical import navier_stokes_pixels, telea_pixels
 from hfimg.data import ImageStream
 from hfimg.layers import pull_push_fill
 from hfimg.masks import HOLE_BUCKETS, random_mask
 from hfimg.prior import DEFAULT_RESTARTS, DEFAULT_STEPS, inpaint_tensors
 
-DEFAULT_GAN = "hfimg/dcgan-fashion-mnist"
-DEFAULT_VAE = "hfimg/vae-fashion-mnist"
-DEFAULT_MODELS = ["hfimg/inpaint-cnn-fashion-mnist"]
+DEFAULT_GAN = method_spec("gan", "inpaint").model
+DEFAULT_VAE = method_spec("vae", "inpaint").model
+DEFAULT_MODELS = default_models("inpaint", "garments", steps_kind=None)  # the feed-forward garment inpainters
 MASK_KINDS = ("strokes", "boxes")
 RESOLUTION = 32  # the Fashion-MNIST models' resolution
 DAMAGED = "damaged input (hole = 0)"

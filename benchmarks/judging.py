@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hfimg import metrics
+from hfimg import catalogue, metrics
 
-JUDGES = ["hfimg/fashion-mnist-classifier", "hfimg/fashion-mnist-judge-deep", "hfimg/fashion-mnist-judge-wide"]
+JUDGES = list(catalogue.JUDGES)
 TEST_SPLIT_SIZE = 10_000
 NATIVE = 28  # Fashion-MNIST's own image size
 SHARE_RANGE = (0.05, 0.15)  # target share of every class in a generator's samples

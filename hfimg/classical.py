@@ -1,9 +1,15 @@
-"""Classical inpainting, no learning: the baselines every network here is measured against.
+"""Classical methods, no learning: the baselines every network here is measured against.
 
-Each is `fill(image, hole, **settings) -> image`: an L, RGB or RGBA PIL image and an (H, W) bool hole (True = fill)
-in, an image of the same size and mode out, every pixel outside the hole unchanged and an alpha channel kept as it
-is; the `*_pixels` functions do the same on uint8 arrays. `hfimg.inpainting` registers them as methods by name,
-beside the networks, so the demo, `hfimg inpaint` and benchmarks/bench_inpainting.py run them as they run a model.
+Inpainting: each is `fill(image, hole, **settings) -> image`: an L, RGB or RGBA PIL image and an (H, W) bool hole
+(True = fill) in, an image of the same size and mode out, every pixel outside the hole unchanged and an alpha channel
+kept as it is; the `*_pixels` functions do the same on uint8 arrays.
+
+Denoising: each is `denoise(image, sigma=None, **settings) -> image` (same modes, alpha kept; `sigma` the noise level
+on the 0-255 scale, estimated from the image when None); the `*_array` functions work on float images in [0, 1]
+(noise unclipped), as benchmarks/bench_denoising.py feeds them.
+
+`hfimg.catalogue` registers them as methods by name, beside the networks, so the demo, `hfimg inpaint` / `hfimg
+restore` and the benchmarks run them as they run a model.
 
 Example:
     >>> import numpy as np
@@ -16,12 +22,15 @@ Example:
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
+from hfimg.degrade import estimate_noise_level
 from hfimg.layers import pull_push_fill
 from hfimg.texture import contextual_residual_aggregation
 
@@ -29,6 +38,10 @@ from hfimg.texture import contextual_residual_aggregation
 PixelFill = Callable[..., np.ndarray]
 # The methods' common signature (see the module docstring): fill(image, hole, **settings) -> image.
 Fill = Callable[..., Image.Image]
+# (noisy float image (H, W) or (H, W, 3) in [0, 1], unclipped; sigma in grey levels or None; **settings) -> (H, W[, 3])
+ArrayDenoise = Callable[..., np.ndarray]
+# The denoisers' common signature: denoise(image, sigma=None, **settings) -> image.
+Denoise = Callable[..., Image.Image]
 
 OPENCV_RADIUS = 3  # neighbourhood (px) OpenCV estimates each filled pixel from, as in its documentation's example
 
@@ -155,3 +168,72 @@ biharmonic = on_colour(biharmonic_pixels)
 pull_push = on_colour(pull_push_pixels)
 pull_push_texture = on_colour(pull_push_texture_pixels)
 blend = on_colour(blend_pixels)
+
+
+# --- denoising ------------------------------------------------------------------------------------------------------
+
+
+def bm3d_array(noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """BM3D (Dabov et al., 2007; the `bm3d` package, CBM3D for colour): similar patches stacked and shrunk together
+    in a 3-D transform domain, the strongest classical denoiser of white Gaussian noise. Told `sigma` (grey levels),
+    or the level `estimate_noise_level` reads from the image."""
+    try:
+        import bm3d  # an extra ("metrics"): a large, slow-to-import package only this method needs
+    except ImportError:
+        raise ImportError("BM3D needs the bm3d package: pip install bm3d (or pip install 'hfimg[metrics]').") from None
+    sigma = _noise_level(noisy) if sigma is None else sigma
+    if sigma <= 0:  # no noise to remove (BM3D's shrinkage would divide by zero)
+        return np.array(noisy, dtype=np.float64)
+    if noisy.ndim == 3:
+        return bm3d.bm3d_rgb(noisy, sigma_psd=sigma / 255)
+    return bm3d.bm3d(noisy, sigma_psd=sigma / 255)
+
+
+def nl_means_array(noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """Non-local means (Buades et al., 2005) as scikit-image's documentation sets it up: the original algorithm
+    (`fast_mode=False`), 5x5 patches searched 6 px around, filter strength h = 0.6 sigma. `sigma` in grey levels;
+    None = scikit-image's own estimate (`estimate_sigma`)."""
+    from skimage.restoration import denoise_nl_means, estimate_sigma  # an extra ("app", "train", "metrics")
+
+    axis = -1 if noisy.ndim == 3 else None
+    if sigma is None:
+        with warnings.catch_warnings():  # a flat image has no wavelet detail at all: numpy warns of an empty mean
+            warnings.simplefilter("ignore", RuntimeWarning)
+            level = float(estimate_sigma(noisy, channel_axis=axis, average_sigmas=True))
+    else:
+        level = sigma / 255
+    if not math.isfinite(level) or level <= 0:  # no noise to remove (h = 0 would divide by zero)
+        return np.array(noisy, dtype=np.float64)
+    return denoise_nl_means(
+        noisy, h=0.6 * level, sigma=level, fast_mode=False, patch_size=5, patch_distance=6, channel_axis=axis
+    )
+
+
+def _noise_level(noisy: np.ndarray) -> float:
+    """Grey levels of white Gaussian noise in a float image in [0, 1] (Donoho's estimator, `hfimg.degrade`)."""
+    x = torch.from_numpy(np.asarray(noisy, dtype=np.float32) * 2 - 1)  # [-1, 1], the networks' range
+    x = (x[None] if x.ndim == 2 else x.permute(2, 0, 1))[None]  # (1, C, H, W)
+    return float(estimate_noise_level(x)[0])
+
+
+def on_image(denoise: ArrayDenoise) -> Denoise:
+    """`denoise` on an image's colour pixels, as a `Denoise`: L stays L, RGB(A) is denoised as RGB, alpha is kept;
+    `denoise` itself stays reachable as its `on_array` attribute."""
+
+    def method(image: Image.Image, sigma: float | None = None, **settings) -> Image.Image:
+        if sigma is not None and not (isinstance(sigma, (int, float)) and 0 <= sigma <= 255):
+            raise ValueError(f"sigma is the noise level in grey levels, from 0 to 255; got {sigma!r}.")
+        colour = np.asarray(image.convert("L" if image.mode == "L" else "RGB"), dtype=np.float64) / 255
+        result = Image.fromarray(np.clip(denoise(colour, sigma, **settings) * 255 + 0.5, 0, 255).astype(np.uint8))
+        if image.mode == "RGBA":
+            result.putalpha(image.getchannel("A"))
+        return result
+
+    method.__name__ = method.__qualname__ = denoise.__name__.removesuffix("_array")
+    method.__doc__ = denoise.__doc__
+    method.on_array = denoise  # the float form, for benchmarks that keep the noise unclipped
+    return method
+
+
+bm3d = on_image(bm3d_array)
+nl_means = on_image(nl_means_array)

@@ -6,6 +6,7 @@ hfimg generate hfimg/dcgan-fashion-mnist --num 16 --seed 0 -o grid.png
 hfimg inpaint hfimg/inpaint-cnn-photos photo.png mask.png -o filled.png
 hfimg inpaint telea photo.png mask.png -o filled.png            # a classical method, by name (hfimg list)
 hfimg restore hfimg/denoise-cnn-photos noisy.png -o clean.png
+hfimg restore bm3d noisy.png --sigma 25 -o clean.png              # a classical method, by name (hfimg list)
 hfimg export hfimg/denoise-cnn-photos --format onnx -o denoise-onnx
 hfimg inpaint hfimg/inpaint-cnn-photos photos/ --mask watermark.png -o cleaned/   # a folder: resumable, formats kept
 
@@ -27,24 +28,30 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from hfimg.batch import FORMATS, run_folder
+from hfimg.catalogue import TASKS, method_spec, method_specs
 from hfimg.imaging import images_to_grid
-from hfimg.inpainting import WORK_MAX_SIDE, load_inpainter, method_specs
-from hfimg.registry import class_phrase, list_models, load, model_names
+from hfimg.inpainting import WORK_MAX_SIDE, load_inpainter
+from hfimg.registry import class_phrase, list_models, load, local_folder, model_names
+from hfimg.restoration import load_restorer
 from hfimg.runtime import BACKENDS
-from hfimg.tasks import Generates, InpaintOptions, RestoreOptions, Restores
+from hfimg.tasks import Generates, InpaintOptions, RestoreOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfimg", description="Classic image generation and restoration models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("list", help="List bundled pretrained models, the model families and the inpainting methods.")
+    commands.add_parser("list", help="List bundled pretrained models, model families and the methods of each task.")
 
     info = commands.add_parser("info", help="Show a model's class, config and parameter count.")
     info.add_argument("model", help="Bundled id, model folder or Hub repo id.")
 
     generate = commands.add_parser("generate", help="Sample images from a GAN or VAE into one grid image.")
-    generate.add_argument("model", help="Bundled id, model folder or Hub repo id of a generator.")
+    generate.add_argument(
+        "model",
+        help="A generate method (dcgan, vae: see hfimg list), or the bundled id, model folder or Hub repo id "
+        "of a generator.",
+    )
     generate.add_argument("--num", type=int, default=16, help="Number of images (default 16).")
     generate.add_argument("--seed", type=int, default=None, help="Seed; the same seed gives the same images.")
     generate.add_argument("-o", "--output", default="samples.png", help="Output PNG (default samples.png).")
@@ -75,10 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     restore = commands.add_parser("restore", help="Restore (denoise) an image or a folder of images.")
-    restore.add_argument("model", help="Bundled id, model folder or Hub repo id of a denoiser, GAN or VAE.")
+    restore.add_argument(
+        "model",
+        help="A restore method (denoise-cnn, bm3d, nl-means, ...: see hfimg list), or the bundled id, model folder "
+        "or Hub repo id of a denoiser, GAN or VAE.",
+    )
     restore.add_argument("image", help="Image file, or a folder of images (each processed; see hfimg.batch).")
     restore.add_argument(
         "-o", "--output", help="Output file (default restored.png), or folder for a folder (default INPUT-restored)."
+    )
+    restore.add_argument(
+        "--sigma",
+        type=_noise_level,
+        default=None,
+        help="The noise level, 0-255, when known (BM3D, non-local means and the U-Net denoiser are told it); "
+        "default: each method estimates it from the image.",
     )
     restore.add_argument(
         "--ensemble",
@@ -116,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["onnx"], default="onnx", help="Export format (default onnx).")
     export.add_argument("-o", "--output", required=True, help="Output folder: model.onnx, config.json, README.md.")
     return parser
+
+
+def _noise_level(text: str) -> float:
+    """--sigma: a number from 0 to 255, refused up front."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give the noise level in grey levels.") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; the noise level is in grey levels, 0-255.")
+    return value
 
 
 def _at_least_one(text: str) -> int:
@@ -160,9 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for model_id in list_models() or ["(none installed)"]:
             print(f"  {model_id}")
         print("model families:", ", ".join(model_names()))
-        print("inpainting methods (hfimg inpaint METHOD ...; learned ones load their default model):")
-        for spec in method_specs():
-            print(f"  {spec.id:<20} {spec.name}: {spec.summary}" + (f" [{spec.model}]" if spec.model else ""))
+        for task in TASKS:  # learned methods load their default model, shown in brackets
+            print(f"{task} methods (hfimg {task} METHOD ...):")
+            for spec in method_specs(task):
+                print(f"  {spec.id:<20} {spec.name}: {spec.summary}" + (f" [{spec.model}]" if spec.model else ""))
         return 0
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning  # one line each, without the source line of the warning
@@ -229,6 +259,11 @@ def _run_model_command(args: argparse.Namespace) -> int:
     _check_inputs(args)
     if args.command == "inpaint":
         return _inpaint(args)
+    if args.command == "restore":
+        return _restore(args)
+    generator = method_spec(args.model, "generate") if args.command == "generate" else None
+    if generator is not None and local_folder(args.model) is None:  # a generate method by id: its default model
+        args.model = generator.model
     model = load(args.model)
     if getattr(args, "backend", None):
         model.set_backend(args.backend)
@@ -248,17 +283,27 @@ def _run_model_command(args: argparse.Namespace) -> int:
         images_to_grid(model.generate(args.num, seed=args.seed)).save(args.output)
         print(f"wrote {args.output}")
         return 0
-    _require(model, Restores, "restore", args.model)
+    raise AssertionError(f"unknown command {args.command!r}")  # argparse allows only the commands above
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """`hfimg restore METHOD_OR_MODEL ...`: a catalogued method (e.g. bm3d) or any model that restores."""
+    try:
+        restorer = load_restorer(args.model)
+    except TypeError as err:
+        raise SystemExit(f"hfimg: {err}") from None
+    if args.backend and restorer.model is not None:
+        restorer.model.set_backend(args.backend)
     if Path(args.image).is_dir():
 
         def restore(image):  # named: the folder run's progress bar shows the name
-            return model.restore_task(image, RestoreOptions(steps=args.steps, ensemble=args.ensemble))
+            return restorer(image, RestoreOptions(sigma=args.sigma, steps=args.steps, ensemble=args.ensemble))
 
         return _folder(restore, args, "restored")
 
     def restore_one(bar: _ProgressBar) -> Image.Image:
-        options = RestoreOptions(steps=args.steps, progress=bar, ensemble=args.ensemble)
-        return model.restore_task(args.image, options)
+        options = RestoreOptions(sigma=args.sigma, steps=args.steps, progress=bar, ensemble=args.ensemble)
+        return restorer(args.image, options)
 
     return _single(restore_one, args, "restored.png")
 

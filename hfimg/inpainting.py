@@ -1,11 +1,10 @@
 """Inpainting methods by name: networks, latent searches and classical algorithms, all run the same way.
 
-The one registry of inpainting methods. Each entry (`MethodSpec`) names a method and says what it needs: a model id
-(its default weights) or a classical `fill`, and the images it is made for. `load_inpainter(name_or_model_id)` gives
-an `Inpainter`, called as `inpainter(image, mask, options) -> InpaintResult` whatever it is inside (the task call of
-`hfimg.tasks`). The demo (its methods, flags and environment variables), the `hfimg inpaint` command and
-benchmarks/bench_inpainting.py list and run methods only through here: a new method is one `register_inpainter`
-entry below, and nothing to edit in those three.
+`load_inpainter(name_or_model_id)` gives an `Inpainter` for an inpainting method of the catalogue
+(`hfimg.catalogue`, task "inpaint": a model id or a classical `fill`, and the images it is made for) or for any
+model that inpaints, called as `inpainter(image, mask, options) -> InpaintResult` whatever it is inside (the task
+call of `hfimg.tasks`). The demo, the `hfimg inpaint` command and benchmarks/bench_inpainting.py run methods only
+through here.
 
 Also here: the one placement rule every entry point (the API, the CLI, folder runs, the demo) shares, in
 `Inpainter.__call__`: an image whose longer side is at most `WORK_MAX_SIDE` (or the caller's `max_side`) is
@@ -27,14 +26,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from hfimg import classical
+from hfimg.catalogue import MethodSpec, method_spec
 from hfimg.hub import HubModel
 from hfimg.imaging import (
     HIGH_BIT_DEPTH_MODES,
@@ -45,7 +43,7 @@ from hfimg.imaging import (
     refuse_full_hole,
     working_mode,
 )
-from hfimg.registry import class_phrase, load
+from hfimg.registry import load
 from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 
 # The longest side a method works at: larger photos are filled in a crop around the hole, scaled down to this. The
@@ -54,73 +52,6 @@ from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 WORK_MAX_SIDE = 512
 GARMENT_MAX_SIDE = 128  # Fashion-MNIST is 28x28; the demo's garment example is 112x112
 GREY_TOLERANCE = 8  # R, G and B may differ this much (0-255) in a grey image saved as colour (JPEG noise)
-
-# "photos": any image; "garments": small grey Fashion-MNIST-like images only (`is_garment_image`): on a colour photo
-# those methods fill the hole with a grey or black blob.
-Domain = Literal["photos", "garments"]
-# Which InpaintOptions.steps a method takes, so a UI can show the right control: the passes of a recurrent network,
-# the steps of a latent search, or none.
-StepsKind = Literal["passes", "search"] | None
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One inpainting method of the registry.
-
-    Attributes:
-        name: shown in the demo and the benchmark reports; `load_inpainter` takes it, or `id`.
-        id: a short name for the command line, e.g. "telea".
-        summary: one line on what it is.
-        domain: the images it is made for (see `Domain`).
-        model: the default model id (bundled id, folder or Hub repo id) of a learned method; None for a classical one.
-        key: the learned method's model slot in the demo: flag --KEY (dashes), environment variable HFIMG_KEY.
-            Methods that share a key (the GAN generates and inpaints) share one loaded model.
-        model_types: registry names (`hfimg.registry.model_names`) a model given for this method may have.
-        fill: a classical method's `fill(image, hole, **settings)` (`hfimg.classical`).
-        settings: a classical method's settings and their defaults (e.g. OpenCV's radius).
-        steps_kind: what `InpaintOptions.steps` counts for it (see `StepsKind`).
-    """
-
-    name: str
-    id: str
-    summary: str
-    domain: Domain = "photos"
-    model: str | None = None
-    key: str | None = None
-    model_types: tuple[str, ...] = ()
-    fill: classical.Fill | None = None
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    steps_kind: StepsKind = None
-
-    @property
-    def env(self) -> str | None:
-        """The environment variable that picks another model for this method in the demo."""
-        return None if self.key is None else f"HFIMG_{self.key.upper()}"
-
-
-_METHODS: dict[str, MethodSpec] = {}
-
-
-def register_inpainter(spec: MethodSpec) -> MethodSpec:
-    """Add a method to the registry (in the order the demo lists them); its name and id must be new."""
-    taken = {name.casefold() for existing in _METHODS.values() for name in (existing.name, existing.id)}
-    if {spec.name.casefold(), spec.id.casefold()} & taken:  # names are looked up case-insensitively
-        raise ValueError(f"inpainting method {spec.name!r} ({spec.id!r}) is registered twice.")
-    if (spec.model is None) == (spec.fill is None):
-        raise ValueError(f"inpainting method {spec.name!r}: give a model id or a classical fill, exactly one.")
-    _METHODS[spec.name] = spec
-    return spec
-
-
-def method_specs(domain: Domain | None = None) -> list[MethodSpec]:
-    """The registered methods in registry order, optionally only those made for `domain`."""
-    return [spec for spec in _METHODS.values() if domain is None or spec.domain == domain]
-
-
-def method_spec(name_or_id: str) -> MethodSpec | None:
-    """The registered method with this name or id (case-insensitive), or None."""
-    wanted = name_or_id.casefold()
-    return next((s for s in _METHODS.values() if wanted in (s.name.casefold(), s.id.casefold())), None)
 
 
 class Inpainter:
@@ -140,21 +71,9 @@ class Inpainter:
     ):
         if max_side is not None and max_side < 16:
             raise ValueError(f"max_side must be at least 16 px (or None: the whole image), got {max_side}.")
-        if spec.fill is not None and model is not None:
-            raise ValueError(f"{spec.name} is a classical method: it takes no model.")
-        if spec.fill is None and not isinstance(model, Inpaints):
-            what = "no model" if model is None else f"{class_phrase(model)}, which cannot inpaint"
-            raise TypeError(f"{spec.model or spec.name} is {what}.")
-        if model is not None and spec.model_types and model.model_type not in spec.model_types:
-            wanted = " or ".join(repr(name) for name in spec.model_types)
-            raise ValueError(f"{spec.name} takes a {wanted} model, not a {model.model_type!r} one.")
-        unknown = set(settings or {}) - set(spec.settings)
-        if unknown:
-            known = ", ".join(spec.settings) or "none"
-            raise ValueError(f"{spec.name} has no setting {', '.join(sorted(unknown))} (its settings: {known}).")
+        self.settings = spec.checked_settings(model, settings, Inpaints)
         self.spec = spec
         self.model = model
-        self.settings = {**spec.settings, **(settings or {})}
         self.max_side = max_side
 
     @property
@@ -217,7 +136,7 @@ def load_inpainter(
     `Inpainter`."""
     # A model folder named like a method (e.g. ./gan holding a config.json) is the model the user means.
     is_model_folder = (Path(name_or_model).expanduser() / "config.json").is_file()
-    spec = None if is_model_folder else method_spec(str(name_or_model))
+    spec = None if is_model_folder else method_spec(str(name_or_model), "inpaint")
     if spec is None:
         model = load(name_or_model) if model is None else model
         name = f"{type(model).__name__} ({name_or_model})"
@@ -353,53 +272,3 @@ def inpaint_around_hole(
     region = out[top:bottom, left:right]  # a view: writing to it writes to `out`
     region[crop_hole] = np.asarray(filled.convert(image.mode))[crop_hole]
     return Image.fromarray(out)  # (H, W) -> L, (H, W, 3) -> RGB, (H, W, 4) -> RGBA
-
-
-# --- the registry: the demo lists the methods in this order ---------------------------------------------------------
-
-register_inpainter(MethodSpec(
-    "InpaintCNN", "inpaint-cnn", "gated-convolution U-Net, one pass, trained on photos",
-    model="hfimg/inpaint-cnn-photos", key="inpaint_cnn", model_types=("inpaint-cnn",),
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "InpaintRCNN", "inpaint-rcnn", "recurrent CNN: one block applied pass after pass, the hole closing inwards",
-    model="hfimg/inpaint-rcnn-photos", key="inpaint_rcnn", model_types=("inpaint-rcnn",), steps_kind="passes",
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "OpenCV Telea", "telea", "fast marching from the hole's border (Telea, 2004)",
-    fill=classical.telea, settings={"radius": classical.OPENCV_RADIUS},
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "OpenCV Navier-Stokes", "navier-stokes", "isophotes continued into the hole (Bertalmio et al., 2001)",
-    fill=classical.navier_stokes, settings={"radius": classical.OPENCV_RADIUS},
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "scikit-image biharmonic", "biharmonic", "the smoothest surface through the known pixels",
-    fill=classical.biharmonic,
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "pull-push interpolation", "pull-push", "the networks' starting fill alone: averages across scales",
-    fill=classical.pull_push,
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "pull-push + texture transfer", "pull-push-texture",
-    "pull-push, then the photo's own fine detail copied into the hole (contextual residual aggregation)",
-    fill=classical.pull_push_texture,
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "blend of fills", "blend",
-    "the average of pull-push, Navier-Stokes and pull-push + texture transfer: the photo networks' starting fill",
-    fill=classical.blend,
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "InpaintCNN (Fashion-MNIST)", "inpaint-cnn-fashion", "gated-convolution U-Net trained on Fashion-MNIST",
-    domain="garments", model="hfimg/inpaint-cnn-fashion-mnist", key="inpaint_fashion", model_types=("inpaint-cnn",),
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "GAN latent search", "gan", "the DCGAN image closest to the known pixels (gradient descent on its code)",
-    domain="garments", model="hfimg/dcgan-fashion-mnist", key="gan", model_types=("dcgan",), steps_kind="search",
-))  # fmt: skip
-register_inpainter(MethodSpec(
-    "VAE latent search", "vae", "the VAE decoder's image closest to the known pixels, from its encoder's guess",
-    domain="garments", model="hfimg/vae-fashion-mnist", key="vae", model_types=("vae",), steps_kind="search",
-))  # fmt: skip

@@ -15,9 +15,10 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import hfimg
+from hfimg.catalogue import method_specs
 from hfimg.demo.editor import editor_to_image_and_hole, mask_layer
-from hfimg.inpainting import method_specs
 from hfimg.models.classifier import FASHION_MNIST_LABELS
+from hfimg.restoration import load_restorer
 from hfimg.tasks import RestoreOptions
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -180,12 +181,12 @@ DEMO_METHODS = [  # the demo's methods before the registry added the other class
 
 
 def test_the_demo_offers_its_methods():
-    registered = [spec.name for spec in method_specs()]
+    registered = [spec.name for spec in method_specs("inpaint")]
     assert set(DEMO_METHODS) <= set(registered)  # none of the demo's methods went missing from the registry
     assert registered[0] == "InpaintCNN"  # the default method comes first
 
 
-@pytest.mark.parametrize("method", [spec.name for spec in method_specs()])  # every registered method, as it comes
+@pytest.mark.parametrize("method", [spec.name for spec in method_specs("inpaint")])  # every one, as it comes
 def test_inpaint_changes_only_the_hole(client, app, tmp_path, method):
     background, pixels = photo(tmp_path, grey=method in app.GARMENT_METHODS)  # each method on an image it fits
     layer, hole = stroke_layer(tmp_path)
@@ -373,6 +374,27 @@ def test_the_ensemble_is_refused_above_its_cap_before_any_work(client, app, tmp_
     Image.new("RGB", (side, side), (90, 120, 150)).save(big)
     with pytest.raises(AppError, match="self-ensemble runs the model 8 times"):
         client.predict(handle_file(str(big)), 0, True, api_name="/restore")
+
+
+@pytest.mark.parametrize("method", ["BM3D (bm3d, CBM3D)", "scikit-image non-local means"])
+def test_restore_runs_the_classical_methods_by_name_as_the_library_does(client, app, tmp_path, method):
+    assert method in app.RESTORE_METHODS  # offered in the Restore tab, from the catalogue
+    background, pixels = photo(tmp_path)
+    noisy_path, restored_path, _ = client.predict(handle_file(str(background)), 30, False, method, api_name="/restore")
+    noisy, restored = Image.open(noisy_path), np.asarray(Image.open(restored_path), dtype=np.int16)
+    expected = np.asarray(load_restorer(method)(noisy), dtype=np.int16)  # what the method gives for what it was given
+    assert np.abs(restored - expected).max() <= 1  # BM3D's float sums are not bit-stable from run to run
+    assert np.abs(restored - pixels).mean() < 0.5 * np.abs(np.asarray(noisy, dtype=np.int16) - pixels).mean()
+
+
+def test_a_classical_restore_method_is_refused_above_its_cap_and_an_unknown_one_by_name(client, app, tmp_path):
+    side = int(app.CLASSICAL_RESTORE_MAX_PIXELS**0.5) + 1
+    big = tmp_path / "big.png"
+    Image.new("RGB", (side, side), (90, 120, 150)).save(big)
+    with pytest.raises(AppError, match="hfimg restore bm3d"):
+        client.predict(handle_file(str(big)), 0, False, "BM3D (bm3d, CBM3D)", api_name="/restore")
+    with pytest.raises(ValueError, match="Unknown restore method"):  # gr.Error is a ValueError
+        app.Handlers({}).restore(Image.new("RGB", (8, 8)), 0, False, "GAN latent search")
 
 
 # --- bad input comes back as a message, not a crash ---------------------------------------------------------------

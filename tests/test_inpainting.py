@@ -14,9 +14,10 @@ import torch
 from PIL import Image
 
 import hfimg
-from hfimg import classical, inpainting
+from hfimg import catalogue, classical
+from hfimg.catalogue import MethodSpec, method_spec, method_specs
 from hfimg.cli import main
-from hfimg.inpainting import Inpainter, MethodSpec, inpaint_around_hole, load_inpainter, method_spec, method_specs
+from hfimg.inpainting import Inpainter, inpaint_around_hole, load_inpainter
 from hfimg.tasks import InpaintOptions, RestoreOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def mask_of(hole: np.ndarray) -> Image.Image:
     return Image.fromarray(hole.astype(np.uint8) * 255)
 
 
-@pytest.mark.parametrize("spec", method_specs(), ids=lambda spec: spec.id)
+@pytest.mark.parametrize("spec", method_specs("inpaint"), ids=lambda spec: spec.id)
 def test_every_registered_method_fills_only_the_hole(spec):
     image, hole = picture(grey=spec.domain == "garments")
     inpainter = Inpainter(spec, tiny(spec) if spec.model is not None else None)
@@ -62,7 +63,7 @@ def test_every_registered_method_fills_only_the_hole(spec):
     assert np.abs(out[hole].astype(int) - given[hole]).mean() > 5  # the white square is gone
 
 
-@pytest.mark.parametrize("spec", method_specs(), ids=lambda spec: spec.id)
+@pytest.mark.parametrize("spec", method_specs("inpaint"), ids=lambda spec: spec.id)
 def test_a_mask_over_the_whole_image_is_refused_by_every_method(spec, tmp_path, capsys):
     # Telea and Navier-Stokes returned the input unchanged, pull-push one flat colour, biharmonic a numpy error, and
     # the latent searches a sample unrelated to the input.
@@ -85,7 +86,7 @@ def test_a_mask_over_the_whole_image_is_refused_by_every_method(spec, tmp_path, 
 
 @pytest.mark.parametrize("name", ["inpaint-cnn", "inpaint-rcnn", "dcgan", "vae"])
 def test_the_task_call_is_the_model_s_own_inpaint(name):
-    spec = next(spec for spec in method_specs() if name in spec.model_types)
+    spec = next(spec for spec in method_specs("inpaint") if name in spec.model_types)
     model = tiny(spec)
     image, hole = picture(grey=spec.domain == "garments")
     got = Inpainter(spec, model)(image, mask_of(hole), InpaintOptions(steps=3, seed=5)).image
@@ -99,7 +100,7 @@ def test_the_task_call_is_the_model_s_own_inpaint(name):
 
 
 def test_passes_and_progress_come_back_through_the_options():
-    rcnn_spec, gan_spec = method_spec("inpaint-rcnn"), method_spec("GAN latent search")
+    rcnn_spec, gan_spec = method_spec("inpaint-rcnn", "inpaint"), method_spec("GAN latent search", "inpaint")
     image, hole = picture(grey=False)
     result = Inpainter(rcnn_spec, tiny(rcnn_spec))(image, mask_of(hole), InpaintOptions(steps=4, keep_passes=True))
     assert len(result.passes) == 4 and np.array_equal(np.asarray(result.passes[-1]), np.asarray(result.image))
@@ -130,9 +131,9 @@ def test_methods_are_picked_by_name_or_id_and_a_model_that_cannot_inpaint_is_ref
     with pytest.raises(ValueError, match="no setting size"):
         load_inpainter("telea", settings={"size": 3})
     with pytest.raises(ValueError, match="registered twice"):
-        inpainting.register_inpainter(MethodSpec("Another Telea", "telea", "a clash", fill=classical.telea))
+        catalogue.register_method(MethodSpec("Another Telea", "telea", "a clash", fill=classical.telea))
     with pytest.raises(ValueError, match="exactly one"):
-        inpainting.register_inpainter(MethodSpec("Nothing", "nothing", "neither a model nor a fill"))
+        catalogue.register_method(MethodSpec("Nothing", "nothing", "neither a model nor a fill"))
 
 
 def test_settings_reach_the_classical_method():
@@ -170,7 +171,7 @@ def test_classical_methods_keep_mode_alpha_and_known_pixels(fill, mode):
 def test_a_registered_method_reaches_the_cli_the_benchmark_and_the_demo(tmp_path, monkeypatch, capsys):
     # One registry entry and nothing else: the command line, the benchmark and the demo all offer it.
     spec = MethodSpec("Flat grey", "flat-grey", "fills the hole with mid-grey", fill=classical.on_colour(flat_grey))
-    monkeypatch.setitem(inpainting._METHODS, spec.name, spec)
+    monkeypatch.setattr(catalogue, "_METHODS", [*catalogue._METHODS, spec])
     image, hole = picture(grey=False)
     image.save(tmp_path / "in.png")
     mask_of(hole).save(tmp_path / "mask.png")
@@ -198,8 +199,8 @@ def test_a_registered_method_reaches_the_cli_the_benchmark_and_the_demo(tmp_path
 
     # The demo reads the registry when it starts: a process that registers the method first, then builds the demo.
     code = (
-        "import numpy as np; from hfimg import classical, inpainting; from tests.test_inpainting import flat_grey; "
-        "inpainting.register_inpainter(inpainting.MethodSpec('Flat grey', 'flat-grey', 'grey', "
+        "import numpy as np; from hfimg import catalogue, classical; from tests.test_inpainting import flat_grey; "
+        "catalogue.register_method(catalogue.MethodSpec('Flat grey', 'flat-grey', 'grey', "
         "fill=classical.on_colour(flat_grey))); "
         "from hfimg.demo.handlers import METHODS, Handlers; assert 'Flat grey' in METHODS; "
         "rgba = np.zeros((32, 32, 4), np.uint8); rgba[..., 3] = 255; layer = np.zeros_like(rgba); "
@@ -237,7 +238,7 @@ SMOOTH_FILL_ERROR = {
 
 
 def test_every_classical_method_is_judged_in_the_registry_on_a_smooth_truth():
-    assert set(SMOOTH_FILL_ERROR) == {spec.id for spec in method_specs() if spec.fill is not None}
+    assert set(SMOOTH_FILL_ERROR) == {spec.id for spec in method_specs("inpaint") if spec.fill is not None}
 
 
 @pytest.mark.parametrize("method", sorted(SMOOTH_FILL_ERROR))
@@ -325,12 +326,12 @@ def test_classical_methods_read_images_as_the_models_do(tmp_path):
 
 def test_registry_and_inpainter_refuse_what_would_run_the_wrong_thing():
     with pytest.raises(ValueError, match="registered twice"):  # names are looked up case-insensitively
-        inpainting.register_inpainter(MethodSpec("open cv TELEA", "TELEA", "a clash by case", fill=classical.telea))
-    cnn_spec = method_spec("inpaint-cnn")
+        catalogue.register_method(MethodSpec("open cv TELEA", "TELEA", "a clash by case", fill=classical.telea))
+    cnn_spec = method_spec("inpaint-cnn", "inpaint")
     with pytest.raises(ValueError, match="takes no model"):
-        Inpainter(method_spec("telea"), tiny(cnn_spec))
+        Inpainter(method_spec("telea", "inpaint"), tiny(cnn_spec))
     with pytest.raises(ValueError, match="takes a 'inpaint-rcnn' model, not a 'inpaint-cnn' one"):
-        Inpainter(method_spec("inpaint-rcnn"), tiny(cnn_spec))
+        Inpainter(method_spec("inpaint-rcnn", "inpaint"), tiny(cnn_spec))
 
 
 def test_the_blend_is_the_average_of_its_three_fills_each_the_registered_method():

@@ -6,9 +6,11 @@ The bf16 tests run on any CPU: where bf16 is not native, PyTorch emulates it (sl
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
@@ -17,7 +19,7 @@ from test_models import TINY_CONFIGS
 import hfimg
 from hfimg import cores, runtime
 from hfimg.cli import main
-from hfimg.export import ONNX_TOLERANCE, check_onnx, export_onnx
+from hfimg.export import ONNX_TOLERANCE, check_onnx, export_folder, export_onnx
 from hfimg.registry import model_names
 
 
@@ -204,11 +206,25 @@ def test_cli_export_writes_a_checked_model_and_its_card(tmp_path, capsys):
     folder = tmp_path / "denoiser"
     tiny("denoise-cnn").save_pretrained(folder)
     assert main(["export", str(folder), "--format", "onnx", "-o", str(tmp_path / "out")]) == 0
-    assert "model.onnx" in capsys.readouterr().out
+    assert str(tmp_path / "out" / "model.onnx") in capsys.readouterr().out
     card = (tmp_path / "out" / "README.md").read_text()
     assert "noisy" in card and "within" in card
-    assert (tmp_path / "out" / "config.json").is_file()
-    assert check_onnx(hfimg.load(folder), tmp_path / "out" / "model.onnx") <= ONNX_TOLERANCE
+    model = hfimg.load(folder)
+    assert check_onnx(model, tmp_path / "out" / "model.onnx") <= ONNX_TOLERANCE
+    # Every file the command wrote is the one the library call writes for the same model.
+    export_folder(model, tmp_path / "library", str(folder))
+    assert card == (tmp_path / "library" / "README.md").read_text()
+    written = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert written == json.loads((tmp_path / "library" / "config.json").read_text()) == model.config_dict()
+    feed = {name: x.numpy() for name, x in model.core_spec().inputs.items()}
+    cli, library = (
+        ort.InferenceSession(str(tmp_path / where / "model.onnx")).run(None, feed)[0] for where in ("out", "library")
+    )
+    assert np.array_equal(cli, library)
+    with torch.inference_mode():
+        expected = model.core(*model.core_spec().inputs.values()).numpy()
+    assert np.abs(cli - expected).max() <= ONNX_TOLERANCE
+    assert np.abs(cli - feed["noisy"]).max() > 10 * ONNX_TOLERANCE  # not the input handed back
     with pytest.raises(SystemExit):
         main(["export", str(folder), "--format", "tflite", "-o", str(tmp_path / "x")])
 

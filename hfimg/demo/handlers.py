@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from hfimg.catalogue import method_spec, method_specs
 from hfimg.degrade import gaussian_noise
 from hfimg.demo.editor import editor_to_image_and_hole
 from hfimg.demo.files import hole_image, public_message, quiet
 from hfimg.demo.limits import (
+    CLASSICAL_RESTORE_MAX_PIXELS,
     ENSEMBLE_MAX_PIXELS,
     MAX_FRAMES,
     MAX_IMAGES,
@@ -32,21 +34,18 @@ from hfimg.demo.limits import (
 from hfimg.demo.slots import GENERATORS, LoadedModel, class_choices
 from hfimg.hub import HubModel
 from hfimg.imaging import HIGH_BIT_DEPTH_MODES, convert_mode, images_to_grid, load_mask, pil_to_tensor, tensor_to_pil
-from hfimg.inpainting import (
-    GARMENT_MAX_SIDE,
-    Inpainter,
-    is_garment_image,
-    method_spec,
-    method_specs,
-)
+from hfimg.inpainting import GARMENT_MAX_SIDE, Inpainter, is_garment_image
+from hfimg.restoration import Restorer
 from hfimg.tasks import InpaintOptions, RestoreOptions
 
 logger = logging.getLogger("hfimg.app")
 
-METHODS = [spec.name for spec in method_specs()]  # the inpainting methods, in the registry's order
+METHODS = [spec.name for spec in method_specs("inpaint")]  # the inpainting methods, in the catalogue's order
 # Methods trained on 28x28 grey Fashion-MNIST garments only: on a colour photo they return a grey or black blob, so
 # the demo offers them only for small grey images (`is_garment_image`).
-GARMENT_METHODS = tuple(spec.name for spec in method_specs("garments"))
+GARMENT_METHODS = tuple(spec.name for spec in method_specs("inpaint", "garments"))
+# The Restore tab's methods: the photo ones (the garment latent searches are for 28x28 Fashion-MNIST images).
+RESTORE_METHODS = [spec.name for spec in method_specs("restore", "photos")]
 
 NOISE_SEED = 0  # the added noise is the same for the same image and sigma
 
@@ -202,7 +201,7 @@ class Handlers:
 
     def _inpainter(self, method: str) -> Inpainter:
         """The method's Inpainter, with its slot's model (a gr.Error if that model is not loaded)."""
-        spec = method_spec(method)
+        spec = method_spec(method, "inpaint")
         if spec.key is None:
             return Inpainter(spec)
         return Inpainter(spec, self.models[spec.key].require())
@@ -210,7 +209,7 @@ class Handlers:
     def method_controls(self, method: str) -> tuple[gr.Slider, gr.Slider, gr.Dropdown, gr.Gallery]:
         """Show the controls the chosen method takes: passes and the passes gallery (a recurrent network), search
         steps (a latent search) and the class (a class-conditional generator)."""
-        spec = method_spec(method) if method else None
+        spec = method_spec(method, "inpaint") if method else None
         kind = spec.steps_kind if spec is not None else None
         model = self.models[spec.key].model if spec is not None and spec.key is not None else None
         return (
@@ -234,32 +233,45 @@ class Handlers:
 
     @user_errors
     def restore(
-        self, image: Image.Image | None, sigma: float = 0, ensemble: bool = False
+        self, image: Image.Image | None, sigma: float = 0, ensemble: bool = False, method: str = RESTORE_METHODS[0]
     ) -> tuple[Image.Image, Image.Image, tuple[Image.Image, Image.Image]]:
-        """Optionally add Gaussian noise of `sigma` (0-255 scale), then denoise at full size (the model estimates
-        the level); with `ensemble`, the average over the 8 flips and rotations (images up to ENSEMBLE_MAX_PIXELS).
+        """Optionally add Gaussian noise of `sigma` (0-255 scale), then restore it at full size with `method` (a
+        photo restore method of the catalogue; each estimates the noise level itself). With `ensemble`, a network
+        averages over the 8 flips and rotations (images up to ENSEMBLE_MAX_PIXELS).
 
         Returns:
-            The image the model was given (with the noise), the restored image, and the (before, after) pair.
+            The image the method was given (with the noise), the restored image, and the (before, after) pair.
         """
         if image is None:
             raise gr.Error("Upload an image first (or click an example).")
-        if ensemble and image.width * image.height > ENSEMBLE_MAX_PIXELS:
+        spec = method_spec(method, "restore") if method else None
+        if spec is None or method not in RESTORE_METHODS:
+            raise gr.Error(f"Unknown restore method {method!r}; choose one of {', '.join(RESTORE_METHODS)}.")
+        pixels = image.width * image.height
+        if spec.denoise is not None and pixels > CLASSICAL_RESTORE_MAX_PIXELS:
+            raise gr.Error(
+                f"{spec.name} is slow on a CPU, so the demo runs it on images up to "
+                f"{CLASSICAL_RESTORE_MAX_PIXELS / 1e6:g} megapixels; this image is {image.width}x{image.height}. "
+                f"Crop it, or run `hfimg restore {spec.id}` on the command line, which takes any size."
+            )
+        if ensemble and spec.denoise is None and pixels > ENSEMBLE_MAX_PIXELS:
             raise gr.Error(
                 f"The self-ensemble runs the model 8 times, so the demo offers it up to "
                 f"{ENSEMBLE_MAX_PIXELS / 1e6:g} megapixels; this image is {image.width}x{image.height}. Untick it, "
                 f"or run `hfimg restore --ensemble` on the command line, which takes any size."
             )
-        model = self.models["denoise"].require()
+        model = self.models[spec.key].require() if spec.key is not None else None
         if image.mode in HIGH_BIT_DEPTH_MODES:
             image = convert_mode(image, "L")  # scaled to 8 bits as the models' API does, not clipped to white
         if image.mode not in ("L", "RGB"):
             gr.Warning(f"The image was converted from mode {image.mode} to RGB.")
             image = image.convert("RGB")
+        if ensemble and spec.denoise is not None:
+            gr.Warning(f"The self-ensemble is for the network; {spec.name} ran once.")
         noisy = image
         if sigma and sigma > 0:
             channels = 1 if image.mode == "L" else 3
             generator = torch.Generator().manual_seed(NOISE_SEED)
             noisy = tensor_to_pil(gaussian_noise(pil_to_tensor(image, channels), float(sigma), generator=generator))
-        restored = model.restore_task(noisy, RestoreOptions(ensemble=ensemble))  # the model estimates the level
+        restored = Restorer(spec, model)(noisy, RestoreOptions(ensemble=ensemble))  # it estimates the level
         return noisy, restored, (noisy, restored)

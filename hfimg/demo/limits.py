@@ -7,6 +7,9 @@ MAX_PIXELS = 16_000_000  # larger images are refused with a message (checked fro
 # The denoiser restores any image the upload accepts at full size (in tiles); its self-ensemble runs the network 8
 # times, so the demo offers it up to this many pixels (said on the checkbox, refused before any work above it).
 ENSEMBLE_MAX_PIXELS = 2_000_000
+# BM3D takes about 10 s for 256x256 RGB pixels on a CPU core (benchmarks/RESULTS.md), non-local means about 2 s: the
+# demo runs the classical restore methods up to this many pixels (~40 s of BM3D); the command line takes any size.
+CLASSICAL_RESTORE_MAX_PIXELS = 512 * 512
 MAX_IMAGES = 64  # images per Generate click
 MAX_FRAMES = 16  # frames of a latent interpolation
 # Steps of a latent search (GAN / VAE inpainting): the slider's end, ~3 s at the bundled models' speed. Fewer than

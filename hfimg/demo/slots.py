@@ -1,9 +1,9 @@
 """The models the demo runs, by slot: which id each slot loads (flag, environment, default) and what it holds.
 
-The slots come from the registries: the two generators and the denoiser here, and one slot per learned inpainting
-method of `hfimg.inpainting` (methods that share a key, like the GAN that generates and inpaints, share a slot). So
-a method registered there has its flag (--KEY), environment variable (HFIMG_KEY) and Models-tab row without an edit
-to the demo. A model that cannot be loaded is kept as the reason, shown in its tab; the app still starts.
+The slots come from the catalogue (`hfimg.catalogue`): one slot per learned method's model key (methods that share
+a key, like the GAN that generates, inpaints and restores, share a slot). So a method registered there has its flag
+(--KEY), environment variable (HFIMG_KEY) and Models-tab row without an edit to the demo. A model that cannot be
+loaded is kept as the reason, shown in its tab; the app still starts.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import gradio as gr
 
 import hfimg
 from hfimg import runtime
+from hfimg.catalogue import MethodSpec, method_specs
 from hfimg.constants import FASHION_MNIST_LABELS
 from hfimg.hub import HubModel
-from hfimg.inpainting import MethodSpec, method_specs
 
 logger = logging.getLogger("hfimg.app")
 
@@ -35,32 +35,28 @@ class Slot:
     task: str  # what the demo uses it for (the Models tab)
 
 
-GENERATOR_TITLES = {"gan": "DCGAN generator", "vae": "Convolutional VAE"}  # slots that also generate, first
-
-
-def _slot(spec: MethodSpec, title: str, task: str) -> Slot:
-    return Slot(title, spec.env, spec.model, spec.model_types, task)
+def _slot(spec: MethodSpec, task: str) -> Slot:
+    return Slot(spec.name, spec.env, spec.model, spec.model_types, task)
 
 
 def _slots() -> dict[str, Slot]:
-    # The generators are the models of the registry's latent-search methods: their ids, environment variables and
-    # model types come from there, as every inpainting slot's do.
-    learned = {spec.key: spec for spec in method_specs() if spec.key is not None}
-    generating = "generation, inpainting prior"
-    slots = {key: _slot(learned[key], title, generating) for key, title in GENERATOR_TITLES.items()}
-    for key, spec in learned.items():
-        if key not in slots:
-            task = "inpainting" if spec.domain == "photos" else "inpainting of garment images"
-            slots[key] = _slot(spec, spec.name, task)
-    slots["denoise"] = Slot(
-        "Denoiser", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", ("denoise-cnn", "denoise-unet"), "denoising"
-    )
+    # One slot per model key of the catalogue's learned methods, titled by the first method that names it: the
+    # generators first (they also inpaint and restore garments), then the inpainters and the denoiser.
+    slots: dict[str, Slot] = {}
+    uses = {"generate": "generation, inpainting prior", "restore": "denoising"}
+    for task in ("generate", "inpaint", "restore"):
+        for spec in method_specs(task):
+            if spec.key is None or spec.key in slots:
+                continue
+            use = uses.get(task) or ("inpainting" if spec.domain == "photos" else "inpainting of garment images")
+            slots[spec.key] = _slot(spec, use)
     return slots
 
 
 SLOTS: dict[str, Slot] = _slots()
 GENERATORS = {"GAN": "gan", "VAE": "vae"}  # the Generate tab's choices -> slot
-INPAINT_SLOTS = list(dict.fromkeys(spec.key for spec in method_specs() if spec.key is not None))  # the Inpaint tab's
+# The Inpaint tab's slots.
+INPAINT_SLOTS = list(dict.fromkeys(spec.key for spec in method_specs("inpaint") if spec.key is not None))
 
 
 @dataclass

@@ -1,0 +1,179 @@
+"""Mutation testing of the front ends and image handling with mutmut: does a small planted bug fail a test?
+
+mutmut plants one change at a time (an operator flipped, a constant moved, an argument dropped, a string emptied) in
+the listed modules and runs only the tests that reach the changed function (it records which tests call which
+function in one first pass). A mutant no test notices "survives": a test to add, or a change that cannot alter what
+the code does (an equivalent mutant), which RESULTS.md explains.
+
+Not part of CI (it runs for about an hour and a half on 2 cores). It works in a copy of the working tree, so the
+repository is never touched, and resumes where it stopped when run again with --resume:
+
+    pip install mutmut==3.8.1
+    python scripts/mutation.py --workdir ~/hfimg-runs/mutation --json benchmarks/results/mutation.json
+
+The JSON and the markdown beside it list every mutant's status by module and each survivor's diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine, publish  # noqa: E402
+
+# Each module under test and the test files that may reach it. mutmut narrows each mutant to the tests that called
+# its function during the first pass; this list only keeps the slow, unrelated suites (training, ONNX export of every
+# family, the browser) out of that pass.
+MODULES: dict[str, list[str]] = {
+    "hfimg/cli.py": ["tests/test_cli.py", "tests/test_batch.py", "tests/test_inputs.py", "tests/test_tiling.py"],
+    "hfimg/batch.py": ["tests/test_batch.py"],
+    "hfimg/imaging.py": ["tests/test_inputs.py", "tests/test_cli.py", "tests/test_hub.py", "tests/test_tiling.py"],
+    "hfimg/classical.py": ["tests/test_inpainting.py", "tests/test_inpaint_models.py"],
+    "hfimg/demo/": ["tests/test_app.py", "tests/test_inputs.py", "tests/test_inpainting.py"],
+}
+# What the tests read besides the package: the shipped examples (quality floors) and the app.
+ALSO_COPY = ["hfimg", "tests", "examples", "app.py", "benchmarks", "model_cards", "scripts", "README.md"]
+# Tests that hold outside mutmut but not under it, by how mutmut runs them:
+DESELECT = [
+    # A warning shown at the caller's line: mutmut calls every function through a trampoline, one stack frame more,
+    # so the warning points into the trampoline.
+    "tests/test_inpaint_models.py::test_empty_mask_gives_unchanged_steps",
+    # The guard that huggingface_hub reads the test cache set by conftest: mutmut imports the packages once and forks,
+    # so conftest runs again with a new temporary cache the imported huggingface_hub no longer reads (both are
+    # temporary folders; the real cache is not touched either way).
+    "tests/test_hub.py::test_hub_cache_env_is_what_huggingface_hub_uses",
+]
+MUTMUT_VERSION = "3.8.1"
+STATUS = re.compile(r"^\s*(\S+): (.+)$")
+
+
+def copy_tree(target: Path) -> None:
+    """The working tree's files (tracked, and untracked but not ignored) into `target`, with mutmut's settings."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file() and not source.is_symlink():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    tests = sorted({test for selection in MODULES.values() for test in selection})
+    settings = f"""
+[tool.mutmut]
+source_paths = {json.dumps(list(MODULES))}
+pytest_add_cli_args_test_selection = {json.dumps(tests)}
+pytest_add_cli_args = {json.dumps([arg for test in DESELECT for arg in ("--deselect", test)])}
+also_copy = {json.dumps(ALSO_COPY)}
+"""
+    with open(target / "pyproject.toml", "a") as file:
+        file.write(settings)
+
+
+def module_of(mutant: str) -> str:
+    """'hfimg.demo.files.x_load__mutmut_3' -> the MODULES key it belongs to ('hfimg/demo/')."""
+    dotted = mutant.split(".x")[0].split(".xǁ")[0]
+    path = dotted.replace(".", "/") + ".py"
+    for module in MODULES:
+        if path == module or (module.endswith("/") and path.startswith(module)):
+            return module
+    return path
+
+
+def collect(tree: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Every mutant's status, and the diff of each survivor, from mutmut's own records in `tree`."""
+    listing = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=tree, capture_output=True, text=True
+    ).stdout
+    status = {m.group(1): m.group(2).strip() for line in listing.splitlines() if (m := STATUS.match(line))}
+    diffs = {}
+    for name, state in status.items():
+        if state == "survived":
+            shown = subprocess.run(
+                [sys.executable, "-m", "mutmut", "show", name], cwd=tree, capture_output=True, text=True
+            ).stdout
+            diffs[name] = shown.split("\n", 1)[1] if "\n" in shown else shown
+    return status, diffs
+
+
+def report(status: dict[str, str], diffs: dict[str, str], command: str) -> tuple[dict, str]:
+    by_module: dict[str, Counter] = defaultdict(Counter)
+    for name, state in status.items():
+        by_module[module_of(name)][state] += 1
+    rows = []
+    total = Counter()
+    for module in MODULES:
+        counts = by_module.get(module, Counter())
+        total += counts
+        rows.append((module, counts))
+    rows.append(("all", total))
+    states = ["killed", "timeout", "survived", "no tests", "suspicious", "skipped", "not checked"]
+    lines = [
+        "| module | mutants | killed | timeout | survived | no tests | score |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for module, counts in rows:
+        tested = sum(counts[s] for s in ("killed", "timeout", "survived"))
+        score = (counts["killed"] + counts["timeout"]) / tested if tested else 0.0
+        lines.append(
+            f"| {module} | {sum(counts.values())} | {counts['killed']} | {counts['timeout']} | {counts['survived']} "
+            f"| {counts['no tests']} | {score:.1%} |"
+        )
+    text = "\n".join(lines) + "\n\nScore: share of tested mutants (killed, timeout, survived) that a test failed on.\n"
+    survivors = sorted(diffs)
+    if survivors:
+        text += "\nSurvivors:\n\n" + "\n".join(f"- `{name}`" for name in survivors) + "\n"
+    data = {
+        "command": command,
+        "machine": machine(),
+        "mutmut": MUTMUT_VERSION,
+        "states": states,
+        "by_module": {module: dict(counts) for module, counts in rows},
+        "status": status,
+        "survivors": diffs,
+    }
+    return data, text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path.home() / "hfimg-runs" / "mutation")
+    parser.add_argument("--resume", action="store_true", help="Go on in the existing copy instead of a fresh one.")
+    parser.add_argument("--children", type=int, default=1, help="Mutants tested at once (one thread each).")
+    parser.add_argument("--only", nargs="*", default=None, help="Mutant names (or globs) to test again.")
+    parser.add_argument("--json", type=Path, default=None, help="Write the results here (and a .md beside it).")
+    args = parser.parse_args()
+
+    tree = args.workdir / "tree"
+    if not args.resume:
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        copy_tree(tree)
+    elif not tree.is_dir():
+        parser.error(f"--resume: there is no copy in {tree}; run once without --resume.")
+    else:  # code and tests may have changed since: copy them in again (mutmut re-tests the functions that changed)
+        copy_tree(tree)
+    log = args.workdir / "mutmut.log"
+    with open(log, "a") as out:
+        run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.children), *(args.only or [])]
+        code = subprocess.run(run, cwd=tree, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        sys.exit(f"mutmut stopped with exit code {code}; its log is {log}.")
+    status, diffs = collect(tree)
+    data, text = report(status, diffs, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
+    publish(data, text, args.json)
+
+
+if __name__ == "__main__":
+    main()
