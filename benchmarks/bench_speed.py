@@ -43,15 +43,19 @@ from torch.utils.flop_counter import FlopCounterMode
 import hfimg
 from benchmarks.common import machine, median_ms, publish, weights_record
 from hfimg import runtime
+from hfimg.catalogue import default_models
 from hfimg.masks import random_mask
+from hfimg.registry import BUNDLED_ORG
 
-PHOTO_MODELS = {  # shipped photo model -> task
-    "inpaint-cnn-photos": "inpaint",
-    "inpaint-rcnn-photos": "inpaint",
-    "denoise-cnn-photos": "restore",
-}
-GENERATORS = ("dcgan-fashion-mnist", "vae-fashion-mnist")
-LARGE_TASKS = ("denoise-cnn-photos",)  # restorers timed on a whole large photo
+
+def _bundled_name(model_id: str) -> str:
+    return model_id.removeprefix(f"{BUNDLED_ORG}/")
+
+
+# The catalogue's shipped photo models -> task, and its generators, named without the org.
+PHOTO_MODELS = {_bundled_name(m): task for task in ("inpaint", "restore") for m in default_models(task, "photos")}
+GENERATORS = tuple(_bundled_name(m) for m in default_models("generate"))
+LARGE_TASKS = tuple(name for name, task in PHOTO_MODELS.items() if task == "restore")  # timed on a large photo
 BACKENDS = ("fp32", "bf16", "onnxruntime")
 GENERATE_BATCH = 64
 
