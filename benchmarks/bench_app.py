@@ -7,7 +7,7 @@ photo and a mask layer, runs InpaintCNN and downloads the PNG results (result + 
 p95 over `--calls` sequential calls, then over the same number of calls from each of `--clients` clients at once.
 
 Models: the app's own (bundled ids, or the HFIMG_* environment variables) when they load; otherwise, or with
-`--random-models`, randomly initialised models of the default architectures, which run at the same speed as trained
+`--random-models`, randomly initialised models of the shipped architectures, which run at the same speed as trained
 ones of the same config.
 """
 
@@ -29,20 +29,24 @@ from PIL import Image
 import hfimg
 from benchmarks.common import machine
 from hfimg import runtime
+from hfimg.demo.slots import Slot
+from hfimg.hub import read_config
+from hfimg.registry import local_folder, model_class
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py lives at the top of the repo
 
 import app  # noqa: E402  (needs the path above)
 
-# Default-architecture models for the slots, when the app's own cannot be loaded (weights do not change speed).
-RANDOM_MODELS = {
-    "gan": ("dcgan", {"resolution": 32, "channels": 1}),
-    "vae": ("vae", {"resolution": 32, "channels": 1}),
-    "inpaint_cnn": ("inpaint-cnn", {}),
-    "inpaint_rcnn": ("inpaint-rcnn", {}),
-    "denoise": ("denoise-cnn", {}),
-}
+
+def random_model_config(slot: Slot) -> tuple[str, dict]:
+    """(family, kwargs) of a slot's default model, for random weights of the shipped architecture (weights do not
+    change speed): read from its bundled config.json, or the family's tiny config when that is not installed."""
+    folder = local_folder(slot.default)
+    if folder is not None:
+        config = read_config(folder / "config.json")
+        return config.pop("model_type"), config
+    return slot.model_types[0], model_class(slot.model_types[0]).tiny_config
 
 
 def write_inputs(folder: Path) -> tuple[str, str]:
@@ -88,11 +92,12 @@ def main() -> None:
         models = None if args.random_models else app.MODELS  # loaded when app was imported
         if models is None or models["inpaint_cnn"].model is None:
             ids = {}
-            for slot, (name, kwargs) in RANDOM_MODELS.items():
+            for slot, spec in app.SLOTS.items():
+                name, kwargs = random_model_config(spec)
                 ids[slot] = str(Path(tmp) / slot)
                 hfimg.create_model(name, **kwargs).save_pretrained(ids[slot])
             models = app.load_models(ids)
-            kind = "random weights, default architectures"
+            kind = "random weights, the shipped architectures"
         else:
             kind = f"app models ({models['inpaint_cnn'].id})"
         inpainter = models["inpaint_cnn"].model

@@ -15,7 +15,7 @@ FLOPs per training step (forward + backward, `torch.utils.flop_counter.FlopCount
 Trainer achieves, against the FLOP/s of a large float32 matmul measured in the same run (the practical peak).
 
 With `--precisions`, a second table instead: the bare loop's training step per numeric setting, to decide where
-the Trainer's bf16 runs on CPU put the model in channels_last (`Objective.channels_last_bf16`):
+the Trainer's bf16 runs on CPU put the model in channels_last (each family's `channels_last_bf16` training default):
 
 * `fp32`: no autocast;
 * `bf16`: the model's (and discriminator's) forward under `torch.autocast("cpu", dtype=torch.bfloat16)` with
@@ -41,6 +41,7 @@ import contextlib
 import dataclasses
 import io
 import itertools
+import json
 import logging
 import os
 import statistics
@@ -61,7 +62,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
 
 from hfimg.data import ImageStream  # noqa: E402
-from hfimg.training import OBJECTIVES, Trainer, TrainingConfig, build_model, parse_args, trainable_models  # noqa: E402
+from hfimg.registry import model_class  # noqa: E402
+from hfimg.training import Trainer, TrainingConfig, build_model, objectives, parse_args, trainable_models  # noqa: E402
 
 # CPU-sized settings: the Fashion-MNIST generators at 32 px grey, the restoration models on RGB crops.
 CONFIGS = {
@@ -83,7 +85,9 @@ def make_corpus(folder: Path, count: int = 400, size: int = 72) -> Path:
 
 
 def run_config(family: str, corpus: Path, output_dir: Path, steps: int) -> TrainingConfig:
-    batch, extra = CONFIGS[family]
+    # A family without CPU-sized settings here is measured at its own tiny config (`register_model(tiny=...)`).
+    tiny = (8, ["--resolution", "32", "--model_kwargs", json.dumps(model_class(family).tiny_config)])
+    batch, extra = CONFIGS.get(family, tiny)
     return parse_args(
         [
             "--model", family, "--dataset", str(corpus), "--output_dir", str(output_dir),
@@ -125,7 +129,7 @@ class BareLoop:
 
     def __init__(self, config: TrainingConfig, batch: dict[str, torch.Tensor], precision: str = "fp32"):
         torch.manual_seed(0)
-        self.objective = OBJECTIVES[config.model](build_model(config), config)
+        self.objective = objectives()[config.model](build_model(config), config)
         networks = [self.objective.model]
         if getattr(self.objective, "discriminator", None) is not None:
             self.objective.d_plain = self.objective.discriminator

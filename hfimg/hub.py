@@ -75,6 +75,11 @@ class HubModel(
     """
 
     model_type: str = ""
+    # Set by `hfimg.families.register_model`: a tiny config of the family, the objective train.py trains it with and
+    # its training defaults (both None when train.py does not train it).
+    tiny_config: typing.ClassVar[dict[str, Any]] = {}
+    objective: typing.ClassVar[str | None] = None
+    training_defaults: typing.ClassVar[dict[str, Any] | None] = None
     backend: str | None = None  # inference backend of the image-level methods; None = $HFIMG_BACKEND or "auto"
 
     def init_kwargs(self) -> dict[str, Any]:

@@ -53,6 +53,10 @@ DESELECT = [
     "tests/test_hub.py::test_hub_cache_env_is_what_huggingface_hub_uses",
 ]
 MUTMUT_VERSION = "3.8.1"
+# A mutant whose tests run this many times longer than they did unmutated (plus a second) is stopped and counted as
+# a timeout: caught (an endless loop or a wait that never ends), as mutmut counts it. mutmut's default, 15, lets each
+# hanging mutant of a command-line function wait minutes.
+TIMEOUT_MULTIPLIER = 4
 STATUS = re.compile(r"^\s*(\S+): (.+)$")
 
 
@@ -75,6 +79,7 @@ def copy_tree(target: Path) -> None:
 source_paths = {json.dumps(list(MODULES))}
 pytest_add_cli_args_test_selection = {json.dumps(tests)}
 pytest_add_cli_args = {json.dumps([arg for test in DESELECT for arg in ("--deselect", test)])}
+timeout_multiplier = {TIMEOUT_MULTIPLIER}
 also_copy = {json.dumps(ALSO_COPY)}
 """
     with open(target / "pyproject.toml", "a") as file:

@@ -29,16 +29,16 @@ from safetensors.torch import load_file
 import hfimg
 from hfimg.data import ImageStream
 from hfimg.training import (
-    OBJECTIVES,
     ConfigError,
     Trainer,
     TrainingError,
     build_model,
     checkpoints,
+    objectives,
     parse_args,
     trainable_models,
 )
-from hfimg.training.config import FAMILY_DEFAULTS, TrainingConfig, resolve
+from hfimg.training.config import TrainingConfig, family_defaults, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -957,7 +957,7 @@ def test_ema_follows_the_warmed_up_schedule_and_copies_integer_buffers():
 
 # --- channels_last for bf16 on CPU --------------------------------------------------------------------------------
 
-CHANNELS_LAST_FAMILIES = [family for family in trainable_models() if family in OBJECTIVES[family].channels_last_bf16]
+CHANNELS_LAST_FAMILIES = [family for family in trainable_models() if family_defaults()[family].channels_last_bf16]
 
 
 def layouts(module: torch.nn.Module) -> set[str]:
@@ -1050,10 +1050,10 @@ def test_every_flag_is_a_setting_of_the_config_and_its_default_is_the_config_def
 
 @pytest.mark.parametrize("family", trainable_models())
 def test_family_defaults_are_resolved_in_one_place(family):
-    assert set(FAMILY_DEFAULTS) == set(OBJECTIVES) == set(trainable_models())
+    assert set(family_defaults()) == set(objectives()) == set(trainable_models())
     config = TrainingConfig(model=family, dataset="x", output_dir="y")
     resolved = resolve(config)
-    defaults = FAMILY_DEFAULTS[family]
+    defaults = family_defaults()[family]
     assert (resolved.learning_rate, resolved.adam_beta1, resolved.adam_beta2) == (
         defaults.learning_rate, defaults.adam_beta1, defaults.adam_beta2,
     )  # fmt: skip
@@ -1066,7 +1066,7 @@ def test_family_defaults_are_resolved_in_one_place(family):
     )
     # A value the user set is kept.
     assert resolve(dataclasses.replace(config, learning_rate=0.5, ema_decay=0.0, resolution=32)).learning_rate == 0.5
-    assert FAMILY_DEFAULTS["dcgan"].ema_decay == 0.999 and FAMILY_DEFAULTS["inpaint-cnn"].loss == "l1"
+    assert family_defaults()["dcgan"].ema_decay == 0.999 and family_defaults()["inpaint-cnn"].loss == "l1"
 
 
 def test_yaml_config_values_go_through_the_flags_checks_and_flags_win(tmp_path, capsys):

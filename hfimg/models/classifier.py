@@ -59,7 +59,7 @@ def fit_image(image: Image.Image, size: int, fit: str) -> Image.Image:
     return ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
 
 
-@register_model("fashion-classifier")
+@register_model("fashion-classifier", tiny={"channels": 1, "resolution": 16, "base_channels": 4})
 class FashionClassifier(
     HubModel,
     tags=["image-classification", "fashion-mnist", "fid"],

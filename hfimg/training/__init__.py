@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from hfimg.training import arguments
 from hfimg.training.config import ConfigError, TrainingConfig, resolve
-from hfimg.training.trainer import OBJECTIVES, Trainer, TrainingError, build_model, trainable_models
+from hfimg.training.trainer import Trainer, TrainingError, build_model, objectives, trainable_models
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainingConfig:
@@ -25,12 +25,12 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainingConfig:
 
 
 __all__ = [
-    "OBJECTIVES",
     "ConfigError",
     "Trainer",
     "TrainingConfig",
     "TrainingError",
     "build_model",
+    "objectives",
     "parse_args",
     "resolve",
     "trainable_models",

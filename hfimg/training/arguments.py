@@ -2,7 +2,7 @@
 
 `parse_args` turns the flags into a `TrainingConfig` (hfimg.training.config), whose fields are named after them and
 which holds every default. Flags left unset (None) take the defaults of the model family being trained
-(`config.FAMILY_DEFAULTS`): a GAN wants Adam(2e-4, betas (0.5, 0.999)) and an EMA of its generator, a denoiser
+(`config.family_defaults`): a GAN wants Adam(2e-4, betas (0.5, 0.999)) and an EMA of its generator, a denoiser
 Adam(1e-3) and an L2 loss, and so on. Model keyword arguments (`--channels`, `--base_channels`, ... or
 `--model_kwargs '{"depth": 3}'`) are passed to the model only when given, so each family keeps its own defaults.
 

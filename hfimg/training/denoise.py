@@ -20,11 +20,7 @@ from hfimg.training.objective import ApplyLoss, Objective, pixel_loss
 class DenoiseObjective(Objective):
     """Trains a residual denoiser `model(noisy) -> denoised`."""
 
-    families = ("denoise-cnn", "denoise-unet")
-    # bf16 on CPU in channels_last: a training step of 16 x 40 px crops (features 32, depth 10) took 24.0 ms against
-    # 33.2 ms in the default layout (fp32: 73.7 ms), 1.38x; the Trainer loop 32.8 against 41.4 ms (2 cores,
-    # `benchmarks/bench_train.py --precisions`, 2026-12-02).
-    channels_last_bf16 = ("denoise-cnn",)
+    name = "denoise"
 
     def preview_sigma(self) -> float:
         """Noise level of the previews: 25 (the usual benchmark level) when in the trained range, else its middle."""

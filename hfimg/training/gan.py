@@ -27,13 +27,8 @@ from hfimg.training.objective import (
 class GANObjective(Objective):
     """Trains a `DCGANGenerator` against a `DCGANDiscriminator` built to match it."""
 
-    families = ("dcgan",)
+    name = "gan"
     uses_preview_images = False
-    # bf16 on CPU in channels_last (generator and discriminator): a training step of 32 x 32 px grey (base 32)
-    # took 17.1-18.2 ms against 19.2-20.1 ms in the default layout in three quiet runs (fp32: 27.9 ms), 1.05-1.17x, and
-    # as long in a run on a busy machine; the Trainer loop (with the EMA) 21.6 against 25.1 ms (2 cores,
-    # `benchmarks/bench_train.py --precisions`, 2026-12-02).
-    channels_last_bf16 = ("dcgan",)
 
     def __init__(self, model: HubModel, config: TrainingConfig):
         super().__init__(model, config)

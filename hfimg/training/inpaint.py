@@ -35,7 +35,7 @@ from hfimg.training.objective import (
 class InpaintObjective(Objective):
     """Trains an inpainter `model(image, mask) -> prediction` (1 = hole) on random masks."""
 
-    families = ("inpaint-cnn", "inpaint-rcnn")
+    name = "inpaint"
     # Not in channels_last for bf16 on CPU: measured slower for both, 19.7 against 17.6 ms (inpaint-cnn) and 54.1
     # against 49.8 ms (inpaint-rcnn) per step of 8 x 64 px crops (`benchmarks/bench_train.py --precisions`, 2 cores,
     # 2026-12-02).

@@ -34,13 +34,10 @@ class Objective:
         config: the run's settings, resolved (`hfimg.training.config.resolve`: family defaults filled in).
     """
 
-    # Registry names this objective trains; their optimizer, loss and EMA defaults are `config.FAMILY_DEFAULTS`.
-    families: ClassVar[tuple[str, ...]] = ()
+    # The name a family gives to be trained by this objective (`register_model(..., objective=NAME)`); the
+    # family's optimizer, loss and EMA defaults are its own (`config.family_defaults`).
+    name: ClassVar[str] = ""
     uses_preview_images = True  # whether previews show real images (a GAN's show samples only)
-    # Families of this objective whose networks the Trainer puts in channels_last memory format for
-    # `--mixed_precision bf16` on CPU, where that measured faster (`benchmarks/bench_train.py --precisions`);
-    # fp32 and GPU runs are never converted.
-    channels_last_bf16: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model: HubModel, config: TrainingConfig):
         self.model = model

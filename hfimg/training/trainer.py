@@ -7,7 +7,7 @@
    dataset opens;
 2. builds the family's objective (gan.py, vae.py, inpaint.py, denoise.py) and wraps its networks with accelerate
    (DDP across processes, mixed precision, gradient accumulation); for bf16 on CPU, the networks of the families
-   where it is faster (`Objective.channels_last_bf16`) are first put in channels_last memory format;
+   where it is faster (the family's `channels_last_bf16` default) are first put in channels_last memory format;
 3. resumes from a checkpoint if asked: weights, optimizers, EMA, RNG states, the step and each rank's position in
    the data stream, so the run goes on exactly as if it had not stopped ('latest' skips, with a warning, newer
    checkpoints that do not load); then reads the first batch, so a corpus without one readable image is refused
@@ -52,9 +52,9 @@ from tqdm.auto import tqdm
 from hfimg.data import ImageStream, orientation_warning
 from hfimg.hub import HubModel, TooLarge, check_parameter_count, non_finite_tensor
 from hfimg.imaging import images_to_grid, tensor_to_pil
-from hfimg.registry import load, model_class, model_names
+from hfimg.registry import FAMILIES, load, model_class, model_names
 from hfimg.training import card, checkpoints
-from hfimg.training.config import MODEL_KWARG_FLAGS, ConfigError, TrainingConfig, resolve
+from hfimg.training.config import MODEL_KWARG_FLAGS, ConfigError, TrainingConfig, family_defaults, resolve
 from hfimg.training.denoise import DenoiseObjective
 from hfimg.training.gan import GANObjective
 from hfimg.training.health import GateMonitor, GradientHealth
@@ -66,16 +66,25 @@ logger = get_logger(__name__)
 
 HEALTH_LOG = "health.jsonl"  # in --output_dir: each logging step's gradient health, one JSON object per line
 
-OBJECTIVES: dict[str, type[Objective]] = {
-    family: objective
-    for objective in (GANObjective, VAEObjective, InpaintObjective, DenoiseObjective)
-    for family in objective.families
+OBJECTIVE_CLASSES: dict[str, type[Objective]] = {
+    objective.name: objective for objective in (GANObjective, VAEObjective, InpaintObjective, DenoiseObjective)
 }
+
+
+def objectives() -> dict[str, type[Objective]]:
+    """Registry name -> the objective that trains it, for every family that names one (`register_model`)."""
+    found = {name: cls.objective for name, cls in FAMILIES.items() if cls.objective is not None}
+    unknown = {name: objective for name, objective in found.items() if objective not in OBJECTIVE_CLASSES}
+    if unknown:
+        raise ValueError(
+            f"families name objectives that do not exist: {unknown}; known: {', '.join(OBJECTIVE_CLASSES)}."
+        )
+    return {name: OBJECTIVE_CLASSES[objective] for name, objective in found.items()}
 
 
 def trainable_models() -> list[str]:
     """Registry names train.py can train (every family with an objective)."""
-    return [name for name in model_names() if name in OBJECTIVES]
+    return [name for name in model_names() if name in objectives()]
 
 
 def build_model(config: TrainingConfig) -> HubModel:
@@ -165,13 +174,13 @@ def has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-def uses_channels_last(family: str, objective_class: type[Objective], accelerator: Accelerator) -> bool:
+def uses_channels_last(family: str, accelerator: Accelerator) -> bool:
     """Whether the networks of `family` train in channels_last memory format: bf16 autocast on the CPU, for the
-    families where that measured faster than the default layout (`Objective.channels_last_bf16`)."""
+    families where that measured faster than the default layout (their `channels_last_bf16` training default)."""
     return (
         accelerator.mixed_precision == "bf16"
         and accelerator.device.type == "cpu"
-        and family in objective_class.channels_last_bf16
+        and family_defaults()[family].channels_last_bf16
     )
 
 
@@ -208,9 +217,9 @@ class Trainer:
     """
 
     def __init__(self, config: TrainingConfig):
-        if config.model not in OBJECTIVES:
+        if config.model not in objectives():
             raise ConfigError(f"cannot train {config.model!r}; trainable models: {', '.join(trainable_models())}.")
-        objective_class = OBJECTIVES[config.model]
+        objective_class = objectives()[config.model]
         self.config = config = resolve(config)
         self.output_dir = Path(config.output_dir)
         tracker_package = {"tensorboard": "tensorboard", "trackio": "trackio"}.get(config.report_to)
@@ -291,7 +300,7 @@ class Trainer:
             )
 
         # 2. The objective, its networks wrapped by accelerate, and the EMA of the saved model.
-        self.channels_last = uses_channels_last(config.model, objective_class, accelerator)
+        self.channels_last = uses_channels_last(config.model, accelerator)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # before the EMA copy, so it has the same layout
         # The EMA is a copy made before `prepare`, so it is a plain module (no DDP, no autocast wrapper).
