@@ -34,12 +34,20 @@ from benchmarks.common import machine, publish  # noqa: E402
 # its function during the first pass; this list only keeps the slow, unrelated suites (training, ONNX export of every
 # family, the browser) out of that pass.
 MODULES: dict[str, list[str]] = {
-    "hfimg/cli.py": ["tests/test_cli.py", "tests/test_batch.py", "tests/test_inputs.py", "tests/test_tiling.py"],
+    "hfimg/cli.py": [
+        "tests/test_cli.py", "tests/test_batch.py", "tests/test_inputs.py", "tests/test_tiling.py",
+        "tests/test_restoration.py",
+    ],
     "hfimg/batch.py": ["tests/test_batch.py"],
     "hfimg/imaging.py": ["tests/test_inputs.py", "tests/test_cli.py", "tests/test_hub.py", "tests/test_tiling.py"],
-    "hfimg/classical.py": ["tests/test_inpainting.py", "tests/test_inpaint_models.py"],
-    "hfimg/demo/": ["tests/test_app.py", "tests/test_inputs.py", "tests/test_inpainting.py"],
-}
+    "hfimg/classical.py": [
+        "tests/test_classical.py", "tests/test_inpainting.py", "tests/test_inpaint_models.py",
+        "tests/test_restoration.py",
+    ],
+    "hfimg/demo/": [
+        "tests/test_app.py", "tests/test_inputs.py", "tests/test_inpainting.py", "tests/test_restoration.py",
+    ],
+}  # fmt: skip
 # What the tests read besides the package: the shipped examples (quality floors) and the app.
 ALSO_COPY = ["hfimg", "tests", "examples", "app.py", "benchmarks", "model_cards", "scripts", "README.md"]
 # Tests that hold outside mutmut but not under it, by how mutmut runs them:
@@ -53,10 +61,12 @@ DESELECT = [
     "tests/test_hub.py::test_hub_cache_env_is_what_huggingface_hub_uses",
 ]
 MUTMUT_VERSION = "3.8.1"
-# A mutant whose tests run this many times longer than they did unmutated (plus a second) is stopped and counted as
-# a timeout: caught (an endless loop or a wait that never ends), as mutmut counts it. mutmut's default, 15, lets each
-# hanging mutant of a command-line function wait minutes.
-TIMEOUT_MULTIPLIER = 4
+# A mutant whose tests take longer than TIMEOUT_MULTIPLIER x (their unmutated time + TIMEOUT_CONSTANT seconds) is
+# stopped and counted as a timeout: caught (an endless loop, a wait that never ends), as mutmut counts it. The
+# constant covers what the unmutated timing leaves out (a forked child's pytest start, a busy machine), so a slow
+# start is not taken for a hang; mutmut's defaults (15 x (t + 1)) let each hanging mutant wait minutes.
+TIMEOUT_MULTIPLIER = 3
+TIMEOUT_CONSTANT = 10
 STATUS = re.compile(r"^\s*(\S+): (.+)$")
 
 
@@ -80,6 +90,7 @@ source_paths = {json.dumps(list(MODULES))}
 pytest_add_cli_args_test_selection = {json.dumps(tests)}
 pytest_add_cli_args = {json.dumps([arg for test in DESELECT for arg in ("--deselect", test)])}
 timeout_multiplier = {TIMEOUT_MULTIPLIER}
+timeout_constant = {TIMEOUT_CONSTANT}
 also_copy = {json.dumps(ALSO_COPY)}
 """
     with open(target / "pyproject.toml", "a") as file:

@@ -26,6 +26,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from hfimg.demo.cards import inline_images, model_card  # noqa: E402  (gradio, like gradio_client: the app extra)
+from hfimg.demo.handlers import check_search_steps  # noqa: E402
 from hfimg.demo.slots import class_choices, load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,6 +283,7 @@ def test_latent_search_steps_out_of_range_are_refused_not_clipped(app, client, m
         with pytest.raises(app.gr.Error, match="Search steps must be a whole number from 1 to 500, got"):
             handlers.inpaint(editor, "GAN latent search", 3, steps, -1)
     assert handlers.inpaint(editor, "GAN latent search", 3, 1, -1)[0].size == (96, 64)
+    assert check_search_steps(500) == 500 and check_search_steps(499.6) == 500  # the slider's end is taken
     with pytest.raises(AppError, match="greater than maximum value 500"):  # the API: the slider's own bounds
         client.predict(editor_value(background, layer), "GAN latent search", 3, 501, -1, api_name="/inpaint")
 
@@ -642,6 +644,18 @@ def test_method_controls_follow_the_method(app, model_dirs):
     passes, search, label, gallery = handlers.method_controls("VAE latent search")
     assert search.visible and not passes.visible and not label.visible  # the tiny VAE has no classes
     assert not any(control.visible for control in handlers.method_controls(None))  # a cleared radio
+    assert not any(control.visible for control in handlers.method_controls("OpenCV Telea"))
+
+
+def test_a_class_conditional_generators_search_shows_the_class(app, model_dirs, tmp_path):
+    conditional = tmp_path / "conditional-gan"
+    kwargs = {"resolution": 32, "channels": 1, "latent_dim": 8, "base_channels": 4, "num_classes": 3}
+    hfimg.create_model("dcgan", **kwargs).save_pretrained(conditional)
+    handlers = app.Handlers(app.load_models({**model_dirs, "gan": str(conditional)}))
+    passes, search, label, gallery = handlers.method_controls("GAN latent search")
+    assert search.visible and label.visible and not passes.visible and not gallery.visible
+    passes, search, label, gallery = handlers.method_controls("InpaintRCNN")
+    assert not label.visible  # the class is for a search only
 
 
 def test_an_unreadable_upload_is_named_by_its_file_name_not_the_servers_temporary_path(tmp_path, monkeypatch):
@@ -658,3 +672,91 @@ def test_an_unreadable_upload_is_named_by_its_file_name_not_the_servers_temporar
     assert "holiday.png" in refused.value.message and str(tmp_path) not in refused.value.message
     assert public_message(f"cannot open '{tmp_path}/x/y.png'.") == "cannot open 'y.png'."
     assert public_message("cannot open '/home/me/y.png'.") == "cannot open '/home/me/y.png'."  # not a server path
+
+
+def test_the_slots_are_built_from_the_catalogues_learned_methods():
+    from hfimg.demo import slots
+
+    built = slots._slots()
+    assert built == slots.SLOTS
+    assert list(built) == ["gan", "vae", "inpaint_cnn", "inpaint_rcnn", "inpaint_fashion", "denoise"]
+    assert built["gan"] == slots.Slot(
+        "DCGAN generator", "HFIMG_GAN", "hfimg/dcgan-fashion-mnist", ("dcgan",), "generation, inpainting prior"
+    )
+    assert built["inpaint_cnn"] == slots.Slot(
+        "InpaintCNN", "HFIMG_INPAINT_CNN", "hfimg/inpaint-cnn-photos", ("inpaint-cnn",), "inpainting"
+    )
+    assert built["inpaint_fashion"].task == "inpainting of garment images"
+    assert built["denoise"] == slots.Slot(
+        "Denoiser", "HFIMG_DENOISE", "hfimg/denoise-cnn-photos", ("denoise-cnn", "denoise-unet"), "denoising"
+    )
+
+
+def test_a_cards_headings_go_one_level_down_outside_code():
+    from hfimg.demo.cards import demote_headings
+
+    card = "# Title\n\ntext\n```bash\n# a comment, not a heading\n```\n## Part\n#hashtag"
+    assert demote_headings(card) == ("## Title\n\ntext\n```bash\n# a comment, not a heading\n```\n### Part\n##hashtag")
+
+
+def test_the_models_tab_shows_each_card_its_config_and_the_missing_ones(app, tmp_path):
+    from hfimg.demo.cards import model_card_text, model_details, models_table
+    from hfimg.demo.slots import LoadedModel
+
+    folder = tmp_path / "denoiser"
+    model = hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3)
+    model.save_pretrained(folder)
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# My denoiser\n\n![look](look.png)\n")
+    Image.new("L", (2, 2)).save(folder / "look.png")
+    loaded = LoadedModel(app.SLOTS["denoise"], str(folder), model=model)
+    text = model_card_text(loaded)
+    assert text.startswith("## My denoiser") and "![look](data:image/png;base64," in text
+    details = model_details(loaded)
+    assert details.startswith('Config: `{"channels": 1, "depth": 3, "features": 4}`\n\n## My denoiser')
+    missing = LoadedModel(app.SLOTS["gan"], "nobody/nothing", error="OSError: not found")
+    assert model_details(missing) == "`nobody/nothing` is not available: OSError: not found"
+    table = models_table({"denoise": loaded, "gan": missing}).splitlines()
+    assert table[:2] == ["| Model | Id | Task | Class | Parameters | Headline figures |", "|---|---|---|---|---|---|"]
+    assert table[2].startswith(f"| Denoiser | `{folder}` | denoising | `DenoiseCNN` | {model.num_parameters():,} |")
+    assert table[3] == (
+        "| DCGAN generator | `nobody/nothing` | generation, inpainting prior | not available | | OSError: not found |"
+    )
+
+
+def test_a_hub_models_card_is_read_from_the_hub_cache(app):
+    from huggingface_hub import constants
+
+    from hfimg.demo.cards import headline_figures, model_card
+    from hfimg.demo.slots import LoadedModel
+
+    repo = Path(constants.HF_HUB_CACHE) / "models--someone--denoiser"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    (snapshot / "README.md").write_text(
+        "---\nmodel-index:\n- name: d\n  results:\n  - task: {type: image-denoising}\n"
+        "    dataset: {type: x, name: x}\n    metrics:\n    - {type: psnr, name: PSNR a, value: 31.234}\n"
+        "    - {type: psnr, name: PSNR b, value: 29.5}\n---\n# From the cache\n"
+    )
+    model = hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3)
+    loaded = LoadedModel(app.SLOTS["denoise"], "someone/denoiser", model=model)
+    card, folder = model_card(loaded)
+    assert folder == snapshot and card.text.strip() == "# From the cache"
+    assert headline_figures(loaded) == "PSNR a: 31.23; PSNR b: 29.5"
+    nowhere = LoadedModel(app.SLOTS["denoise"], "someone/else", model=model)
+    assert model_card(nowhere)[1] is None  # not cached: the card the model writes from its config
+
+
+def test_a_tab_names_each_model_it_could_not_load_and_nothing_else(app, model_dirs):
+    from hfimg.demo.slots import LoadedModel, availability_note
+
+    gan = LoadedModel(app.SLOTS["gan"], "a/gan", error="OSError: gone")
+    vae = LoadedModel(app.SLOTS["vae"], "a/vae", error="ValueError: broken")
+    loaded = LoadedModel(app.SLOTS["denoise"], "a/denoiser", model=hfimg.create_model("denoise-cnn", depth=3))
+    models = {"gan": gan, "vae": vae, "denoise": loaded}
+    assert availability_note(models, ["denoise"]) == ""
+    assert availability_note(models, ["gan", "vae", "denoise"]) == (
+        "⚠️ **DCGAN generator** (`a/gan`) is not available: OSError: gone\n"
+        "⚠️ **Convolutional VAE** (`a/vae`) is not available: ValueError: broken"
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, JpegImagePlugin
 
 import hfimg
 from hfimg.batch import run_folder, save_like
@@ -217,3 +219,98 @@ def test_files_a_folder_run_does_not_take_are_named_like_unreadable_ones(tmp_pat
     out = capsys.readouterr().out
     assert "wrote 4, kept 0 already there, skipped 2" in out
     assert "skipped notes.txt: not an image file (taken: .jpg" in out and ".hidden" not in out
+
+
+# --- run_folder on its own: what each refusal says, what each file gets ------------------------------------------
+
+
+def double(image_path) -> Image.Image:
+    """A process whose result is easy to predict: every pixel value doubled (saturating)."""
+    with Image.open(image_path) as image:
+        return image.point(lambda value: min(255, 2 * value))
+
+
+def test_each_refusal_names_what_was_wrong(tmp_path, folder):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NotADirectoryError, match=f"^{folder / 'q.png'} is not a folder of images"):
+        run_folder(double, folder / "q.png", tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="^mask: no such file or folder '.*nowhere.png'"):
+        run_folder(double, folder, tmp_path / "out", mask=tmp_path / "nowhere.png")
+    with pytest.raises(ValueError, match=r"^format must be one of png, jpeg, webp, got 'gif'"):
+        run_folder(double, folder, tmp_path / "out", fmt="gif")
+    with pytest.raises(FileNotFoundError, match=r"empty holds no image files \(\.jpg, \.jpeg, \.png, \.webp, "):
+        run_folder(double, tmp_path / "empty", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything was made
+
+
+def test_a_folder_run_writes_each_result_where_asked_and_names_what_it_skipped(tmp_path, folder, capsys):
+    (folder / "notes.txt").write_text("not an image")
+    output = tmp_path / "new" / "nested" / "out"  # folders that do not exist yet
+    report = run_folder(double, folder, output)
+    assert report.written == 4 and report.kept == 0
+    assert report.skipped["notes.txt"] == "not an image file (taken: .jpg, .jpeg, .png, .webp, .bmp, .tif, .tiff)"
+    assert report.skipped["broken.jpg"].startswith("not a readable image (")
+    with Image.open(folder / "q.png") as source, Image.open(output / "q.png") as result:
+        assert np.array_equal(np.asarray(result), np.minimum(255, 2 * np.asarray(source, dtype=np.int32)))
+    assert report.summary() == (
+        "wrote 4, kept 0 already there, skipped 2\n"
+        "  skipped broken.jpg: " + report.skipped["broken.jpg"] + "\n"
+        "  skipped notes.txt: " + report.skipped["notes.txt"]
+    )
+    # The progress bar is named after the process, counts images, and is named "images" for a nameless process.
+    err = capsys.readouterr().err
+    assert "double:" in err and ("image/s" in err or "s/image" in err)
+
+    class Nameless:
+        def __call__(self, path):
+            return double(path)
+
+    run_folder(Nameless(), folder, tmp_path / "again")
+    assert "images:" in capsys.readouterr().err
+
+
+def test_an_existing_result_is_kept_and_the_rest_still_done(tmp_path, folder):
+    output = tmp_path / "out"
+    output.mkdir()
+    Image.new("RGB", (40, 30)).save(output / "p0.jpg")  # the first input's result is there already
+    report = run_folder(double, folder, output)
+    assert report.kept == 1 and report.written == 3
+    assert sorted(p.name for p in output.iterdir()) == ["p0.jpg", "p1.jpg", "p2.jpg", "q.png"]
+
+
+@pytest.mark.parametrize("clashes", [5, 6])
+def test_a_refusal_for_shared_names_quotes_at_most_five_and_says_when_there_are_more(tmp_path, clashes):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(clashes):
+        photo(i).save(inputs / f"{i}.png")
+        photo(i).save(inputs / f"{i}.bmp")
+    with pytest.raises(ValueError) as refused:
+        run_folder(double, inputs, tmp_path / "out", fmt="png")
+    message = str(refused.value)
+    assert message.startswith(f"{clashes} output name(s) would be shared")
+    assert message.count(" -> ") == 5 and message.count("; ") == 4 + (clashes > 5)
+    assert ("; ...." in message) == (clashes > 5)
+
+
+def test_saved_results_keep_upright_exif_jpeg_settings_grey_and_alpha(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: stored rotated; the result is stored upright
+    source = tmp_path / "sideways.jpg"
+    photo(0).save(source, quality=80, subsampling=0, exif=exif)  # 4:4:4 chroma, not the encoder's default 4:2:0
+    save_like(photo(1), source, tmp_path / "out.jpg", "JPEG")
+    with Image.open(tmp_path / "out.jpg") as result:
+        assert result.getexif()[0x0112] == 1
+        assert JpegImagePlugin.get_sampling(result) == 0
+    png = tmp_path / "flat.png"
+    photo(2).save(png)
+    save_like(photo(3), png, tmp_path / "fromPNG.jpg", "JPEG")  # no tables to copy: quality 95
+    expected = io.BytesIO()
+    photo(3).save(expected, format="JPEG", quality=95)
+    assert (tmp_path / "fromPNG.jpg").read_bytes() == expected.getvalue()
+    grey = photo(4).convert("L")
+    save_like(grey, png, tmp_path / "grey.jpg", "JPEG")
+    assert Image.open(tmp_path / "grey.jpg").mode == "L"
+    rgba = photo(5).convert("RGBA")
+    save_like(rgba, png, tmp_path / "alpha.png", "PNG")
+    assert Image.open(tmp_path / "alpha.png").mode == "RGBA"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,36 @@ def test_a_seed_out_of_range_is_one_line(gan_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"hfimg: seed must be a whole number from 0 to 2**64 - 1, got {2**70}; pick a smaller seed.\n"
     assert main(["generate", str(gan_dir), "--num", "1", "--seed", str(2**64 - 1), "-o", str(tmp_path / "g.png")]) == 0
+
+
+def test_a_searching_method_shows_one_bar_of_its_steps_with_the_loss(gan_dir, garment, tmp_path, capsys):
+    image, mask = (str(path) for path in garment)
+    assert main(["inpaint", str(gan_dir), image, mask, "--steps", "3", "-o", str(tmp_path / "out.png")]) == 0
+    bar = capsys.readouterr().err.split("\r")[-1]  # the bar's last state
+    assert bar.startswith("inpaint: 100%") and "| 3/3 [" in bar
+    assert re.search(r"(step/s|s/step), loss=\d\.\d{4}\]", bar)
+
+
+def test_a_model_that_cannot_generate_is_named_with_its_article(denoiser_dir):
+    with pytest.raises(SystemExit, match=r"^hfimg: .*denoiser is a DenoiseCNN, which cannot generate\.$"):
+        main(["generate", str(denoiser_dir)])
+
+
+def test_a_folder_run_fails_only_when_it_skipped_everything(denoiser_dir, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"not a PNG")
+    out = tmp_path / "out"
+    assert main(["restore", str(denoiser_dir), str(folder), "-o", str(out)]) == 1  # nothing could be done
+    Image.fromarray(np.full((9, 11), 100, dtype=np.uint8)).save(folder / "good.png")
+    assert main(["restore", str(denoiser_dir), str(folder), "-o", str(out)]) == 0  # one written, one skipped
+    assert main(["restore", str(denoiser_dir), str(folder), "-o", str(out)]) == 0  # one kept, one skipped
+    assert "kept 1 already there, skipped 1" in capsys.readouterr().out
+
+
+def test_steps_take_any_whole_number_from_one(gan_dir, garment, tmp_path, capsys):
+    image, mask = (str(path) for path in garment)
+    assert main(["inpaint", str(gan_dir), image, mask, "--steps", "1", "-o", str(tmp_path / "one.png")]) == 0
+    with pytest.raises(SystemExit):
+        main(["inpaint", str(gan_dir), image, mask, "--steps", "two"])
+    assert "--steps: expected a whole number, got 'two'" in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""The classical fills' tensor and array forms, held to the libraries they wrap (OpenCV, scikit-image)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.restoration import inpaint_biharmonic
+
+from hfimg import classical
+
+
+def stripes(height: int = 24, width: int = 32, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Hard black-and-white stripes with some colour noise: edges a fill must continue, extremes it can overshoot."""
+    rng = np.random.default_rng(seed)
+    bands = (np.arange(width) // 4 % 2 * 255)[None, :].repeat(height, axis=0)
+    pixels = np.clip(bands[..., None] + rng.integers(-20, 21, (height, width, channels)), 0, 255).astype(np.uint8)
+    return pixels[..., 0] if channels == 1 else pixels
+
+
+def square_hole(height: int = 24, width: int = 32, top: int = 8, left: int = 10, side: int = 8) -> np.ndarray:
+    hole = np.zeros((height, width), dtype=bool)
+    hole[top : top + side, left : left + side] = True
+    return hole
+
+
+def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W) or (H, W, C) -> (C, H, W) in [-1, 1]."""
+    x = torch.from_numpy(pixels.astype(np.float32)) / 127.5 - 1
+    return x[None] if x.ndim == 2 else x.permute(2, 0, 1)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_tensor_navier_stokes_is_opencv_on_each_image_of_the_batch(channels):
+    images = [stripes(channels=channels, seed=s) for s in (0, 1)]
+    holes = [square_hole(), square_hole(top=2, left=20, side=6)]  # a different hole per image
+    batch = torch.stack([to_tensor(p) for p in images])  # (2, C, H, W)
+    hole = torch.from_numpy(np.stack(holes))[:, None].float()  # (2, 1, H, W)
+    filled = classical.navier_stokes_fill(batch, hole, radius=5)
+    assert filled.shape == batch.shape and filled.dtype == torch.float32
+    for i, (pixels, one_hole) in enumerate(zip(images, holes, strict=True)):
+        expected = classical.navier_stokes_pixels(pixels, one_hole, radius=5)
+        inside = torch.from_numpy(one_hole)
+        assert torch.equal(filled[i][:, inside], to_tensor(expected)[:, inside])
+        assert torch.equal(filled[i][:, ~inside], batch[i][:, ~inside])
+
+
+def test_the_tensor_navier_stokes_takes_its_radius_clamps_its_input_and_reads_the_hole_above_half():
+    pixels = stripes(seed=2)
+    hole = square_hole()
+    x = to_tensor(pixels)[None]
+    near, far = (classical.navier_stokes_fill(x, torch.from_numpy(hole)[None, None].float(), r) for r in (1, 9))
+    assert not torch.equal(near, far)
+    # Values beyond [-1, 1] (a network's output) are clamped as OpenCV's 8 bits would hold them.
+    wild = x * 1.4
+    clamped = classical.navier_stokes_fill(wild.clamp(-1, 1), torch.from_numpy(hole)[None, None].float())
+    assert torch.equal(classical.navier_stokes_fill(wild, torch.from_numpy(hole)[None, None].float())[:, :, hole],
+                       clamped[:, :, hole])  # fmt: skip
+    # A soft hole: 1 is a hole, 0.5 is not (it is kept as given).
+    soft = torch.from_numpy(hole)[None, None].float() * 0.5
+    assert torch.equal(classical.navier_stokes_fill(x, soft), x)
+
+
+def test_the_blend_ignores_what_the_hole_holds():
+    x = to_tensor(stripes(seed=3))[None]
+    hole = torch.from_numpy(square_hole())[None, None].float()
+    garbage = torch.where(hole.bool(), torch.rand(x.shape) * 2 - 1, x)
+    assert torch.equal(classical.blend_fills(x, hole), classical.blend_fills(garbage, hole))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_biharmonic_is_scikit_images_rounded_to_8_bits(channels):
+    pixels = stripes(channels=channels, seed=4)
+    pixels[:, :12] = 0  # a black field the hole lies in: its fill is 0, kept 0
+    hole = square_hole(left=2, side=10)
+    raw = inpaint_biharmonic(pixels / 255.0, hole, channel_axis=-1 if channels == 3 else None)
+    expected = np.clip(np.floor(raw * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    assert np.array_equal(classical.biharmonic_pixels(pixels, hole), expected)
+    assert (expected[hole] == 0).any() and len(np.unique(expected[hole])) > 10
