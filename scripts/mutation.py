@@ -9,7 +9,8 @@ Not part of CI (it runs for about an hour and a half on 2 cores). It works in a 
 repository is never touched, and resumes where it stopped when run again with --resume:
 
     pip install mutmut==3.8.1
-    python scripts/mutation.py --workdir ~/hfimg-runs/mutation --json benchmarks/results/mutation.json
+    python scripts/mutation.py --workdir ~/hfimg-runs/mutation --children 2 --json benchmarks/results/mutation.json
+    python scripts/mutation.py --workdir ~/hfimg-runs/mutation --resume --survivors ...   # after adding tests
 
 The JSON and the markdown beside it list every mutant's status by module and each survivor's diff.
 """
@@ -17,6 +18,7 @@ The JSON and the markdown beside it list every mutant's status by module and eac
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import shutil
@@ -67,6 +69,7 @@ MUTMUT_VERSION = "3.8.1"
 # start is not taken for a hang; mutmut's defaults (15 x (t + 1)) let each hanging mutant wait minutes.
 TIMEOUT_MULTIPLIER = 3
 TIMEOUT_CONSTANT = 10
+TRIAGE = ROOT / "scripts" / "mutation_triage.json"  # why each surviving mutant survives: a test missing, or none can
 STATUS = re.compile(r"^\s*(\S+): (.+)$")
 
 
@@ -107,12 +110,17 @@ def module_of(mutant: str) -> str:
     return path
 
 
-def collect(tree: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Every mutant's status, and the diff of each survivor, from mutmut's own records in `tree`."""
+def statuses(tree: Path) -> dict[str, str]:
+    """Every mutant's status, from mutmut's own records in `tree`."""
     listing = subprocess.run(
         [sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=tree, capture_output=True, text=True
     ).stdout
-    status = {m.group(1): m.group(2).strip() for line in listing.splitlines() if (m := STATUS.match(line))}
+    return {m.group(1): m.group(2).strip() for line in listing.splitlines() if (m := STATUS.match(line))}
+
+
+def collect(tree: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Every mutant's status, and the diff of each survivor."""
+    status = statuses(tree)
     diffs = {}
     for name, state in status.items():
         if state == "survived":
@@ -121,6 +129,31 @@ def collect(tree: Path) -> tuple[dict[str, str], dict[str, str]]:
             ).stdout
             diffs[name] = shown.split("\n", 1)[1] if "\n" in shown else shown
     return status, diffs
+
+
+def triage(survivors: list[str]) -> tuple[dict[str, str], dict[str | None, list[str]]]:
+    """The reasons of scripts/mutation_triage.json, and each survivor under the reason of the first pattern (a
+    shell-style glob on the mutant's name) that matches it; None holds those no pattern matches."""
+    rules = json.loads(TRIAGE.read_text()) if TRIAGE.is_file() else {"reasons": {}, "mutants": {}}
+    grouped: dict[str | None, list[str]] = defaultdict(list)
+    for name in survivors:
+        reason = next((r for pattern, r in rules["mutants"].items() if fnmatch.fnmatchcase(name, pattern)), None)
+        grouped[reason].append(name)
+    unknown = {r for r in grouped if r is not None and r not in rules["reasons"]}
+    if unknown:
+        raise ValueError(f"{TRIAGE}: reasons used but not written out: {', '.join(sorted(unknown))}")
+    return rules["reasons"], dict(grouped)
+
+
+def short(mutant: str) -> str:
+    """'hfimg.batch.x_save_like__mutmut_18' -> 'batch.save_like 18'."""
+    function, _, number = mutant.removeprefix("hfimg.").partition("__mutmut_")
+    return f"{function.replace('.x_', '.').replace('.xǁ', '.').replace('ǁ', '.')} {number}"
+
+
+def changed_line(diff: str) -> str:
+    """The mutated line of a survivor's diff (its first '+' line), stripped."""
+    return next((line[1:].strip() for line in diff.splitlines() if line.startswith("+ ")), "?")
 
 
 def report(status: dict[str, str], diffs: dict[str, str], command: str) -> tuple[dict, str]:
@@ -147,9 +180,17 @@ def report(status: dict[str, str], diffs: dict[str, str], command: str) -> tuple
             f"| {counts['no tests']} | {score:.1%} |"
         )
     text = "\n".join(lines) + "\n\nScore: share of tested mutants (killed, timeout, survived) that a test failed on.\n"
-    survivors = sorted(diffs)
-    if survivors:
-        text += "\nSurvivors:\n\n" + "\n".join(f"- `{name}`" for name in survivors) + "\n"
+    reasons, triaged = triage(sorted(diffs))
+    if triaged:
+        text += "\nSurviving mutants, each with the reason no test fails on it (scripts/mutation_triage.json):\n\n"
+        text += "| reason | mutants |\n|---|---|\n"
+        for reason, names in triaged.items():
+            if reason is not None:
+                text += f"| {reasons[reason]} | {', '.join(f'`{short(name)}`' for name in names)} |\n"
+    untriaged = triaged.get(None, [])
+    if untriaged:
+        text += f"\nNot triaged yet ({len(untriaged)}):\n\n"
+        text += "\n".join(f"- `{name}`: `{changed_line(diffs[name])}`" for name in untriaged) + "\n"
     data = {
         "command": command,
         "machine": machine(),
@@ -158,20 +199,13 @@ def report(status: dict[str, str], diffs: dict[str, str], command: str) -> tuple
         "by_module": {module: dict(counts) for module, counts in rows},
         "status": status,
         "survivors": diffs,
+        "triage": {reason or "untriaged": names for reason, names in triaged.items()},
     }
     return data, text
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", type=Path, default=Path.home() / "hfimg-runs" / "mutation")
-    parser.add_argument("--resume", action="store_true", help="Go on in the existing copy instead of a fresh one.")
-    parser.add_argument("--children", type=int, default=1, help="Mutants tested at once (one thread each).")
-    parser.add_argument("--only", nargs="*", default=None, help="Mutant names (or globs) to test again.")
-    parser.add_argument("--json", type=Path, default=None, help="Write the results here (and a .md beside it).")
-    args = parser.parse_args()
-
-    tree = args.workdir / "tree"
+def run_mutmut(parser: argparse.ArgumentParser, args: argparse.Namespace, tree: Path) -> None:
+    """mutmut in a fresh copy of the working tree, or in the existing one (`--resume`, the code copied in again)."""
     if not args.resume:
         shutil.rmtree(tree, ignore_errors=True)
         tree.mkdir(parents=True)
@@ -182,10 +216,34 @@ def main() -> None:
         copy_tree(tree)
     log = args.workdir / "mutmut.log"
     with open(log, "a") as out:
-        run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.children), *(args.only or [])]
+        names = list(args.only or [])
+        if args.survivors:
+            names += [name for name, state in statuses(tree).items() if state == "survived"]
+        run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.children), *names]
         code = subprocess.run(run, cwd=tree, stdout=out, stderr=subprocess.STDOUT).returncode
     if code != 0:
         sys.exit(f"mutmut stopped with exit code {code}; its log is {log}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path.home() / "hfimg-runs" / "mutation")
+    parser.add_argument("--resume", action="store_true", help="Go on in the existing copy instead of a fresh one.")
+    parser.add_argument("--children", type=int, default=1, help="Mutants tested at once (one thread each).")
+    parser.add_argument("--only", nargs="*", default=None, help="Mutant names (or globs) to test again.")
+    parser.add_argument(
+        "--survivors", action="store_true", help="Test the surviving mutants again (after tests were added)."
+    )
+    parser.add_argument("--json", type=Path, default=None, help="Write the results here (and a .md beside it).")
+    parser.add_argument("--report_only", action="store_true", help="Report the copy's results without running.")
+    args = parser.parse_args()
+
+    tree = args.workdir / "tree"
+    if args.report_only:
+        if not (tree / "mutants").is_dir():
+            parser.error(f"--report_only: no mutmut results in {tree}.")
+    else:
+        run_mutmut(parser, args, tree)
     status, diffs = collect(tree)
     data, text = report(status, diffs, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
     publish(data, text, args.json)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from skimage.restoration import inpaint_biharmonic
 
 from hfimg import classical
@@ -77,3 +78,31 @@ def test_biharmonic_is_scikit_images_rounded_to_8_bits(channels):
     expected = np.clip(np.floor(raw * 255.0 + 0.5), 0, 255).astype(np.uint8)
     assert np.array_equal(classical.biharmonic_pixels(pixels, hole), expected)
     assert (expected[hole] == 0).any() and len(np.unique(expected[hole])) > 10
+
+
+def test_a_float_denoiser_becomes_an_image_method_that_keeps_mode_alpha_and_level():
+    seen = []
+
+    def brighten_array(noisy: np.ndarray, sigma: float | None, amount: float = 0.1) -> np.ndarray:
+        """Adds `amount`, records what it was given."""
+        seen.append((noisy.shape, noisy.dtype, float(noisy.min()), float(noisy.max()), sigma))
+        return noisy + amount
+
+    brighten = classical.on_image(brighten_array)
+    assert brighten.__name__ == "brighten" and brighten.__doc__ == brighten_array.__doc__
+    assert brighten.on_array is brighten_array
+    grey = Image.fromarray(np.array([[0, 127], [200, 255]], dtype=np.uint8))
+    out = brighten(grey, 12.5, amount=0.2)
+    assert out.mode == "L" and seen[-1] == ((2, 2), np.float64, 0.0, 1.0, 12.5)  # [0, 1] floats, told the level
+    # + 0.2 * 255 = 51 grey levels, rounded half up, clipped at white.
+    assert np.array_equal(np.asarray(out), [[51, 178], [251, 255]])
+    rgba = Image.fromarray(np.dstack([np.full((2, 2, 3), 10, np.uint8), np.array([[0, 80], [160, 255]], np.uint8)]))
+    out = brighten(rgba)
+    assert out.mode == "RGBA" and seen[-1][0] == (2, 2, 3) and seen[-1][4] is None
+    assert np.array_equal(np.asarray(out)[..., 3], [[0, 80], [160, 255]])
+    assert np.array_equal(np.asarray(out)[..., :3], np.full((2, 2, 3), 36))
+    assert brighten(grey.convert("P")).mode == "RGB"
+    assert np.array_equal(np.asarray(brighten(grey, 0)), np.asarray(brighten(grey, 255)))  # both ends allowed
+    for bad in (-1, 256, "25"):
+        with pytest.raises(ValueError, match=f"from 0 to 255; got {bad!r}"):
+            brighten(grey, bad)

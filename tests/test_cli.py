@@ -164,3 +164,27 @@ def test_steps_take_any_whole_number_from_one(gan_dir, garment, tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["inpaint", str(gan_dir), image, mask, "--steps", "two"])
     assert "--steps: expected a whole number, got 'two'" in capsys.readouterr().err
+
+
+def test_restore_writes_what_the_library_gives_with_its_options_and_default_names(
+    denoiser_dir, gan_dir, garment, tmp_path, monkeypatch, capsys
+):
+    model = hfimg.load(denoiser_dir)
+    rng = np.random.default_rng(0)
+    noisy = Image.fromarray(rng.integers(0, 256, (12, 14), dtype=np.uint8))
+    monkeypatch.chdir(tmp_path)
+    noisy.save("in.png")
+    assert main(["restore", str(denoiser_dir), "in.png"]) == 0
+    assert np.array_equal(np.asarray(Image.open("restored.png")), np.asarray(model.restore(noisy)))
+    assert main(["restore", str(denoiser_dir), "in.png", "--ensemble", "-o", "ensemble.png"]) == 0
+    ensemble = np.asarray(model.restore(noisy, ensemble=True))
+    assert np.array_equal(np.asarray(Image.open("ensemble.png")), ensemble)
+    assert not np.array_equal(ensemble, np.asarray(model.restore(noisy)))
+    Path("photos").mkdir()
+    noisy.save("photos/a.png")
+    assert main(["restore", str(denoiser_dir), "photos", "--ensemble"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "photos-restored" / "a.png")), ensemble)
+    capsys.readouterr()
+    image, _ = garment
+    assert main(["restore", str(gan_dir), str(image), "--steps", "2", "-o", "searched.png"]) == 0
+    assert capsys.readouterr().err.split("\r")[-1].startswith("restore: 100%")  # its progress bar
