@@ -7,6 +7,7 @@ and train.py's in test_train.py.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -326,3 +327,19 @@ def test_a_folder_config_is_checked_by_from_pretrained_too(tmp_path):
 def test_inpainter_depth_is_bounded():
     with pytest.raises(ValueError, match="depth must be from 2 to 8"):
         hfimg.create_model("inpaint-cnn", depth=12)
+
+
+def test_a_batch_of_network_outputs_becomes_8_bit_images_clamped_and_rounded():
+    from hfimg.imaging import batch_to_pils, tensor_to_pil
+
+    values = torch.tensor([[-3.0, -1.0, 0.0], [0.5, 1.0, 2.0]])  # (H, W), beyond the range at both ends
+    grey = batch_to_pils(torch.stack([values, -values])[:, None])  # (2, 1, 2, 3)
+    assert [image.mode for image in grey] == ["L", "L"]
+    assert np.array_equal(np.asarray(grey[0]), [[0, 0, 128], [191, 255, 255]])  # (x + 1) * 127.5, rounded
+    assert np.array_equal(np.asarray(grey[1]), [[255, 255, 128], [64, 0, 0]])
+    colour = batch_to_pils(torch.stack([values, values * 0, -values])[None])  # (1, 3, 2, 3)
+    assert colour[0].mode == "RGB" and np.array_equal(np.asarray(colour[0])[..., 1], np.full((2, 3), 128))
+    assert np.array_equal(np.asarray(colour[0]), np.asarray(tensor_to_pil(torch.stack([values, values * 0, -values]))))
+    for shape in ((1, 4, 2, 2), (3, 2, 2), (1, 2, 2, 2)):
+        with pytest.raises(ValueError, match=re.escape(f"C in (1, 3), got shape {shape}.")):
+            batch_to_pils(torch.zeros(shape))
