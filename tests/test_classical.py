@@ -106,3 +106,20 @@ def test_a_float_denoiser_becomes_an_image_method_that_keeps_mode_alpha_and_leve
     for bad in (-1, 256, "25"):
         with pytest.raises(ValueError, match=f"from 0 to 255; got {bad!r}"):
             brighten(grey, bad)
+
+
+def test_a_tensor_fills_values_beyond_the_range_come_back_clipped_to_8_bits():
+    pixels = stripes(seed=5)
+    hole = square_hole()
+    seen = []
+
+    def wild(x: torch.Tensor, hole_tensor: torch.Tensor) -> torch.Tensor:
+        seen.append((x.dtype, x.shape, float(x.min()), float(x.max()), hole_tensor.shape))
+        return torch.where(hole_tensor.bool(), torch.full_like(x, 3.0), torch.full_like(x, -3.0))
+
+    out = classical.on_tensors(pixels, hole, wild)
+    assert seen == [(torch.float32, (1, 3, 24, 32), -1.0, 1.0, (1, 1, 24, 32))]
+    assert out.dtype == np.uint8 and out.shape == pixels.shape
+    assert (out[hole] == 255).all() and (out[~hole] == 0).all()
+    grey = classical.on_tensors(pixels[..., 0], hole, lambda x, h: x * 0 - 1)  # exactly black: 0, not 1
+    assert grey.shape == (24, 32) and (grey == 0).all()

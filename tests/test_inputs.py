@@ -343,3 +343,18 @@ def test_a_batch_of_network_outputs_becomes_8_bit_images_clamped_and_rounded():
     for shape in ((1, 4, 2, 2), (3, 2, 2), (1, 2, 2, 2)):
         with pytest.raises(ValueError, match=re.escape(f"C in (1, 3), got shape {shape}.")):
             batch_to_pils(torch.zeros(shape))
+
+
+def test_a_grid_places_each_image_row_by_row_with_padding_between():
+    from hfimg.imaging import images_to_grid
+
+    tiles = [Image.new("L", (3, 2), 10 * (i + 1)) for i in range(5)]  # 5 images: 3 columns, 2 rows
+    grid = np.asarray(images_to_grid(tiles, padding=1))
+    assert grid.shape == (2 * 2 + 1, 3 * 3 + 2)
+    for i in range(5):
+        top, left = (i // 3) * 3, (i % 3) * 4
+        assert (grid[top : top + 2, left : left + 3] == 10 * (i + 1)).all()
+    assert (grid[2, :] == 0).all() and (grid[:, 3] == 0).all()  # the padding between rows and columns
+    assert images_to_grid(tiles, columns=5, padding=0).size == (15, 2)
+    with pytest.raises(ValueError, match="^images_to_grid needs at least one image.$"):
+        images_to_grid([])
