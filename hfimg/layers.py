@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from hfimg.cores import CoreSpec, example_holes, example_images
-from hfimg.imaging import prepare_inpainting  # noqa: F401  (its old home)
 from hfimg.texture import contextual_residual_aggregation
 
 # Pull-push levels: 16 halvings bring any side up to 65,536 px to 1 px. A fixed count (levels past 1x1 change

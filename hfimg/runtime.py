@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hfimg.cores import CoreSpec, OnnxEngine, example_holes, example_images  # noqa: F401  (also their old home)
+from hfimg.cores import OnnxEngine
 
 if TYPE_CHECKING:
     from hfimg.hub import HubModel

@@ -156,23 +156,34 @@ def changed_line(diff: str) -> str:
     return next((line[1:].strip() for line in diff.splitlines() if line.startswith("+ ")), "?")
 
 
-def report(status: dict[str, str], diffs: dict[str, str], command: str) -> tuple[dict, str]:
+def report(status: dict[str, str], diffs: dict[str, str], command: str) -> dict:
+    """The run as JSON: counts by module, every mutant's status, each survivor's diff and its triage reason."""
     by_module: dict[str, Counter] = defaultdict(Counter)
     for name, state in status.items():
         by_module[module_of(name)][state] += 1
-    rows = []
-    total = Counter()
-    for module in MODULES:
-        counts = by_module.get(module, Counter())
-        total += counts
-        rows.append((module, counts))
-    rows.append(("all", total))
-    states = ["killed", "timeout", "survived", "no tests", "suspicious", "skipped", "not checked"]
+    rows = {module: dict(by_module.get(module, Counter())) for module in MODULES}
+    rows["all"] = dict(sum((Counter(counts) for counts in rows.values()), Counter()))
+    reasons, triaged = triage(sorted(diffs))
+    return {
+        "command": command,
+        "machine": machine(),
+        "mutmut": MUTMUT_VERSION,
+        "by_module": rows,
+        "status": status,
+        "survivors": diffs,
+        "reasons": {key: text for key, text in reasons.items() if key in triaged},
+        "triage": {reason or "untriaged": names for reason, names in triaged.items()},
+    }
+
+
+def markdown(data: dict) -> str:
+    """The report's tables: the score by module, then the survivors by triage reason, then those not triaged."""
     lines = [
         "| module | mutants | killed | timeout | survived | no tests | score |",
         "|---|---|---|---|---|---|---|",
     ]
-    for module, counts in rows:
+    for module, counts in data["by_module"].items():
+        counts = Counter(counts)
         tested = sum(counts[s] for s in ("killed", "timeout", "survived"))
         score = (counts["killed"] + counts["timeout"]) / tested if tested else 0.0
         lines.append(
@@ -180,28 +191,18 @@ def report(status: dict[str, str], diffs: dict[str, str], command: str) -> tuple
             f"| {counts['no tests']} | {score:.1%} |"
         )
     text = "\n".join(lines) + "\n\nScore: share of tested mutants (killed, timeout, survived) that a test failed on.\n"
-    reasons, triaged = triage(sorted(diffs))
+    triaged = {reason: names for reason, names in data["triage"].items() if reason != "untriaged"}
     if triaged:
         text += "\nSurviving mutants, each with the reason no test fails on it (scripts/mutation_triage.json):\n\n"
         text += "| reason | mutants |\n|---|---|\n"
         for reason, names in triaged.items():
-            if reason is not None:
-                text += f"| {reasons[reason]} | {', '.join(f'`{short(name)}`' for name in names)} |\n"
-    untriaged = triaged.get(None, [])
+            text += f"| {data['reasons'][reason]} | {', '.join(f'`{short(name)}`' for name in names)} |\n"
+    untriaged = data["triage"].get("untriaged", [])
     if untriaged:
         text += f"\nNot triaged yet ({len(untriaged)}):\n\n"
-        text += "\n".join(f"- `{name}`: `{changed_line(diffs[name])}`" for name in untriaged) + "\n"
-    data = {
-        "command": command,
-        "machine": machine(),
-        "mutmut": MUTMUT_VERSION,
-        "states": states,
-        "by_module": {module: dict(counts) for module, counts in rows},
-        "status": status,
-        "survivors": diffs,
-        "triage": {reason or "untriaged": names for reason, names in triaged.items()},
-    }
-    return data, text
+        text += "\n".join(f"- `{short(name)}`: `{changed_line(data['survivors'][name])}`" for name in untriaged)
+        text += "\n"
+    return text
 
 
 def run_mutmut(parser: argparse.ArgumentParser, args: argparse.Namespace, tree: Path) -> None:
@@ -245,8 +246,8 @@ def main() -> None:
     else:
         run_mutmut(parser, args, tree)
     status, diffs = collect(tree)
-    data, text = report(status, diffs, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
-    publish(data, text, args.json)
+    data = report(status, diffs, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
+    publish(data, markdown(data), args.json)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,6 @@
 * `cards`: the Models tab's table and cards;
 * `limits`: what a visitor may send and ask for.
 
-The image logic the demo shares with the rest of hfimg lives in `hfimg.inpainting` (methods, the crop around the
-hole) and `hfimg.classical`; it is re-exported here under the names it had before the demo became a package.
+The image logic the demo shares with the rest of hfimg lives in `hfimg.catalogue` (its methods),
+`hfimg.inpainting` (the crop around the hole), `hfimg.restoration` and `hfimg.classical`.
 """
-
-from hfimg.classical import telea as telea_inpaint
-from hfimg.demo.editor import editor_to_image_and_hole
-from hfimg.inpainting import fit_within, inpaint_around_hole, is_garment_image
-
-__all__ = ["editor_to_image_and_hole", "fit_within", "inpaint_around_hole", "is_garment_image", "telea_inpaint"]
