@@ -527,6 +527,17 @@ def test_conditional_gan_class(app, model_dirs, tmp_path):
     by_class = [np.asarray(handlers.generate("GAN", 2, 0, label)) for label in (1, 2)]
     assert not np.array_equal(*by_class)
     assert handlers.interpolate("GAN", 0, 1, 3, 4).size == (3 * 32 + 2 * 2, 32)
+    # Inpainting with it needs the class: none chosen is a message; a chosen one fills the hole.
+    garment = np.full((32, 32, 4), 255, dtype=np.uint8)
+    garment[..., :3] = 90
+    layer = np.zeros_like(garment)
+    layer[8:20, 8:20] = 255
+    editor = {"background": garment, "layers": [layer]}
+    for label in (None, -1):
+        with pytest.raises(app.gr.Error, match="This GAN is class-conditional: choose the class of the image"):
+            handlers.inpaint(editor, "GAN latent search", 3, 5, label)
+    filled = handlers.inpaint(editor, "GAN latent search", 3, 5, 0)[0]
+    assert filled.size == (32, 32)
 
 
 def test_import_does_not_launch_a_server(model_dirs):

@@ -358,3 +358,19 @@ def test_a_grid_places_each_image_row_by_row_with_padding_between():
     assert images_to_grid(tiles, columns=5, padding=0).size == (15, 2)
     with pytest.raises(ValueError, match="^images_to_grid needs at least one image.$"):
         images_to_grid([])
+
+
+def test_a_small_image_is_framed_in_black_and_a_large_one_shrunk_first():
+    from hfimg.imaging import pad_to
+
+    small = Image.fromarray(np.arange(28 * 28, dtype=np.uint32).reshape(28, 28).astype(np.uint8) | 1)  # no zeros
+    framed = np.asarray(pad_to(small, 32))
+    assert framed.shape == (32, 32) and np.array_equal(framed[2:30, 2:30], np.asarray(small))
+    assert framed[:2].max() == framed[30:].max() == framed[:, :2].max() == framed[:, 30:].max() == 0
+    odd = np.asarray(pad_to(Image.new("RGB", (5, 3), (200, 100, 50)), 8))  # offsets (8 - 5) // 2, (8 - 3) // 2
+    assert (odd[2:5, 1:6] == (200, 100, 50)).all() and odd[:2].max() == odd[5:].max() == 0
+    assert odd[:, 0].max() == odd[:, 6:].max() == 0
+    large = Image.new("L", (64, 32), 255)
+    shrunk = np.asarray(pad_to(large, 32))  # 64 x 32 -> 32 x 16, centred
+    assert (shrunk[8:24] == 255).all() and shrunk[:8].max() == shrunk[24:].max() == 0
+    assert large.size == (64, 32)  # the caller's image is left alone
