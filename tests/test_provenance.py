@@ -57,17 +57,18 @@ def test_the_record_is_the_weights_files_own_hash(tmp_path):
     assert weights_sha256(folder) != hashlib.sha256(b"weights").hexdigest()
 
 
-# Each committed report and the benchmark whose `markdown` renders it.
+# Each committed report and the module whose `markdown` renders it.
 RENDERERS = {
-    "denoising": "bench_denoising",
-    "gan_ablation": "bench_gan_recipes",
-    "gan_recipes": "bench_gan_recipes",
-    "generation": "bench_generation",
-    "health": "bench_health",
-    "inpaint_cures": "bench_inpaint_cures",
-    "inpainting": "bench_inpainting",
-    "prior": "bench_prior",
-    "speed": "bench_speed",
+    "denoising": "benchmarks.bench_denoising",
+    "gan_ablation": "benchmarks.bench_gan_recipes",
+    "gan_recipes": "benchmarks.bench_gan_recipes",
+    "generation": "benchmarks.bench_generation",
+    "health": "benchmarks.bench_health",
+    "inpaint_cures": "benchmarks.bench_inpaint_cures",
+    "inpainting": "benchmarks.bench_inpainting",
+    "mutation": "scripts.mutation",
+    "prior": "benchmarks.bench_prior",
+    "speed": "benchmarks.bench_speed",
 }
 
 
@@ -82,7 +83,7 @@ def test_results_md_shows_the_tables_rendered_from_each_committed_report(name):
     import importlib
 
     report = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
-    rendered = importlib.import_module(f"benchmarks.{RENDERERS[name]}").markdown(report)
+    rendered = importlib.import_module(RENDERERS[name]).markdown(report)
     rows = [line for line in rendered.splitlines() if line.startswith("|")]
     assert rows
     for document in (ROOT / "benchmarks" / "RESULTS.md", ROOT / "benchmarks" / "results" / f"{name}.md"):
