@@ -45,9 +45,10 @@ from skimage.feature import canny
 from skimage.filters import sobel_h, sobel_v
 from torch import nn
 
+from hfimg.catalogue import JUDGES
 from hfimg.imaging import ImageInput, convert_mode, load_mask, network_mode, open_image
 from hfimg.models.classifier import FashionClassifier
-from hfimg.registry import BUNDLED_DIR, load
+from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG, load
 
 try:
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -58,8 +59,8 @@ except ImportError as err:  # pragma: no cover - depends on the installation
         f"hfimg.metrics needs scikit-image and torchmetrics: pip install 'hfimg[metrics]' ({err})."
     ) from err
 
-CLASSIFIER_ID = "hfimg/fashion-mnist-classifier"
-CLASSIFIER_DIR = BUNDLED_DIR / "fashion-mnist-classifier"
+CLASSIFIER_ID = JUDGES[0]  # the catalogue's first judge: the one models were selected with
+CLASSIFIER_DIR = BUNDLED_DIR / CLASSIFIER_ID.removeprefix(f"{BUNDLED_ORG}/")
 
 # The Inception v3 weights torchmetrics uses (converted from TensorFlow's FID network by torch-fidelity), and the
 # file name torch.hub caches them under. Set HFIMG_INCEPTION_WEIGHTS to use a copy kept elsewhere.
