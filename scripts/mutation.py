@@ -18,6 +18,8 @@ The JSON and the markdown beside it list every mutant's status by module and eac
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import fnmatch
 import json
 import re
@@ -119,16 +121,37 @@ def statuses(tree: Path) -> dict[str, str]:
 
 
 def collect(tree: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Every mutant's status, and the diff of each survivor."""
+    """Every mutant's status, and the diff of each survivor (its function against the original, as `mutmut show`
+    prints it, read from the mutated sources at once rather than one `mutmut show` process per mutant)."""
     status = statuses(tree)
+    sources: dict[Path, dict[str, str]] = {}
     diffs = {}
     for name, state in status.items():
-        if state == "survived":
-            shown = subprocess.run(
-                [sys.executable, "-m", "mutmut", "show", name], cwd=tree, capture_output=True, text=True
-            ).stdout
-            diffs[name] = shown.split("\n", 1)[1] if "\n" in shown else shown
+        if state != "survived":
+            continue
+        module, function = name.split(".x", 1)[0], name.split("__mutmut_")[0].rsplit(".", 1)[1]
+        path = tree / "mutants" / (module.replace(".", "/") + ".py")
+        if path not in sources:
+            sources[path] = functions_of(path)
+        original = sources[path].get(f"{function}__mutmut_orig", "")
+        mutated = sources[path].get(name.rsplit(".", 1)[1], "")
+        diffs[name] = "".join(
+            difflib.unified_diff(original.splitlines(True), mutated.splitlines(True), n=0, lineterm="\n")
+        )
     return status, diffs
+
+
+def functions_of(path: Path) -> dict[str, str]:
+    """Source of every function (module level or in a class) of a file, by name, its own name replaced by a
+    common one so that two versions of a function differ only where the mutation is."""
+    text = path.read_text()
+    lines = text.splitlines(True)  # sliced by line numbers: ast.get_source_segment re-splits the file on each call
+    found = {}
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = "".join(lines[node.lineno - 1 : node.end_lineno])
+            found[node.name] = body.replace(node.name, "function", 1)
+    return found
 
 
 def triage(survivors: list[str]) -> tuple[dict[str, str], dict[str | None, list[str]]]:
@@ -152,8 +175,9 @@ def short(mutant: str) -> str:
 
 
 def changed_line(diff: str) -> str:
-    """The mutated line of a survivor's diff (its first '+' line), stripped."""
-    return next((line[1:].strip() for line in diff.splitlines() if line.startswith("+ ")), "?")
+    """The mutated line of a survivor's diff (its first added line), stripped."""
+    added = (line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    return next(added, "?")
 
 
 def report(status: dict[str, str], diffs: dict[str, str], command: str) -> dict:
@@ -179,8 +203,8 @@ def report(status: dict[str, str], diffs: dict[str, str], command: str) -> dict:
 def markdown(data: dict) -> str:
     """The report's tables: the score by module, then the survivors by triage reason, then those not triaged."""
     lines = [
-        "| module | mutants | killed | timeout | survived | no tests | score |",
-        "|---|---|---|---|---|---|---|",
+        "| module | mutants | killed | timeout | survived | no tests | not yet run | score |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for module, counts in data["by_module"].items():
         counts = Counter(counts)
@@ -188,7 +212,7 @@ def markdown(data: dict) -> str:
         score = (counts["killed"] + counts["timeout"]) / tested if tested else 0.0
         lines.append(
             f"| {module} | {sum(counts.values())} | {counts['killed']} | {counts['timeout']} | {counts['survived']} "
-            f"| {counts['no tests']} | {score:.1%} |"
+            f"| {counts['no tests']} | {counts['not checked']} | {score:.1%} |"
         )
     text = "\n".join(lines) + "\n\nScore: share of tested mutants (killed, timeout, survived) that a test failed on.\n"
     triaged = {reason: names for reason, names in data["triage"].items() if reason != "untriaged"}
@@ -199,7 +223,7 @@ def markdown(data: dict) -> str:
             text += f"| {data['reasons'][reason]} | {', '.join(f'`{short(name)}`' for name in names)} |\n"
     untriaged = data["triage"].get("untriaged", [])
     if untriaged:
-        text += f"\nNot triaged yet ({len(untriaged)}):\n\n"
+        text += f"\nNot triaged yet ({len(untriaged)}: a test to write, or a reason to give):\n\n"
         text += "\n".join(f"- `{short(name)}`: `{changed_line(data['survivors'][name])}`" for name in untriaged)
         text += "\n"
     return text
