@@ -239,6 +239,12 @@ def run_mutmut(parser: argparse.ArgumentParser, args: argparse.Namespace, tree: 
         parser.error(f"--resume: there is no copy in {tree}; run once without --resume.")
     else:  # code and tests may have changed since: copy them in again (mutmut re-tests the functions that changed)
         copy_tree(tree)
+        for meta in (tree / "mutants").rglob("*.meta"):
+            try:
+                json.loads(meta.read_text())
+            except ValueError:  # mutmut writes it in place: a run killed then can leave it cut short
+                print(f"{meta.relative_to(tree)} was cut short by a stopped run: its module's mutants run again.")
+                meta.unlink()
     log = args.workdir / "mutmut.log"
     with open(log, "a") as out:
         names = list(args.only or [])
