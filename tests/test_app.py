@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -740,7 +741,8 @@ def test_a_hub_models_card_is_read_from_the_hub_cache(app):
     from hfimg.demo.cards import headline_figures, model_card
     from hfimg.demo.slots import LoadedModel
 
-    repo = Path(constants.HF_HUB_CACHE) / "models--someone--denoiser"
+    name = f"denoiser-{uuid.uuid4().hex[:8]}"  # a repo of its own: the cache outlives one test
+    repo = Path(constants.HF_HUB_CACHE) / f"models--someone--{name}"
     snapshot = repo / "snapshots" / ("0" * 40)
     snapshot.mkdir(parents=True)
     (repo / "refs").mkdir()
@@ -751,7 +753,7 @@ def test_a_hub_models_card_is_read_from_the_hub_cache(app):
         "    - {type: psnr, name: PSNR b, value: 29.5}\n---\n# From the cache\n"
     )
     model = hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3)
-    loaded = LoadedModel(app.SLOTS["denoise"], "someone/denoiser", model=model)
+    loaded = LoadedModel(app.SLOTS["denoise"], f"someone/{name}", model=model)
     card, folder = model_card(loaded)
     assert folder == snapshot and card.text.strip() == "# From the cache"
     assert headline_figures(loaded) == "PSNR a: 31.23; PSNR b: 29.5"
