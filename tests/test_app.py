@@ -750,13 +750,20 @@ def test_a_hub_models_card_is_read_from_the_hub_cache(app):
     (snapshot / "README.md").write_text(
         "---\nmodel-index:\n- name: d\n  results:\n  - task: {type: image-denoising}\n"
         "    dataset: {type: x, name: x}\n    metrics:\n    - {type: psnr, name: PSNR a, value: 31.234}\n"
-        "    - {type: psnr, name: PSNR b, value: 29.5}\n---\n# From the cache\n"
+        "    - {type: psnr, name: PSNR b, value: 29.5}\n    - {type: ssim, name: SSIM c, value: 0.9}\n"
+        "    - {type: ssim, name: SSIM d, value: 0.8}\n---\n# From the cache\n"
     )
     model = hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3)
     loaded = LoadedModel(app.SLOTS["denoise"], f"someone/{name}", model=model)
     card, folder = model_card(loaded)
     assert folder == snapshot and card.text.strip() == "# From the cache"
-    assert headline_figures(loaded) == "PSNR a: 31.23; PSNR b: 29.5"
+    assert headline_figures(loaded) == "PSNR a: 31.23; PSNR b: 29.5; SSIM c: 0.9"  # the first three
+    # The card is parsed once, and again when the file changes.
+    assert model_card(loaded)[0] is card
+    readme = snapshot / "README.md"
+    readme.write_text(readme.read_text().replace("# From the cache", "# Changed"))
+    os.utime(readme, ns=(readme.stat().st_atime_ns, readme.stat().st_mtime_ns + 10**9))
+    assert model_card(loaded)[0].text.strip() == "# Changed"
     nowhere = LoadedModel(app.SLOTS["denoise"], "someone/else", model=model)
     assert model_card(nowhere)[1] is None  # not cached: the card the model writes from its config
 
@@ -773,3 +780,61 @@ def test_a_tab_names_each_model_it_could_not_load_and_nothing_else(app, model_di
         "⚠️ **DCGAN generator** (`a/gan`) is not available: OSError: gone\n"
         "⚠️ **Convolutional VAE** (`a/vae`) is not available: ValueError: broken"
     )
+
+
+def test_a_path_under_gradios_own_temporary_folder_is_cut_to_its_file_name(tmp_path, monkeypatch):
+    from hfimg.demo.files import public_message
+
+    uploads = tmp_path / "gradio-uploads"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    inside = uploads.resolve() / "0a1b2c" / "holiday.png"
+    assert public_message(f"image: '{inside}' is not readable") == "image: 'holiday.png' is not readable"
+    mine = ROOT / "mine.png"  # not under a temporary folder: kept whole
+    assert public_message(f"see {mine}") == f"see {mine}"
+
+
+def test_every_image_a_handler_returns_goes_out_as_a_png_file_also_inside_tuples_and_lists():
+    from hfimg.demo.files import png_outputs
+
+    first, second = Image.new("RGB", (4, 3), (10, 20, 30)), Image.new("L", (2, 2), 200)
+    out = png_outputs(lambda: (first, [second, "text"], 7))()
+    assert isinstance(out, tuple) and isinstance(out[1], list) and out[1][1] == "text" and out[2] == 7
+    assert np.array_equal(np.asarray(Image.open(out[0])), np.asarray(first))
+    assert np.array_equal(np.asarray(Image.open(out[1][0])), np.asarray(second))
+    assert Image.open(out[0]).format == "PNG"
+
+
+def test_seed_and_generator_refusals_say_what_to_do(app, model_dirs):
+    from hfimg.demo.handlers import MAX_SEED, check_label, check_seed
+
+    assert check_seed(-5) == 0 and check_seed(2.6) == 3 and check_seed(10**12) == MAX_SEED
+    whole = rf"^'?Enter a seed \(a whole number from 0 to {MAX_SEED}\), or click Random\.'?$"  # gr.Error quotes it
+    with pytest.raises(app.gr.Error, match=whole):
+        check_seed(None)
+    with pytest.raises(app.gr.Error, match=r"^'?Enter a seed B \(a whole number"):
+        check_seed(None, "seed B")
+    handlers = app.Handlers(app.load_models(model_dirs))
+    with pytest.raises(app.gr.Error, match=r"^[\"']?Unknown generator 'diffusion'; choose one of GAN, VAE\.[\"']?$"):
+        handlers.generate("diffusion", 4, 0)
+    label = r"^'?This GAN is class-conditional: choose the class of the image \(Class\), then click Inpaint\.'?$"
+    for missing in (None, -1):
+        with pytest.raises(app.gr.Error, match=label):
+            check_label(missing)
+    assert check_label(3) == 3
+
+
+def test_an_unreadable_upload_still_offers_every_method(app, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    radio, note = app.Handlers.offer_methods({"background": {"path": str(broken)}}, "OpenCV Telea")
+    assert list(radio.choices) == [(name, name) for name in app.METHODS] or radio.choices == app.METHODS
+    assert radio.value == "OpenCV Telea" and note == ""
+
+
+def test_a_mask_layer_takes_the_colours_rgb_and_is_opaque_where_the_hole_is():
+    mask = np.zeros((4, 5), dtype=np.uint8)
+    mask[1:3, 2:4] = 255
+    for colour in ("#39ff14", "#ff000080"):  # a colour with an alpha of its own too: the layer is opaque anyway
+        layer = np.asarray(mask_layer(Image.fromarray(mask), colour))
+        rgb = (57, 255, 20) if colour == "#39ff14" else (255, 0, 0)
+        assert (layer[1:3, 2:4] == (*rgb, 255)).all() and (layer[mask == 0] == 0).all()

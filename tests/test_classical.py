@@ -123,3 +123,9 @@ def test_a_tensor_fills_values_beyond_the_range_come_back_clipped_to_8_bits():
     assert (out[hole] == 255).all() and (out[~hole] == 0).all()
     grey = classical.on_tensors(pixels[..., 0], hole, lambda x, h: x * 0 - 1)  # exactly black: 0, not 1
     assert grey.shape == (24, 32) and (grey == 0).all()
+
+
+def test_a_float_denoisers_result_below_black_stays_black():
+    darken = classical.on_image(lambda noisy, sigma: noisy - 0.3)
+    grey = Image.fromarray(np.array([[0, 50], [100, 255]], dtype=np.uint8))
+    assert np.array_equal(np.asarray(darken(grey)), [[0, 0], [24, 179]])  # clipped at 0, not wrapped round

@@ -374,3 +374,17 @@ def test_a_small_image_is_framed_in_black_and_a_large_one_shrunk_first():
     shrunk = np.asarray(pad_to(large, 32))  # 64 x 32 -> 32 x 16, centred
     assert (shrunk[8:24] == 255).all() and shrunk[:8].max() == shrunk[24:].max() == 0
     assert large.size == (64, 32)  # the caller's image is left alone
+
+
+def test_a_large_image_is_shrunk_as_pil_thumbnails_it_before_framing():
+    from hfimg.imaging import pad_to
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (40, 64, 3), dtype=np.uint8))
+    expected = photo.copy()
+    expected.thumbnail((32, 32), Image.Resampling.BICUBIC, reducing_gap=3.0)  # the documented shrink: 32 x 20
+    framed = np.asarray(pad_to(photo, 32))
+    assert np.array_equal(framed[6:26], np.asarray(expected))
+    assert framed[:6].max() == framed[26:].max() == 0
+    exact = Image.fromarray(rng.integers(1, 256, (32, 32), dtype=np.uint8))
+    assert np.array_equal(np.asarray(pad_to(exact, 32)), np.asarray(exact))  # already the size: as it is
