@@ -70,7 +70,7 @@ MUTMUT_VERSION = "3.8.1"
 # constant covers what the unmutated timing leaves out (a forked child's pytest start, a busy machine), so a slow
 # start is not taken for a hang; mutmut's defaults (15 x (t + 1)) let each hanging mutant wait minutes.
 TIMEOUT_MULTIPLIER = 3
-TIMEOUT_CONSTANT = 10
+TIMEOUT_CONSTANT = 30
 TRIAGE = ROOT / "scripts" / "mutation_triage.json"  # why each surviving mutant survives: a test missing, or none can
 STATUS = re.compile(r"^\s*(\S+): (.+)$")
 
