@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -789,7 +790,7 @@ def test_a_path_under_gradios_own_temporary_folder_is_cut_to_its_file_name(tmp_p
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
     inside = uploads.resolve() / "0a1b2c" / "holiday.png"
     assert public_message(f"image: '{inside}' is not readable") == "image: 'holiday.png' is not readable"
-    mine = ROOT / "mine.png"  # not under a temporary folder: kept whole
+    mine = Path(tempfile.gettempdir()).resolve().parent / "not-a-temporary-folder" / "mine.png"  # kept whole
     assert public_message(f"see {mine}") == f"see {mine}"
 
 
