@@ -23,9 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from hfimg import classical
+
+if TYPE_CHECKING:
+    from hfimg.hub import HubModel
 
 Task = Literal["inpaint", "restore", "generate"]
 TASKS: tuple[Task, ...] = ("inpaint", "restore", "generate")
@@ -141,12 +145,24 @@ def default_models(task: Task, domain: Domain | None = None, *, steps_kind: Step
     return list(dict.fromkeys(chosen))
 
 
-def default_model(key: str) -> str:
-    """The default model id of the demo slot `key` (the first method that names it)."""
-    for spec in _METHODS:
-        if spec.key == key and spec.model is not None:
-            return spec.model
-    raise KeyError(f"no method has the model slot {key!r}.")
+def resolve_method(
+    name_or_model: str | Path, task: Task, model: HubModel | None = None
+) -> tuple[MethodSpec, HubModel | None]:
+    """The method `name_or_model` names for `task` and its model, as the loaders and the CLI take a name: a method of
+    the catalogue (by name or id; its default model is loaded unless `model` is given; a classical one has none), or
+    else a model (bundled id, folder or Hub repo id, as `hfimg.load` takes) under a method entry of its own."""
+    from hfimg.registry import load  # the registry loads every model family; only a runner needs it
+
+    # A model folder named like a method (e.g. ./gan holding a config.json) is the model the user means.
+    is_model_folder = (Path(name_or_model).expanduser() / "config.json").is_file()
+    spec = None if is_model_folder else method_spec(str(name_or_model), task)
+    if spec is None:
+        model = load(name_or_model) if model is None else model
+        name = f"{type(model).__name__} ({name_or_model})"
+        spec = MethodSpec(name, str(name_or_model), f"the model {name_or_model}", task=task, model=str(name_or_model))
+    elif spec.model is not None and model is None:
+        model = load(spec.model)
+    return spec, model.eval() if model is not None else None
 
 
 # --- the catalogue: the demo lists each task's methods in this order ------------------------------------------------

@@ -28,10 +28,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from hfimg.batch import FORMATS, run_folder
-from hfimg.catalogue import TASKS, method_spec, method_specs
+from hfimg.catalogue import TASKS, method_specs, resolve_method
 from hfimg.imaging import images_to_grid
 from hfimg.inpainting import WORK_MAX_SIDE, load_inpainter
-from hfimg.registry import class_phrase, list_models, load, local_folder, model_names
+from hfimg.registry import class_phrase, list_models, load, model_names
 from hfimg.restoration import load_restorer
 from hfimg.runtime import BACKENDS
 from hfimg.tasks import Generates, InpaintOptions, RestoreOptions
@@ -261,10 +261,8 @@ def _run_model_command(args: argparse.Namespace) -> int:
         return _inpaint(args)
     if args.command == "restore":
         return _restore(args)
-    generator = method_spec(args.model, "generate") if args.command == "generate" else None
-    if generator is not None and local_folder(args.model) is None:  # a generate method by id: its default model
-        args.model = generator.model
-    model = load(args.model)
+    # A generate method by id (dcgan) means its default model; every command takes a model by id or folder.
+    model = resolve_method(args.model, "generate")[1] if args.command == "generate" else load(args.model)
     if getattr(args, "backend", None):
         model.set_backend(args.backend)
     if args.command == "export":

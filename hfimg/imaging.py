@@ -156,6 +156,13 @@ def open_image(image: ImageInput, *, name: str = "image") -> Image.Image:
     )
 
 
+def open_working(image: ImageInput) -> Image.Image:
+    """An image as the classical methods take it: upright, within the pixel limit; no channel count to follow,
+    so 16-bit and float grey stays grey and other modes (P, LA, CMYK, ...) become RGB."""
+    picture = open_image(image)
+    return working_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
+
+
 def upright(image: Image.Image) -> Image.Image:
     """`image` turned as its EXIF orientation tag says (the same image when it has no tag or the tag says 1)."""
     try:

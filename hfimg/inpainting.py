@@ -32,18 +32,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from hfimg.catalogue import MethodSpec, method_spec
+from hfimg.catalogue import MethodSpec, resolve_method
 from hfimg.hub import HubModel
-from hfimg.imaging import (
-    HIGH_BIT_DEPTH_MODES,
-    ImageInput,
-    load_mask,
-    open_image,
-    read_hole,
-    refuse_full_hole,
-    working_mode,
-)
-from hfimg.registry import load
+from hfimg.imaging import ImageInput, load_mask, open_working, read_hole, refuse_full_hole
 from hfimg.tasks import InpaintOptions, InpaintResult, Inpaints, Placement
 
 # The longest side a method works at: larger photos are filled in a crop around the hole, scaled down to this. The
@@ -89,7 +80,7 @@ class Inpainter:
         placement = self.placement(self.max_side)
         if placement.whole_image or self.max_side is None:
             return self._fill(image, hole, options)
-        picture = self._picture(image)
+        picture = open_working(image)
         if max(picture.size) <= self.max_side:  # small enough: filled whole, at its own size
             return self._fill(image if self.model is not None else picture, hole, options)
         load_mask(hole, picture.size)  # a mask of another size is refused here, as the method would refuse it
@@ -104,17 +95,11 @@ class Inpainter:
         box, work_size = work_region(hole, max_side=self.max_side)  # what inpaint_around_hole cut, and its size
         return InpaintResult(result, passes, region=box, work_size=work_size)
 
-    def _picture(self, image: ImageInput) -> Image.Image:
-        """An image as the classical methods take it: upright, within the pixel limit; no channel count to follow,
-        so 16-bit and float grey stays grey and other modes (P, LA, CMYK, ...) become RGB."""
-        picture = open_image(image)
-        return working_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
-
     def _fill(self, image: ImageInput, hole: np.ndarray, options: InpaintOptions) -> InpaintResult:
         """The method itself on the image it is given, whole."""
         if self.model is not None:
             return self.model.inpaint_task(image, hole, options)  # the mask read once; the model checks its size
-        picture = self._picture(image)
+        picture = open_working(image)
         return InpaintResult(self.spec.fill(picture, load_mask(hole, picture.size), **self.settings))
 
     def placement(self, max_side: int | None = None) -> Placement:
@@ -134,16 +119,8 @@ def load_inpainter(
     """An `Inpainter` for a registered method (by name or id: its default model is loaded, unless `model` is given)
     or for a model that inpaints (bundled id, folder or Hub repo id, as `hfimg.load` takes); `max_side` as in
     `Inpainter`."""
-    # A model folder named like a method (e.g. ./gan holding a config.json) is the model the user means.
-    is_model_folder = (Path(name_or_model).expanduser() / "config.json").is_file()
-    spec = None if is_model_folder else method_spec(str(name_or_model), "inpaint")
-    if spec is None:
-        model = load(name_or_model) if model is None else model
-        name = f"{type(model).__name__} ({name_or_model})"
-        spec = MethodSpec(name, str(name_or_model), f"the model {name_or_model}", model=str(name_or_model))
-    elif spec.model is not None and model is None:
-        model = load(spec.model)
-    return Inpainter(spec, model.eval() if model is not None else None, settings, max_side)
+    spec, model = resolve_method(name_or_model, "inpaint", model)
+    return Inpainter(spec, model, settings, max_side)
 
 
 def is_garment_image(image: Image.Image) -> bool:

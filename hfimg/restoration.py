@@ -22,10 +22,9 @@ from typing import Any
 
 from PIL import Image
 
-from hfimg.catalogue import MethodSpec, method_spec
+from hfimg.catalogue import MethodSpec, resolve_method
 from hfimg.hub import HubModel
-from hfimg.imaging import HIGH_BIT_DEPTH_MODES, ImageInput, open_image, working_mode
-from hfimg.registry import load
+from hfimg.imaging import ImageInput, open_working
 from hfimg.tasks import RestoreOptions, Restores
 
 
@@ -49,9 +48,7 @@ class Restorer:
         options = options or RestoreOptions()
         if self.model is not None:
             return self.model.restore_task(image, options)
-        picture = open_image(image)  # upright, within the pixel limit
-        picture = working_mode(picture, "L" if picture.mode in HIGH_BIT_DEPTH_MODES else "RGB")
-        return self.spec.denoise(picture, options.sigma, **self.settings)
+        return self.spec.denoise(open_working(image), options.sigma, **self.settings)
 
 
 def load_restorer(
@@ -59,15 +56,5 @@ def load_restorer(
 ) -> Restorer:
     """A `Restorer` for a catalogued restore method (by name or id: its default model is loaded, unless `model` is
     given) or for a model that restores (bundled id, folder or Hub repo id, as `hfimg.load` takes)."""
-    # A model folder named like a method (e.g. ./bm3d holding a config.json) is the model the user means.
-    is_model_folder = (Path(name_or_model).expanduser() / "config.json").is_file()
-    spec = None if is_model_folder else method_spec(str(name_or_model), "restore")
-    if spec is None:
-        model = load(name_or_model) if model is None else model
-        name = f"{type(model).__name__} ({name_or_model})"
-        spec = MethodSpec(
-            name, str(name_or_model), f"the model {name_or_model}", task="restore", model=str(name_or_model)
-        )
-    elif spec.model is not None and model is None:
-        model = load(spec.model)
-    return Restorer(spec, model.eval() if model is not None else None, settings)
+    spec, model = resolve_method(name_or_model, "restore", model)
+    return Restorer(spec, model, settings)

@@ -74,7 +74,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circle():
     graph = import_graph()
-    assert "hfimg.registry" in graph["hfimg.inpainting"]  # the graph is read at all
+    assert "hfimg.catalogue" in graph["hfimg.inpainting"]  # the graph is read at all
     assert cycles(graph) == []
 
 

@@ -84,7 +84,8 @@ def objectives() -> dict[str, type[Objective]]:
 
 def trainable_models() -> list[str]:
     """Registry names train.py can train (every family with an objective)."""
-    return [name for name in model_names() if name in objectives()]
+    trainable = objectives()
+    return [name for name in model_names() if name in trainable]
 
 
 def build_model(config: TrainingConfig) -> HubModel:
@@ -217,9 +218,9 @@ class Trainer:
     """
 
     def __init__(self, config: TrainingConfig):
-        if config.model not in objectives():
+        objective_class = objectives().get(config.model)
+        if objective_class is None:
             raise ConfigError(f"cannot train {config.model!r}; trainable models: {', '.join(trainable_models())}.")
-        objective_class = objectives()[config.model]
         self.config = config = resolve(config)
         self.output_dir = Path(config.output_dir)
         tracker_package = {"tensorboard": "tensorboard", "trackio": "trackio"}.get(config.report_to)
