@@ -26,6 +26,7 @@ from typing import Any
 import gradio as gr
 
 from hfimg import runtime
+from hfimg.catalogue import method_spec
 from hfimg.demo.cards import model_details, models_table
 from hfimg.demo.editor import mask_layer
 from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_outputs
@@ -126,6 +127,11 @@ class ClassDropdown(gr.Dropdown):
 
 def example_file(name: str) -> str:
     return str(EXAMPLES_DIR / name)
+
+
+def inpaint_name(method_id: str) -> str:
+    """The name the demo shows for an inpainting method of the catalogue, e.g. "telea" -> "OpenCV Telea"."""
+    return method_spec(method_id, "inpaint").name
 
 
 def editor_example(image: str, mask: str | None = None) -> str | dict[str, Any]:
@@ -239,10 +245,10 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                 inpaint_outputs = [result, before_after, passes_gallery]
                 inpaint_examples = gr.Examples(
                     [
-                        [editor_example("coffee.png"), "InpaintCNN"],
-                        [editor_example("astronaut.png", "astronaut_mask.png"), "InpaintRCNN"],
-                        [editor_example("chelsea.png", "chelsea_mask.png"), "OpenCV Telea"],
-                        [editor_example("shirt.png", "shirt_mask.png"), "GAN latent search"],
+                        [editor_example("coffee.png"), inpaint_name("inpaint-cnn")],
+                        [editor_example("astronaut.png", "astronaut_mask.png"), inpaint_name("inpaint-rcnn")],
+                        [editor_example("chelsea.png", "chelsea_mask.png"), inpaint_name("telea")],
+                        [editor_example("shirt.png", "shirt_mask.png"), inpaint_name("gan")],
                     ],
                     inputs=[editor, method],
                     label="Examples: pick one, paint over what to fill (or keep the example's mask), click Inpaint",

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hfimg import classical
+from hfimg.constants import FASHION_MNIST_HUB_ID
 
 if TYPE_CHECKING:
     from hfimg.hub import HubModel
@@ -165,23 +166,67 @@ def resolve_method(
     return spec, model.eval() if model is not None else None
 
 
-# --- the catalogue: the demo lists each task's methods in this order ------------------------------------------------
+@dataclass(frozen=True)
+class BundledModel:
+    """A model shipped inside the package, as its model card and the README's table of models describe it.
 
-# The Fashion-MNIST classifiers the generation benchmarks judge generators with (benchmarks/judging.py): the first is
-# the one models were selected with, the others differ in width and depth.
-JUDGES = ("hfimg/fashion-mnist-classifier", "hfimg/fashion-mnist-judge-deep", "hfimg/fashion-mnist-judge-wide")
+    Attributes:
+        id: its bundled id, "hfimg/<name>".
+        benchmark: the benchmark whose results (benchmarks/results/<benchmark>.json) hold its figures: "generation",
+            "inpainting", "denoising" or "prior".
+        trained_on: what it was trained on, in a few words, for the README's table.
+        datasets: Hub dataset ids for its card's metadata.
+        tags: its card's tags beyond those of its model family.
+        extra_reports: further benchmark results its card shows (e.g. "gan_recipes": the DCGAN's recipe table).
+    """
+
+    id: str
+    benchmark: Literal["generation", "inpainting", "denoising", "prior"]
+    trained_on: str
+    datasets: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    extra_reports: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The bundled folder's name: "hfimg/dcgan-fashion-mnist" -> "dcgan-fashion-mnist"."""
+        return self.id.removeprefix("hfimg/")
+
+
+# --- the bundled models and the catalogue: the demo lists each task's methods in this order -------------------------
 
 DCGAN_FASHION = "hfimg/dcgan-fashion-mnist"
 VAE_FASHION = "hfimg/vae-fashion-mnist"
+INPAINT_CNN_PHOTOS = "hfimg/inpaint-cnn-photos"
+INPAINT_RCNN_PHOTOS = "hfimg/inpaint-rcnn-photos"
+DENOISE_PHOTOS = "hfimg/denoise-cnn-photos"
+INPAINT_CNN_FASHION = "hfimg/inpaint-cnn-fashion-mnist"
+
+# The models with cards and benchmark figures, in the order the README's table lists them.
+BUNDLED: tuple[BundledModel, ...] = (
+    BundledModel(DCGAN_FASHION, "generation", "Fashion-MNIST train", (FASHION_MNIST_HUB_ID,), ("fashion-mnist",),
+                 extra_reports=("gan_recipes",)),
+    BundledModel(VAE_FASHION, "generation", "Fashion-MNIST train", (FASHION_MNIST_HUB_ID,), ("fashion-mnist",)),
+    BundledModel(INPAINT_CNN_PHOTOS, "inpainting", "the photo corpus, 128 then 256 px crops", tags=("photos",)),
+    BundledModel(INPAINT_RCNN_PHOTOS, "inpainting", "the photo corpus, 128 then 256 px crops",
+                 tags=("photos",)),
+    BundledModel(DENOISE_PHOTOS, "denoising", "the photo corpus, sigma 0-55", tags=("photos", "awgn")),
+    BundledModel(INPAINT_CNN_FASHION, "prior", "Fashion-MNIST train", (FASHION_MNIST_HUB_ID,),
+                 ("fashion-mnist",)),
+)  # fmt: skip
+# The Fashion-MNIST classifiers the generation benchmarks judge generators with (benchmarks/judging.py): the first is
+# the one models were selected with, the others differ in width and depth. Bundled as measuring instruments.
+JUDGES = ("hfimg/fashion-mnist-classifier", "hfimg/fashion-mnist-judge-deep", "hfimg/fashion-mnist-judge-wide")
+
 
 # Inpainting.
 register_method(MethodSpec(
     "InpaintCNN", "inpaint-cnn", "gated-convolution U-Net, one pass, trained on photos",
-    model="hfimg/inpaint-cnn-photos", key="inpaint_cnn", model_types=("inpaint-cnn",),
+    model=INPAINT_CNN_PHOTOS, key="inpaint_cnn", model_types=("inpaint-cnn",),
 ))  # fmt: skip
 register_method(MethodSpec(
     "InpaintRCNN", "inpaint-rcnn", "recurrent CNN: one block applied pass after pass, the hole closing inwards",
-    model="hfimg/inpaint-rcnn-photos", key="inpaint_rcnn", model_types=("inpaint-rcnn",), steps_kind="passes",
+    model=INPAINT_RCNN_PHOTOS, key="inpaint_rcnn", model_types=("inpaint-rcnn",), steps_kind="passes",
 ))  # fmt: skip
 register_method(MethodSpec(
     "OpenCV Telea", "telea", "fast marching from the hole's border (Telea, 2004)",
@@ -211,7 +256,7 @@ register_method(MethodSpec(
 ))  # fmt: skip
 register_method(MethodSpec(
     "InpaintCNN (Fashion-MNIST)", "inpaint-cnn-fashion", "gated-convolution U-Net trained on Fashion-MNIST",
-    domain="garments", model="hfimg/inpaint-cnn-fashion-mnist", key="inpaint_fashion", model_types=("inpaint-cnn",),
+    domain="garments", model=INPAINT_CNN_FASHION, key="inpaint_fashion", model_types=("inpaint-cnn",),
 ))  # fmt: skip
 register_method(MethodSpec(
     "GAN latent search", "gan", "the DCGAN image closest to the known pixels (gradient descent on its code)",
@@ -225,7 +270,7 @@ register_method(MethodSpec(
 # Restoration (denoising).
 register_method(MethodSpec(
     "Denoiser", "denoise-cnn", "U-Net denoiser trained on photos, blind (it estimates the noise level)",
-    task="restore", model="hfimg/denoise-cnn-photos", key="denoise", model_types=("denoise-cnn", "denoise-unet"),
+    task="restore", model=DENOISE_PHOTOS, key="denoise", model_types=("denoise-cnn", "denoise-unet"),
 ))  # fmt: skip
 register_method(MethodSpec(
     "BM3D (bm3d, CBM3D)", "bm3d", "block matching and 3-D filtering (Dabov et al., 2007): slow, strong",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"  # the Hub copy of Fashion-MNIST
+
 # Class names in label order, spelled as in the Hub copy zalando-datasets/fashion_mnist (and hfimg.data).
 FASHION_MNIST_LABELS = [
     "T - shirt / top",

@@ -30,13 +30,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hfimg.constants import FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
+from hfimg.constants import FASHION_MNIST_HUB_ID, FASHION_MNIST_LABELS  # class names as spelled in the Hub copy
 from hfimg.imaging import convert_mode, network_mode, pad_to, upright
 from hfimg.offline import cache_dir, hub_reachable
 
 logger = logging.getLogger(__name__)
 
-FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
 # Corpora whose images have an orientation that flips and quarter turns would change: Fashion-MNIST's shoes and
 # bags point one way, so a mirrored copy of its training images is measurably another data set
 # (benchmarks/bench_generation.py checks every augmentation against judges trained without it).

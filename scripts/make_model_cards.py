@@ -39,13 +39,17 @@ if str(ROOT) not in sys.path:
 
 import hfimg  # noqa: E402
 from hfimg.cards import model_card  # noqa: E402
+from hfimg.constants import FASHION_MNIST_HUB_ID  # noqa: E402
 from hfimg.registry import BUNDLED_DIR, BUNDLED_ORG  # noqa: E402
 from scripts.cardkit.provenance import FASHION_MNIST_DATA, photo_data  # noqa: E402
 from scripts.cardkit.readme import readme_table, write_readme_table  # noqa: E402
 from scripts.cardkit.results import recipes_section, results_section, speed_section  # noqa: E402
 from scripts.cardkit.samples import sample_image  # noqa: E402
-from scripts.cardkit.shipped import FASHION_MNIST, SHIPPED  # noqa: E402
+from scripts.cardkit.shipped import SHIPPED  # noqa: E402
 from scripts.cardkit.training import training_from_card, training_from_run, training_settings  # noqa: E402
+
+# The card section of each further report a bundled model may list (`hfimg.catalogue.BundledModel.extra_reports`).
+EXTRA_SECTIONS = {"gan_recipes": recipes_section}
 
 # --- the card --------------------------------------------------------------------------------------------------------
 
@@ -65,11 +69,12 @@ def make_card(
     shipped = SHIPPED[name]
     model = hfimg.load(model_dir)
     eval_results, results = results_section(report, shipped.benchmark, name, report_file)
-    recipes_file = report_file.parent / "gan_recipes.json"
-    if name == "dcgan-fashion-mnist" and recipes_file.is_file():
-        recipes = json.loads(recipes_file.read_text())
-        measured = f"Measured with `{recipes['command']}` on {recipes['machine']}."
-        results += "\n" + recipes_section(recipes) + "\n\n" + measured
+    for extra in shipped.extra_reports:  # e.g. the DCGAN's equal-time recipe table
+        extra_file = report_file.parent / f"{extra}.json"
+        if extra_file.is_file():
+            extra_report = json.loads(extra_file.read_text())
+            measured = f"Measured with `{extra_report['command']}` on {extra_report['machine']}."
+            results += "\n" + EXTRA_SECTIONS[extra](extra_report) + "\n\n" + measured
 
     card_file = cards_dir / f"{name}.md"
     if run_dir is not None:
@@ -88,14 +93,16 @@ def make_card(
 
     repo_id = f"{BUNDLED_ORG}/{name}"
     config = json.loads((model_dir / "config.json").read_text())
-    data = FASHION_MNIST_DATA if FASHION_MNIST in shipped.datasets else photo_data(photos_dir / "provenance.json")
+    data = (
+        FASHION_MNIST_DATA if FASHION_MNIST_HUB_ID in shipped.datasets else photo_data(photos_dir / "provenance.json")
+    )
     card = model_card(
         model,
         template=cards_dir / "templates" / f"{name}.md",
         model_name=repo_id,
         datasets=shipped.datasets,
         eval_results=eval_results,
-        tags=shipped.extra_tags,
+        tags=shipped.tags,
         repo_id=repo_id,
         parameters=f"{model.num_parameters():,}",
         config=config,

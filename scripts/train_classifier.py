@@ -24,10 +24,11 @@ from torch.utils.data import DataLoader
 
 import hfimg
 from hfimg.cards import model_card
+from hfimg.catalogue import JUDGES
 from hfimg.data import FASHION_MNIST_HUB_ID, ImageStream
 from hfimg.models.classifier import FITS, FashionClassifier
 
-DEFAULT_OUTPUT = Path(hfimg.__file__).parent / "pretrained" / "fashion-mnist-classifier"
+DEFAULT_OUTPUT = Path(hfimg.__file__).parent / "pretrained" / JUDGES[0].removeprefix("hfimg/")
 # The card's prose, next to the shipped models' templates (a subfolder: those are one per shipped model).
 CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards/templates/classifier/fashion-mnist-classifier.md"
 
@@ -48,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--model_name",
-        default="hfimg/fashion-mnist-classifier",
+        default=JUDGES[0],
         help="The id the card gives the model (bundled ids are hfimg/<folder name>).",
     )
     parser.add_argument(

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from safetensors.torch import load_file, save_file
+from tiny import slot_models
 
 import hfimg
 from hfimg.catalogue import method_specs
@@ -34,17 +35,7 @@ from hfimg.demo.slots import class_choices, load_model  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py lives at the top of the repo, outside the package
 
-TINY_MODELS = {  # slot -> (registry name, kwargs): a few thousand parameters each
-    "gan": ("dcgan", {"resolution": 32, "channels": 1, "latent_dim": 8, "base_channels": 4}),
-    "vae": ("vae", {"resolution": 32, "channels": 1, "latent_dim": 4, "base_channels": 4}),
-    "inpaint_cnn": ("inpaint-cnn", {"channels": 3, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
-    "inpaint_rcnn": (
-        "inpaint-rcnn",
-        {"channels": 3, "base_channels": 4, "iterations": 3, "depth": 2, "dilations": [1]},
-    ),
-    "inpaint_fashion": ("inpaint-cnn", {"channels": 1, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
-    "denoise": ("denoise-cnn", {"channels": 3, "features": 4, "depth": 3}),
-}
+TINY_MODELS = slot_models()  # slot -> (registry name, kwargs): a few thousand parameters each
 ENV_VARS = {
     "gan": "HFIMG_GAN",
     "vae": "HFIMG_VAE",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny import slot_models
 
 import hfimg
 from hfimg.demo.slots import SLOTS
@@ -51,14 +52,7 @@ CHROMIUM_ARGS = [
 # ceiling only ends a wait that would never end. Chromium draws the editor with software WebGL, which on a 2-core
 # machine busy with other work can take minutes: 90 s was measured too short there.
 READY = 600_000  # ms
-TINY_MODELS = {  # slot -> (registry name, kwargs)
-    "gan": ("dcgan", {"resolution": 32, "channels": 1, "latent_dim": 8, "base_channels": 4}),
-    "vae": ("vae", {"resolution": 32, "channels": 1, "latent_dim": 4, "base_channels": 4}),
-    "inpaint_cnn": ("inpaint-cnn", {"channels": 3, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
-    "inpaint_rcnn": ("inpaint-rcnn", {"channels": 3, "base_channels": 4, "iterations": 3, "depth": 2}),
-    "inpaint_fashion": ("inpaint-cnn", {"channels": 1, "base_channels": 4, "depth": 2, "dilations": [1, 2]}),
-    "denoise": ("denoise-cnn", {"channels": 3, "features": 4, "depth": 3}),
-}
+TINY_MODELS = slot_models()  # slot -> (registry name, kwargs): a few thousand parameters each
 
 
 @pytest.fixture(scope="module")

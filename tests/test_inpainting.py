@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import method_kwargs, tiny_model
 
 import hfimg
 from hfimg import catalogue, classical
@@ -21,21 +22,12 @@ from hfimg.inpainting import Inpainter, inpaint_around_hole, load_inpainter
 from hfimg.tasks import InpaintOptions, RestoreOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {  # registry name -> kwargs: a few thousand parameters each
-    "inpaint-cnn": {"channels": 3, "base_channels": 4, "depth": 2, "dilations": [1, 2]},
-    "inpaint-rcnn": {"channels": 3, "base_channels": 4, "iterations": 3, "depth": 2, "dilations": [1]},
-    "dcgan": {"resolution": 32, "channels": 1, "latent_dim": 8, "base_channels": 4},
-    "vae": {"resolution": 32, "channels": 1, "latent_dim": 4, "base_channels": 4},
-}
 
 
 def tiny(spec: MethodSpec):
-    """A tiny untrained model of the kind `spec` takes (grey for the garment methods), seeded."""
-    name = spec.model_types[0]
-    kwargs = dict(TINY[name])
-    if name == "inpaint-cnn" and spec.domain == "garments":
-        kwargs["channels"] = 1
-    return hfimg.create_model(name, **kwargs).eval()
+    """A tiny untrained model of the kind `spec` takes (grey for the garment methods)."""
+    family, kwargs = method_kwargs(spec)
+    return hfimg.create_model(family, **kwargs).eval()
 
 
 def picture(grey: bool) -> tuple[Image.Image, np.ndarray]:
@@ -126,7 +118,7 @@ def test_methods_are_picked_by_name_or_id_and_a_model_that_cannot_inpaint_is_ref
     hfimg.create_model("denoise-cnn", channels=1, features=4, depth=3).save_pretrained(tmp_path / "denoiser")
     with pytest.raises(TypeError, match="DenoiseCNN, which cannot inpaint"):
         load_inpainter(tmp_path / "denoiser")
-    hfimg.create_model("inpaint-cnn", **TINY["inpaint-cnn"]).save_pretrained(tmp_path / "telea")
+    tiny_model("inpaint-cnn").save_pretrained(tmp_path / "telea")
     assert load_inpainter(tmp_path / "telea").model is not None  # a folder wins over a method of the same name
     with pytest.raises(ValueError, match="no setting size"):
         load_inpainter("telea", settings={"size": 3})
@@ -208,7 +200,7 @@ def test_a_registered_method_reaches_the_cli_the_benchmark_and_the_demo(tmp_path
         "result, _, _ = Handlers({}).inpaint({'background': rgba, 'layers': [layer]}, 'Flat grey'); "
         "print(np.asarray(result)[9, 9].tolist())"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}  # tests import tiny.py
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[128, 128, 128]"

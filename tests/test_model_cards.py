@@ -32,6 +32,7 @@ CARDS_DIR = ROOT / "model_cards"
 sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository root, next to hfimg
 
 from test_bench_prior import garment_corpus  # noqa: E402  (its tiny Fashion-MNIST-like test split)
+from tiny import bundled_models  # noqa: E402
 
 from benchmarks import bench_denoising, bench_generation, bench_inpainting, bench_prior, judging  # noqa: E402
 from scripts.cardkit.readme import README_TABLE  # noqa: E402
@@ -132,14 +133,7 @@ def test_every_shipped_model_has_a_card_template():
 
 # --- the card script, end to end on tiny models --------------------------------------------------------------------
 
-TINY = {
-    "dcgan-fashion-mnist": ("dcgan", {"resolution": 32, "channels": 1, "base_channels": 4, "latent_dim": 8}),
-    "vae-fashion-mnist": ("vae", {"resolution": 32, "channels": 1, "base_channels": 4, "latent_dim": 4}),
-    "inpaint-cnn-photos": ("inpaint-cnn", {"base_channels": 4, "depth": 2, "dilations": [1]}),
-    "inpaint-rcnn-photos": ("inpaint-rcnn", {"base_channels": 4, "depth": 2, "iterations": 2, "dilations": [1]}),
-    "denoise-cnn-photos": ("denoise-cnn", {"features": 4, "depth": 3}),
-    "inpaint-cnn-fashion-mnist": ("inpaint-cnn", {"channels": 1, "base_channels": 4, "depth": 2, "dilations": [1]}),
-}
+TINY = bundled_models()  # name -> (registry name, kwargs): a tiny stand-in for each bundled model
 SETTINGS = {
     "adv_weight": 0.0,
     "ssim_weight": 0.0,

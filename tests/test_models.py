@@ -19,7 +19,8 @@ def example_inputs(name: str, model: torch.nn.Module, generator: torch.Generator
     config = TINY_CONFIGS[name]
     channels = config["channels"]
     if name == "dcgan":
-        return torch.randn(2, config["latent_dim"], generator=generator), torch.tensor([0, 2])
+        z = torch.randn(2, config["latent_dim"], generator=generator)
+        return (z, torch.tensor([0, 2])) if config.get("num_classes") else (z,)
     if name == "dcgan-discriminator":
         return torch.rand(2, channels, 32, 32, generator=generator) * 2 - 1, torch.tensor([1, 2])
     if name in ("inpaint-cnn", "inpaint-rcnn"):
@@ -51,7 +52,21 @@ def name(request) -> str:
 def test_forward_backward_every_parameter_gets_a_gradient(name: str):
     torch.manual_seed(0)
     model = hfimg.create_model(name, **TINY_CONFIGS[name]).train()
-    inputs = example_inputs(name, model, torch.Generator().manual_seed(1))
+    assert_every_parameter_learns(name, model, example_inputs(name, model, torch.Generator().manual_seed(1)))
+
+
+def test_a_class_conditional_generator_learns_its_label_embedding_too(monkeypatch):
+    config = {**TINY_CONFIGS["dcgan"], "num_classes": 3}
+    monkeypatch.setitem(TINY_CONFIGS, "dcgan", config)
+    torch.manual_seed(0)
+    model = hfimg.create_model("dcgan", **config).train()
+    inputs = example_inputs("dcgan", model, torch.Generator().manual_seed(1))
+    assert len(inputs) == 2  # codes and labels
+    assert_every_parameter_learns("dcgan", model, inputs)
+
+
+def assert_every_parameter_learns(name: str, model: torch.nn.Module, inputs: tuple) -> None:
+    """A forward and backward pass gives every parameter a finite, non-zero gradient, and finite outputs."""
     output = model(*inputs)
     tensors = output if isinstance(output, tuple) else (output,)
     for tensor in tensors:

@@ -88,3 +88,44 @@ def test_the_models_do_not_import_the_front_ends():
     for name, imported in graph.items():
         if name.startswith("hfimg.models"):
             assert not imported & front_ends, f"{name} imports {sorted(imported & front_ends)}"
+
+
+def code_strings(path: Path) -> list[tuple[int, str]]:
+    """The string constants of a Python file that its code uses, docstrings left out: (line, text)."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_no_bundled_model_id_is_written_outside_the_catalogue():
+    from hfimg.registry import BUNDLED_DIR
+
+    names = sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "config.json").is_file())
+    assert "dcgan-fashion-mnist" in names  # the bundled folders are read at all
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "benchmarks").rglob("*.py"), *(root / "scripts").rglob("*.py")]
+    found = [
+        f"{path.relative_to(root)}:{line}: {text!r}"
+        for path in [*files, root / "app.py"]
+        if path != PACKAGE / "catalogue.py"
+        for line, text in code_strings(path)
+        if any(f"hfimg/{name}" in text or text == name for name in names)
+    ]
+    assert found == [], "bundled ids belong in hfimg/catalogue.py:\n" + "\n".join(found)
+
+
+def test_the_id_finder_sees_a_string_but_not_a_docstring(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text('"""Uses hfimg/x."""\n\ndef f():\n    """hfimg/y"""\n    return "hfimg/z"\n')
+    assert code_strings(source) == [(5, "hfimg/z")]

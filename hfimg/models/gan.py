@@ -58,7 +58,7 @@ def dcgan_init(module: nn.Module) -> None:
 
 @register_model(
     "dcgan",
-    tiny={"resolution": 32, "channels": 1, "latent_dim": 16, "base_channels": 8, "num_classes": 3},
+    tiny={"resolution": 32, "channels": 1, "latent_dim": 8, "base_channels": 4},
     objective="gan",
     # Adam(2e-4, betas (0.5, 0.999)) as in the DCGAN paper, and an EMA of the generator; the pixel loss is unused.
     # bf16 on CPU in channels_last (generator and discriminator): a training step of 32 x 32 px grey (base 32) took

@@ -40,7 +40,12 @@ from hfimg.tasks import InpaintOptions, InpaintResult, Placement
 
 
 # An L1 loss, as Liu et al. (2018) train inpainters (L2 blurs the fill more).
-@register_model("inpaint-cnn", tiny={"channels": 3, "base_channels": 8}, objective="inpaint", training={"loss": "l1"})
+@register_model(
+    "inpaint-cnn",
+    tiny={"channels": 3, "base_channels": 4, "depth": 2, "dilations": [1, 2]},
+    objective="inpaint",
+    training={"loss": "l1"},
+)
 class InpaintCNN(
     HubModel,
     tags=["image-inpainting", "gated-convolution", "deepfill"],

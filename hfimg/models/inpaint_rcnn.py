@@ -89,7 +89,7 @@ def hole_distance(hole: torch.Tensor) -> torch.Tensor:
 # An L1 loss, as Liu et al. (2018) train inpainters (L2 blurs the fill more).
 @register_model(
     "inpaint-rcnn",
-    tiny={"channels": 1, "base_channels": 8, "iterations": 3},
+    tiny={"channels": 3, "base_channels": 4, "depth": 2, "iterations": 3, "dilations": [1]},
     objective="inpaint",
     training={"loss": "l1"},
 )

@@ -42,7 +42,7 @@ def norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(channels, 8), channels)
 
 
-@register_model("vae", tiny={"resolution": 32, "channels": 3, "latent_dim": 8, "base_channels": 8}, objective="vae")
+@register_model("vae", tiny={"resolution": 32, "channels": 1, "latent_dim": 4, "base_channels": 4}, objective="vae")
 class ConvVAE(
     LatentPrior,  # inpaint / restore by latent search (hfimg.prior)
     HubModel,

@@ -10,11 +10,12 @@ from huggingface_hub import ModelCard
 
 import hfimg
 from benchmarks.reports import DenoisingReport, Method
+from hfimg.catalogue import JUDGES
 from scripts.cardkit.results import matches, own_method
 from scripts.cardkit.shipped import SHIPPED, TASKS
 
 # Bundled measuring instruments: in the README's table, with the accuracy their cards hold.
-CLASSIFIERS = ("fashion-mnist-classifier", "fashion-mnist-judge-deep", "fashion-mnist-judge-wide")
+CLASSIFIERS = tuple(judge.removeprefix("hfimg/") for judge in JUDGES)
 README_TABLE = ("<!-- models table: written by scripts/make_model_cards.py -->", "<!-- end of models table -->")
 
 
