@@ -62,18 +62,22 @@ from hfimg import metrics
 from hfimg.catalogue import method_specs
 from hfimg.inpainting import Inpainter, load_inpainter
 from hfimg.masks import HOLE_BUCKETS, random_mask
+from hfimg.tasks import InpaintOptions
 
 # An inpainting method: (RGB uint8 image with the hole zeroed (H, W, 3), hole bool (H, W)) -> RGB uint8 (H, W, 3).
 Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def registered_methods(models: list[str] | None, baselines: bool, radius: int) -> tuple[dict[str, Method], list[dict]]:
+def registered_methods(
+    models: list[str] | None, baselines: bool, radius: int, fewer_passes: bool = False
+) -> tuple[dict[str, Method], list[dict]]:
     """The methods of one run, all from `hfimg.inpainting`'s registry: the learned ones given by `models` (method
     ids or model ids; none given = every registered photo model) and, with `baselines`, every registered classical
-    one.
+    one. With `fewer_passes`, each recurrent model is also run with 1 .. T-1 passes instead of its T.
 
     Returns ({display name: method}, [{"name", "model", "parameters"}]) for the report; a model is named
-    "Class (model id)", a classical method by its registered name.
+    "Class (model id)" ("Class (model id), k passes" when run with fewer), a classical method by its registered
+    name.
     """
     learned = models or [spec.id for spec in method_specs("inpaint", "photos") if spec.model is not None]
     chosen = [load_inpainter(name) for name in learned]
@@ -87,23 +91,29 @@ def registered_methods(models: list[str] | None, baselines: bool, radius: int) -
     ]
     chosen += classical
     names = {inpainter.spec.id: inpainter.name for inpainter in chosen if inpainter.model is None}
+    # Families whose steps are passes (the catalogue says so; a model given by id has no entry of its own).
+    recurrent = {kind for spec in method_specs("inpaint") if spec.steps_kind == "passes" for kind in spec.model_types}
     methods, described = {}, []
     for inpainter in chosen:
         model = inpainter.model
-        name = inpainter.name if model is None else f"{type(model).__name__} ({inpainter.spec.model})"
-        methods[name] = on_arrays(inpainter)
-        entry = {"name": name, "model": inpainter.spec.model, "parameters": None}
-        if model is not None:
-            entry["parameters"] = model.num_parameters()
-            if model.starting_fill is not None:
-                entry["start"] = names[model.starting_fill]
-        described.append(entry)
+        runs = [(None, "")]  # (passes, name suffix): the method as it comes
+        if fewer_passes and model is not None and model.model_type in recurrent:
+            runs += [(k, f", {k} pass{'es' if k > 1 else ''}") for k in range(1, model.iterations)]
+        for passes, suffix in runs:
+            name = inpainter.name if model is None else f"{type(model).__name__} ({inpainter.spec.model}){suffix}"
+            methods[name] = on_arrays(inpainter, InpaintOptions(steps=passes))
+            entry = {"name": name, "model": inpainter.spec.model, "parameters": None}
+            if model is not None:
+                entry["parameters"] = model.num_parameters()
+                if model.starting_fill is not None:
+                    entry["start"] = names[model.starting_fill]
+            described.append(entry)
     return methods, described
 
 
-def on_arrays(inpainter: Inpainter) -> Method:
+def on_arrays(inpainter: Inpainter, options: InpaintOptions | None = None) -> Method:
     """An `Inpainter` (PIL in, PIL out: the API users call) as a Method on uint8 arrays."""
-    return lambda image, hole: np.asarray(inpainter(Image.fromarray(image), Image.fromarray(hole)).image)
+    return lambda image, hole: np.asarray(inpainter(Image.fromarray(image), Image.fromarray(hole), options).image)
 
 
 def run(
@@ -197,6 +207,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--masks", type=int, default=3, help="Masks per crop and hole bucket.")
     parser.add_argument("--radius", type=int, default=3, help="Neighbourhood radius of the OpenCV methods (px).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the masks.")
+    parser.add_argument(
+        "--fewer_passes",
+        action="store_true",
+        help="Also run each recurrent model with 1 .. T-1 passes instead of its T: what each further pass adds.",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -204,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     named_crops = validation_crops(args.photos, args.size, args.per_photo)
     crops = [np.array(crop) for _, crop in named_crops]
-    methods, described = registered_methods(args.models, not args.no_baselines, args.radius)
+    methods, described = registered_methods(args.models, not args.no_baselines, args.radius, args.fewer_passes)
 
     results = run(methods, crops, args.masks, args.seed)
     report = {
@@ -221,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
             "mask_kind": "mixed",
             "radius": args.radius,
             "seed": args.seed,
+            "fewer_passes": args.fewer_passes,
         },
         "methods": described,
         "results": [{"method": method, "bucket": bucket, **values} for (method, bucket), values in results.items()],

@@ -378,8 +378,9 @@ class PreparedImage:
 
 
 def pad_to(image: Image.Image, size: int) -> Image.Image:
-    """`image` in the middle of a black size x size canvas; shrunk first (PIL bicubic, aspect kept) if it does not
-    fit. Fashion-MNIST's 28 px images in a 32 px frame: a 2 px black border, every original pixel unchanged."""
+    """`image` in the middle of a black size x size canvas; shrunk first (PIL's thumbnail, aspect kept: bicubic
+    after a box reduction to within 3x of the size, which is faster than bicubic alone and looks the same) if it does
+    not fit. Fashion-MNIST's 28 px images in a 32 px frame: a 2 px black border, every original pixel unchanged."""
     if max(image.size) > size:
         image = image.copy()
         image.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)

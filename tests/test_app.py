@@ -517,6 +517,9 @@ def test_conditional_gan_class(app, model_dirs, tmp_path):
     ).save_pretrained(path)
     handlers = app.Handlers(app.load_models({**model_dirs, "gan": str(path)}))
     assert class_choices(handlers.models["gan"].model) == [(n, i) for i, n in enumerate(FASHION_MNIST_LABELS)]
+    three = hfimg.create_model("dcgan", resolution=32, channels=1, latent_dim=8, base_channels=4, num_classes=3)
+    assert class_choices(three) == [("0", 0), ("1", 1), ("2", 2)]  # not Fashion-MNIST's ten: numbered
+    assert class_choices(handlers.models["vae"].model) == class_choices(None) == []  # no num_classes: none
     by_class = [np.asarray(handlers.generate("GAN", 2, 0, label)) for label in (1, 2)]
     assert not np.array_equal(*by_class)
     assert handlers.interpolate("GAN", 0, 1, 3, 4).size == (3 * 32 + 2 * 2, 32)
@@ -779,9 +782,13 @@ def test_a_path_under_gradios_own_temporary_folder_is_cut_to_its_file_name(tmp_p
 
     uploads = tmp_path / "gradio-uploads"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    # The system's temporary folder elsewhere, so that only GRADIO_TEMP_DIR can cover the upload's path.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "system-temporary"))
     inside = uploads.resolve() / "0a1b2c" / "holiday.png"
     assert public_message(f"image: '{inside}' is not readable") == "image: 'holiday.png' is not readable"
-    mine = Path(tempfile.gettempdir()).resolve().parent / "not-a-temporary-folder" / "mine.png"  # kept whole
+    system = tmp_path.resolve() / "system-temporary" / "0d4e5f" / "scan.png"
+    assert public_message(f"image: '{system}' is not readable") == "image: 'scan.png' is not readable"
+    mine = tmp_path.resolve() / "not-a-temporary-folder" / "mine.png"  # under neither: kept whole
     assert public_message(f"see {mine}") == f"see {mine}"
 
 

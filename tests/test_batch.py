@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -291,6 +292,9 @@ def test_a_refusal_for_shared_names_quotes_at_most_five_and_says_when_there_are_
     assert message.startswith(f"{clashes} output name(s) would be shared")
     assert message.count(" -> ") == 5 and message.count("; ") == 4 + (clashes > 5)
     assert ("; ...." in message) == (clashes > 5)
+    quoted = message.split("all but one result lost: ")[1].split(". ")[0].split("; ")  # each clash, then "..."
+    assert all(re.fullmatch(r"(\d)\.(png|bmp) and \1\.(png|bmp) -> \1\.png", clash) for clash in quoted[:5])
+    assert quoted[5:] == (["..."] if clashes > 5 else [])
 
 
 def test_saved_results_keep_upright_exif_jpeg_settings_grey_and_alpha(tmp_path):

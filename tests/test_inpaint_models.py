@@ -450,3 +450,29 @@ def test_recurrent_block_started_from_a_feed_forward_model_repeats_it_in_one_pas
         assert not torch.equal(rcnn(image, hole, iterations=3), cnn(image, hole))  # later passes see filled rings
     with pytest.raises(ValueError, match="same fourier_blocks"):
         tiny("rcnn").start_from_feed_forward(cnn)
+
+
+def test_refining_passes_close_the_hole_at_once_then_rework_all_of_it():
+    cnn = tiny("cnn")
+    with torch.no_grad():  # a head that predicts something, so the comparison sees the network
+        cnn.net.head[0].weight.normal_(std=0.1)
+    rcnn = tiny("rcnn", schedule="refine")
+    rcnn.start_from_feed_forward(cnn)
+    with torch.no_grad():  # and a weight for the original hole, so the later passes differ from the first
+        rcnn.block.stem.conv.weight[:, -1].normal_(std=0.1)
+    image = torch.rand(1, 3, 40, 36) * 2 - 1
+    hole = torch.zeros(1, 1, 40, 36)
+    hole[..., 8:30, 5:25] = 1
+    assert all(not m.any() for m in rcnn.fill_schedule(hole, 3)) and len(rcnn.fill_schedule(hole, 3)) == 3
+    with torch.no_grad():
+        output, steps = rcnn(image, hole, iterations=3, return_steps=True)
+        one_pass = rcnn(image, hole, iterations=1)
+    known = hole == 0
+    for step in steps:  # every pass: the known pixels as given, the whole hole filled (nothing left at zero)
+        assert torch.equal(step.expand_as(image)[known.expand_as(image)], image[known.expand_as(image)])
+    inside = hole.bool().expand_as(image)
+    torch.testing.assert_close(steps[0][inside], one_pass[inside])  # the first pass fills it all at once
+    assert not torch.equal(steps[1][inside], steps[0][inside]) and not torch.equal(steps[2][inside], steps[1][inside])
+    torch.testing.assert_close(output[inside], steps[-1][inside])
+    with pytest.raises(ValueError, match="schedule must be one of rings, refine, got 'spiral'"):
+        tiny("rcnn", schedule="spiral")

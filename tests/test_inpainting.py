@@ -347,3 +347,22 @@ def test_the_blend_is_the_average_of_its_three_fills_each_the_registered_method(
     assert not np.allclose(as_pixels[0], as_pixels[1], atol=5)  # three different fills, not one three times
     blended = np.asarray(load_inpainter("blend")(Image.fromarray(damaged), hole).image, dtype=np.float64)
     assert np.abs(blended - as_pixels.mean(0)).max() <= 1
+
+
+def test_the_benchmark_runs_a_recurrent_model_with_fewer_passes_too(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_inpainting import registered_methods
+
+    folder = tmp_path / "rcnn"
+    tiny_model("inpaint-rcnn", seed=0, iterations=3).save_pretrained(folder)
+    methods, described = registered_methods([str(folder)], baselines=False, radius=3, fewer_passes=True)
+    name = f"InpaintRCNN ({folder})"
+    assert [entry["name"] for entry in described if entry["model"]] == [name, f"{name}, 1 pass", f"{name}, 2 passes"]
+    image, hole = picture(grey=False)
+    rgb, inpainter = np.asarray(image), load_inpainter(str(folder))
+    for passes, method in ((None, name), (1, f"{name}, 1 pass"), (2, f"{name}, 2 passes")):
+        expected = inpainter(image, mask_of(hole), InpaintOptions(steps=passes)).image
+        assert np.array_equal(methods[method](rgb, hole), np.asarray(expected))
+    assert not np.array_equal(methods[f"{name}, 1 pass"](rgb, hole), methods[name](rgb, hole))
+    plain, _ = registered_methods([str(folder)], baselines=False, radius=3)
+    assert [key for key in plain if key.startswith("InpaintRCNN")] == [name]

@@ -380,9 +380,15 @@ def test_a_large_image_is_shrunk_as_pil_thumbnails_it_before_framing():
     from hfimg.imaging import pad_to
 
     rng = np.random.default_rng(0)
-    photo = Image.fromarray(rng.integers(0, 256, (40, 64, 3), dtype=np.uint8))
+    # 12.5x smaller: far enough for the reducing gap to matter (a box reduction first, then bicubic, Pillow's
+    # thumbnail); a gap of 2 (Pillow's default), 4 or none gives other pixels.
+    photo = Image.fromarray(rng.integers(0, 256, (256, 400, 3), dtype=np.uint8))
     expected = photo.copy()
     expected.thumbnail((32, 32), Image.Resampling.BICUBIC, reducing_gap=3.0)  # the documented shrink: 32 x 20
+    for other in (2.0, 4.0, None):
+        different = photo.copy()
+        different.thumbnail((32, 32), Image.Resampling.BICUBIC, reducing_gap=other)
+        assert not np.array_equal(np.asarray(different), np.asarray(expected))  # the test can tell them apart
     framed = np.asarray(pad_to(photo, 32))
     assert np.array_equal(framed[6:26], np.asarray(expected))
     assert framed[:6].max() == framed[26:].max() == 0

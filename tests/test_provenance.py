@@ -66,6 +66,7 @@ RENDERERS = {
     "health": "benchmarks.bench_health",
     "inpaint_cures": "benchmarks.bench_inpaint_cures",
     "inpainting": "benchmarks.bench_inpainting",
+    "inpainting_passes": "benchmarks.bench_inpainting",
     "mutation": "scripts.mutation",
     "prior": "benchmarks.bench_prior",
     "speed": "benchmarks.bench_speed",

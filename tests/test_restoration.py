@@ -14,7 +14,7 @@ from PIL import Image
 import hfimg
 from hfimg import catalogue, classical
 from hfimg.catalogue import MethodSpec, default_models, method_spec, method_specs
-from hfimg.cli import main
+from hfimg.cli import build_parser, main
 from hfimg.imaging import images_to_grid
 from hfimg.metrics import psnr
 from hfimg.restoration import Restorer, load_restorer
@@ -185,3 +185,13 @@ def test_a_noiseless_flat_image_comes_back_unchanged_and_quietly(method):
         warnings.simplefilter("error")  # no division-by-zero warning from a level estimated as 0
         restored = load_restorer(method)(flat)
     assert np.array_equal(np.asarray(restored), np.asarray(flat))
+
+
+def test_the_noise_level_flag_takes_0_to_255_inclusive_and_nothing_outside(capsys):
+    parser = build_parser()
+    for level, value in (("0", 0.0), ("0.5", 0.5), ("255", 255.0), ("254.5", 254.5)):
+        assert parser.parse_args(["restore", "bm3d", "in.png", "--sigma", level]).sigma == value
+    for level in ("-0.5", "255.5", "256"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["restore", "bm3d", "in.png", "--sigma", level])
+        assert "out of range; the noise level is in grey levels, 0-255" in capsys.readouterr().err

@@ -243,6 +243,15 @@ def test_init_weights_starts_from_a_trained_model_or_says_why_not(image_folder, 
                                      str(tmp_path / "missing"))))  # fmt: skip
 
 
+def test_a_refining_recurrent_inpainter_trains_on_every_pass_and_keeps_its_schedule(image_folder, tmp_path):
+    out = tmp_path / "run"
+    losses = train("inpaint-rcnn", image_folder, out, "--model_kwargs", '{"dilations": [1], "schedule": "refine"}',
+                   "--max_train_steps", "2", "--checkpointing_steps", "0")  # fmt: skip
+    assert losses["passes"] > 0  # each pass scored over the whole hole it reworks
+    model = hfimg.load(out)
+    assert model.schedule == "refine" and json.loads((out / "config.json").read_text())["schedule"] == "refine"
+
+
 def test_cosine_schedule_decays_every_optimizer_and_resumes_on_the_same_curve(image_folder, tmp_path):
     extra = ["--lr_scheduler", "cosine", "--learning_rate", "1e-3", "--max_train_steps", "4", "--adv_weight", "0.1",
              "--resolution", "32", "--disc_base_channels", "4", "--checkpointing_steps", "2"]  # fmt: skip
@@ -325,6 +334,19 @@ def test_a_time_budget_stops_saves_a_checkpoint_and_a_longer_one_resumes_there(i
     train("dcgan", image_folder, out, "--max_train_minutes", "1", *extra)
     resumed = checkpoints.read_state(checkpoints.list_checkpoints(out)[-1])
     assert resumed["step"] > state["step"] and 60 <= resumed["train_seconds"] < 90  # the minutes add up
+
+
+def test_a_run_without_a_time_budget_still_records_how_long_it_trained(image_folder, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    readings = itertools.count(0, 10)  # every reading of the clock is 10 s after the previous one
+    monkeypatch.setattr("hfimg.training.trainer.clock", lambda: next(readings))
+    train("denoise-cnn", image_folder, out, "--max_train_steps", "3", "--checkpointing_steps", "3")
+    state = checkpoints.read_state(checkpoints.list_checkpoints(out)[-1])
+    assert state["train_seconds"] >= 10  # the clock was read at the start and at the checkpoint
+    card = re.search(
+        r"3 optimizer steps \(12 images, (\d+\.\d) minutes of training\)", (out / "README.md").read_text()
+    )
+    assert card and float(card.group(1)) >= state["train_seconds"] / 60 > 0  # read at the end, after the checkpoint
 
 
 def test_framed_training_images_and_a_batchnorm_discriminator(image_folder, tmp_path):

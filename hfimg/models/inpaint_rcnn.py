@@ -22,6 +22,11 @@ so far (the known region grown by that many 3x3 dilations), and the last pass ac
 hole with no known pixel at all). A hole of any size thus closes in T rings of about D / T pixels each, and the
 per-pass images show it closing. A pass whose ring is empty in every
 image of the batch (a thin hole, many passes) changes nothing and is skipped, except the last, which always runs.
+
+`schedule="refine"` is the other recurrence: the first pass fills the whole hole (as `InpaintCNN` does) and every
+later pass predicts the whole hole again from the image the pass before left, told only where the original hole
+was, so it can revise what was filled rather than add a ring next to it. The hole is closed after one pass; the
+per-pass images show it being reworked.
 """
 
 from __future__ import annotations
@@ -86,6 +91,9 @@ def hole_distance(hole: torch.Tensor) -> torch.Tensor:
     return distance.masked_fill(~reached, float("inf"))
 
 
+SCHEDULES = ("rings", "refine")  # how the passes share the hole (see the module docstring)
+
+
 # An L1 loss, as Liu et al. (2018) train inpainters (L2 blurs the fill more).
 @register_model(
     "inpaint-rcnn",
@@ -112,6 +120,8 @@ class InpaintRCNN(
         gates: how the block's convolutions gate their features (see `InpaintCNN`).
         blend: each pass starts from the three classical fills of the still-open hole and weighs them (see
             `InpaintCNN`); needs OpenCV.
+        schedule: "rings" (each pass fills the next ring of the hole, from the border inwards) or "refine" (each
+            pass predicts the whole hole again, from the previous pass's result); see the module docstring.
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -133,9 +143,13 @@ class InpaintRCNN(
         fourier_blocks: int = 0,
         gates: str = "sigmoid",
         blend: bool = False,
+        schedule: str = "rings",
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}.")
+        self.schedule = schedule
         self.channels = channels
         self.iterations = self._check_iterations(iterations)
         self.depth = depth
@@ -190,10 +204,13 @@ class InpaintRCNN(
             iterations: passes T; None = the model's `iterations`.
 
         Returns:
-            T masks (B, 1, H, W) of 0./1., each inside the one before; the last is all zeros.
+            T masks (B, 1, H, W) of 0./1., each inside the one before; the last is all zeros (with "refine", every
+            one: the first pass closes the hole).
         """
         passes = self._check_iterations(self.iterations if iterations is None else iterations)
         dtype = mask.dtype if mask.is_floating_point() else torch.float32
+        if self.schedule == "refine":
+            return [torch.zeros_like(mask, dtype=dtype) for _ in range(passes)]
         distance = hole_distance((mask >= 0.5).to(dtype))
         deepest = distance.nan_to_num(posinf=0).amax(dim=(1, 2, 3), keepdim=True)  # D, (B, 1, 1, 1)
         thresholds = [torch.div(deepest * t, passes, rounding_mode="floor") for t in range(1, passes)]
@@ -233,7 +250,8 @@ class InpaintRCNN(
         x = pad_to_multiple(image * (1 - mask), multiple)  # (B, C, H', W'), the image as the passes leave it
         still_open, steps = hole, []
         for t, remaining in enumerate(schedule):
-            ring = still_open - remaining  # the pixels this pass fills, (B, 1, H', W')
+            # The pixels this pass fills, (B, 1, H', W'): the next ring, or with "refine" the whole hole every time.
+            ring = hole if self.schedule == "refine" else still_open - remaining
             if t == len(schedule) - 1 or ring.any():
                 prediction = self.run_core(x, still_open, hole)  # (B, C, H', W')
                 x = x * (1 - ring) + prediction * ring

@@ -270,8 +270,16 @@ class Trainer:
 
     def _set_up(self, model: HubModel, objective_class: type[Objective]) -> None:
         """Steps 1 to 3 of the module docstring, from the output folder's check on, under the folder's lock."""
+        resume_from = checkpoints.check_output_dir(self.output_dir, self.run, self.config.resume_from_checkpoint)
+        self._open_stream(model)
+        self._build_objective(model, objective_class)
+        self._resume(resume_from)
+        self._open_loader()
+
+    def _open_stream(self, model: HubModel) -> None:
+        """Step 1, the data: the image stream of this rank, checked against the model (labels for a conditional
+        one)."""
         config, accelerator = self.config, self.accelerator
-        resume_from = checkpoints.check_output_dir(self.output_dir, self.run, config.resume_from_checkpoint)
         try:
             self.stream = ImageStream(
                 config.dataset,
@@ -300,7 +308,9 @@ class Trainer:
                 f"{config.dataset!r} has none; train with --num_classes 0 or use a labelled dataset."
             )
 
-        # 2. The objective, its networks wrapped by accelerate, and the EMA of the saved model.
+    def _build_objective(self, model: HubModel, objective_class: type[Objective]) -> None:
+        """Step 2: the objective, its networks wrapped by accelerate, and the EMA of the saved model."""
+        config, accelerator = self.config, self.accelerator
         self.channels_last = uses_channels_last(config.model, accelerator)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # before the EMA copy, so it has the same layout
@@ -321,7 +331,9 @@ class Trainer:
         self.objective.prepare(accelerator)
         set_seed(config.seed, device_specific=True)  # different noise / masks / codes on each rank
 
-        # 3. Resume ('latest': the newest checkpoint that loads, not necessarily `resume_from`).
+    def _resume(self, resume_from: Path | None) -> None:
+        """Step 3: the state of a checkpoint ('latest': the newest that loads, not necessarily `resume_from`)."""
+        config, accelerator = self.config, self.accelerator
         self.step = 0
         self.train_seconds_before = 0.0  # training time of the runs this one resumes (--max_train_minutes)
         self._clock_started: float | None = None  # perf_counter at this process's first step
@@ -343,6 +355,11 @@ class Trainer:
             self.train_seconds_before = float(state.get("train_seconds", 0.0))
             logger.info(f"Resumed from {resume_from} at step {self.step}.")
         self.resumed = state is not None
+
+    def _open_loader(self) -> None:
+        """The batches, their first one read at once (a corpus without a readable image fails before anything is
+        written), the Hub repo last, and the loop's bookkeeping."""
+        config, accelerator = self.config, self.accelerator
         # num_workers=0: the stream's own position is the loader's (no prefetch). A generator of its own: making
         # the iterator draws a seed, which must not come from the global RNG that the checkpoint restores.
         loader = torch.utils.data.DataLoader(
@@ -400,6 +417,9 @@ class Trainer:
             disable=not accelerator.is_local_main_process,
         )
         window: dict[str, list[torch.Tensor]] = {}  # losses since the last log
+        # The training clock starts here, with or without --max_train_minutes: the time a run took goes into its
+        # checkpoints and card, and a resume with a budget counts it.
+        self._clock_started = clock()
         try:
             while self.step < config.max_train_steps and not self._out_of_time():
                 batch = self._next_batch()
@@ -427,7 +447,7 @@ class Trainer:
                     self._preview()
                 if config.checkpointing_steps and self.step % config.checkpointing_steps == 0:
                     self._checkpoint()
-            progress.close()
+            progress.close()  # ends the bar's line, so what is printed next starts a line of its own
             if self.step < config.max_train_steps and self._started:
                 logger.info(f"--max_train_minutes {config.max_train_minutes} spent after {self.step} steps.")
                 if config.checkpointing_steps and self.step % config.checkpointing_steps:
@@ -436,6 +456,7 @@ class Trainer:
                 self._start()
             self._save_final()
         finally:
+            progress.close()  # also when the run stops with an error: its one-line message must start a line
             end_trackers(accelerator)
             self._release_lock()
         return self.metrics
@@ -476,8 +497,6 @@ class Trainer:
         """Whether --max_train_minutes is spent; rank 0's clock decides for every rank, so all stop together."""
         if self.config.max_train_minutes is None:
             return False
-        if self._clock_started is None:
-            self._clock_started = clock()
         spent = torch.tensor([float(self.train_seconds() >= 60 * self.config.max_train_minutes)])
         if self.accelerator.num_processes > 1:
             spent = broadcast(spent.to(self.accelerator.device), from_process=0).cpu()
