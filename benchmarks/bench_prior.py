@@ -56,7 +56,16 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.common import bucket_label, command_line, load_methods, machine, median_ms, publish, weights_record
+from benchmarks.common import (
+    bucket_label,
+    command_line,
+    load_methods,
+    machine,
+    median_ms,
+    publish,
+    weights_record,
+    weights_sha256,
+)
 from benchmarks.reports import PriorReport, methods_table
 from hfimg import metrics
 from hfimg.catalogue import default_models, method_spec
@@ -162,13 +171,23 @@ def make_masks(count: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def restore_all(
-    name: str, method: BatchMethod, damaged: np.ndarray, holes: np.ndarray, batch: int, cache: Path | None, key: str
+    name: str,
+    method: BatchMethod,
+    damaged: np.ndarray,
+    holes: np.ndarray,
+    batch: int,
+    cache: Path | None,
+    key: str,
+    version: str = "",
 ) -> tuple[np.ndarray, float]:
-    """Run `method` on chunks of `batch` images (from the cache when there) -> (results, seconds it took)."""
+    """Run `method` on chunks of `batch` images (from the cache when there) -> (results, seconds it took). A
+    learned method's chunks are cached under its weights' `version` too, so a model shipped again under the same id
+    is measured again, not read back from the cache."""
     results, seconds = [], 0.0
+    folder = re.sub(r"[^\w.-]+", "_", f"{name} {version}".strip())
     for start in range(0, len(damaged), batch):
         stop = min(start + batch, len(damaged))
-        path = cache / re.sub(r"[^\w.-]+", "_", name) / f"{key}-{start}-{stop}.npz" if cache else None
+        path = cache / folder / f"{key}-{start}-{stop}.npz" if cache else None
         if path is not None and path.is_file():
             with np.load(path) as saved:
                 chunk, took = saved["results"], float(saved["seconds"])
@@ -216,6 +235,7 @@ def run(
     *,
     batch: int,
     cache: Path | None = None,
+    versions: dict[str, str] | None = None,
 ) -> list[dict]:
     """Every method on every (bucket, kind) -> rows of metrics; the damaged input is scored as a method too.
 
@@ -227,6 +247,7 @@ def run(
         classifier: gives the classes for the class agreement (`predict`).
         batch: images per call of a method.
         cache: folder of finished chunks (read when there, written when done), or None.
+        versions: {name: a short hash of its weights} of the learned methods, for the cache.
 
     Raises:
         RuntimeError: when a method changes a pixel outside the hole.
@@ -238,7 +259,8 @@ def run(
         damaged = np.where(holes, 0, originals).astype(np.uint8)
         restored = {DAMAGED: (damaged, None)}
         for name, method in methods.items():
-            result, seconds = restore_all(name, method, damaged, holes, batch, cache, bucket)
+            version = (versions or {}).get(name, "")
+            result, seconds = restore_all(name, method, damaged, holes, batch, cache, bucket, version)
             if result.shape != damaged.shape or not np.array_equal(result[~holes], damaged[~holes]):
                 raise RuntimeError(f"{name} changed pixels outside the hole ({bucket}); it must keep them.")
             restored[name] = (result, seconds * 1000 / len(damaged))
@@ -434,7 +456,8 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy = float((predict_classes(classifier, originals) == labels).mean())
     timed = masks[bucket_label(HOLE_BUCKETS[-1])]
     single_ms = single_image_ms(methods, originals, timed, args.time_images)
-    rows = run(methods, originals, labels, masks, classifier, batch=args.batch, cache=args.cache)
+    versions = {entry["name"]: (weights_sha256(entry["model"]) or "")[:12] for entry in described if entry["model"]}
+    rows = run(methods, originals, labels, masks, classifier, batch=args.batch, cache=args.cache, versions=versions)
     report = {
         "benchmark": "prior",
         "machine": machine(),

@@ -49,7 +49,9 @@ def main(args: argparse.Namespace) -> ConvVAE:
     config = {**trained.config_dict(), "prior_components": args.components}
     config.pop("model_type", None)
     model = ConvVAE(**config)
-    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    # Encoder and decoder only: a prior the model already has (of any number of components) is fitted anew.
+    weights = {name: tensor for name, tensor in trained.state_dict().items() if not name.startswith("prior_")}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or any(not name.startswith("prior_") for name in missing):
         raise SystemExit(f"{args.model} does not fit a ConvVAE of {config}: {missing or unexpected}")
     stream = ImageStream(

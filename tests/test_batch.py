@@ -83,13 +83,13 @@ def test_folder_run_resumes_and_keeps_what_exists(inpainter_dir, folder, tmp_pat
 def test_folder_of_masks_and_a_chosen_format(inpainter_dir, folder, tmp_path, capsys):
     masks = tmp_path / "masks"
     masks.mkdir()
-    for i in range(2):  # p2 and q have no mask
-        Image.open(tmp_path / "mask.png").save(masks / f"p{i}.png")
+    for name in ("p0", "p1", "q"):  # p2 has no mask; q, after it, has one and is still done
+        Image.open(tmp_path / "mask.png").save(masks / f"{name}.png")
     out = tmp_path / "out"
     assert main(["inpaint", str(inpainter_dir), str(folder), str(masks), "-o", str(out), "--format", "png"]) == 0
     report = capsys.readouterr().out
-    assert "wrote 2" in report and "no mask named p2.*" in report
-    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png"]
+    assert "wrote 3" in report and "no mask named p2.*" in report
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "q.png"]
 
 
 def test_folder_restore(tmp_path, folder, capsys):
@@ -111,11 +111,12 @@ def test_folder_restore(tmp_path, folder, capsys):
 
 
 def test_an_image_the_mask_does_not_fit_is_skipped_with_the_reason(inpainter_dir, folder, tmp_path, capsys):
-    photo(5, size=(20, 20)).save(folder / "small.png")
+    photo(5, size=(20, 20)).save(folder / "a-small.png")  # first in name order: the others are still done after it
     out = tmp_path / "out"
     assert main(["inpaint", str(inpainter_dir), str(folder), str(tmp_path / "mask.png"), "-o", str(out)]) == 0
     report = capsys.readouterr().out
-    assert "wrote 4" in report and "skipped small.png: mask size 40x30 does not match image size 20x20" in report
+    assert "wrote 4" in report and "skipped a-small.png: mask size 40x30 does not match image size 20x20" in report
+    assert sorted(p.name for p in out.iterdir()) == ["p0.jpg", "p1.jpg", "p2.jpg", "q.png"]
 
 
 def test_mask_given_twice_or_missing_is_one_line(inpainter_dir, folder, tmp_path, capsys):

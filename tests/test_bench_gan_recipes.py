@@ -75,3 +75,10 @@ def test_fit_vae_prior_adds_a_fitted_mixture_and_keeps_every_weight(tmp_path):
     for name, tensor in plain.state_dict().items():
         torch.testing.assert_close(mixed.state_dict()[name], tensor, rtol=0, atol=0)  # encoder, decoder unchanged
     assert not torch.equal(mixed.sample_latents(8, seed=0), plain.sample_latents(8, seed=0))
+    # Fitted again with another number of components: the old mixture is replaced, the networks kept.
+    again = ["--model", str(tmp_path / "mixed"), "--output_dir", str(tmp_path / "five"), "--components", "5"]
+    script.main(script.parse_args([*again, "--dataset", str(corpus), "--images", "24"]))
+    five = hfimg.load(tmp_path / "five")
+    assert five.prior_components == 5 and five.prior_means.shape == (5, 4)
+    for name, tensor in plain.state_dict().items():
+        torch.testing.assert_close(five.state_dict()[name], tensor, rtol=0, atol=0)

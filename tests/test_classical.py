@@ -129,3 +129,26 @@ def test_a_float_denoisers_result_below_black_stays_black():
     darken = classical.on_image(lambda noisy, sigma: noisy - 0.3)
     grey = Image.fromarray(np.array([[0, 50], [100, 255]], dtype=np.uint8))
     assert np.array_equal(np.asarray(darken(grey)), [[0, 0], [24, 179]])  # clipped at 0, not wrapped round
+
+
+def test_a_colour_fill_takes_grey_as_grey_a_palette_as_rgb_and_says_when_the_hole_does_not_fit():
+    seen = []
+
+    def mark_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        seen.append(pixels.shape)
+        out = pixels.copy()
+        out[hole] = 7
+        return out
+
+    fill = classical.on_colour(mark_pixels)
+    hole = np.zeros((2, 3), dtype=bool)
+    hole[0, 0] = True
+    out = fill(Image.new("L", (3, 2), 200), hole)
+    assert out.mode == "L" and seen[-1] == (2, 3) and np.array_equal(np.asarray(out), [[7, 200, 200], [200] * 3])
+    palette = Image.new("P", (3, 2))
+    palette.putpalette([10, 20, 30] + [0] * 765)
+    out = fill(palette, hole)
+    assert out.mode == "RGB" and seen[-1] == (2, 3, 3)
+    assert out.getpixel((0, 0)) == (7, 7, 7) and out.getpixel((1, 0)) == (10, 20, 30)  # colours, not indices
+    with pytest.raises(ValueError, match=r"hole shape \(3, 2\) does not match image size 3x2\."):
+        fill(Image.new("L", (3, 2)), np.zeros((3, 2), dtype=bool))

@@ -394,3 +394,19 @@ def test_a_large_image_is_shrunk_as_pil_thumbnails_it_before_framing():
     assert framed[:6].max() == framed[26:].max() == 0
     exact = Image.fromarray(rng.integers(1, 256, (32, 32), dtype=np.uint8))
     assert np.array_equal(np.asarray(pad_to(exact, 32)), np.asarray(exact))  # already the size: as it is
+
+
+def test_the_classical_methods_working_image_keeps_16_bit_grey_grey_and_makes_other_modes_rgb():
+    from hfimg.imaging import open_working
+
+    grey16 = Image.fromarray(np.array([[0, 257 * 100], [65535, 257 * 7]], dtype=np.uint16))
+    assert grey16.mode == "I;16"
+    opened = open_working(grey16)
+    assert opened.mode == "L" and np.array_equal(np.asarray(opened), [[0, 100], [255, 7]])  # scaled, not clipped
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    palette.putpixel((1, 0), 1)
+    opened = open_working(palette)
+    assert opened.mode == "RGB" and [opened.getpixel((x, 0)) for x in (0, 1)] == [(255, 0, 0), (0, 0, 255)]
+    for kept in ("L", "RGB", "RGBA"):
+        assert open_working(Image.new(kept, (2, 2))).mode == kept

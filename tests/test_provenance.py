@@ -67,9 +67,12 @@ RENDERERS = {
     "inpaint_cures": "benchmarks.bench_inpaint_cures",
     "inpainting": "benchmarks.bench_inpainting",
     "inpainting_passes": "benchmarks.bench_inpainting",
+    "inpainting_schedules": "benchmarks.bench_inpainting",
     "mutation": "scripts.mutation",
     "prior": "benchmarks.bench_prior",
     "speed": "benchmarks.bench_speed",
+    "vae_curve": "benchmarks.bench_generation",
+    "vae_recipes": "benchmarks.bench_generation",
 }
 
 
