@@ -150,5 +150,7 @@ def test_a_colour_fill_takes_grey_as_grey_a_palette_as_rgb_and_says_when_the_hol
     out = fill(palette, hole)
     assert out.mode == "RGB" and seen[-1] == (2, 3, 3)
     assert out.getpixel((0, 0)) == (7, 7, 7) and out.getpixel((1, 0)) == (10, 20, 30)  # colours, not indices
+    out = fill(Image.new("LA", (3, 2), (90, 128)), hole)  # grey with alpha: filled as RGB, like every other mode
+    assert out.mode == "RGB" and seen[-1] == (2, 3, 3) and out.getpixel((2, 1)) == (90, 90, 90)
     with pytest.raises(ValueError, match=r"hole shape \(3, 2\) does not match image size 3x2\."):
         fill(Image.new("L", (3, 2)), np.zeros((3, 2), dtype=bool))
