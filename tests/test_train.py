@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from accelerate.state import AcceleratorState, GradientState
 from huggingface_hub import ModelCard
 from PIL import Image
@@ -191,6 +192,33 @@ def test_inpainter_with_patch_discriminator_fourier_blocks_and_gradient_loss(ima
     discriminator = hfimg.load(out / "discriminator")
     assert discriminator.model_type == "patch-discriminator"
     assert discriminator(torch.zeros(1, 3, 16, 24)).shape == (1, 1, 2, 3)  # one logit per 8 x 8 patch
+
+
+def test_the_texture_loss_sees_blur_and_noise_not_the_same_texture_and_trains_the_fill(image_folder, tmp_path):
+    from hfimg.training.objective import RandomTextureFeatures, texture_loss
+
+    torch.manual_seed(1)
+    network = RandomTextureFeatures(3)
+    torch.manual_seed(2)
+    again = RandomTextureFeatures(3)  # fixed weights: the same in every run, whatever the global RNG did
+    pairs = zip(network.state_dict().values(), again.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert not any(p.requires_grad for p in network.parameters())
+    generator = torch.Generator().manual_seed(0)
+    texture = torch.rand(1, 3, 64, 64, generator=generator) * 2 - 1  # fine random texture
+    shifted = texture.roll(shifts=(5, 7), dims=(2, 3))  # the same texture elsewhere: other pixels, same statistics
+    smooth = F.avg_pool2d(texture, 5, stride=1, padding=2)  # what a blurred fill looks like
+    flat = torch.zeros_like(texture)
+    assert texture_loss(network, texture, texture) == 0
+    same, blurred, blank = (texture_loss(network, x, texture) for x in (shifted, smooth, flat))
+    assert same < 0.2 * blurred and blurred < blank  # a pixel loss would rank the shifted copy worst
+    assert F.l1_loss(shifted, texture) > F.l1_loss(smooth, texture)
+
+    out = tmp_path / "run"
+    logs = train("inpaint-cnn", image_folder, out, "--texture_weight", "1", "--max_train_steps", "2",
+                 "--checkpointing_steps", "0")  # fmt: skip
+    assert logs["texture"] > 0 and np.isfinite(logs["loss"])
+    assert "texture" not in " ".join(load_file(str(out / "model.safetensors")))  # the fixed network is not saved
 
 
 def test_patch_discriminator_judges_only_the_patches_over_the_hole():

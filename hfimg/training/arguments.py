@@ -237,6 +237,12 @@ def build_parser(model_choices: Sequence[str]) -> argparse.ArgumentParser:
         help="Inpainters: weight of an L1 on the Sobel derivatives in the hole (rewards edges a pixel loss blurs).",
     )
     group.add_argument(
+        "--texture_weight",
+        type=finite_float(0),
+        help="Inpainters: weight of a texture loss: L1 between the Gram matrices of the composite's and the image's "
+        "features in a fixed random-weight CNN (rewards the photo's texture in the fill; no downloaded network).",
+    )
+    group.add_argument(
         "--step_weight",
         type=finite_float(0),
         help="Recurrent inpainter: weight of the loss on each pass's output (0 = final output only).",

@@ -74,6 +74,7 @@ class InpaintConfig:
     adv_kind: AdversarialKind = "image"  # the adversarial term judges whole images, or the patches over the hole
     feature_matching_weight: float = 10.0  # with adv_kind "patch": L1 between discriminator activations
     gradient_weight: float = 0.0  # weight of an L1 on the Sobel derivatives in the hole
+    texture_weight: float = 0.0  # weight of a Gram-matrix texture loss on fixed random-CNN features of the composite
     step_weight: float = 0.0  # recurrent inpainter: weight of the loss on each pass's output (0 = final only)
     hole_range: tuple[float, float] = (0.1, 0.5)  # range of the hole's share of the image
     mask_kind: MaskKind = "mixed"  # training masks: brush strokes, boxes, or both

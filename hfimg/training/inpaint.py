@@ -8,6 +8,8 @@ values. Optional terms:
 * `--ssim_weight`: 1 - SSIM of the composited result (torchmetrics' SSIM), for structure the L1 misses;
 * `--gradient_weight`: L1 between the Sobel derivatives of the prediction and of the image, in the hole: a pixel
   loss is content with a smooth fill, this term asks for the edges and texture too;
+* `--texture_weight`: L1 between the Gram matrices of the composite's and the image's features in a fixed
+  random-weight CNN (`RandomTextureFeatures`): texture statistics, which a smooth fill of a textured region misses;
 * `--adv_weight`: an adversarial term on composited results (trained alongside, saved in `discriminator/`): a DCGAN
   discriminator on whole images (`--adv_kind image`) or a PatchGAN on the patches over the hole with feature
   matching (`--adv_kind patch`, LaMa's recipe);
@@ -27,8 +29,10 @@ from hfimg.training.objective import (
     ApplyLoss,
     Objective,
     PatchAdversarialTerm,
+    RandomTextureFeatures,
     pixel_loss,
     sobel,
+    texture_loss,
 )
 
 
@@ -51,6 +55,8 @@ class InpaintObjective(Objective):
                 raise ConfigError(f"--adv_kind patch needs --resolution a multiple of 8, got {config.resolution}.")
             term = PatchAdversarialTerm if self.patches else AdversarialTerm
             self.adversarial = term(config, model.channels)
+        # Fixed, not trained: kept out of `networks` (no optimizer, nothing saved); the same weights in every run.
+        self._texture = RandomTextureFeatures(model.channels) if config.inpaint.texture_weight > 0 else None
         self._ssim = None
         if config.inpaint.ssim_weight > 0:
             from torchmetrics.functional.image import structural_similarity_index_measure
@@ -86,6 +92,10 @@ class InpaintObjective(Objective):
         if self.config.inpaint.gradient_weight > 0:
             logs["gradient"] = (hole * (sobel(prediction.float()) - sobel(images.float())).abs()).mean()
             loss = loss + self.config.inpaint.gradient_weight * self.config.inpaint.hole_weight * logs["gradient"]
+        if self._texture is not None:
+            self._texture.to(images.device)  # a no-op after the first step
+            logs["texture"] = texture_loss(self._texture, composite, images)
+            loss = loss + self.config.inpaint.texture_weight * logs["texture"]
         if self._ssim is not None:
             logs["ssim"] = self._ssim(composite.float(), images.float(), data_range=2.0)
             loss = loss + self.config.inpaint.ssim_weight * (1 - logs["ssim"])

@@ -148,6 +148,62 @@ def sobel(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernels, groups=x.shape[1])
 
 
+# The texture loss's fixed random network: (out channels, stride) of each 3x3 conv + ReLU, and the seed its weights
+# are drawn from (the same network in every run and on every rank, so it is not saved with a checkpoint).
+TEXTURE_LAYERS = ((32, 1), (64, 2), (128, 2))
+TEXTURE_SEED = 0
+
+
+class RandomTextureFeatures(nn.Module):
+    """A small CNN with fixed random weights whose Gram matrices describe texture.
+
+    Gram matrices of the features of random, untrained convolutions are a known good texture statistic (Ustyuzhaninov
+    et al. 2017, "What does it take to generate natural textures?"): they need no downloaded network, which this
+    package does not use. Weights: Kaiming-normal from `TEXTURE_SEED`, biases zero, frozen.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        generator = torch.Generator().manual_seed(TEXTURE_SEED)
+        layers, width = [], channels
+        for out, stride in TEXTURE_LAYERS:
+            conv = nn.Conv2d(width, out, 3, stride=stride, padding=1, padding_mode="reflect")
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * (2.0 / (width * 9)) ** 0.5)
+                conv.bias.zero_()
+            layers.append(conv)
+            width = out
+        self.convs = nn.ModuleList(layers)
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, H, W) in [-1, 1] -> the features after each conv + ReLU, (B, C_l, H_l, W_l)."""
+        features = []
+        for conv in self.convs:
+            x = F.relu(conv(x))
+            features.append(x)
+        return features
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, C) Gram matrices, divided by C * H * W so that layers of every size weigh alike."""
+    b, c, h, w = features.shape
+    flat = features.float().reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def texture_loss(network: RandomTextureFeatures, result: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The L1 distance between the Gram matrices of `result`'s and `target`'s features relative to the size of the
+    target's, averaged over the layers: 0 for the same image, 1 for a blank one, larger the further apart their local
+    statistics (a blurred fill of a textured region scores high). Relative, so that one weight suits every layer
+    and image (raw Gram entries span orders of magnitude)."""
+    terms = []
+    for a, b in zip(network(result), network(target), strict=True):
+        wanted = gram(b)
+        terms.append((gram(a) - wanted).abs().sum() / wanted.abs().sum().clamp_min(1e-12))
+    return torch.stack(terms).mean()
+
+
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     """GAN discriminator loss on logits: "bce" (real -> 1, fake -> 0) or "hinge"."""
     real_logits, fake_logits = real_logits.float(), fake_logits.float()
