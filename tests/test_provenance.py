@@ -65,6 +65,7 @@ RENDERERS = {
     "generation": "benchmarks.bench_generation",
     "health": "benchmarks.bench_health",
     "inpaint_cures": "benchmarks.bench_inpaint_cures",
+    "inpaint_texture": "benchmarks.bench_inpainting",
     "inpainting": "benchmarks.bench_inpainting",
     "inpainting_passes": "benchmarks.bench_inpainting",
     "inpainting_schedules": "benchmarks.bench_inpainting",
