@@ -64,7 +64,6 @@ from benchmarks.common import (
     median_ms,
     publish,
     weights_record,
-    weights_sha256,
 )
 from benchmarks.reports import PriorReport, methods_table
 from hfimg import metrics
@@ -456,13 +455,14 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy = float((predict_classes(classifier, originals) == labels).mean())
     timed = masks[bucket_label(HOLE_BUCKETS[-1])]
     single_ms = single_image_ms(methods, originals, timed, args.time_images)
-    versions = {entry["name"]: (weights_sha256(entry["model"]) or "")[:12] for entry in described if entry["model"]}
+    weights = weights_record([m["model"] for m in described if m["model"]] + [metrics.CLASSIFIER_ID])
+    versions = {entry["name"]: weights.get(entry["model"], "")[:12] for entry in described if entry["model"]}
     rows = run(methods, originals, labels, masks, classifier, batch=args.batch, cache=args.cache, versions=versions)
     report = {
         "benchmark": "prior",
         "machine": machine(),
         "command": command_line("benchmarks.bench_prior", argv),
-        "weights": weights_record([m["model"] for m in described if m["model"]] + [metrics.CLASSIFIER_ID]),
+        "weights": weights,
         "settings": {
             "images": args.images,
             "corpus": args.corpus,

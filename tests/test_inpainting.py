@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny(spec: MethodSpec):
     """A tiny untrained model of the kind `spec` takes (grey for the garment methods)."""
     family, kwargs = method_kwargs(spec)
-    return hfimg.create_model(family, **kwargs).eval()
+    return tiny_model(family, **kwargs)
 
 
 def picture(grey: bool) -> tuple[Image.Image, np.ndarray]:
