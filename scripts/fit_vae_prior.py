@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--crop", choices=("center", "pad"), default="center", help="How training images were brought to size."
     )
     parser.add_argument("--images", type=int, default=PRIOR_FIT_IMAGES, help="Training images whose codes are fitted.")
+    parser.add_argument(
+        "--per_class",
+        action="store_true",
+        help="Fit components/classes Gaussians to each class's codes, each class weighed by its share of the images "
+        "(needs a labelled corpus), so samples keep the data's class shares.",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the mixture's k-means start.")
     return parser.parse_args(argv)
 
@@ -64,7 +70,7 @@ def main(args: argparse.Namespace) -> ConvVAE:
         crop=args.crop,
     )
     started = time.perf_counter()
-    fit_mixture_prior(model, (sample["image"] for sample in stream), args.images, seed=args.seed)
+    fit_mixture_prior(model, stream, args.images, seed=args.seed, per_class=args.per_class)
     print(f"fitted {args.components} Gaussians to {args.images:,} codes in {time.perf_counter() - started:.0f} s")
     model.save_pretrained(args.output_dir)
     probe = torch.randn(4, model.latent_dim, generator=torch.Generator().manual_seed(0))

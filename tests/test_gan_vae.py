@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from hfimg import ConvVAE, DCGANDiscriminator, DCGANGenerator
+from hfimg.training.vae import fit_mixture_prior
 
 
 def tiny_generator(**kwargs) -> DCGANGenerator:
@@ -220,6 +221,29 @@ def test_a_vae_samples_from_its_fitted_mixture_and_from_n01_until_fitted():
         plain.set_prior(torch.ones(1), torch.zeros(1, 4), torch.eye(4)[None])
     with pytest.raises(ValueError, match=r"means \(2, 4\)"):
         mixed.set_prior(torch.ones(2), torch.zeros(3, 4), covariances)
+
+
+def test_a_mixture_fitted_class_by_class_gives_each_class_its_share_of_the_images():
+    vae = ConvVAE(resolution=32, channels=1, latent_dim=4, base_channels=8, prior_components=4).eval()
+    noise = torch.Generator().manual_seed(0)
+    # 30 dark images of class 0, 10 light ones of class 1: their codes lie apart.
+    samples = [
+        {"image": torch.rand(1, 32, 32, generator=noise) * 0.2 + (-0.9 if label == 0 else 0.7), "label": label}
+        for label in [0] * 30 + [1] * 10
+    ]
+    fit_mixture_prior(vae, iter(samples), count=40, per_class=True)
+    assert vae.prior_weights[:2].sum().item() == pytest.approx(0.75)  # two components per class, in label order
+    with torch.no_grad():
+        codes = vae.encode(torch.stack([s["image"] for s in samples]))[0].double()
+    for rows, images in ((slice(0, 2), slice(0, 30)), (slice(2, 4), slice(30, 40))):
+        weights = vae.prior_weights[rows].double()
+        class_mean = (weights[:, None] * vae.prior_means[rows].double()).sum(dim=0) / weights.sum()
+        torch.testing.assert_close(class_mean, codes[images].mean(dim=0), atol=1e-3, rtol=0)
+    odd = ConvVAE(resolution=32, channels=1, latent_dim=4, base_channels=8, prior_components=3)
+    with pytest.raises(ValueError, match="prior_components a multiple of 2"):
+        fit_mixture_prior(odd, iter(samples), count=40, per_class=True)
+    with pytest.raises(ValueError, match="needs a corpus with class labels"):
+        fit_mixture_prior(vae, ({"image": s["image"]} for s in samples), count=40, per_class=True)
 
 
 @pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 1.5, True])

@@ -18,7 +18,7 @@ Two additions against blur, both optional:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from itertools import islice
 
 import torch
@@ -86,7 +86,7 @@ class VAEObjective(Objective):
                 repeat=False,
                 crop=config.crop,
             )
-            fit_mixture_prior(model, (sample["image"] for sample in stream), PRIOR_FIT_IMAGES)
+            fit_mixture_prior(model, stream, PRIOR_FIT_IMAGES)
 
     @torch.no_grad()
     def preview(self, model: HubModel, images: torch.Tensor | None, generator: torch.Generator) -> list[torch.Tensor]:
@@ -101,19 +101,52 @@ class VAEObjective(Objective):
 
 
 @torch.no_grad()
-def fit_mixture_prior(model: HubModel, images: Iterator[torch.Tensor], count: int, seed: int = 0) -> None:
+def fit_mixture_prior(
+    model: HubModel, samples: Iterable[dict], count: int, seed: int = 0, per_class: bool = False
+) -> None:
     """Fit `model`'s sampling mixture (`ConvVAE(prior_components=K)`) to the mean codes of the first `count` of
-    `images` ((C, R, R) tensors in [-1, 1], prepared as in training), and install it with `set_prior`."""
+    `samples` (`ImageStream` items: "image" a (C, R, R) tensor in [-1, 1] prepared as in training, "label" an int
+    where the corpus has classes), and install it with `set_prior`.
+
+    per_class: fit K / (number of classes) Gaussians to each class's codes and weigh each class by its share of the
+        fitted images. One mixture over all codes gives each class the mass its codes happen to cover: classes whose
+        codes overlap (Fashion-MNIST's coats, pullovers and shirts) trade mass between them, and the samples' class
+        shares drift from the data's. Fitted class by class, every class is sampled as often as it occurs.
+    """
     from sklearn.mixture import GaussianMixture  # maintained EM with full covariances and k-means starts
 
     was_training = model.training
     model.eval()
-    images = islice(images, count)
-    codes = []  # (b, D) mean codes, 500 images at a time
-    while chunk := list(islice(images, 500)):
-        codes.append(model.encode(torch.stack(chunk).to(model.device))[0].double().cpu())
+    samples = islice(samples, count)
+    codes, labels = [], []  # (b, D) mean codes and (b,) labels, 500 images at a time
+    while chunk := list(islice(samples, 500)):
+        codes.append(model.encode(torch.stack([s["image"] for s in chunk]).to(model.device))[0].double().cpu())
+        labels += [s.get("label") for s in chunk]
     model.train(was_training)
-    mixture = GaussianMixture(model.prior_components, covariance_type="full", reg_covar=1e-4, random_state=seed)
-    mixture.fit(torch.cat(codes).numpy())
-    fitted = (mixture.weights_, mixture.means_, mixture.covariances_)
-    model.set_prior(*(torch.from_numpy(array).float() for array in fitted))
+    codes_all = torch.cat(codes).numpy()
+    k = model.prior_components
+    if not per_class:
+        mixture = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(codes_all)
+        fitted = (mixture.weights_, mixture.means_, mixture.covariances_)
+        model.set_prior(*(torch.from_numpy(array).float() for array in fitted))
+        return
+    if any(label is None for label in labels):
+        raise ValueError("per_class needs a corpus with class labels; this one has none (fit without per_class).")
+    classes = sorted(set(labels))
+    if k % len(classes):
+        raise ValueError(
+            f"per_class splits the {k} components evenly over the corpus's {len(classes)} classes: "
+            f"build the model with prior_components a multiple of {len(classes)}."
+        )
+    by_class = torch.tensor(labels)
+    weights, means, covariances = [], [], []
+    for label in classes:
+        mine = codes_all[(by_class == label).numpy()]
+        if len(mine) < k // len(classes):
+            raise ValueError(f"class {label} has {len(mine)} images, fewer than its {k // len(classes)} components.")
+        mixture = GaussianMixture(k // len(classes), covariance_type="full", reg_covar=1e-4, random_state=seed)
+        mixture.fit(mine)
+        weights.append(torch.from_numpy(mixture.weights_) * len(mine) / len(labels))
+        means.append(torch.from_numpy(mixture.means_))
+        covariances.append(torch.from_numpy(mixture.covariances_))
+    model.set_prior(*(torch.cat(parts).float() for parts in (weights, means, covariances)))
