@@ -98,7 +98,7 @@ class Inpainter:
     def _fill(self, image: ImageInput, hole: np.ndarray, options: InpaintOptions) -> InpaintResult:
         """The method itself on the image it is given, whole."""
         if self.model is not None:
-            return self.model.inpaint_task(image, hole, options)  # the mask read once; the model checks its size
+            return self.model.inpaint(image, hole, options=options)  # the mask read once; the model checks its size
         picture = open_working(image)
         return InpaintResult(self.spec.fill(picture, load_mask(hole, picture.size), **self.settings))
 

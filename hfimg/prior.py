@@ -45,7 +45,7 @@ from torch.nn import functional as F
 
 from hfimg.imaging import ImageInput, PreparedImage, check_count, check_hole, load_mask
 from hfimg.latent import check_seed, latent_generator
-from hfimg.tasks import InpaintOptions, InpaintResult, Placement, Progress, RestoreOptions
+from hfimg.tasks import InpaintOptions, InpaintResult, Placement, RestoreOptions, refuse_beside_options
 
 LOSSES = ("l1", "l2")
 OPTIMIZERS = ("adam", "sgd")
@@ -111,7 +111,8 @@ class LatentPrior:
         seed: int = 0,
         blend: str = "feather",
         callback: Callable[[int, float], None] | None = None,
-    ) -> Image.Image:
+        options: InpaintOptions | None = None,
+    ) -> Image.Image | InpaintResult:
         """Fill the hole of `image` with the generator's image that best matches the known pixels.
 
         Args:
@@ -129,6 +130,8 @@ class LatentPrior:
             blend: "feather" smooths the colour step at the hole's edge (`blend_feather`); "none" pastes G(z) as is.
             callback: called as callback(step, loss) at every step (0 .. steps-1) with the masked loss of the best
                 code at that step, before its update; e.g. for a progress bar.
+            options: the task's options (`hfimg.tasks`) instead of label, steps, seed and callback; the result then
+                comes as an `InpaintResult`.
 
         Returns:
             A PIL image of the input's size and mode; every pixel outside the hole is the input's, bit for bit.
@@ -138,17 +141,21 @@ class LatentPrior:
         content. An empty mask returns the input unchanged and a mask over the whole image gives a sample of the
         prior, each with a warning.
         """
+        if options is not None:
+            label, steps, seed, callback = _from_options(options, label, steps, seed, callback)
         check_options(loss=loss, optimizer=optimizer, blend=blend, steps=steps, restarts=restarts, lr=lr, seed=seed)
         prepared = PreparedImage.from_input(image, self.channels)
         hole = load_mask(mask, prepared.size)
         if not check_hole(hole, generative=True):
-            return prepared.original.copy()
-        filled = inpaint_tensors(
-            self, prepared.tensor, torch.from_numpy(hole).float()[None, None], label=label, steps=steps, lr=lr,
-            restarts=restarts, loss=loss, prior_weight=prior_weight, optimizer=optimizer, seed=seed, blend=blend,
-            callback=callback,
-        )  # fmt: skip
-        return prepared.to_output(filled, hole)
+            result = prepared.original.copy()
+        else:
+            filled = inpaint_tensors(
+                self, prepared.tensor, torch.from_numpy(hole).float()[None, None], label=label, steps=steps, lr=lr,
+                restarts=restarts, loss=loss, prior_weight=prior_weight, optimizer=optimizer, seed=seed, blend=blend,
+                callback=callback,
+            )  # fmt: skip
+            result = prepared.to_output(filled, hole)
+        return result if options is None else InpaintResult(result)
 
     def restore(
         self: LatentModel,
@@ -163,14 +170,18 @@ class LatentPrior:
         optimizer: str = "adam",
         seed: int = 0,
         callback: Callable[[int, float], None] | None = None,
+        options: RestoreOptions | None = None,
     ) -> Image.Image:
         """Project a noisy or degraded image onto the generator: return G(z) for the z that best fits every pixel.
 
         What the generator cannot make (noise, scratches, compression blocks) is left out, but so is any detail it
         cannot make; "l1" is robust to sparse damage (salt-and-pepper, scratches), "l2" suits Gaussian noise.
-        Arguments as in `inpaint`, without mask and blend. Returns a PIL image of the input's size and mode; an image
-        of another size than the model's resolution is resized into it and the result back (with a warning).
+        Arguments as in `inpaint`, without mask and blend; `options` (`hfimg.tasks`) instead of label, steps, seed and
+        callback. Returns a PIL image of the input's size and mode; an image of another size than the model's
+        resolution is resized into it and the result back (with a warning).
         """
+        if options is not None:
+            label, steps, seed, callback = _from_options(options, label, steps, seed, callback)
         check_options(loss=loss, optimizer=optimizer, blend="none", steps=steps, restarts=restarts, lr=lr, seed=seed)
         prepared = PreparedImage.from_input(image, self.channels)
         device = next(self.parameters()).device
@@ -182,30 +193,27 @@ class LatentPrior:
         )  # fmt: skip
         return prepared.to_output(fitted.clamp(-1, 1))
 
-    def inpaint_task(self, image: ImageInput, mask: ImageInput, options: InpaintOptions) -> InpaintResult:
-        """The inpainting task call (`hfimg.tasks`): a latent search of `options.steps` steps, with its label, seed
-        and progress."""
-        steps = options.steps_or(DEFAULT_STEPS)
-        callback = _step_callback(options.progress, steps)
-        filled = self.inpaint(image, mask, label=options.label, steps=steps, seed=options.seed, callback=callback)
-        return InpaintResult(filled)
-
-    def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
-        """The restoration task call (`hfimg.tasks`): a latent search of `options.steps` steps over every pixel."""
-        steps = options.steps_or(DEFAULT_STEPS)
-        callback = _step_callback(options.progress, steps)
-        return self.restore(image, label=options.label, steps=steps, seed=options.seed, callback=callback)
-
     def inpaint_placement(self, max_side: int | None = None) -> Placement:
         """A generator knows whole images at its own resolution: it is shown the whole image, resized to that."""
         return Placement(whole_image=True, work_size=(self.resolution, self.resolution))
 
 
-def _step_callback(progress: Progress | None, steps: int) -> Callable[[int, float], None] | None:
-    """The task options' progress(step, total, loss) as the search's callback(step, loss)."""
-    if progress is None:
-        return None
-    return lambda step, loss: progress(step, steps, loss)
+def _from_options(
+    options: InpaintOptions | RestoreOptions,
+    label: int | None,
+    steps: int,
+    seed: int,
+    callback: Callable[[int, float], None] | None,
+) -> tuple[int | None, int, int, Callable[[int, float], None] | None]:
+    """The search's label, steps, seed and callback from the task options, refusing any also given by keyword; the
+    options' progress(step, total, loss) becomes the search's callback(step, loss)."""
+    refuse_beside_options(
+        options, label=label is not None, steps=steps != DEFAULT_STEPS, seed=seed != 0, callback=callback is not None
+    )
+    steps = options.steps_or(DEFAULT_STEPS)
+    progress = options.progress
+    callback = None if progress is None else (lambda step, loss: progress(step, steps, loss))
+    return options.label, steps, options.seed, callback
 
 
 def inpaint_tensors(

@@ -47,7 +47,7 @@ class Restorer:
     def __call__(self, image: ImageInput, options: RestoreOptions | None = None) -> Image.Image:
         options = options or RestoreOptions()
         if self.model is not None:
-            return self.model.restore_task(image, options)
+            return self.model.restore(image, options=options)
         return self.spec.denoise(open_working(image), options.sigma, **self.settings)
 
 

@@ -1,9 +1,12 @@
 """The task interfaces: what every method of a task takes and gives, whatever it is inside.
 
-Generate: `generate(num_images, seed, labels)` (DCGANGenerator, ConvVAE). Restore: `restore_task(image, options)`
+Generate: `generate(num_images, seed, labels)` (DCGANGenerator, ConvVAE). Restore: `restore(image, options=...)`
 (the denoisers, and the generators' latent search). Inpaint: a network (InpaintCNN, InpaintRCNN), a generator's
 latent search (DCGANGenerator, ConvVAE) and a classical algorithm (Telea, biharmonic, pull-push) all inpaint
-through one call, `inpaint_task(image, mask, options) -> InpaintResult`, with one options type. Each method honours
+through one call, `inpaint(image, mask, options=...) -> InpaintResult`, with one options type. Each model has one
+public method per task: called without options (`model.inpaint(image, mask)`) it takes its own keyword arguments and
+returns the image; called with options it returns what the task returns (`InpaintResult` for inpainting, with the
+passes when asked). Each method honours
 the options that mean something to it (a recurrent network's passes, a latent search's steps, label and seed) and
 ignores the rest, so a caller never asks what kind of method it holds. `hfimg.inpainting` keeps the inpainting
 methods by name; the demo, the `hfimg` command and the benchmarks use only that.
@@ -129,13 +132,25 @@ class Generates(Protocol):
 class Restores(Protocol):
     """What a model offers to be a restoration (denoising) method: the one task call."""
 
-    def restore_task(self, image, options: RestoreOptions) -> Image.Image: ...
+    def restore(self, image, *, options: RestoreOptions) -> Image.Image: ...
 
 
 @runtime_checkable
 class Inpaints(Protocol):
     """What a model offers to be an inpainting method: the one task call, and how it wants to see a large image."""
 
-    def inpaint_task(self, image, mask, options: InpaintOptions) -> InpaintResult: ...
+    def inpaint(self, image, mask, *, options: InpaintOptions) -> InpaintResult: ...
 
     def inpaint_placement(self, max_side: int | None) -> Placement: ...
+
+
+def refuse_beside_options(options: InpaintOptions | RestoreOptions | None, **given: bool) -> None:
+    """Refuse a method's own keyword arguments given beside `options` (`given`: name -> whether it was set): the
+    options say how to run, and two answers to one question would leave one of them silently unused.
+
+    Raises:
+        TypeError: naming the arguments to move into the options.
+    """
+    both = [name for name, was_set in given.items() if was_set]
+    if options is not None and both:
+        raise TypeError(f"give {', '.join(both)} in `options` or without `options`, not both.")

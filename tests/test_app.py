@@ -358,7 +358,7 @@ def test_restore_gives_the_photo_back_at_full_size_and_as_the_library_does(clien
         noisy_path, restored_path, _ = client.predict(handle_file(str(background)), 0, ensemble, api_name="/restore")
         noisy, restored = Image.open(noisy_path), np.asarray(Image.open(restored_path))
         assert restored.shape == pixels.shape  # (500, 741, 3)
-        expected = np.asarray(model.restore_task(noisy, RestoreOptions(ensemble=ensemble)))
+        expected = np.asarray(model.restore(noisy, options=RestoreOptions(ensemble=ensemble)))
         assert np.array_equal(restored, expected)
     assert not np.array_equal(restored, np.asarray(model.restore(noisy)))  # the ensemble changed the answer
 

@@ -19,7 +19,7 @@ from hfimg import catalogue, classical
 from hfimg.catalogue import MethodSpec, method_spec, method_specs
 from hfimg.cli import main
 from hfimg.inpainting import Inpainter, inpaint_around_hole, load_inpainter
-from hfimg.tasks import InpaintOptions, RestoreOptions
+from hfimg.tasks import InpaintOptions, InpaintResult, RestoreOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,12 +105,34 @@ def test_passes_and_progress_come_back_through_the_options():
     assert all(np.isfinite(loss) for _, _, loss in calls)
 
 
-def test_restore_task_passes_the_noise_level():
+def test_restore_with_options_passes_the_noise_level():
     model = hfimg.create_model("denoise-unet", channels=3, widths=[4, 8], blocks=1).eval()
     image, _ = picture(grey=False)
-    told = model.restore_task(image, RestoreOptions(sigma=40))
+    told = model.restore(image, options=RestoreOptions(sigma=40))
     assert np.array_equal(np.asarray(told), np.asarray(model.restore(image, sigma=40)))
-    assert np.array_equal(np.asarray(model.restore_task(image, RestoreOptions())), np.asarray(model.restore(image)))
+    assert np.array_equal(np.asarray(model.restore(image, options=RestoreOptions())), np.asarray(model.restore(image)))
+
+
+def test_one_method_per_task_gives_with_options_what_it_gives_with_its_own_arguments():
+    rcnn_spec, gan_spec = method_spec("inpaint-rcnn", "inpaint"), method_spec("GAN latent search", "inpaint")
+    rcnn, gan = tiny(rcnn_spec).eval(), tiny(gan_spec).eval()
+    image, hole = picture(grey=False)
+    plain, steps = rcnn.inpaint(image, mask_of(hole), iterations=3, return_steps=True)
+    result = rcnn.inpaint(image, mask_of(hole), options=InpaintOptions(steps=3, keep_passes=True))
+    assert isinstance(result, InpaintResult) and np.array_equal(np.asarray(result.image), np.asarray(plain))
+    assert [np.asarray(p).tobytes() for p in result.passes] == [np.asarray(p).tobytes() for p in steps]
+    assert rcnn.inpaint(image, mask_of(hole), options=InpaintOptions(steps=3)).passes == []
+    grey, hole = picture(grey=True)
+    searched = gan.inpaint(grey, mask_of(hole), options=InpaintOptions(steps=3, seed=5)).image
+    assert np.array_equal(np.asarray(searched), np.asarray(gan.inpaint(grey, mask_of(hole), steps=3, seed=5)))
+    # The same question answered twice is refused, naming what to move.
+    with pytest.raises(TypeError, match="give iterations in `options` or without `options`, not both"):
+        rcnn.inpaint(image, mask_of(hole), iterations=2, options=InpaintOptions())
+    with pytest.raises(TypeError, match="give steps, seed in `options`"):
+        gan.inpaint(grey, mask_of(hole), steps=3, seed=1, options=InpaintOptions())
+    denoiser = hfimg.create_model("denoise-unet", channels=3, widths=[4, 8], blocks=1)
+    with pytest.raises(TypeError, match="give sigma in `options`"):
+        denoiser.restore(image, sigma=20, options=RestoreOptions())
 
 
 def test_methods_are_picked_by_name_or_id_and_a_model_that_cannot_inpaint_is_refused(tmp_path):

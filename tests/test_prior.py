@@ -237,12 +237,12 @@ def test_the_task_calls_refuse_zero_and_too_many_steps(gan, monkeypatch):
     with pytest.raises(ValueError, match="steps must be an int of at least 1, got 0"):
         inpainter(image, mask, InpaintOptions(steps=0))
     with pytest.raises(ValueError, match="steps must be an int of at least 1, got 0"):
-        gan.restore_task(image, RestoreOptions(steps=0))
+        gan.restore(image, options=RestoreOptions(steps=0))
     monkeypatch.setenv("HFIMG_MAX_SEARCH_STEPS", "3")
     with pytest.raises(ValueError, match="steps=4 is above the limit of 3 gradient steps of a latent search"):
         inpainter(image, mask, InpaintOptions(steps=4))
     with pytest.raises(ValueError, match="steps=4 is above the limit of 3"):
-        gan.restore_task(image, RestoreOptions(steps=4))
+        gan.restore(image, options=RestoreOptions(steps=4))
 
 
 def test_conditional_generator_needs_a_label():

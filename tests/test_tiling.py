@@ -116,8 +116,10 @@ def test_ensemble_reaches_the_denoisers_through_the_task_call(family, kwargs, si
     with torch.inference_mode():
         ensembled = restore_tiled(lambda t: model.eval()(t, *sigma), pil_to_tensor(image, 3), ensemble=True)
     expected = np.asarray(tensor_to_pil(ensembled.clamp(-1, 1)))
-    assert np.array_equal(np.asarray(model.restore_task(image, RestoreOptions(sigma=20.0, ensemble=True))), expected)
-    assert not np.array_equal(np.asarray(model.restore_task(image, RestoreOptions(sigma=20.0))), expected)
+    assert np.array_equal(
+        np.asarray(model.restore(image, options=RestoreOptions(sigma=20.0, ensemble=True))), expected
+    )
+    assert not np.array_equal(np.asarray(model.restore(image, options=RestoreOptions(sigma=20.0))), expected)
 
 
 def test_cli_restores_at_full_size_and_takes_ensemble(tmp_path):

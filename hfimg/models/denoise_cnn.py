@@ -25,7 +25,7 @@ from hfimg.hub import HubModel
 from hfimg.imaging import ImageInput, PreparedImage, network_mode
 from hfimg.layers import pad_to_multiple
 from hfimg.runtime import fast_inference
-from hfimg.tasks import RestoreOptions
+from hfimg.tasks import RestoreOptions, refuse_beside_options
 from hfimg.tiling import ImageFunction, restore_tiled
 
 _LEVEL = 2 / 255  # one grey level of the 0-255 scale, in [-1, 1] units
@@ -104,14 +104,17 @@ class DenoiseCNN(
         )
 
     @fast_inference
-    def restore(self, image: ImageInput, ensemble: bool = False) -> Image.Image:
+    def restore(
+        self, image: ImageInput, ensemble: bool = False, *, options: RestoreOptions | None = None
+    ) -> Image.Image:
         """Denoise one image of any size (in overlapping tiles when large, `hfimg.tiling`); with `ensemble`, the
-        average over the 8 flips and rotations (8x the time). Returns a PIL image of the same size and mode."""
-        return _restore(self, PreparedImage.from_input(image, self.channels), self, ensemble)
+        average over the 8 flips and rotations (8x the time). Returns a PIL image of the same size and mode.
 
-    def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
-        """The restoration task call (`hfimg.tasks`): blind, so of the options only `ensemble` applies."""
-        return self.restore(image, ensemble=options.ensemble)
+        `options` (`hfimg.tasks`) instead of `ensemble`: blind, so of them only `ensemble` applies.
+        """
+        refuse_beside_options(options, ensemble=ensemble)
+        ensemble = options.ensemble if options is not None else ensemble
+        return _restore(self, PreparedImage.from_input(image, self.channels), self, ensemble)
 
 
 class ResidualBlock(nn.Module):
@@ -237,7 +240,14 @@ class DenoiseUNet(
         )
 
     @fast_inference
-    def restore(self, image: ImageInput, sigma: float | None = None, ensemble: bool = False) -> Image.Image:
+    def restore(
+        self,
+        image: ImageInput,
+        sigma: float | None = None,
+        ensemble: bool = False,
+        *,
+        options: RestoreOptions | None = None,
+    ) -> Image.Image:
         """Denoise one image of any size (in overlapping tiles when large, `hfimg.tiling`).
 
         Args:
@@ -245,18 +255,19 @@ class DenoiseUNet(
             sigma: the noise level in grey levels; None = estimated once from the whole image (so every tile of a
                 large photo is told the same level).
             ensemble: average over the 8 flips and rotations of the image (8x the time).
+            options: the task's options (`hfimg.tasks`) instead of the two above: `options.sigma` and
+                `options.ensemble`.
 
         Returns:
             A PIL image of the same size and mode.
         """
+        refuse_beside_options(options, sigma=sigma is not None, ensemble=ensemble)
+        if options is not None:
+            sigma, ensemble = options.sigma, options.ensemble
         prepared = PreparedImage.from_input(image, self.channels)
         if sigma is None:
             sigma = float(estimate_noise_level(prepared.tensor)[0])
         return _restore(self, prepared, lambda noisy: self(noisy, sigma), ensemble)
-
-    def restore_task(self, image: ImageInput, options: RestoreOptions) -> Image.Image:
-        """The restoration task call (`hfimg.tasks`): told `options.sigma` when given, else it estimates it."""
-        return self.restore(image, sigma=options.sigma, ensemble=options.ensemble)
 
 
 def _restore(model: nn.Module, prepared: PreparedImage, denoise: ImageFunction, ensemble: bool) -> Image.Image:

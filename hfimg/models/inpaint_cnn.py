@@ -17,6 +17,8 @@ continued, texture the transfer found) it can take that one, where none is it ca
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 from PIL import Image
 
@@ -155,26 +157,33 @@ class InpaintCNN(
         refusal = onnx_refusal(self.net.fourier_blocks, self.texture, self.blend)
         return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=False, refusal=refusal)
 
+    @overload
+    def inpaint(self, image: ImageInput, mask: ImageInput, *, options: None = None) -> Image.Image: ...
+
+    @overload
+    def inpaint(self, image: ImageInput, mask: ImageInput, *, options: InpaintOptions) -> InpaintResult: ...
+
     @fast_inference
-    def inpaint(self, image: ImageInput, mask: ImageInput) -> Image.Image:
+    def inpaint(
+        self, image: ImageInput, mask: ImageInput, *, options: InpaintOptions | None = None
+    ) -> Image.Image | InpaintResult:
         """Fill the hole of one image.
 
         Args:
             image: PIL image, path, uint8 array or (C, H, W) tensor in [-1, 1].
             mask: same size as the image; white (>= 128) or 1.0 = hole.
+            options: the task's options (`hfimg.tasks`; one forward pass, so none applies): given, the result
+                comes as an `InpaintResult`.
 
         Returns:
             PIL image in the input's mode (L, RGB or RGBA; alpha kept) with every known pixel copied unchanged.
         """
         prepared, hole, mask_tensor = prepare_inpainting(image, mask, self.channels, self.device)
         if not check_hole(hole):  # empty: a warning and the image as it is; full: a ValueError
-            return prepared.original.copy()
-        prediction = self(prepared.tensor.to(self.device), mask_tensor)
-        return prepared.to_output(prediction, hole)
-
-    def inpaint_task(self, image: ImageInput, mask: ImageInput, options: InpaintOptions) -> InpaintResult:
-        """The inpainting task call (`hfimg.tasks`): one forward pass; no option applies."""
-        return InpaintResult(self.inpaint(image, mask))
+            result = prepared.original.copy()
+        else:
+            result = prepared.to_output(self(prepared.tensor.to(self.device), mask_tensor), hole)
+        return result if options is None else InpaintResult(result)
 
     def inpaint_placement(self, max_side: int | None = None) -> Placement:
         """Any size: a crop around the hole, scaled to at most `max_side` (the caller's speed limit)."""

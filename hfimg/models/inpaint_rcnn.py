@@ -31,6 +31,8 @@ per-pass images show it being reworked.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
 from PIL import Image
 
@@ -50,7 +52,7 @@ from hfimg.layers import (
     quiet_last_layer,
 )
 from hfimg.runtime import fast_inference
-from hfimg.tasks import InpaintOptions, InpaintResult, Placement
+from hfimg.tasks import InpaintOptions, InpaintResult, Placement, refuse_beside_options
 
 
 def grow(region: torch.Tensor) -> torch.Tensor:
@@ -271,10 +273,29 @@ class InpaintRCNN(
         refusal = onnx_refusal(self.block.fourier_blocks, blend=self.blend)
         return inpainting_core_spec(self.channels, 2**self.depth, extra_hole=True, refusal=refusal)
 
+    @overload
+    def inpaint(
+        self, image: ImageInput, mask: ImageInput, iterations: int | None = None, return_steps: Literal[False] = False
+    ) -> Image.Image: ...
+
+    @overload
+    def inpaint(
+        self, image: ImageInput, mask: ImageInput, iterations: int | None = None, *, return_steps: Literal[True]
+    ) -> tuple[Image.Image, list[Image.Image]]: ...
+
+    @overload
+    def inpaint(self, image: ImageInput, mask: ImageInput, *, options: InpaintOptions) -> InpaintResult: ...
+
     @fast_inference
     def inpaint(
-        self, image: ImageInput, mask: ImageInput, iterations: int | None = None, return_steps: bool = False
-    ) -> Image.Image | tuple[Image.Image, list[Image.Image]]:
+        self,
+        image: ImageInput,
+        mask: ImageInput,
+        iterations: int | None = None,
+        return_steps: bool = False,
+        *,
+        options: InpaintOptions | None = None,
+    ) -> Image.Image | tuple[Image.Image, list[Image.Image]] | InpaintResult:
         """Fill the hole of one image, optionally returning the image after every pass to watch the hole close.
 
         Args:
@@ -282,29 +303,29 @@ class InpaintRCNN(
             mask: same size as the image; white (>= 128) or 1.0 = hole.
             iterations: passes T; None = the model's `iterations`.
             return_steps: also return the T per-pass images (the still-open hole shown mid-grey).
+            options: the task's options (`hfimg.tasks`) instead of the two above: `options.steps` passes (None = the
+                model's `iterations`), the passes kept with `options.keep_passes`; the result comes as an
+                `InpaintResult`.
 
         Returns:
             PIL image in the input's mode (L, RGB or RGBA; alpha kept) with every known pixel copied unchanged, or
             (result, list of T PIL images) with `return_steps`; every step keeps the known pixels unchanged too.
         """
+        refuse_beside_options(options, iterations=iterations is not None, return_steps=return_steps)
+        if options is not None:
+            iterations, return_steps = options.steps, options.keep_passes
         passes = self._check_iterations(self.iterations if iterations is None else iterations)
         prepared, hole, mask_tensor = prepare_inpainting(image, mask, self.channels, self.device)
         if not check_hole(hole):  # empty: a warning and the image as it is; full: a ValueError
             result = prepared.original.copy()
-            return (result, [result.copy() for _ in range(passes)]) if return_steps else result
-        prediction, steps = self(prepared.tensor.to(self.device), mask_tensor, passes, return_steps=True)
-        result = prepared.to_output(prediction, hole)
-        if not return_steps:
-            return result
-        return result, [prepared.to_output(step, hole) for step in steps]
-
-    def inpaint_task(self, image: ImageInput, mask: ImageInput, options: InpaintOptions) -> InpaintResult:
-        """The inpainting task call (`hfimg.tasks`): `options.steps` passes (None = the model's `iterations`), and
-        the image after each pass with `options.keep_passes`."""
-        if not options.keep_passes:
-            return InpaintResult(self.inpaint(image, mask, iterations=options.steps))
-        result, steps = self.inpaint(image, mask, iterations=options.steps, return_steps=True)
-        return InpaintResult(result, steps)
+            steps = [result.copy() for _ in range(passes)] if return_steps else []
+        else:
+            prediction, tensors = self(prepared.tensor.to(self.device), mask_tensor, passes, return_steps=True)
+            result = prepared.to_output(prediction, hole)
+            steps = [prepared.to_output(step, hole) for step in tensors] if return_steps else []
+        if options is not None:
+            return InpaintResult(result, steps)
+        return (result, steps) if return_steps else result
 
     def inpaint_placement(self, max_side: int | None = None) -> Placement:
         """Any size: a crop around the hole, scaled to at most `max_side` (the caller's speed limit)."""
