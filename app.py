@@ -30,7 +30,7 @@ from hfimg.catalogue import method_spec
 from hfimg.demo.cards import model_details, models_table
 from hfimg.demo.editor import mask_layer
 from hfimg.demo.files import checked_editor, checked_image, decode_errors, png_outputs
-from hfimg.demo.handlers import GARMENT_METHODS, METHODS, RESTORE_METHODS, Handlers
+from hfimg.demo.handlers import GARMENT_METHODS, METHODS, RESTORE_METHODS, Handlers, passes_caption
 from hfimg.demo.limits import (
     CLASSICAL_RESTORE_MAX_PIXELS,
     ENSEMBLE_MAX_PIXELS,
@@ -237,8 +237,9 @@ def build_demo(models: Mapping[str, LoadedModel]) -> gr.Blocks:
                             label="Before / after", type="pil", format="png", height=400, elem_id="before-after",
                             elem_classes="pixelated",
                         )  # fmt: skip
+                        recurrent = models[method_spec("InpaintRCNN", "inpaint").key].model
                         passes_gallery = gr.Gallery(
-                            label="InpaintRCNN passes: the hole closes from its border inwards",
+                            label=passes_caption("InpaintRCNN", recurrent),
                             format="png", columns=4, height="auto", visible=False,
                         )  # fmt: skip
                 inpaint_inputs = [editor, method, iterations, latent_steps, inpaint_label, mask_upload]

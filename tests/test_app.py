@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from tiny import slot_models
+from tiny import slot_models, tiny_model
 
 import hfimg
 from hfimg.catalogue import method_specs
@@ -652,6 +652,17 @@ def test_method_controls_follow_the_method(app, model_dirs):
     assert search.visible and not passes.visible and not label.visible  # the tiny VAE has no classes
     assert not any(control.visible for control in handlers.method_controls(None))  # a cleared radio
     assert not any(control.visible for control in handlers.method_controls("OpenCV Telea"))
+
+
+def test_the_passes_gallery_says_what_the_loaded_recurrent_models_passes_show(app, model_dirs, tmp_path):
+    captions = {}
+    for schedule in ("rings", "refine"):
+        folder = tmp_path / schedule
+        tiny_model("inpaint-rcnn", schedule=schedule).save_pretrained(folder)
+        handlers = app.Handlers(app.load_models({**model_dirs, "inpaint_rcnn": str(folder)}))
+        captions[schedule] = handlers.method_controls("InpaintRCNN")[3].label
+    assert captions["rings"] == "InpaintRCNN passes: the hole closes from its border inwards"
+    assert captions["refine"] == "InpaintRCNN passes: the first pass fills the whole hole, each later one corrects it"
 
 
 def test_a_class_conditional_generators_search_shows_the_class(app, model_dirs, tmp_path):

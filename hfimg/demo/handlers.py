@@ -216,7 +216,7 @@ class Handlers:
             gr.Slider(visible=kind == "passes"),
             gr.Slider(visible=kind == "search"),
             gr.Dropdown(visible=kind == "search" and bool(class_choices(model))),
-            gr.Gallery(visible=kind == "passes"),
+            gr.Gallery(visible=kind == "passes", label=passes_caption(method, model)),
         )
 
     @staticmethod
@@ -275,3 +275,9 @@ class Handlers:
             noisy = tensor_to_pil(gaussian_noise(pil_to_tensor(image, channels), float(sigma), generator=generator))
         restored = Restorer(spec, model)(noisy, RestoreOptions(ensemble=ensemble))  # it estimates the level
         return noisy, restored, (noisy, restored)
+
+
+def passes_caption(method: str, model: object | None) -> str:
+    """The passes gallery's caption: what the chosen recurrent model's passes show (its schedule's words)."""
+    seen = getattr(model, "passes_seen", None)
+    return f"{method} passes: {seen}" if seen else f"{method} passes"

@@ -94,6 +94,11 @@ def hole_distance(hole: torch.Tensor) -> torch.Tensor:
 
 
 SCHEDULES = ("rings", "refine")  # how the passes share the hole (see the module docstring)
+# What a viewer of the per-pass images sees happen, by schedule (the demo's caption of its passes gallery).
+PASSES_SEEN = {
+    "rings": "the hole closes from its border inwards",
+    "refine": "the first pass fills the whole hole, each later one corrects it",
+}
 
 
 # An L1 loss, as Liu et al. (2018) train inpainters (L2 blurs the fill more).
@@ -197,6 +202,11 @@ class InpaintRCNN(
     def _check_iterations(iterations: int) -> int:
         unit = "passes (each is a full pass of the network)"
         return check_count(iterations, "iterations", cap_name="HFIMG_MAX_ITERATIONS", unit=unit)
+
+    @property
+    def passes_seen(self) -> str:
+        """What the images after each pass show, in a few words (its schedule's)."""
+        return PASSES_SEEN[self.schedule]
 
     def fill_schedule(self, mask: torch.Tensor, iterations: int | None = None) -> list[torch.Tensor]:
         """The hole still open after each pass (the rule in the module docstring); depends on the mask only.
