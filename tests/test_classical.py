@@ -134,13 +134,16 @@ def test_a_float_denoisers_result_below_black_stays_black():
 def test_a_colour_fill_takes_grey_as_grey_a_palette_as_rgb_and_says_when_the_hole_does_not_fit():
     seen = []
 
-    def mark_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def mark_pixels(pixels: np.ndarray, hole: np.ndarray, value: int = 7) -> np.ndarray:
+        """Marks the hole."""
+        assert hole.dtype == bool and hole.shape == pixels.shape[:2]  # the hole itself, not None
         seen.append(pixels.shape)
         out = pixels.copy()
-        out[hole] = 7
+        out[hole] = value
         return out
 
     fill = classical.on_colour(mark_pixels)
+    assert fill.__name__ == "mark" and fill.__doc__ == "Marks the hole."  # what `hfimg list` and errors show
     hole = np.zeros((2, 3), dtype=bool)
     hole[0, 0] = True
     out = fill(Image.new("L", (3, 2), 200), hole)
@@ -152,5 +155,10 @@ def test_a_colour_fill_takes_grey_as_grey_a_palette_as_rgb_and_says_when_the_hol
     assert out.getpixel((0, 0)) == (7, 7, 7) and out.getpixel((1, 0)) == (10, 20, 30)  # colours, not indices
     out = fill(Image.new("LA", (3, 2), (90, 128)), hole)  # grey with alpha: filled as RGB, like every other mode
     assert out.mode == "RGB" and seen[-1] == (2, 3, 3) and out.getpixel((2, 1)) == (90, 90, 90)
+    assert np.asarray(fill(Image.new("L", (3, 2), 200), hole, value=9))[0, 0] == 9  # settings reach the fill
+    rgba = Image.new("RGBA", (3, 2), (10, 20, 30, 0))
+    rgba.putalpha(Image.fromarray(np.array([[0, 50, 100], [150, 200, 255]], dtype=np.uint8)))
+    out = fill(rgba, hole)
+    assert out.mode == "RGBA" and out.getpixel((0, 0)) == (7, 7, 7, 0) and out.getpixel((2, 1)) == (10, 20, 30, 255)
     with pytest.raises(ValueError, match=r"hole shape \(3, 2\) does not match image size 3x2\."):
         fill(Image.new("L", (3, 2)), np.zeros((3, 2), dtype=bool))

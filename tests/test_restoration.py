@@ -131,10 +131,47 @@ def test_cli_restore_by_method_name_writes_what_the_library_gives(tmp_path, caps
     assert main(["restore", "nl-means", str(tmp_path / "folder"), "-o", str(tmp_path / "done")]) == 0
     expected = np.asarray(load_restorer("nl-means")(noisy))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "done" / "a.png")), expected)
+    # The folder run passes the level it was told (60 smooths far more than the estimate of about 25).
+    assert main(["restore", "nl-means", str(tmp_path / "folder"), "--sigma", "60", "-o", str(tmp_path / "told")]) == 0
+    told = np.asarray(load_restorer("nl-means")(noisy, RestoreOptions(sigma=60)))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "told" / "a.png")), told)
+    assert not np.array_equal(told, expected)
     for level, says in (("300", "out of range"), ("loud", "is not a number")):
         with pytest.raises(SystemExit):
             main(["restore", "bm3d", str(tmp_path / "in.png"), "--sigma", level])
         assert says in capsys.readouterr().err
+
+
+def test_cli_folder_restore_by_latent_search_takes_its_steps(tmp_path):
+    generator = tmp_path / "gan"
+    hfimg.create_model("dcgan", resolution=32, channels=1, latent_dim=8, base_channels=4).save_pretrained(generator)
+    (tmp_path / "folder").mkdir()
+    noisy = noisy_version(smooth_photo(32, mode="L"))
+    noisy.save(tmp_path / "folder" / "a.png")
+    assert (
+        main(["restore", str(generator), str(tmp_path / "folder"), "--steps", "2", "-o", str(tmp_path / "out")]) == 0
+    )
+    two = np.asarray(load_restorer(generator)(noisy, RestoreOptions(steps=2)))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "a.png")), two)
+    assert not np.array_equal(two, np.asarray(load_restorer(generator)(noisy, RestoreOptions(steps=4))))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_non_local_means_is_scikit_images_documented_setup(mode):
+    from skimage.restoration import denoise_nl_means
+
+    noisy = noisy_version(smooth_photo(24, mode=mode))
+    pixels = np.asarray(noisy, dtype=np.float64) / 255
+    level = 25 / 255
+    expected = denoise_nl_means(
+        pixels, h=0.6 * level, sigma=level, fast_mode=False, patch_size=5, patch_distance=6,
+        channel_axis=-1 if mode == "RGB" else None,
+    )  # fmt: skip
+    np.testing.assert_allclose(classical.nl_means_array(pixels, 25), expected, rtol=0, atol=1e-12)
+    assert np.array_equal(classical.nl_means_array(pixels, 0), pixels)  # told no noise: nothing to remove
+    gentle, strong = (classical.nl_means_array(pixels, s) for s in (2, 60))
+    flat = lambda x: np.abs(np.diff(x, axis=1)).mean()  # noqa: E731
+    assert flat(strong) < 0.5 * flat(gentle)  # told 2 grey levels it leaves the noise; told 60 it smooths it
 
 
 def test_cli_list_shows_each_task_with_its_methods(capsys):
