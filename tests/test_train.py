@@ -40,7 +40,19 @@ from hfimg.training import (
     parse_args,
     trainable_models,
 )
-from hfimg.training.config import TrainingConfig, family_defaults, resolve
+from hfimg.training import config as config_module
+from hfimg.training.arguments import build_parser
+from hfimg.training.config import (
+    OBJECTIVE,
+    TrainingConfig,
+    VAEConfig,
+    family_defaults,
+    resolve,
+    section,
+    setting,
+    settings,
+)
+from hfimg.training.converters import finite_float, integer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -1080,23 +1092,85 @@ def test_the_config_is_frozen_and_changes_make_a_new_one(tmp_path):
     assert (changed.learning_rate, config.learning_rate) == (0.1, 1e-3)
 
 
-def test_every_flag_is_a_setting_of_the_config_and_its_default_is_the_config_default():
-    from hfimg.training.arguments import build_parser
+@dataclasses.dataclass(frozen=True)
+class VAEWithFreeBits(VAEConfig):
+    """The VAE section with one more setting, declared as every setting is."""
 
-    parser_defaults = vars(build_parser(trainable_models()).parse_args([]))
+    free_bits: float = setting(0.0, type=finite_float(0), help="VAE: KL nats per latent left free.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigWithFreeBits(TrainingConfig):
+    vae: VAEWithFreeBits = section(VAEWithFreeBits, group=OBJECTIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigWithUnreadableSetting(TrainingConfig):
+    loss_weights: tuple[float, float] = setting((1.0, 1.0), help="Weights of two losses.", group=OBJECTIVE)
+
+
+def test_each_setting_is_one_flag_made_from_its_declaration(capsys):
+    parser = build_parser(trainable_models())
+    flag_actions = {action.dest: action for action in parser._actions if action.dest != "help"}
+    declared = {item.name: item for item in settings()}
+    assert set(flag_actions) == set(declared) - {"command"}  # `config` is --config; the command line is no flag
     defaults = TrainingConfig(model="m", dataset="d", output_dir="o").flat()
-    assert set(parser_defaults) == set(defaults) - {"command"}
-    assert {name: parser_defaults[name] for name in ("model", "dataset", "output_dir")} == dict.fromkeys(
-        ("model", "dataset", "output_dir")
-    )
-    assert all(parser_defaults[name] == defaults[name] for name in defaults.keys() - {"model", "dataset", "output_dir",
-                                                                                     "command"})  # fmt: skip
+    parsed = {**vars(parser.parse_args([])), "command": "train.py"}
+    assert parsed == {**defaults, "model": None, "dataset": None, "output_dir": None}
+    assert all(flag_actions[name].help == item.metadata["help"] for name, item in declared.items() if item.is_flag)
+    # Converters and choices come from the declaration, else from its type.
+    assert flag_actions["model"].choices == trainable_models() and flag_actions["loss"].choices == ("l1", "l2")
+    assert flag_actions["seed"].type is integer and flag_actions["split"].type is None
+    assert flag_actions["random_flip"].nargs == 0 and flag_actions["random_scale"].metavar == "LOW,HIGH"
     # Each family-only setting is in its family's section, under its flag name.
     config = parse_args(["--model", "vae", "--dataset", "x", "--output_dir", "y", "--kl_weight", "0.5",
                          "--hole_weight", "3", "--sigma_max", "30", "--disc_norm", "batch"])  # fmt: skip
     assert (config.vae.kl_weight, config.inpaint.hole_weight) == (0.5, 3.0)
     assert (config.denoise.sigma_max, config.adversarial.disc_norm) == (30.0, "batch")
     assert TrainingConfig.from_flat(config.flat()) == config
+
+    # A setting added to a section is a flag, with its help and converter, in the section's group.
+    parser = build_parser(trainable_models(), ConfigWithFreeBits)
+    action = next(action for action in parser._actions if action.dest == "free_bits")
+    assert (action.help, action.default) == ("VAE: KL nats per latent left free.", 0.0)
+    assert next(group.title for group in parser._action_groups if action in group._group_actions) == "objective"
+    assert parser.parse_args(["--free_bits", "0.5"]).free_bits == 0.5
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--free_bits", "-1"])
+    assert "expected a finite number >= 0, got '-1'" in capsys.readouterr().err
+    # One whose type says nothing of how to read its flag is refused when the parser is made, not when it is used.
+    with pytest.raises(TypeError, match="'loss_weights'.*needs a converter"):
+        build_parser(trainable_models(), ConfigWithUnreadableSetting)
+
+
+def test_a_config_is_resolved_once(image_folder, tmp_path, monkeypatch):
+    calls = []
+    family_defaults_now = config_module.family_defaults
+    monkeypatch.setattr(config_module, "family_defaults", lambda: calls.append(1) or family_defaults_now())
+    config = parse_args(["--model", "denoise-cnn", "--dataset", "x", "--output_dir", "y", "--features", "4"])
+    assert config.resolved and len(calls) == 1
+    assert resolve(config) is config
+    build_model(config)
+    assert len(calls) == 1  # the parsed config is taken as it is
+    by_hand = TrainingConfig(model="denoise-cnn", dataset="x", output_dir="y", features=4)
+    assert not by_hand.resolved
+    resolved = resolve(by_hand)
+    assert resolved.resolved and not by_hand.resolved  # the caller's config is left as it was
+    assert resolved == dataclasses.replace(config, command="train.py")
+    # A copy is looked at again: its model, or a setting set back to None, may need the family's value.
+    changed = dataclasses.replace(resolved, learning_rate=None)
+    assert not changed.resolved and resolve(changed).learning_rate == resolved.learning_rate
+
+    # The Trainer resolves a config built by hand, and takes a resolved one as it is.
+    by_hand = TrainingConfig(
+        model="denoise-cnn", dataset=str(image_folder), output_dir=str(tmp_path / "run"), features=4, depth=3,
+        resolution=16, train_batch_size=4, shuffle_buffer=8, max_train_steps=1, report_to="none",
+    )  # fmt: skip
+    calls.clear()
+    trainer = Trainer(by_hand)
+    assert trainer.config.resolved and trainer.config.learning_rate == family_defaults()["denoise-cnn"].learning_rate
+    assert len(calls) == 1  # its model is built from the resolved config, not resolved again
+    trainer.train()
 
 
 @pytest.mark.parametrize("family", trainable_models())

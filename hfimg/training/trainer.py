@@ -95,7 +95,7 @@ def build_model(config: TrainingConfig) -> HubModel:
         ConfigError: a setting the model does not take, or given twice, or values it refuses (e.g. a resolution it
             cannot make), or a model above HFIMG_MAX_PARAMETERS.
     """
-    config = resolve(config)  # a no-op on the config the Trainer and parse_args give
+    config = resolve(config)  # only a config built by hand; parse_args' and the Trainer's come back as they are
     cls = model_class(config.model)
     accepted = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
     kwargs = dict(config.model_kwargs or {})
@@ -213,8 +213,8 @@ class Trainer:
     """Trains one model from a run's settings; see the module docstring for what happens when.
 
     Args:
-        config: the run's settings (`hfimg.training.parse_args` gives them from train.py's flags); a config built
-            by hand gets its family defaults here, by the same `resolve` step.
+        config: the run's settings (`hfimg.training.parse_args` gives them from train.py's flags, resolved); a
+            config built by hand gets its family defaults here, by the same `resolve` step.
     """
 
     def __init__(self, config: TrainingConfig):
