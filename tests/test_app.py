@@ -585,6 +585,74 @@ def test_editor_value_with_transparency_and_stroke():
         editor_to_image_and_hole(background, [layer[:4, :4]])
 
 
+def test_the_editor_reads_grey_uploads_joins_layers_and_refuses_what_is_no_image():
+    grey = np.full((3, 5), 80, dtype=np.uint8)  # (H, W): a grey upload as gradio gives it
+    first, second = (np.zeros((3, 5, 4), dtype=np.uint8) for _ in range(2))
+    first[0, 0, 3], second[2, 4, 3] = 255, 255
+    image, hole = editor_to_image_and_hole(grey, [first, second])
+    assert image.mode == "L" and image.size == (5, 3)
+    assert hole.sum() == 2 and hole[0, 0] and hole[2, 4]  # the union of the layers, not the last one
+    with pytest.raises(ValueError, match=r"^the mask layer is 4x2 but the image is 5x3; paint the mask on"):
+        editor_to_image_and_hole(grey, [np.zeros((2, 4, 4), dtype=np.uint8)])
+    for bad in (grey.astype(np.float32), np.zeros((2, 3, 4, 1), dtype=np.uint8)):
+        with pytest.raises(ValueError, match=r"^expected a uint8 \(H, W\[, C\]\) image, got "):
+            editor_to_image_and_hole(bad, [])
+
+
+def test_a_slot_given_the_wrong_kind_of_model_says_which_kinds_and_logs_it(tmp_path, caplog):
+    from hfimg.demo.slots import SLOTS
+
+    folder = tmp_path / "vae"
+    tiny_model("vae").save_pretrained(folder)
+    with caplog.at_level("WARNING", logger="hfimg.app"):
+        loaded = load_model(SLOTS["denoise"], str(folder))
+    assert loaded.model is None
+    expected = f"ValueError: '{folder}' is a 'vae' model; this slot needs 'denoise-cnn' or 'denoise-unet'."
+    assert loaded.error == expected
+    assert caplog.messages == [f"Denoiser ({folder}) not loaded: {expected}"]
+    import gradio as gr
+
+    with pytest.raises(gr.Error) as raised:
+        loaded.require()
+    assert (
+        raised.value.title == "Model not loaded" and raised.value.message == f"Denoiser is not available: {expected}"
+    )
+
+
+def test_a_slot_whose_backend_fails_falls_back_to_fp32_and_logs_why(tmp_path, caplog, monkeypatch):
+    from hfimg import runtime
+    from hfimg.demo.slots import SLOTS
+
+    folder = tmp_path / "denoiser"
+    model = tiny_model("denoise-cnn")
+    model.save_pretrained(folder)
+
+    def no_engine(model):
+        raise RuntimeError("no onnxruntime here")
+
+    monkeypatch.setattr(runtime, "engine", no_engine)
+    monkeypatch.setenv("HFIMG_BACKEND", "onnxruntime")
+    with caplog.at_level("WARNING", logger="hfimg.app"):
+        loaded = load_model(SLOTS["denoise"], str(folder))
+    assert loaded.model is not None and loaded.model.backend == "fp32"
+    assert caplog.messages == ["Denoiser: backend 'onnxruntime' not available (no onnxruntime here); using fp32."]
+
+
+def test_the_garment_methods_are_named_when_a_photo_turns_them_off():
+    from hfimg.demo.handlers import GARMENT_METHODS, methods_for
+
+    offered, why = methods_for(Image.new("RGB", (300, 200)))
+    assert len(GARMENT_METHODS) >= 2 and not set(GARMENT_METHODS) & set(offered)
+    assert why.startswith(f"{GARMENT_METHODS[0]}, {GARMENT_METHODS[1]}") and "off for this 300x200 image" in why
+
+
+def test_the_hole_becomes_a_white_on_black_grey_mask():
+    from hfimg.demo.files import hole_image
+
+    mask = hole_image(np.array([[True, False]]))
+    assert mask.mode == "L" and np.array_equal(np.asarray(mask), [[255, 0]])
+
+
 def test_a_mask_given_to_the_editor_as_a_layer_reads_back_as_its_hole():
     mask = Image.open(ROOT / "examples" / "shirt_mask.png")
     hole = np.asarray(mask) >= 128

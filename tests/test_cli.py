@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import hfimg
@@ -124,6 +125,48 @@ def test_inpaint_writes_what_the_library_gives_for_the_same_image_and_mask(tmp_p
         written = np.asarray(Image.open(output))
         assert np.array_equal(written, np.asarray(expected))
         assert not np.array_equal(written[mask > 0], pixels[mask > 0])  # the hole was filled, not copied
+
+
+def test_inpaint_passes_steps_and_backend_and_names_its_outputs_by_default(gan_dir, garment, tmp_path, monkeypatch):
+    from hfimg.inpainting import load_inpainter
+    from hfimg.tasks import InpaintOptions
+
+    _, mask = garment
+    image = tmp_path / "noise.png"  # texture the search fits differently step by step (a flat image it fits at once)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)).save(image)
+    monkeypatch.chdir(tmp_path)
+    assert main(["inpaint", str(gan_dir), str(image), str(mask), "--steps", "2"]) == 0
+    two = np.asarray(load_inpainter(gan_dir)(image, mask, InpaintOptions(steps=2)).image)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "inpainted.png")), two)  # the default name
+    assert not np.array_equal(two, np.asarray(load_inpainter(gan_dir)(image, mask, InpaintOptions(steps=30)).image))
+    folder = tmp_path / "garments"
+    folder.mkdir()
+    Image.open(image).save(folder / "a.png")
+    assert main(["inpaint", str(gan_dir), str(folder), str(mask), "--steps", "2"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "garments-inpainted" / "a.png")), two)
+    # --backend reaches the model: bf16 gives what the library gives in bf16, which is not the fp32 result.
+    model_dir = tmp_path / "inpainter"
+    inpainter = hfimg.create_model("inpaint-cnn", channels=3, base_channels=4, depth=2)
+    with torch.no_grad():  # a fresh head is silent (its output is its start fill, in any precision): wake it
+        for parameter in inpainter.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(0)) * 0.2)
+    inpainter.save_pretrained(model_dir)
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    results = {}
+    for backend in ("fp32", "bf16"):
+        out = tmp_path / f"{backend}.png"
+        assert main(["inpaint", str(model_dir), "p.png", str(mask), "--backend", backend, "-o", str(out)]) == 0
+        inpainter = load_inpainter(model_dir)
+        inpainter.model.set_backend(backend)
+        results[backend] = np.asarray(Image.open(out))
+        assert np.array_equal(results[backend], np.asarray(inpainter(tmp_path / "p.png", mask).image))
+    assert not np.array_equal(results["fp32"], results["bf16"])
+
+
+def test_a_model_that_cannot_inpaint_is_one_line(denoiser_dir, garment):
+    image, mask = (str(path) for path in garment)
+    with pytest.raises(SystemExit, match=r"^hfimg: .*denoiser is a DenoiseCNN, which cannot inpaint"):
+        main(["inpaint", str(denoiser_dir), image, mask])
 
 
 def test_a_seed_out_of_range_is_one_line(gan_dir, tmp_path, capsys):

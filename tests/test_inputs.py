@@ -410,3 +410,32 @@ def test_the_classical_methods_working_image_keeps_16_bit_grey_grey_and_makes_ot
     assert opened.mode == "RGB" and [opened.getpixel((x, 0)) for x in (0, 1)] == [(255, 0, 0), (0, 0, 255)]
     for kept in ("L", "RGB", "RGBA"):
         assert open_working(Image.new(kept, (2, 2))).mode == kept
+
+
+def test_check_hole_says_what_an_empty_or_a_full_mask_gives():
+    from hfimg.imaging import check_hole
+
+    with pytest.warns(UserWarning) as caught:
+        assert check_hole(np.zeros((2, 2), dtype=bool)) is False
+    assert [str(w.message) for w in caught] == [
+        "mask: the mask is empty (no white pixel), so nothing is filled: the image comes back as is."
+    ]
+    full = np.ones((2, 2), dtype=bool)
+    with pytest.raises(ValueError, match="covers the whole image, so no pixel is left to fill it from"):
+        check_hole(full)
+    with pytest.warns(UserWarning) as caught:
+        assert check_hole(full, generative=True) is True
+    assert [str(w.message) for w in caught] == [
+        "mask: the mask covers the whole image: the result is a sample of the prior, unrelated to the input."
+    ]
+    assert check_hole(np.eye(2, dtype=bool)) is True
+
+
+def test_an_inpainters_mask_tensor_is_float_on_the_device_asked():
+    from hfimg.imaging import prepare_inpainting
+
+    hole = np.zeros((3, 4), dtype=np.uint8)
+    hole[1, 2] = 255
+    _, read, tensor = prepare_inpainting(Image.new("RGB", (4, 3)), Image.fromarray(hole), 3, torch.device("cpu"))
+    assert tensor.dtype == torch.float32 and tensor.shape == (1, 1, 3, 4) and tensor.device.type == "cpu"
+    assert tensor.sum() == 1 and tensor[0, 0, 1, 2] == 1 and read.dtype == bool

@@ -232,3 +232,11 @@ def test_the_noise_level_flag_takes_0_to_255_inclusive_and_nothing_outside(capsy
         with pytest.raises(SystemExit):
             parser.parse_args(["restore", "bm3d", "in.png", "--sigma", level])
         assert "out of range; the noise level is in grey levels, 0-255" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_the_noise_level_bm3d_is_given_is_the_images(mode):
+    for sigma in (10, 30):
+        noisy = noisy_version(smooth_photo(64, mode=mode), sigma=sigma)
+        level = classical._noise_level(np.asarray(noisy, dtype=np.float64) / 255)
+        assert abs(level - sigma) < 0.15 * sigma, (mode, sigma, level)
