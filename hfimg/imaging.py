@@ -341,7 +341,6 @@ class PreparedImage:
 
     original: Image.Image  # in the mode that is returned (L, RGB or RGBA)
     tensor: torch.Tensor  # (1, C, H, W) in [-1, 1]
-    channels: int
 
     @classmethod
     def from_input(cls, image: ImageInput, channels: int) -> PreparedImage:
@@ -352,7 +351,7 @@ class PreparedImage:
                 f"pass a {channels}-channel tensor or a PIL image (PIL images are converted)."
             )
         pil = working_mode(pil, network_mode(channels))
-        return cls(original=pil, tensor=pil_to_tensor(pil, channels), channels=channels)
+        return cls(original=pil, tensor=pil_to_tensor(pil, channels))
 
     @property
     def size(self) -> tuple[int, int]:

@@ -416,6 +416,22 @@ def test_corrupt_upload(client, tmp_path):
         client.predict(editor_value(broken, layer), "InpaintCNN", 3, 10, -1, api_name="/inpaint")
 
 
+def test_the_editors_new_upload_is_checked_from_its_header(app, tmp_path):
+    from types import SimpleNamespace
+
+    import gradio as gr
+
+    from hfimg.demo.files import checked_editor
+
+    side = int(app.MAX_PIXELS**0.5) + 1
+    huge = tmp_path / "huge.png"
+    Image.new("L", (side, side)).save(huge)
+    with pytest.raises(gr.Error, match="megapixels"):
+        checked_editor(SimpleNamespace(id=None, background=SimpleNamespace(path=str(huge))))
+    known = SimpleNamespace(id="already-checked", background=SimpleNamespace(path=str(huge)))
+    assert checked_editor(known) is known  # an edit of an upload checked before is not read again
+
+
 def test_too_many_pixels(client, app, tmp_path):
     side = int(app.MAX_PIXELS**0.5) + 1
     huge = tmp_path / "huge.png"

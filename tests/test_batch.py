@@ -122,7 +122,7 @@ def test_an_image_the_mask_does_not_fit_is_skipped_with_the_reason(inpainter_dir
 def test_mask_given_twice_or_missing_is_one_line(inpainter_dir, folder, tmp_path, capsys):
     mask = str(tmp_path / "mask.png")
     assert main(["inpaint", str(inpainter_dir), str(folder), mask, "--mask", mask]) == 1
-    assert "give the mask once" in capsys.readouterr().err
+    assert capsys.readouterr().err == "hfimg: give the mask once: as the third argument or with --mask, not both.\n"
     assert main(["inpaint", str(inpainter_dir), str(folder)]) == 1
     assert "needs a mask" in capsys.readouterr().err
     assert main(["inpaint", str(inpainter_dir), str(folder), str(tmp_path / "nomask")]) == 1

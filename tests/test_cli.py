@@ -46,11 +46,16 @@ def test_errors_are_one_line_not_a_traceback(denoiser_dir, tmp_path, capsys):
 
 def test_an_output_name_without_an_image_extension_is_refused_before_any_work(denoiser_dir, tmp_path, capsys):
     Image.fromarray(np.full((9, 11), 100, dtype=np.uint8)).save(tmp_path / "in.png")
-    for output, says in (("out.xyz", "extension '.xyz' is not an image format"), ("out", "has no file extension")):
+    for output, says in (
+        ("out.xyz", "its extension '.xyz' is not an image format"),
+        ("out", "it has no file extension"),
+    ):
         assert main(["restore", str(denoiser_dir), str(tmp_path / "in.png"), "-o", str(tmp_path / output)]) == 1
-        err = capsys.readouterr().err
-        assert says in err and ".png, .jpg" in err
+        formats = ".png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff (or another format Pillow writes)"
+        assert capsys.readouterr().err == f"hfimg: -o {tmp_path / output}: {says}; end it with {formats}.\n"
         assert not (tmp_path / output).exists()
+    assert main(["restore", str(denoiser_dir), str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'out.png'}\n"
     assert main(["generate", str(denoiser_dir), "-o", str(tmp_path / "grid.txt")]) == 1  # before the model's check
     assert "'.txt' is not an image format" in capsys.readouterr().err
 

@@ -439,3 +439,23 @@ def test_an_inpainters_mask_tensor_is_float_on_the_device_asked():
     _, read, tensor = prepare_inpainting(Image.new("RGB", (4, 3)), Image.fromarray(hole), 3, torch.device("cpu"))
     assert tensor.dtype == torch.float32 and tensor.shape == (1, 1, 3, 4) and tensor.device.type == "cpu"
     assert tensor.sum() == 1 and tensor[0, 0, 1, 2] == 1 and read.dtype == bool
+
+
+def test_a_count_is_a_whole_number_from_its_minimum_up_to_its_limit_inclusive(monkeypatch):
+    from hfimg.imaging import check_count
+
+    monkeypatch.setenv("HFIMG_MAX_IMAGES", "8")
+    assert check_count(8, "num") == 8 and check_count(np.int64(1), "num") == 1  # the limit itself is allowed
+    for bad in (2.5, True, 0, "3"):
+        with pytest.raises(ValueError, match=f"^num must be an int of at least 1, got {re.escape(repr(bad))}\\.$"):
+            check_count(bad, "num")
+    with pytest.raises(ValueError, match="^num=9 is above the limit of 8 images per call"):
+        check_count(9, "num")
+
+
+def test_a_tensor_of_the_wrong_channels_is_named_by_its_channels():
+    from hfimg.imaging import PreparedImage
+
+    for tensor, channels, has in ((torch.zeros(1, 1, 4, 4), 3, 1), (torch.zeros(1, 3, 4, 4), 1, 3)):
+        with pytest.raises(ValueError, match=f"^image has {has} channels but this model takes {channels}; pass a"):
+            PreparedImage.from_input(tensor, channels)
