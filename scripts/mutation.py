@@ -41,6 +41,9 @@ MODULES: dict[str, list[str]] = {
     "hfimg/cli.py": [
         "tests/test_cli.py", "tests/test_batch.py", "tests/test_inputs.py", "tests/test_tiling.py",
         "tests/test_restoration.py",
+        # The export command's and the --backend flag's tests, without the rest of that file's ONNX exports.
+        "tests/test_runtime.py::test_cli_export_writes_a_checked_model_and_its_card",
+        "tests/test_runtime.py::test_cli_backend_flag",
     ],
     "hfimg/batch.py": ["tests/test_batch.py"],
     "hfimg/imaging.py": ["tests/test_inputs.py", "tests/test_cli.py", "tests/test_hub.py", "tests/test_tiling.py"],

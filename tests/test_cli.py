@@ -36,8 +36,11 @@ def test_info_and_restore(denoiser_dir, tmp_path, capsys):
 
 
 def test_errors_are_one_line_not_a_traceback(denoiser_dir, tmp_path, capsys):
+    Image.new("L", (4, 4)).save(tmp_path / "in.png")
     assert main(["restore", str(denoiser_dir), str(tmp_path / "missing.png")]) == 1
-    assert "no such file" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"hfimg: image: no such file {str(tmp_path / 'missing.png')!r}.\n"
+    assert main(["inpaint", "telea", str(tmp_path / "in.png"), str(tmp_path / "nomask.png")]) == 1
+    assert capsys.readouterr().err == f"hfimg: mask: no such file {str(tmp_path / 'nomask.png')!r}.\n"
     with pytest.raises(SystemExit, match="cannot generate"):
         main(["generate", str(denoiser_dir)])
     assert main(["info", "nobody/nothing"]) == 1
@@ -172,6 +175,25 @@ def test_a_model_that_cannot_inpaint_is_one_line(denoiser_dir, garment):
     image, mask = (str(path) for path in garment)
     with pytest.raises(SystemExit, match=r"^hfimg: .*denoiser is a DenoiseCNN, which cannot inpaint"):
         main(["inpaint", str(denoiser_dir), image, mask])
+
+
+def test_generate_takes_its_backend_and_only_a_generators_name(gan_dir, tmp_path, capsys):
+    from hfimg.imaging import images_to_grid
+
+    model = hfimg.load(gan_dir)
+    grids = {}
+    for backend in ("fp32", "bf16"):
+        output = tmp_path / f"{backend}.png"
+        assert (
+            main(["generate", str(gan_dir), "--num", "4", "--seed", "1", "--backend", backend, "-o", str(output)]) == 0
+        )
+        model.set_backend(backend)
+        grids[backend] = np.asarray(Image.open(output))
+        assert np.array_equal(grids[backend], np.asarray(images_to_grid(model.generate(4, seed=1))))
+    assert not np.array_equal(grids["fp32"], grids["bf16"])  # the flag reached the model
+    capsys.readouterr()
+    assert main(["generate", "telea", "-o", str(tmp_path / "t.png")]) == 1  # an inpainting method's name
+    assert capsys.readouterr().err.startswith("hfimg: 'telea' is neither a bundled model")
 
 
 def test_a_seed_out_of_range_is_one_line(gan_dir, tmp_path, capsys):
