@@ -35,6 +35,12 @@ def test_info_and_restore(denoiser_dir, tmp_path, capsys):
     assert Image.open(tmp_path / "out.png").size == (11, 9)
 
 
+def test_a_bad_command_line_names_the_program(capsys):
+    with pytest.raises(SystemExit):
+        main(["paint"])
+    assert capsys.readouterr().err.startswith("usage: hfimg ")
+
+
 def test_errors_are_one_line_not_a_traceback(denoiser_dir, tmp_path, capsys):
     Image.new("L", (4, 4)).save(tmp_path / "in.png")
     assert main(["restore", str(denoiser_dir), str(tmp_path / "missing.png")]) == 1

@@ -182,6 +182,11 @@ def test_cli_list_shows_each_task_with_its_methods(capsys):
     restore_part = out[headings[1] : headings[2]]
     assert "bm3d" in restore_part and "nl-means" in restore_part and "telea" not in restore_part
     assert "dcgan" in out[headings[2] :]
+    telea, bm3d = method_spec("telea", "inpaint"), method_spec("bm3d", "restore")
+    lines = out.splitlines()
+    assert f"  {'telea':<20} {telea.name}: {telea.summary}" in lines  # no model: nothing after the summary
+    assert f"  {'denoise-cnn':<20} " in out and f" [{method_spec('denoise-cnn', 'restore').model}]" in out
+    assert f"  {'bm3d':<20} {bm3d.name}: {bm3d.summary}" in lines
 
 
 def test_cli_generate_by_method_name_is_the_default_model(tmp_path):
