@@ -36,9 +36,10 @@ def test_info_and_restore(denoiser_dir, tmp_path, capsys):
 
 
 def test_a_bad_command_line_names_the_program(capsys):
-    with pytest.raises(SystemExit):
-        main(["paint"])
-    assert capsys.readouterr().err.startswith("usage: hfimg ")
+    for argv in (["paint"], []):  # an unknown command, and none at all
+        with pytest.raises(SystemExit) as raised:
+            main(argv)
+        assert raised.value.code == 2 and capsys.readouterr().err.startswith("usage: hfimg ")
 
 
 def test_errors_are_one_line_not_a_traceback(denoiser_dir, tmp_path, capsys):
