@@ -203,6 +203,16 @@ def test_generate_takes_its_backend_and_only_a_generators_name(gan_dir, tmp_path
     assert capsys.readouterr().err.startswith("hfimg: 'telea' is neither a bundled model")
 
 
+def test_generate_by_default_writes_16_images_to_samples_png(gan_dir, tmp_path, monkeypatch):
+    from hfimg.imaging import images_to_grid
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", str(gan_dir)]) == 0  # no seed: new images each time
+    model = hfimg.load(gan_dir)
+    sixteen, seventeen = (images_to_grid(model.generate(n, seed=0)).size for n in (16, 17))
+    assert sixteen != seventeen and Image.open(tmp_path / "samples.png").size == sixteen
+
+
 def test_a_seed_out_of_range_is_one_line(gan_dir, tmp_path, capsys):
     assert main(["generate", str(gan_dir), "--num", "1", "--seed", str(2**70), "-o", str(tmp_path / "g.png")]) == 1
     err = capsys.readouterr().err
