@@ -177,6 +177,15 @@ def short(mutant: str) -> str:
     return f"{function.replace('.x_', '.').replace('.xǁ', '.').replace('ǁ', '.')} {number}"
 
 
+def by_function(mutants: list[str]) -> str:
+    """Mutant names grouped by their function, numbers in order: '`batch.save_like` 18, 26; `cli.main` 6'."""
+    numbers: dict[str, list[int]] = defaultdict(list)
+    for name in mutants:
+        function, number = short(name).rsplit(" ", 1)
+        numbers[function].append(int(number))
+    return "; ".join(f"`{function}` {', '.join(map(str, sorted(found)))}" for function, found in numbers.items())
+
+
 def changed_line(diff: str) -> str:
     """The mutated line of a survivor's diff (its first added line), stripped."""
     added = (line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
@@ -227,7 +236,7 @@ def markdown(data: dict) -> str:
         text += "\nSurviving mutants, each with the reason no test fails on it (scripts/mutation_triage.json):\n\n"
         text += "| reason | mutants |\n|---|---|\n"
         for reason, names in triaged.items():
-            text += f"| {data['reasons'][reason]} | {', '.join(f'`{short(name)}`' for name in names)} |\n"
+            text += f"| {data['reasons'][reason]} | {by_function(names)} |\n"
     untriaged = data["triage"].get("untriaged", [])
     if untriaged:
         text += f"\nNot triaged yet ({len(untriaged)}: a test to write, or a reason to give):\n\n"

@@ -96,3 +96,11 @@ def test_results_md_shows_the_tables_rendered_from_each_committed_report(name):
             lines = set(document.read_text().splitlines())
             missing = [row for row in rows if row not in lines]
             assert not missing, f"{document.name} lacks {len(missing)} rows of {name}.json's tables: {missing[:2]}"
+
+
+def test_the_mutation_reports_survivors_are_grouped_by_function_in_number_order():
+    from scripts.mutation import by_function
+
+    names = ["hfimg.batch.x_save_like__mutmut_26", "hfimg.cli.x_main__mutmut_6", "hfimg.batch.x_save_like__mutmut_18"]
+    assert by_function(names) == "`batch.save_like` 18, 26; `cli.main` 6"
+    assert by_function(["hfimg.demo.slots.xǁLoadedModelǁrequire__mutmut_3"]) == "`demo.slots.LoadedModel.require` 3"
