@@ -610,6 +610,8 @@ def test_the_editor_reads_grey_uploads_joins_layers_and_refuses_what_is_no_image
     assert hole.sum() == 2 and hole[0, 0] and hole[2, 4]  # the union of the layers, not the last one
     with pytest.raises(ValueError, match=r"^the mask layer is 4x2 but the image is 5x3; paint the mask on"):
         editor_to_image_and_hole(grey, [np.zeros((2, 4, 4), dtype=np.uint8)])
+    with pytest.raises(ValueError, match=r"^the mask layer is 2x4 but the image is 5x3; paint the mask on"):
+        editor_to_image_and_hole(grey, [np.zeros((4, 2, 4), dtype=np.uint8)])  # its sides named the right way
     for bad in (grey.astype(np.float32), np.zeros((2, 3, 4, 1), dtype=np.uint8)):
         with pytest.raises(ValueError, match=r"^expected a uint8 \(H, W\[, C\]\) image, got "):
             editor_to_image_and_hole(bad, [])

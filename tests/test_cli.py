@@ -20,16 +20,23 @@ def denoiser_dir(tmp_path):
     return tmp_path / "denoiser"
 
 
-def test_list_names_the_families(capsys):
+def test_list_names_the_bundled_models_and_the_families(capsys, monkeypatch):
     assert main(["list"]) == 0
-    out = capsys.readouterr().out
-    for name in hfimg.model_names():
-        assert name in out
+    lines = capsys.readouterr().out.splitlines()
+    bundled = hfimg.list_models()
+    assert lines[0] == "bundled pretrained models:" and lines[1 : 1 + len(bundled)] == [f"  {m}" for m in bundled]
+    assert lines[1 + len(bundled)] == f"model families: {', '.join(hfimg.model_names())}"
+    monkeypatch.setattr("hfimg.cli.list_models", lambda: [])
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == ["bundled pretrained models:", "  (none installed)"]
 
 
 def test_info_and_restore(denoiser_dir, tmp_path, capsys):
     assert main(["info", str(denoiser_dir)]) == 0
-    assert "DenoiseCNN" in capsys.readouterr().out
+    config = hfimg.load(denoiser_dir).config_dict()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{denoiser_dir}: DenoiseCNN (denoise-cnn), ") and out[0].endswith(" parameters")
+    assert out[1:] == [f"  {key} = {value}" for key, value in sorted(config.items())]
     Image.fromarray(np.full((9, 11), 100, dtype=np.uint8)).save(tmp_path / "in.png")
     assert main(["restore", str(denoiser_dir), str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 0
     assert Image.open(tmp_path / "out.png").size == (11, 9)
@@ -48,6 +55,14 @@ def test_errors_are_one_line_not_a_traceback(denoiser_dir, tmp_path, capsys):
     assert capsys.readouterr().err == f"hfimg: image: no such file {str(tmp_path / 'missing.png')!r}.\n"
     assert main(["inpaint", "telea", str(tmp_path / "in.png"), str(tmp_path / "nomask.png")]) == 1
     assert capsys.readouterr().err == f"hfimg: mask: no such file {str(tmp_path / 'nomask.png')!r}.\n"
+    assert main(["inpaint", "telea", str(tmp_path / "in.png")]) == 1
+    assert capsys.readouterr().err == "hfimg: inpaint needs a mask: hfimg inpaint MODEL IMAGE MASK (or --mask MASK).\n"
+    assert main(["inpaint", "telea", str(tmp_path), str(tmp_path / "nomask.png")]) == 1  # a folder of images
+    assert capsys.readouterr().err == f"hfimg: mask: no such file or folder {str(tmp_path / 'nomask.png')!r}.\n"
+    # Missing inputs are named before the model is looked for (a load can take seconds, or fail for its own reason).
+    for image in (tmp_path / "in.png", tmp_path):
+        assert main(["inpaint", "nobody/nothing", str(image), str(tmp_path / "nomask.png")]) == 1
+        assert capsys.readouterr().err.startswith("hfimg: mask: no such file")
     with pytest.raises(SystemExit, match="cannot generate"):
         main(["generate", str(denoiser_dir)])
     assert main(["info", "nobody/nothing"]) == 1
@@ -194,6 +209,7 @@ def test_generate_takes_its_backend_and_only_a_generators_name(gan_dir, tmp_path
         assert (
             main(["generate", str(gan_dir), "--num", "4", "--seed", "1", "--backend", backend, "-o", str(output)]) == 0
         )
+        assert capsys.readouterr().out == f"wrote {output}\n"
         model.set_backend(backend)
         grids[backend] = np.asarray(Image.open(output))
         assert np.array_equal(grids[backend], np.asarray(images_to_grid(model.generate(4, seed=1))))
