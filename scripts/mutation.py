@@ -13,6 +13,10 @@ repository is never touched, and resumes where it stopped when run again with --
     python scripts/mutation.py --workdir ~/hfimg-runs/mutation --resume --survivors ...   # after adding tests
 
 The JSON and the markdown beside it list every mutant's status by module and each survivor's diff.
+
+A change to `MODULES` or `DESELECT` changes which tests mutmut may run, and mutmut then forgets every verdict it
+has (all mutants "not checked" again): after such a change, plan for a whole run. A change to the code or the tests
+only re-tests the functions that changed.
 """
 
 from __future__ import annotations
