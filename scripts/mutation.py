@@ -161,6 +161,28 @@ def functions_of(path: Path) -> dict[str, str]:
     return found
 
 
+# A keyword argument that only words --help, and its string (or None): what a "help-text" mutant may change.
+HELP_TEXT = re.compile(r"""\b(?:help|description|metavar)=(?:None|f?"(?:[^"\\]|\\.)*"|f?'(?:[^'\\]|\\.)*')""")
+
+
+def only_help_text(diff: str) -> bool:
+    """Whether a survivor's diff changes nothing but the wording of --help: the lines it removes and adds are the
+    same once every `help=` / `description=` / `metavar=` argument is taken out (implicitly joined string literals
+    read as one, and a help string's continuation line alone counts as help text)."""
+
+    def code(lines: list[str]) -> str:
+        text = " ".join(line.strip() for line in lines)
+        text = re.sub(r'"\s+f?"', "", text)  # "a " "b" is one literal
+        text = re.sub(r'^"(?:[^"\\]|\\.)*",?$', "", text)  # a continuation line of a help string, alone
+        text = HELP_TEXT.sub("", text)
+        text = re.sub(r",\s*(?=[,)])", "", text)  # the comma an argument taken out leaves behind
+        return re.sub(r"\s+", "", text)
+
+    removed = [line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return bool(removed or added) and code(removed) == code(added)
+
+
 def triage(survivors: list[str]) -> tuple[dict[str, str], dict[str | None, list[str]]]:
     """The reasons of scripts/mutation_triage.json, and each survivor under the reason of the first pattern (a
     shell-style glob on the mutant's name) that matches it; None holds those no pattern matches."""
@@ -173,6 +195,16 @@ def triage(survivors: list[str]) -> tuple[dict[str, str], dict[str | None, list[
     if unknown:
         raise ValueError(f"{TRIAGE}: reasons used but not written out: {', '.join(sorted(unknown))}")
     return rules["reasons"], dict(grouped)
+
+
+def add_help_text_reasons(diffs: dict[str, str]) -> None:
+    """Write the untriaged survivors whose diff only rewords --help into the triage file, under "help-text"."""
+    rules = json.loads(TRIAGE.read_text())
+    _, grouped = triage(sorted(diffs))
+    found = [name for name in grouped.get(None, []) if only_help_text(diffs[name])]
+    rules["mutants"] |= {name: "help-text" for name in found}
+    TRIAGE.write_text(json.dumps(rules, indent=2, ensure_ascii=False) + "\n")
+    print(f"{len(found)} survivors only reword --help: listed under 'help-text' in {TRIAGE.name}.")
 
 
 def short(mutant: str) -> str:
@@ -287,6 +319,12 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=None, help="Write the results here (and a .md beside it).")
     parser.add_argument("--report_only", action="store_true", help="Report the copy's results without running.")
+    parser.add_argument(
+        "--triage_help_text",
+        action="store_true",
+        help="List every untriaged survivor of build_parser whose diff only changes --help's wording under the "
+        "'help-text' reason in scripts/mutation_triage.json (each by name, so the list stays reviewable).",
+    )
     args = parser.parse_args()
 
     tree = args.workdir / "tree"
@@ -296,6 +334,8 @@ def main() -> None:
     else:
         run_mutmut(parser, args, tree)
     status, diffs = collect(tree)
+    if args.triage_help_text:
+        add_help_text_reasons(diffs)
     data = report(status, diffs, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
     publish(data, markdown(data), args.json)
 

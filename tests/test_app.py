@@ -749,6 +749,9 @@ def test_the_passes_gallery_says_what_the_loaded_recurrent_models_passes_show(ap
         captions[schedule] = handlers.method_controls("InpaintRCNN")[3].label
     assert captions["rings"] == "InpaintRCNN passes: the hole closes from its border inwards"
     assert captions["refine"] == "InpaintRCNN passes: the first pass fills the whole hole, each later one corrects it"
+    from hfimg.demo.handlers import passes_caption
+
+    assert passes_caption("InpaintRCNN", None) == "InpaintRCNN passes"  # its slot empty: no words on its passes
 
 
 def test_a_class_conditional_generators_search_shows_the_class(app, model_dirs, tmp_path):

@@ -104,3 +104,24 @@ def test_the_mutation_reports_survivors_are_grouped_by_function_in_number_order(
     names = ["hfimg.batch.x_save_like__mutmut_26", "hfimg.cli.x_main__mutmut_6", "hfimg.batch.x_save_like__mutmut_18"]
     assert by_function(names) == "`batch.save_like` 18, 26; `cli.main` 6"
     assert by_function(["hfimg.demo.slots.xǁLoadedModelǁrequire__mutmut_3"]) == "`demo.slots.LoadedModel.require` 3"
+
+
+def test_a_mutant_that_only_rewords_help_is_told_from_one_that_changes_a_flag():
+    from scripts.mutation import only_help_text
+
+    def diff(old: str, new: str) -> str:
+        return "--- \n+++ \n@@ -1 +1 @@\n" + "".join(f"-{line}\n" for line in old.split("\n")) + f"+{new}\n"
+
+    flag = 'generate.add_argument("--num", type=int, default=16, help="Number of images (default 16).")'
+    reworded = flag.replace("Number of images (default 16).", "XXNumber of images (default 16).XX")
+    assert only_help_text(diff(flag, reworded))
+    assert only_help_text(diff(flag, flag.replace(', help="Number of images (default 16).")', ")")))
+    assert only_help_text(diff(flag, flag.replace('help="Number of images (default 16)."', "help=None")))
+    assert not only_help_text(diff(flag, flag.replace("default=16", "default=17")))
+    assert not only_help_text(diff(flag, flag.replace("type=int, ", "")))
+    joined = '    help="A generate method (dcgan, vae), or the id "\n    "of a generator.",'
+    assert only_help_text(diff(joined, "    help=None,"))
+    assert only_help_text('@@ -2 +2 @@\n-        "of a generator.",\n+        "XXof a generator.XX",\n')
+    assert not only_help_text(
+        diff('parser = argparse.ArgumentParser(prog="hfimg")', "parser = argparse.ArgumentParser()")
+    )
