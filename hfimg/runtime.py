@@ -70,9 +70,20 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def requested_backend(model: HubModel) -> str:
+    """What `model`'s image-level methods were asked to run on, unchecked: its own choice, else $HFIMG_BACKEND as
+    set, else "auto" (for a message about that choice, which must not fail on a bad value itself)."""
+    return model.backend or _environment_backend()
+
+
+def _environment_backend() -> str:
+    """$HFIMG_BACKEND as set (normalised, not checked), else "auto"."""
+    return os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
+
+
 def default_backend() -> str:
     """$HFIMG_BACKEND, else "auto"."""
-    value = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
+    value = _environment_backend()
     if value not in BACKENDS:
         raise ValueError(f"{BACKEND_ENV}={value!r} is not a backend; set it to one of: {', '.join(BACKENDS)}.")
     return value

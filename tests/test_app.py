@@ -654,6 +654,17 @@ def test_a_slot_whose_backend_fails_falls_back_to_fp32_and_logs_why(tmp_path, ca
         loaded = load_model(SLOTS["denoise"], str(folder))
     assert loaded.model is not None and loaded.model.backend == "fp32"
     assert caplog.messages == ["Denoiser: backend 'onnxruntime' not available (no onnxruntime here); using fp32."]
+    # A setting that is no backend at all fails in the real engine too; the slot still loads, and says why.
+    monkeypatch.undo()
+    monkeypatch.setenv("HFIMG_BACKEND", "tpu")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hfimg.app"):
+        loaded = load_model(SLOTS["denoise"], str(folder))
+    assert loaded.model is not None and loaded.model.backend == "fp32"
+    assert caplog.messages == [
+        "Denoiser: backend 'tpu' not available (HFIMG_BACKEND='tpu' is not a backend; set it to one of: "
+        f"{', '.join(runtime.BACKENDS)}.); using fp32."
+    ]
 
 
 def test_the_garment_methods_are_named_when_a_photo_turns_them_off():

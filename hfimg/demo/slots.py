@@ -99,7 +99,7 @@ def load_model(slot: Slot, model_id: str) -> LoadedModel:
     try:
         runtime.engine(model)  # the onnxruntime export or the bf16 check happens now, not in a visitor's request
     except Exception as err:  # e.g. onnxruntime missing: the model still works on the exact path
-        wanted = runtime.resolve_backend(model)  # the model's own choice, else $HFIMG_BACKEND's
+        wanted = runtime.requested_backend(model)  # not resolved again: resolving may be what failed
         logger.warning("%s: backend %r not available (%s); using fp32.", slot.title, wanted, err)
         model.set_backend("fp32")
     return loaded
