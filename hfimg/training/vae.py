@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import islice
 
+import numpy as np
 import torch
 
 from hfimg.data import ImageStream
@@ -125,28 +126,25 @@ def fit_mixture_prior(
     model.train(was_training)
     codes_all = torch.cat(codes).numpy()
     k = model.prior_components
-    if not per_class:
-        mixture = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(codes_all)
-        fitted = (mixture.weights_, mixture.means_, mixture.covariances_)
-        model.set_prior(*(torch.from_numpy(array).float() for array in fitted))
-        return
-    if any(label is None for label in labels):
-        raise ValueError("per_class needs a corpus with class labels; this one has none (fit without per_class).")
-    classes = sorted(set(labels))
-    if k % len(classes):
-        raise ValueError(
-            f"per_class splits the {k} components evenly over the corpus's {len(classes)} classes: "
-            f"build the model with prior_components a multiple of {len(classes)}."
-        )
-    by_class = torch.tensor(labels)
+    groups = {None: np.ones(len(labels), dtype=bool)}  # one mixture over every code, or one per class
+    if per_class:
+        if any(label is None for label in labels):
+            raise ValueError("per_class needs a corpus with class labels; this one has none (fit without per_class).")
+        classes = sorted(set(labels))
+        if k % len(classes):
+            raise ValueError(
+                f"per_class splits the {k} components evenly over the corpus's {len(classes)} classes: "
+                f"build the model with prior_components a multiple of {len(classes)}."
+            )
+        groups = {label: np.asarray(labels) == label for label in classes}
     weights, means, covariances = [], [], []
-    for label in classes:
-        mine = codes_all[(by_class == label).numpy()]
-        if len(mine) < k // len(classes):
-            raise ValueError(f"class {label} has {len(mine)} images, fewer than its {k // len(classes)} components.")
-        mixture = GaussianMixture(k // len(classes), covariance_type="full", reg_covar=1e-4, random_state=seed)
-        mixture.fit(mine)
-        weights.append(torch.from_numpy(mixture.weights_) * len(mine) / len(labels))
+    for label, chosen in groups.items():
+        mine, components = codes_all[chosen], k // len(groups)
+        if len(mine) < components:
+            which = "the fit" if label is None else f"class {label}"
+            raise ValueError(f"{which} has {len(mine)} images, fewer than its {components} Gaussians.")
+        mixture = GaussianMixture(components, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(mine)
+        weights.append(torch.from_numpy(mixture.weights_) * len(mine) / len(labels))  # the group's share of codes
         means.append(torch.from_numpy(mixture.means_))
         covariances.append(torch.from_numpy(mixture.covariances_))
     model.set_prior(*(torch.cat(parts).float() for parts in (weights, means, covariances)))
