@@ -198,10 +198,12 @@ def triage(survivors: list[str]) -> tuple[dict[str, str], dict[str | None, list[
 
 
 def add_help_text_reasons(diffs: dict[str, str]) -> None:
-    """Write the untriaged survivors whose diff only rewords --help into the triage file, under "help-text"."""
+    """Write the untriaged survivors of the `build_parser` functions whose diff only rewords --help into the triage
+    file, under "help-text"."""
     rules = json.loads(TRIAGE.read_text())
     _, grouped = triage(sorted(diffs))
-    found = [name for name in grouped.get(None, []) if only_help_text(diffs[name])]
+    # Only argparse's builders: elsewhere a `description=` or `help=` string may be what a user is shown as a result.
+    found = [name for name in grouped.get(None, []) if "build_parser" in name and only_help_text(diffs[name])]
     rules["mutants"] |= {name: "help-text" for name in found}
     TRIAGE.write_text(json.dumps(rules, indent=2, ensure_ascii=False) + "\n")
     print(f"{len(found)} survivors only reword --help: listed under 'help-text' in {TRIAGE.name}.")
