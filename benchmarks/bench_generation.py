@@ -5,9 +5,11 @@ recall, a classifier two-sample test, and class shares, next to three references
         [--num_samples 10000] [--json benchmarks/results/generation.json]
 
 Every set is compared with the first N images of the Fashion-MNIST test split (N = --num_samples, at most the
-10,000 of the split). Each set is brought to the data's own form first, 28x28 grey: a generator trained on framed
-images (`padding` 2: 28 px in a 32 px black frame) gives 28 px images itself; one trained on images enlarged to
-32 px is scaled back with PIL bicubic. Then:
+10,000 of the split). To choose a training run's checkpoint without looking at the test split, `--against train`
+compares with the last N training images instead (a different set from the floor reference's first N); the figures
+a card quotes come from a run against the test split. Each set is brought to the data's own form first, 28x28
+grey: a generator trained on framed images (`padding` 2: 28 px in a 32 px black frame) gives 28 px images itself;
+one trained on images enlarged to 32 px is scaled back with PIL bicubic. Then:
 
 * FID under each judge (`--judges`): the penultimate layer of a Fashion-MNIST classifier trained without flips.
   The first, `hfimg/fashion-mnist-classifier`, is the one models were selected with; the others (different widths,
@@ -48,6 +50,7 @@ from benchmarks.judging import (
     JUDGES,
     SHARE_RANGE,
     TEST_SPLIT_SIZE,
+    TRAIN_SPLIT_SIZE,
     Panel,
     add_panel_arguments,
     as_tensor,
@@ -69,10 +72,15 @@ def markdown(report: dict) -> str:
     """The report as markdown tables: every judge, then class shares."""
     typed = GenerationReport.from_dict(report)
     short = typed.short_judges
+    against = (
+        f"the last {typed.num_samples:,} training images (checkpoint selection; the test split is not used)"
+        if typed.split == "train"
+        else f"the first {typed.num_samples:,} test images"
+    )
     lines = [
         f"Machine: {typed.machine}",
         "",
-        f"{typed.num_samples:,} images per set against the first {typed.num_samples:,} test images, all "
+        f"{typed.num_samples:,} images per set against {against}, all "
         f"at 28 px. FID under each judge (the penultimate layer of a classifier; `{short[0]}` is the one models "
         f"were selected with); precision / recall (k = 3) in `{short[-1]}` features; two-sample test = held-out "
         "accuracy of a fresh CNN telling the set from test images (50% = indistinguishable).",
@@ -89,7 +97,7 @@ def markdown(report: dict) -> str:
         "",
         "| set | " + " | ".join(labels) + " |",
         "|---|" + "---:|" * len(labels),
-        f"| test split | {' | '.join(f'{share:.1%}' for share in typed.test_class_shares)} |",
+        f"| {typed.split} split | {' | '.join(f'{share:.1%}' for share in typed.test_class_shares)} |",
     ]
     lines += [f"| {row.name} | {' | '.join(f'{s:.1%}' for s in row.figures.class_shares)} |" for row in typed.rows]
     return "\n".join(lines)
@@ -116,6 +124,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--two_sample_steps", type=int, default=500, help="Training steps of each two-sample-test network."
     )
+    parser.add_argument(
+        "--against",
+        choices=("test", "train"),
+        default="test",
+        help="The real images sets are compared with: the first N of the test split, or the last N of the train "
+        "split (to choose a checkpoint without looking at the test split).",
+    )
     add_panel_arguments(parser)
     parser.add_argument(
         "--no_references",
@@ -137,7 +152,10 @@ def main(argv: list[str] | None = None) -> dict:
         if not hasattr(judge, "features") or not hasattr(judge, "labels"):
             raise ValueError(f"{judge_id!r} is a {type(judge).__name__}, not a classifier with features to judge by.")
         judges[judge_id] = judge.eval()
-    test_images = real_images("test", args.num_samples)
+    if args.against == "train":
+        test_images = real_images("train", args.num_samples, start=TRAIN_SPLIT_SIZE - args.num_samples)
+    else:
+        test_images = real_images("test", args.num_samples)
     panel = Panel(judges, as_tensor(test_images), args.two_sample_steps, args.two_sample_seeds, args.mirror_factor)
     # name -> (kind, images); kind is "floor", "mirrored", "round trip", "blurred" (the references) or "model"
     sets = {}
@@ -174,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": command_line("benchmarks.bench_generation", argv),
         "weights": weights_record([*args.models, *args.judges]),
         "dataset": "zalando-datasets/fashion_mnist",
-        "split": "test",
+        "split": args.against,
         "num_samples": args.num_samples,
         "judges": used,
         "judge_features": {name: judge.num_features for name, judge in panel.judges.items()},

@@ -24,6 +24,7 @@ from hfimg import catalogue, metrics
 
 JUDGES = list(catalogue.JUDGES)
 TEST_SPLIT_SIZE = 10_000
+TRAIN_SPLIT_SIZE = 60_000
 NATIVE = 28  # Fashion-MNIST's own image size
 SHARE_RANGE = (0.05, 0.15)  # target share of every class in a generator's samples
 # A judge is used only if the mirrored training images are at least this many times further (FID) from the test
@@ -41,15 +42,16 @@ AUGMENTATIONS = {
 AUGMENTATION_FACTOR = 2.0
 
 
-def real_images(split: str, count: int) -> list[np.ndarray]:
-    """The first `count` Fashion-MNIST images of `split`, uint8 (28, 28)."""
+def real_images(split: str, count: int, start: int = 0) -> list[np.ndarray]:
+    """`count` Fashion-MNIST images of `split` from index `start` on, uint8 (28, 28)."""
     from hfimg.data import open_corpus  # datasets is only needed when real images are read
 
-    images = [
-        np.asarray(row["image"].convert("L")) for row in islice(open_corpus("fashion_mnist", split=split), count)
-    ]
+    rows = islice(open_corpus("fashion_mnist", split=split), start, start + count)
+    images = [np.asarray(row["image"].convert("L")) for row in rows]
     if len(images) < count:
-        raise ValueError(f"the Fashion-MNIST {split} split has only {len(images)} images, fewer than {count}.")
+        raise ValueError(
+            f"the Fashion-MNIST {split} split has only {start + len(images)} images, fewer than {start + count}."
+        )
     return images
 
 
