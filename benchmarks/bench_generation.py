@@ -83,7 +83,7 @@ def markdown(report: dict) -> str:
         f"{typed.num_samples:,} images per set against {against}, all "
         f"at 28 px. FID under each judge (the penultimate layer of a classifier; `{short[0]}` is the one models "
         f"were selected with); precision / recall (k = 3) in `{short[-1]}` features; two-sample test = held-out "
-        "accuracy of a fresh CNN telling the set from test images (50% = indistinguishable).",
+        f"accuracy of a fresh CNN telling the set from those {typed.split} images (50% = indistinguishable).",
         "",
     ]
     lines += generation_table(typed, "set", lambda row: f"**{row.name}**" if row.is_model else row.name)

@@ -44,6 +44,7 @@ def test_against_train_reads_the_last_training_images_and_says_so(reads, tmp_pat
     text = capsys.readouterr().out
     assert "against the last 16 training images (checkpoint selection; the test split is not used)" in text
     assert "| train split |" in text and "| test split |" not in text
+    assert "telling the set from those train images" in text  # the two-sample test's other side, too
 
 
 def test_the_default_is_the_first_test_images(reads, tmp_path, capsys):
