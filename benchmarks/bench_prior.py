@@ -5,8 +5,12 @@ feed-forward inpainter, per hole size and mask kind.
         [--models hfimg/inpaint-cnn-fashion-mnist] [--gan hfimg/dcgan-fashion-mnist] [--vae hfimg/vae-fashion-mnist]
         [--cache benchmarks/results/prior-cache]
 
-Images: the first --images Fashion-MNIST TEST images, 32x32 grey, resized exactly as the models' training stream
-resizes them (`hfimg.data.ImageStream(resolution=32, channels=1)`, no shuffle), labels kept.
+Images: the first --images Fashion-MNIST TEST images at the data set's own 28x28 grey, as a user has them and as
+the generation benchmark judges them (`hfimg.data.ImageStream(resolution=28, channels=1)`, no shuffle), labels kept.
+Each method takes them the way its own API does: a generator trained on framed images (`padding` 2, the shipped
+ones) frames them in black as in training and cuts the frame off its result; one trained on images enlarged to 32 px
+searches at 32 px and its result is resized back (`hfimg.prior`, with a warning); the feed-forward inpainters and the
+classical fills take any size and run at 28 px.
 
 Masks: for every image and every hole-ratio bucket of `hfimg.masks.HOLE_BUCKETS`, one `random_mask` seeded by
 (--seed, image, bucket, kind); the kind alternates between the images (brush strokes for even, boxes for odd image
@@ -78,7 +82,7 @@ DEFAULT_GAN = method_spec("gan", "inpaint").model
 DEFAULT_VAE = method_spec("vae", "inpaint").model
 DEFAULT_MODELS = default_models("inpaint", "garments", steps_kind=None)  # the feed-forward garment inpainters
 MASK_KINDS = ("strokes", "boxes")
-RESOLUTION = 32  # the Fashion-MNIST models' resolution
+SIZE = 28  # Fashion-MNIST's own size: every method is given the images as the data set has them
 DAMAGED = "damaged input (hole = 0)"
 TELEA = "OpenCV Telea"
 PULL_PUSH = "pull-push interpolation"
@@ -135,12 +139,12 @@ def predict_classes(classifier: torch.nn.Module, images: np.ndarray, batch: int 
 
 
 def load_images(corpus: str, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first `count` test images as uint8 (count, 32, 32), resized as in training, and their labels (count,)."""
-    stream = ImageStream(corpus, resolution=RESOLUTION, channels=1, split="test", shuffle_buffer=0, repeat=False)
+    """The first `count` test images as uint8 (count, 28, 28) and their labels (count,)."""
+    stream = ImageStream(corpus, resolution=SIZE, channels=1, split="test", shuffle_buffer=0, repeat=False)
     samples = list(itertools.islice(stream, count))
     if len(samples) < count:
         raise ValueError(f"corpus {corpus!r} has only {len(samples)} test images; ask for at most that many.")
-    images = torch.stack([sample["image"][0] for sample in samples])  # (count, 32, 32) in [-1, 1]
+    images = torch.stack([sample["image"][0] for sample in samples])  # (count, 28, 28) in [-1, 1]
     return to_uint8(images[:, None]), np.array([sample["label"] for sample in samples])
 
 
@@ -150,14 +154,14 @@ def mask_kinds(count: int) -> np.ndarray:
 
 
 def make_masks(count: int, seed: int) -> dict[str, np.ndarray]:
-    """{bucket: bool holes (count, 32, 32)}: image i gets kind k = mask_kinds(count)[i], seeded by (seed, i, b, k)."""
+    """{bucket: bool holes (count, 28, 28)}: image i gets kind k = mask_kinds(count)[i], seeded by (seed, i, b, k)."""
     kinds = mask_kinds(count)
     return {
         bucket_label(bucket): np.stack(
             [
                 random_mask(
-                    RESOLUTION,
-                    RESOLUTION,
+                    SIZE,
+                    SIZE,
                     hole_range=bucket,
                     kind=MASK_KINDS[kinds[i]],
                     rng=np.random.default_rng((seed, i, b, kinds[i])),
@@ -306,12 +310,13 @@ def markdown(report: dict) -> str:
     settings, rows, methods = typed.settings, typed.rows, typed.methods
     names = [method.name for method in methods]
     buckets = [bucket_label(bucket) for bucket in HOLE_BUCKETS]
+    size = settings.get("size", 32)  # reports before the size was recorded measured at 32 px
     lines = [
         f"Machine: {typed.machine}",
         "",
         f"Command: `{typed.command}`",
         "",
-        f"{settings['images']} Fashion-MNIST test images at 32x32, one mask per image and hole bucket (seed "
+        f"{settings['images']} Fashion-MNIST test images at {size}x{size}, one mask per image and hole bucket (seed "
         f"{settings['seed']}), brush strokes for the even-numbered images and boxes for the odd ones, so each "
         f"(bucket, masks) row averages {settings['images'] // 2:,}-{(settings['images'] + 1) // 2:,} images; the "
         f"input is the image with its hole zeroed. Priors at their default settings "
@@ -447,7 +452,7 @@ def main(argv: list[str] | None = None) -> dict:
     methods |= feed_forward
     described += [method | {"kind": "feed-forward"} for method in more]
     if args.cache:
-        check_cache(args.cache, {"corpus": args.corpus, "seed": args.seed, "radius": args.radius})
+        check_cache(args.cache, {"corpus": args.corpus, "seed": args.seed, "radius": args.radius, "size": SIZE})
 
     originals, labels = load_images(args.corpus, args.images)
     masks = make_masks(args.images, args.seed)
@@ -465,6 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
         "weights": weights,
         "settings": {
             "images": args.images,
+            "size": SIZE,
             "corpus": args.corpus,
             "batch": args.batch,
             "radius": args.radius,

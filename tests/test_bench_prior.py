@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import datasets
 import numpy as np
 import pytest
@@ -55,7 +54,9 @@ def setup(tmp_path_factory) -> dict:
     corpus = garment_corpus(folder / "test.parquet", IMAGES)
     torch.manual_seed(0)
     models = {
-        "gan": DCGANGenerator(resolution=32, channels=1, latent_dim=8, base_channels=4),
+        # One prior trained on framed 28-in-32 px images (it frames the 28 px test images), one on images enlarged
+        # to 32 px (it searches at 32 px and its result is resized back): the two forms `hfimg.prior` takes.
+        "gan": DCGANGenerator(resolution=32, channels=1, latent_dim=8, base_channels=4, padding=2),
         "vae": ConvVAE(resolution=32, channels=1, latent_dim=8, base_channels=4),
         "cnn": InpaintCNN(channels=1, base_channels=4, depth=2, dilations=[1, 2]),
     }
@@ -104,6 +105,7 @@ def test_main_reports_every_method_and_resumes_from_its_cache(setup, capsys):
     assert all(value > 0 for value in report["timing"]["single_ms"].values())
     assert 0 <= report["classifier_accuracy"] <= 1
 
+    assert report["settings"]["size"] == 28 and "test images at 28x28" in text  # the data set's own size
     for heading in ["Machine: ", "| holes | masks | method |", "by hole ratio", "Class agreement", "single call"]:
         assert heading in text
     assert f"| {names[0]} - {bench_prior.TELEA} |" in text and f"| {names[1]} - {bench_prior.TELEA} |" in text
@@ -131,7 +133,7 @@ def test_main_reports_every_method_and_resumes_from_its_cache(setup, capsys):
 
 
 def test_run_scores_a_perfect_fill_and_refuses_a_method_that_changes_known_pixels():
-    originals = np.stack([cv2.resize(image, (32, 32)) for image in garments(4, seed=1)])
+    originals = garments(4, seed=1)
     masks = bench_prior.make_masks(len(originals), seed=0)
     classifier = FashionClassifier(base_channels=4).eval()
     perfect = {"perfect": lambda damaged, holes: originals.copy()}
@@ -154,7 +156,7 @@ def test_run_scores_a_perfect_fill_and_refuses_a_method_that_changes_known_pixel
 
 
 def test_every_method_keeps_the_known_pixels(setup):
-    originals = np.stack([cv2.resize(image, (32, 32)) for image in garments(3, seed=2)])
+    originals = garments(3, seed=2)
     holes = bench_prior.make_masks(len(originals), seed=0)[bucket_label(HOLE_BUCKETS[-1])]
     damaged = np.where(holes, 0, originals).astype(np.uint8)
     methods = [
