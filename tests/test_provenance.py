@@ -74,6 +74,7 @@ RENDERERS = {
     "speed": "benchmarks.bench_speed",
     "vae_curve": "benchmarks.bench_generation",
     "vae_recipes": "benchmarks.bench_generation",
+    "vae_select": "benchmarks.bench_generation",
 }
 
 
