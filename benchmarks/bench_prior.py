@@ -69,6 +69,7 @@ from benchmarks.common import (
     publish,
     weights_record,
 )
+from benchmarks.judging import NATIVE  # Fashion-MNIST's own size: every method gets the images as they are
 from benchmarks.reports import PriorReport, methods_table
 from hfimg import metrics
 from hfimg.catalogue import default_models, method_spec
@@ -82,7 +83,6 @@ DEFAULT_GAN = method_spec("gan", "inpaint").model
 DEFAULT_VAE = method_spec("vae", "inpaint").model
 DEFAULT_MODELS = default_models("inpaint", "garments", steps_kind=None)  # the feed-forward garment inpainters
 MASK_KINDS = ("strokes", "boxes")
-SIZE = 28  # Fashion-MNIST's own size: every method is given the images as the data set has them
 DAMAGED = "damaged input (hole = 0)"
 TELEA = "OpenCV Telea"
 PULL_PUSH = "pull-push interpolation"
@@ -140,7 +140,7 @@ def predict_classes(classifier: torch.nn.Module, images: np.ndarray, batch: int 
 
 def load_images(corpus: str, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` test images as uint8 (count, 28, 28) and their labels (count,)."""
-    stream = ImageStream(corpus, resolution=SIZE, channels=1, split="test", shuffle_buffer=0, repeat=False)
+    stream = ImageStream(corpus, resolution=NATIVE, channels=1, split="test", shuffle_buffer=0, repeat=False)
     samples = list(itertools.islice(stream, count))
     if len(samples) < count:
         raise ValueError(f"corpus {corpus!r} has only {len(samples)} test images; ask for at most that many.")
@@ -160,8 +160,8 @@ def make_masks(count: int, seed: int) -> dict[str, np.ndarray]:
         bucket_label(bucket): np.stack(
             [
                 random_mask(
-                    SIZE,
-                    SIZE,
+                    NATIVE,
+                    NATIVE,
                     hole_range=bucket,
                     kind=MASK_KINDS[kinds[i]],
                     rng=np.random.default_rng((seed, i, b, kinds[i])),
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> dict:
     methods |= feed_forward
     described += [method | {"kind": "feed-forward"} for method in more]
     if args.cache:
-        check_cache(args.cache, {"corpus": args.corpus, "seed": args.seed, "radius": args.radius, "size": SIZE})
+        check_cache(args.cache, {"corpus": args.corpus, "seed": args.seed, "radius": args.radius, "size": NATIVE})
 
     originals, labels = load_images(args.corpus, args.images)
     masks = make_masks(args.images, args.seed)
@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
         "weights": weights,
         "settings": {
             "images": args.images,
-            "size": SIZE,
+            "size": NATIVE,
             "corpus": args.corpus,
             "batch": args.batch,
             "radius": args.radius,
