@@ -347,6 +347,27 @@ def blend_pass(net: GatedUNet, fills: torch.Tensor, hole: torch.Tensor, extra: l
     return ((weights[:, :, None] * fills).sum(dim=1) + out[:, k:]).clamp(-1, 1)
 
 
+def copy_photo_detail(prediction: torch.Tensor, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """An inpainter's last stage with `detail_transfer=True`: the known region's fine detail copied onto its fill.
+
+    A network trained with a pixel loss fills a hole with the mean of what could be there: the right colours and
+    edges, little of the photo's grain. Contextual residual aggregation (`hfimg.texture`; HiFill, Yi et al., 2020,
+    applies it to its network's output the same way) adds, at each hole pixel, the high-frequency residual of the
+    known patches most like it. Differentiable, so a model can also be trained through it; plain torch outside the
+    exported core (the core stays exportable).
+
+    Args:
+        prediction: (B, C, H, W) in [-1, 1], the network's prediction for every pixel.
+        image: (B, C, H, W) in [-1, 1], the known pixels (the hole's values are not read).
+        hole: (B, 1, H, W), 1 = hole.
+
+    Returns:
+        (B, C, H, W): `image` outside the hole, the prediction plus the copied detail inside it.
+    """
+    filled = hole * prediction + (1 - hole) * image
+    return contextual_residual_aggregation(filled, hole).clamp(-1, 1)
+
+
 # Why an inpainter's core cannot go to ONNX: exported with dynamic sizes, the (inverse) real FFT of the Fourier blocks
 # gives graphs onnxruntime cannot run (it mixes up the transform's sizes), and the texture transfer picks its patches
 # with data-dependent shapes (nonzero), which torch.export refuses; checked with torch 2.13 and onnxruntime 1.32.

@@ -179,6 +179,37 @@ def test_a_textured_start_keeps_known_pixels_and_gives_the_start_detail():
         tiny("cnn", texture=True, coarse_fill=False)
 
 
+def test_detail_transfer_copies_the_photos_grain_into_the_hole_and_keeps_known_pixels(family: str):
+    stripes = np.zeros((48, 64, 3), dtype=np.uint8)
+    stripes[:, ::4] = 255  # vertical stripes, 1 px in 4: grain a smooth fill cannot draw
+    image, mask = Image.fromarray(stripes), box_mask(64, 48, (20, 10, 30, 30))
+    known = np.asarray(mask) < 128
+    plain, textured = tiny(family), tiny(family, detail_transfer=True)  # the same weights (same seed)
+    assert textured.config_dict()["detail_transfer"] and not plain.config_dict()["detail_transfer"]
+    fills = []
+    for model in (plain, textured):
+        result = np.asarray(model.inpaint(image, mask)).astype(float)
+        assert (result[known] == stripes[known]).all()
+        fills.append(result[10:30, 20:30])
+    # Untrained, both networks return about their smooth start; the transfer puts the stripes back into the hole.
+    assert fills[1].std() > 3 * fills[0].std()
+    if family == "rcnn":  # the last pass's image is the result, detail included
+        result, steps = textured.inpaint(image, mask, return_steps=True)
+        assert np.array_equal(np.asarray(steps[-1]), np.asarray(result))
+
+    # Differentiable: every parameter learns through it; known pixels stay exact in bf16.
+    x = torch.rand(2, 3, 37, 29) * 2 - 1
+    hole = (torch.rand(2, 1, 37, 29) > 0.5).float()
+    textured.train()
+    textured(x * (1 - hole), hole).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in textured.parameters())
+    textured.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = textured(x * (1 - hole), hole)
+    assert torch.equal(fast[(1 - hole).bool().expand_as(x)], x[(1 - hole).bool().expand_as(x)])
+    assert fast.isfinite().all() and fast.abs().max() <= 1
+
+
 def test_pad_to_multiple_mirrors_the_border():
     x = torch.arange(6.0).reshape(1, 1, 2, 3)  # [[0, 1, 2], [3, 4, 5]]
     padded = pad_to_multiple(torch.arange(20.0).reshape(1, 1, 4, 5), 4)

@@ -302,6 +302,10 @@ def test_cards_hold_the_measured_numbers_and_the_training_command(workspace):
             assert values["holes-40-50", "psnr"] == pytest.approx(row["psnr"], rel=1e-4)
             assert values["holes-40-50", "l1"] == pytest.approx(row["hole_l1"], rel=1e-4)
             assert "Author 1" in card.text and "[CC-BY](https://example.org/by)" in card.text  # provenance
+            # Detail and edges beside the classical method with the most of each, from the same run.
+            classical = [r for r in results[kind]["results"] if r["bucket"] == "40%-50%" and "(" not in r["method"]]
+            most = max(classical, key=lambda r: r["detail"])
+            assert f"| {row['detail']:.2f} ({most['detail']:.2f}, {most['method']}) |" in card.text
         elif kind == "prior":
             rows = [r for r in results[kind]["results"] if name in r["method"] and r["bucket"] == "40%-50%"]
             assert [r["kind"] for r in rows] == ["strokes", "boxes"]
@@ -390,6 +394,10 @@ def test_the_readme_table_of_models_is_written_from_the_benchmark_results(worksp
     row = next(r for r in generation["results"] if r["name"].endswith("dcgan-fashion-mnist"))
     judges = " / ".join(f"{row['judges'][judge]:.2f}" for judge in generation["judges"])
     assert f"FID {judges} under three judges" in text
+    inpainting = json.loads((workspace / "results" / "inpainting.json").read_text())
+    rows = [r for r in inpainting["results"] if r["method"].endswith("inpaint-cnn-photos)")]
+    detail = " / ".join(f"{r['detail']:.2f}" for r in rows)
+    assert f"detail {detail}, edge F1 " in text
     readme.write_text("no markers here\n")
     with pytest.raises(ValueError, match="models table"):
         run_script(workspace, "--readme", str(readme))

@@ -13,6 +13,11 @@ With `blend=True` (the shipped photo model) the network starts from three classi
 OpenCV's Navier-Stokes and pull-push with the photo's own detail copied in (`hfimg.classical.blend_fills`). It sees
 all three, weighs them pixel by pixel and corrects the weighted blend: where one fill is right (an edge Navier-Stokes
 continued, texture the transfer found) it can take that one, where none is it can average them.
+
+With `detail_transfer=True` (also the shipped photo model) the photo's own fine detail is copied onto the network's
+fill as a last step (`hfimg.layers.copy_photo_detail`: contextual residual aggregation, as HiFill does with its
+network's output). A network trained with a pixel loss fills a hole with its average guess: the right colours and
+edges, but little of the photo's grain; the transfer puts the grain of the most similar known patches back.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from hfimg.layers import (
     GatedUNet,
     blend_pass,
     check_image_and_mask,
+    copy_photo_detail,
     inpainting_core_spec,
     inpainting_pass,
     onnx_refusal,
@@ -74,6 +80,9 @@ class InpaintCNN(
             pull-push + texture transfer); the network sees all three, weighs them pixel by pixel (a softmax over
             its first outputs) and corrects the blend (its last C outputs). Untrained, it gives their plain
             average, the classical method "blend". Needs OpenCV.
+        detail_transfer: after the network, copy the known region's fine detail onto its fill of the hole
+            (`hfimg.layers.copy_photo_detail`, contextual residual aggregation, as HiFill does with its network's
+            output): the network gives the structure, the photo's own grain comes from the photo.
 
     Example:
         >>> model = InpaintCNN(channels=3, base_channels=8)
@@ -95,6 +104,7 @@ class InpaintCNN(
         gates: str = "sigmoid",
         texture: bool = False,
         blend: bool = False,
+        detail_transfer: bool = False,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -107,6 +117,7 @@ class InpaintCNN(
         if blend and (texture or not coarse_fill):
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True and texture=False.")
         self.blend = blend
+        self.detail_transfer = detail_transfer
         # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1); with blend, each of the
         # K fills (K * C) and the mask, and out: K weight logits and the correction (C).
         k = len(BLEND_FILLS) if blend else 0
@@ -136,15 +147,16 @@ class InpaintCNN(
 
         Returns:
             (B, C, H, W) prediction in [-1, 1] for every pixel, not composited: the caller keeps the known pixels,
-            e.g. `mask * prediction + (1 - mask) * image`.
+            e.g. `mask * prediction + (1 - mask) * image`. With `detail_transfer`, the known pixels themselves
+            outside the hole and the fill with the photo's detail copied onto it inside.
         """
         mask = check_image_and_mask(image, mask, self.channels)
         height, width = image.shape[-2:]
         multiple = 2**self.depth
         hole = pad_to_multiple(mask, multiple)  # (B, 1, H', W')
         x = pad_to_multiple(image * (1 - mask), multiple)  # (B, C, H', W'), hole zeroed
-        prediction = self.run_core(x, hole)  # (B, C, H', W')
-        return prediction[..., :height, :width]
+        prediction = self.run_core(x, hole)[..., :height, :width]  # (B, C, H, W)
+        return copy_photo_detail(prediction, image, mask) if self.detail_transfer else prediction
 
     def core(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """image (B, C, H, W) in [-1, 1] with the hole zeroed, hole (B, 1, H, W) 1 = hole, H and W multiples of

@@ -45,6 +45,7 @@ from hfimg.layers import (
     GatedUNet,
     blend_pass,
     check_image_and_mask,
+    copy_photo_detail,
     inpainting_core_spec,
     inpainting_pass,
     onnx_refusal,
@@ -129,6 +130,7 @@ class InpaintRCNN(
             `InpaintCNN`); needs OpenCV.
         schedule: "rings" (each pass fills the next ring of the hole, from the border inwards) or "refine" (each
             pass predicts the whole hole again, from the previous pass's result); see the module docstring.
+        detail_transfer: after the last pass, copy the known region's fine detail onto the fill (see `InpaintCNN`).
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -151,6 +153,7 @@ class InpaintRCNN(
         gates: str = "sigmoid",
         blend: bool = False,
         schedule: str = "rings",
+        detail_transfer: bool = False,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -163,6 +166,7 @@ class InpaintRCNN(
         if blend and not coarse_fill:
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True.")
         self.blend = blend
+        self.detail_transfer = detail_transfer
         # Input per pass: the current image (C; with blend, K fills of it, K * C), the hole still open (1) and the
         # original hole (1), so the block can tell pixels filled by earlier passes from pixels known from the start;
         # out: the image (C), after K weight logits with blend.
@@ -252,6 +256,8 @@ class InpaintRCNN(
             reconstruction of the known pixels (not composited, like `InpaintCNN`: the caller keeps the known
             pixels). With `return_steps`, also a list of T images (B, C, H, W), the image after each pass: known
             pixels as given, accepted rings filled, the still-open hole zero (use `fill_schedule` for its masks).
+            With `detail_transfer`, the output (and the last pass's image) is the known pixels outside the hole and
+            the fill with the photo's detail copied onto it inside.
         """
         mask = check_image_and_mask(image, mask, self.channels)
         height, width = image.shape[-2:]
@@ -270,6 +276,9 @@ class InpaintRCNN(
             still_open = remaining
             steps.append(x[..., :height, :width])
         output = (hole * x + (1 - hole) * prediction)[..., :height, :width]
+        if self.detail_transfer:
+            output = copy_photo_detail(output, image, mask)
+            steps[-1] = output  # what the last pass leaves is what the user gets
         return (output, steps) if return_steps else output
 
     def core(self, image: torch.Tensor, still_open: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:

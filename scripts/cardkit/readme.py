@@ -43,10 +43,15 @@ def measured_summary(name: str, reports: dict[str, dict]) -> str:
     rows = [row for row in report["results"] if row["method"] == method]
     buckets = list(dict.fromkeys(row["bucket"] for row in rows))
     means = [statistics.fmean(row["psnr"] for row in rows if row["bucket"] == bucket) for bucket in buckets]
-    return (
+    summary = (
         " / ".join(f"{mean:.1f}" for mean in means)
         + f" dB on {buckets[0].split('-')[0]}-{buckets[-1].split('-')[-1]} holes"
     )
+    if kind == "inpainting":  # PSNR rewards a smooth fill: the detail and edges in the hole say what it looks like
+        detail = " / ".join(f"{row['detail']:.2f}" for row in rows)
+        edges = " / ".join(f"{row['edge_f1']:.2f}" for row in rows)
+        summary += f"; detail {detail}, edge F1 {edges}"
+    return summary
 
 
 def readme_table(pretrained_dir: Path, results_dir: Path) -> str:

@@ -234,17 +234,26 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         "masks for every method. PSNR and SSIM over the whole image (the known pixels are kept), L1 over the hole "
         "(0-1 scale); time per image on the machine below.",
         "",
-        "| holes | PSNR (dB) | SSIM | hole L1 | best classical PSNR | gain (dB) |"
+        "| holes | PSNR (dB) | SSIM | hole L1 | best classical PSNR | gain (dB) | detail (best classical) "
+        "| edge F1 (best classical) |"
         # What the network adds to the fill it starts from: +0.00 there means the network does nothing.
         + (f" gain over its start, {mine.start} (dB): PSNR / detail / edge F1 |" if mine.start else "")
         # named by id: two releases of one class (e.g. a previous InpaintCNN) would share a class-name header
         + "".join(f" `{method.model}` PSNR |" for method in others),
-        "|---|---:|---:|---:|---|---:|" + ("---:|" if mine.start else "") + "---:|" * len(others),
+        "|---|---:|---:|---:|---|---:|---|---|" + ("---:|" if mine.start else "") + "---:|" * len(others),
     ]
     for bucket in buckets:
         row = typed.row(mine.name, bucket)
         best = max(classical, key=lambda method: typed.row(method, bucket).psnr)
         gain = row.psnr - typed.row(best, bucket).psnr
+        # PSNR rewards a smooth fill; detail and edges are where a fill shows the photo's structure and grain, and
+        # each has its own best classical method.
+        most_detail = max(classical, key=lambda method: typed.row(method, bucket).detail)
+        best_edges = max(classical, key=lambda method: typed.row(method, bucket).edge_f1)
+        structure = (
+            f" {row.detail:.2f} ({typed.row(most_detail, bucket).detail:.2f}, {most_detail}) |"
+            f" {row.edge_f1:.3f} ({typed.row(best_edges, bucket).edge_f1:.3f}, {best_edges}) |"
+        )
         over_start = ""
         if mine.start:
             start = typed.row(mine.start, bucket)
@@ -255,7 +264,7 @@ def inpainting_results(report: dict, name: str) -> tuple[list[EvalResult], str]:
         others_psnr = "".join(f" {typed.row(method.name, bucket).psnr:.2f} |" for method in others)
         lines.append(
             f"| {bucket} | {row.psnr:.2f} | {row.ssim:.4f} | {row.hole_l1:.4f} | "
-            f"{typed.row(best, bucket).psnr:.2f} ({best}) | {gain:+.2f} |{over_start}{others_psnr}"
+            f"{typed.row(best, bucket).psnr:.2f} ({best}) | {gain:+.2f} |{structure}{over_start}{others_psnr}"
         )
     lines += ["", "All methods of the run, PSNR (dB):", ""]
     lines += methods_table(
