@@ -507,3 +507,17 @@ def test_refining_passes_close_the_hole_at_once_then_rework_all_of_it():
     torch.testing.assert_close(output[inside], steps[-1][inside])
     with pytest.raises(ValueError, match="schedule must be one of rings, refine, got 'spiral'"):
         tiny("rcnn", schedule="spiral")
+
+
+def test_a_shipped_photo_inpainter_loads_without_its_detail_transfer_when_asked():
+    """The README's way to the network's own, smoother fill: the same weights, the last step left out."""
+    shipped = hfimg.load("hfimg/inpaint-cnn-photos")
+    plain = hfimg.load("hfimg/inpaint-cnn-photos", detail_transfer=False)
+    assert shipped.detail_transfer and not plain.detail_transfer
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))  # grain for the transfer to copy
+    mask = box_mask(64, 48, (20, 10, 40, 30))
+    hole = np.asarray(mask) >= 128
+    results = [np.asarray(model.inpaint(image, mask)).astype(float) for model in (shipped, plain)]
+    assert np.array_equal(results[0][~hole], results[1][~hole])
+    assert results[0][hole].std() > results[1][hole].std()  # the copied grain
