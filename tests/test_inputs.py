@@ -207,8 +207,9 @@ def test_cli_reports_a_missing_input_before_loading_the_model(tmp_path, capsys, 
         raise AssertionError("the model was loaded before the input was checked")
 
     monkeypatch.setattr("hfimg.cli.load", no_loading)
-    assert main(["restore", "hfimg/denoise-cnn-photos", str(tmp_path / "nofile.png")]) == 1
-    assert "no such file" in capsys.readouterr().err
+    missing = str(tmp_path / "nofile.png")
+    assert main(["restore", "hfimg/denoise-cnn-photos", missing]) == 1
+    assert f"image: no such file {missing!r}." in capsys.readouterr().err  # which input, named as in the usage
 
 
 def test_cli_internal_error_is_short_and_logged(tmp_path, capsys, monkeypatch):
@@ -421,8 +422,12 @@ def test_check_hole_says_what_an_empty_or_a_full_mask_gives():
         "mask: the mask is empty (no white pixel), so nothing is filled: the image comes back as is."
     ]
     full = np.ones((2, 2), dtype=bool)
-    with pytest.raises(ValueError, match="covers the whole image, so no pixel is left to fill it from"):
+    with pytest.raises(ValueError) as refused:
         check_hole(full)
+    assert str(refused.value) == (
+        "mask: the mask covers the whole image, so no pixel is left to fill it from. Paint only the part to replace "
+        "(white = fill, black = keep)."
+    )
     with pytest.warns(UserWarning) as caught:
         assert check_hole(full, generative=True) is True
     assert [str(w.message) for w in caught] == [
@@ -459,3 +464,30 @@ def test_a_tensor_of_the_wrong_channels_is_named_by_its_channels():
     for tensor, channels, has in ((torch.zeros(1, 1, 4, 4), 3, 1), (torch.zeros(1, 3, 4, 4), 1, 3)):
         with pytest.raises(ValueError, match=f"^image has {has} channels but this model takes {channels}; pass a"):
             PreparedImage.from_input(tensor, channels)
+
+
+def test_pil_to_tensor_maps_grey_levels_to_minus_one_to_one_exactly():
+    from hfimg.imaging import pil_to_tensor
+
+    grey = Image.fromarray(np.array([[0, 51, 255]], dtype=np.uint8))
+    tensor = pil_to_tensor(grey, channels=1)
+    assert tensor.shape == (1, 1, 1, 3) and tensor.dtype == torch.float32 and tensor.is_contiguous()
+    assert tensor.flatten().tolist() == pytest.approx([-1.0, 51 / 127.5 - 1, 1.0], abs=1e-7)
+    rgb = pil_to_tensor(grey, channels=3)  # converted to the model's mode: three equal channels
+    assert rgb.shape == (1, 3, 1, 3) and torch.equal(rgb[0, 0], rgb[0, 2]) and torch.equal(rgb[0, 1], tensor[0, 0])
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((2, 3, 4, 4), "expected one image, got a batch of 2; pass the images one by one."),
+        ((2, 4, 4), "expected a (C, H, W) tensor with C in (1, 3), got shape (2, 4, 4)."),
+        ((3, 8), "expected a (C, H, W) tensor with C in (1, 3), got shape (3, 8)."),
+    ],
+)
+def test_tensor_to_pil_says_which_shape_it_takes(shape, message):
+    from hfimg.imaging import tensor_to_pil
+
+    with pytest.raises(ValueError) as refused:
+        tensor_to_pil(torch.zeros(shape))
+    assert str(refused.value) == message

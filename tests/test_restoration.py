@@ -245,3 +245,41 @@ def test_the_noise_level_bm3d_is_given_is_the_images(mode):
         noisy = noisy_version(smooth_photo(64, mode=mode), sigma=sigma)
         level = classical._noise_level(np.asarray(noisy, dtype=np.float64) / 255)
         assert abs(level - sigma) < 0.15 * sigma, (mode, sigma, level)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_bm3d_array_is_the_bm3d_package_told_the_level_on_its_scale(mode):
+    """Grey images go to BM3D, colour ones to CBM3D, each told sigma in the [0, 1] units of the pixels; a level of 1
+    grey level or less is still denoised (only 0 is "no noise")."""
+    import bm3d
+
+    noisy = np.asarray(noisy_version(smooth_photo(32, mode=mode)), dtype=np.float64) / 255  # (H, W) or (H, W, 3)
+    reference = bm3d.bm3d_rgb if mode == "RGB" else bm3d.bm3d
+    for sigma in (20, 0.5):
+        result = classical.bm3d_array(noisy, sigma)
+        assert result.shape == noisy.shape
+        # BM3D computes in float32 and is not bit-stable between calls (about 1e-6); 256 for 255 moves it by 1e-2
+        np.testing.assert_allclose(result, reference(noisy, sigma_psd=sigma / 255), rtol=0, atol=1e-5)
+        assert np.abs(result - noisy).max() > 1e-4  # really denoised, even at half a grey level
+    assert np.array_equal(classical.bm3d_array(noisy, 0), noisy)
+
+
+def test_bm3d_without_its_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bm3d", None)  # `import bm3d` now raises ImportError
+    with pytest.raises(ImportError) as missing:
+        classical.bm3d_array(np.zeros((8, 8)), 10)
+    assert str(missing.value) == "BM3D needs the bm3d package: pip install bm3d (or pip install 'hfimg[metrics]')."
+
+
+def test_cli_restore_takes_backend_for_a_model_and_ignores_it_for_a_classical_method(tmp_path, monkeypatch):
+    noisy = noisy_version(smooth_photo(16))
+    noisy.save(tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    assert main(["restore", "nl-means", str(tmp_path / "in.png"), "--backend", "fp32", "-o", str(out)]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(load_restorer("nl-means")(noisy)))
+    hfimg.create_model("denoise-cnn", channels=3, features=4, depth=3).save_pretrained(tmp_path / "model")
+    asked = []
+    monkeypatch.setattr(hfimg.hub.HubModel, "set_backend", lambda model, backend: asked.append(backend))
+    model = str(tmp_path / "model")
+    assert main(["restore", model, str(tmp_path / "in.png"), "--backend", "fp32", "-o", str(out)]) == 0
+    assert asked == ["fp32"]
