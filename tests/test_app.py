@@ -948,3 +948,33 @@ def test_a_mask_layer_takes_the_colours_rgb_and_is_opaque_where_the_hole_is():
         layer = np.asarray(mask_layer(Image.fromarray(mask), colour))
         rgb = (57, 255, 20) if colour == "#39ff14" else (255, 0, 0)
         assert (layer[1:3, 2:4] == (*rgb, 255)).all() and (layer[mask == 0] == 0).all()
+
+
+def test_an_upload_that_needs_fixing_is_rewritten_as_an_upright_8_bit_png_beside_it(tmp_path):
+    from hfimg.demo.files import normalised_upload
+
+    fine = tmp_path / "fine.png"
+    Image.new("RGB", (6, 4), (10, 20, 30)).save(fine)
+    assert normalised_upload(str(fine)) == str(fine)  # 8-bit and upright: used as it is
+    deep = tmp_path / "deep.tif"
+    Image.fromarray(np.full((4, 6), 40000, dtype=np.uint16)).save(deep)  # 16 bits: gradio would clip it to white
+    fixed = normalised_upload(str(deep))
+    assert fixed == str(tmp_path / "deep-upright-8bit.png")  # beside the upload, named for what was done
+    with Image.open(fixed) as image:
+        assert image.format == "PNG" and image.mode == "L" and image.getpixel((0, 0)) == round(40000 / 65535 * 255)
+
+
+def test_a_result_png_goes_into_a_cache_folder_made_on_demand_under_one_name(tmp_path, monkeypatch):
+    import hashlib
+
+    from hfimg.demo import files
+
+    root = tmp_path / "not" / "made" / "yet"
+    monkeypatch.setattr(files.gradio_utils, "get_upload_folder", lambda: str(root))
+    image = Image.new("RGB", (5, 3), (200, 100, 50))
+    path = Path(files.save_png_to_cache(image))
+    assert path.name == "image.png" and path.parent.parent == root  # a download is called image.png
+    assert path.parent.name == hashlib.sha256(path.read_bytes()).hexdigest()  # named by its content
+    with Image.open(path) as written:
+        assert written.format == "PNG" and np.array_equal(np.asarray(written), np.asarray(image))
+    assert files.save_png_to_cache(image) == str(path) and [p.name for p in path.parent.iterdir()] == ["image.png"]
