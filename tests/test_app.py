@@ -978,3 +978,38 @@ def test_a_result_png_goes_into_a_cache_folder_made_on_demand_under_one_name(tmp
     with Image.open(path) as written:
         assert written.format == "PNG" and np.array_equal(np.asarray(written), np.asarray(image))
     assert files.save_png_to_cache(image) == str(path) and [p.name for p in path.parent.iterdir()] == ["image.png"]
+
+
+def test_an_upload_is_refused_above_the_pixel_limit_not_at_it_whether_a_file_or_bytes(tmp_path, monkeypatch):
+    import io
+
+    import gradio as gr
+
+    from hfimg.demo import files
+
+    def png(width: int, height: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("L", (width, height)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    # Sizes on a half megapixel, where the message's rounding shows a wrong unit (1.5 rounds to 2, 1.4999 to 1).
+    cases = [  # (limit, width, height, message or None = taken)
+        (1_500_000, 1500, 1000, None),  # at the limit: taken
+        (1_500_000, 1501, 1000, "The image is 1501x1000 (2 megapixels); this demo takes up to 2 megapixels."),
+        (1_000_000, 1500, 1000, "The image is 1500x1000 (2 megapixels); this demo takes up to 1 megapixels."),
+    ]
+    for limit, width, height, message in cases:
+        monkeypatch.setattr(files, "MAX_PIXELS", limit)
+        data = png(width, height)
+        (tmp_path / "up.png").write_bytes(data)
+        for source in (str(tmp_path / "up.png"), data):
+            if message is None:
+                assert files.check_upload(source) is None
+                continue
+            with pytest.raises(gr.Error) as error:
+                files.check_upload(source)
+            assert error.value.message == message + " Scale it down and upload it again."
+    with pytest.raises(gr.Error) as error:
+        files.check_upload(b"not an image")
+    assert error.value.message.startswith("The upload is not an image that can be read (")
+    assert error.value.message.endswith("). Upload a PNG, JPEG or WEBP file.")
