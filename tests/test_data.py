@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from hfimg import data
-from hfimg.data import FASHION_MNIST_LABELS, ImageStream, convert_mode, open_corpus, read_idx
+from hfimg.data import FASHION_MNIST_LABELS, ImageStream, open_corpus, read_idx
 
 CLASSES = ["cat", "dog"]
 SOURCE_KINDS = ("imagefolder", "parquet", "save_to_disk", "arrow")
@@ -163,32 +163,6 @@ def test_augmentation_settings_are_checked(tmp_path, kwargs, message):
     parquet = write_parquet(tmp_path / "one.parquet", make_images(1, size=(8, 8)), [0])
     with pytest.raises(ValueError, match=message):
         ImageStream(str(parquet), resolution=8, channels=3, **kwargs)
-
-
-def palette_image() -> Image.Image:
-    image = Image.new("P", (4, 4), 0)
-    image.putpalette([200, 100, 50] + [0] * 765)
-    return image
-
-
-@pytest.mark.parametrize(
-    ("image", "expected_rgb"),
-    [
-        (Image.new("RGBA", (4, 4), (10, 20, 30, 0)), (255, 255, 255)),  # fully transparent -> white background
-        (Image.new("RGBA", (4, 4), (10, 20, 30, 255)), (10, 20, 30)),
-        (palette_image(), (200, 100, 50)),
-        (Image.fromarray(np.full((4, 4), 32896, np.uint16)), (128, 128, 128)),  # 16-bit mid grey
-        (Image.new("CMYK", (4, 4), (0, 255, 255, 0)), (255, 0, 0)),  # no cyan, full magenta + yellow = red
-        (Image.new("LA", (4, 4), (50, 255)), (50, 50, 50)),
-    ],
-    ids=["RGBA-transparent", "RGBA-opaque", "P", "I;16", "CMYK", "LA"],
-)
-def test_convert_mode(image, expected_rgb):
-    rgb = convert_mode(image, "RGB")
-    assert rgb.mode == "RGB" and rgb.getpixel((1, 1)) == expected_rgb
-    grey = convert_mode(image, "L")
-    assert grey.mode == "L"
-    assert abs(grey.getpixel((1, 1)) - Image.new("RGB", (1, 1), expected_rgb).convert("L").getpixel((0, 0))) <= 1
 
 
 def test_stream_converts_mixed_modes(tmp_path):

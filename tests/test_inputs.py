@@ -491,3 +491,67 @@ def test_tensor_to_pil_says_which_shape_it_takes(shape, message):
     with pytest.raises(ValueError) as refused:
         tensor_to_pil(torch.zeros(shape))
     assert str(refused.value) == message
+
+
+def palette_image() -> Image.Image:
+    image = Image.new("P", (4, 4), 0)
+    image.putpalette([200, 100, 50] + [0] * 765)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("image", "expected_rgb"),
+    [
+        (Image.new("RGBA", (4, 4), (10, 20, 30, 0)), (255, 255, 255)),  # fully transparent -> white background
+        (Image.new("RGBA", (4, 4), (10, 20, 30, 255)), (10, 20, 30)),
+        (palette_image(), (200, 100, 50)),
+        (Image.fromarray(np.full((4, 4), 32896, np.uint16)), (128, 128, 128)),  # 16-bit mid grey
+        (Image.new("CMYK", (4, 4), (0, 255, 255, 0)), (255, 0, 0)),  # no cyan, full magenta + yellow = red
+        (Image.new("LA", (4, 4), (50, 255)), (50, 50, 50)),
+    ],
+    ids=["RGBA-transparent", "RGBA-opaque", "P", "I;16", "CMYK", "LA"],
+)
+def test_convert_mode(image, expected_rgb):
+    from hfimg.imaging import convert_mode
+
+    rgb = convert_mode(image, "RGB")
+    assert rgb.mode == "RGB" and rgb.getpixel((1, 1)) == expected_rgb
+    grey = convert_mode(image, "L")
+    assert grey.mode == "L"
+    assert abs(grey.getpixel((1, 1)) - Image.new("RGB", (1, 1), expected_rgb).convert("L").getpixel((0, 0))) <= 1
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (np.array([[0, 255]], np.int32), [0, 255]),  # 32-bit grey within 8 bits: as it is
+        (np.array([[0, 256]], np.int32), [0, 1]),  # above 255: a 16-bit range, scaled
+        (np.array([[0, 1, 70000]], np.int32), [0, 0, 255]),  # beyond 16 bits: clipped after scaling
+        (np.array([[0, 1]], np.int32), [0, 1]),  # integers in [0, 1] are grey levels, not a float image
+        (np.array([[0, 200]], np.uint16), [0, 1]),  # 16-bit: always scaled, whatever its maximum
+        (np.array([[0.3, 0.7, 1.0, -0.5]], np.float32), [77, 178, 255, 0]),  # float in [0, 1] (rounded in float64)
+        (np.array([[0.0, 1.5]], np.float32), [0, 2]),  # float beyond 1: grey levels already
+    ],
+    ids=["I-8bit", "I-16bit", "I-clipped", "I-0-1", "I;16", "F-0-1", "F-levels"],
+)
+def test_high_bit_depth_grey_is_scaled_to_8_bits_by_its_range(values, expected):
+    from hfimg.imaging import convert_mode
+
+    assert np.asarray(convert_mode(Image.fromarray(values), "L")).ravel().tolist() == expected
+
+
+def test_transparent_palette_images_are_composited_on_white_and_other_modes_refused():
+    from hfimg.imaging import convert_mode
+
+    palette = Image.new("P", (2, 1), 0)
+    palette.putpalette([200, 100, 50, 10, 20, 30] + [0] * 762)
+    palette.putpixel((1, 0), 1)
+    assert np.asarray(convert_mode(palette, "RGB")).tolist() == [[[200, 100, 50], [10, 20, 30]]]  # opaque
+    palette.info["transparency"] = 0  # colour 0 is transparent
+    assert np.asarray(convert_mode(palette, "RGB")).tolist() == [[[255, 255, 255], [10, 20, 30]]]
+    with_alpha = Image.new("PA", (2, 1))  # palette + alpha, all transparent
+    with_alpha.putpalette([200, 100, 50] + [0] * 765)
+    assert np.asarray(convert_mode(with_alpha, "RGB")).tolist() == [[[255, 255, 255], [255, 255, 255]]]
+    with pytest.raises(ValueError) as refused:
+        convert_mode(palette, "CMYK")
+    assert str(refused.value) == "mode must be 'L' or 'RGB', got 'CMYK'."
