@@ -207,6 +207,7 @@ def test_cli_reports_a_missing_input_before_loading_the_model(tmp_path, capsys, 
         raise AssertionError("the model was loaded before the input was checked")
 
     monkeypatch.setattr("hfimg.cli.load", no_loading)
+    monkeypatch.setattr("hfimg.cli.load_restorer", no_loading)
     missing = str(tmp_path / "nofile.png")
     assert main(["restore", "hfimg/denoise-cnn-photos", missing]) == 1
     assert f"image: no such file {missing!r}." in capsys.readouterr().err  # which input, named as in the usage
@@ -508,8 +509,9 @@ def palette_image() -> Image.Image:
         (Image.fromarray(np.full((4, 4), 32896, np.uint16)), (128, 128, 128)),  # 16-bit mid grey
         (Image.new("CMYK", (4, 4), (0, 255, 255, 0)), (255, 0, 0)),  # no cyan, full magenta + yellow = red
         (Image.new("LA", (4, 4), (50, 255)), (50, 50, 50)),
+        (Image.new("LA", (4, 4), (50, 0)), (255, 255, 255)),  # grey with alpha: transparent -> white too
     ],
-    ids=["RGBA-transparent", "RGBA-opaque", "P", "I;16", "CMYK", "LA"],
+    ids=["RGBA-transparent", "RGBA-opaque", "P", "I;16", "CMYK", "LA", "LA-transparent"],
 )
 def test_convert_mode(image, expected_rgb):
     from hfimg.imaging import convert_mode
