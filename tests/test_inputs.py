@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 import hfimg
 from hfimg.cli import main
 from hfimg.hub import check_config
-from hfimg.imaging import load_mask, open_image
+from hfimg.imaging import convert_mode, load_mask, open_image
 
 
 @pytest.fixture
@@ -514,8 +514,6 @@ def palette_image() -> Image.Image:
     ids=["RGBA-transparent", "RGBA-opaque", "P", "I;16", "CMYK", "LA", "LA-transparent"],
 )
 def test_convert_mode(image, expected_rgb):
-    from hfimg.imaging import convert_mode
-
     rgb = convert_mode(image, "RGB")
     assert rgb.mode == "RGB" and rgb.getpixel((1, 1)) == expected_rgb
     grey = convert_mode(image, "L")
@@ -537,14 +535,10 @@ def test_convert_mode(image, expected_rgb):
     ids=["I-8bit", "I-16bit", "I-clipped", "I-0-1", "I;16", "F-0-1", "F-levels"],
 )
 def test_high_bit_depth_grey_is_scaled_to_8_bits_by_its_range(values, expected):
-    from hfimg.imaging import convert_mode
-
     assert np.asarray(convert_mode(Image.fromarray(values), "L")).ravel().tolist() == expected
 
 
 def test_transparent_palette_images_are_composited_on_white_and_other_modes_refused():
-    from hfimg.imaging import convert_mode
-
     palette = Image.new("P", (2, 1), 0)
     palette.putpalette([200, 100, 50, 10, 20, 30] + [0] * 762)
     palette.putpixel((1, 0), 1)
