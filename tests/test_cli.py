@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import hfimg
-from hfimg.cli import main
+from hfimg.cli import build_parser, main
 
 
 @pytest.fixture
@@ -291,3 +291,40 @@ def test_restore_writes_what_the_library_gives_with_its_options_and_default_name
     image, _ = garment
     assert main(["restore", str(gan_dir), str(image), "--steps", "2", "-o", "searched.png"]) == 0
     assert capsys.readouterr().err.split("\r")[-1].startswith("restore: 100%")  # its progress bar
+
+
+def test_a_value_outside_a_flags_choices_is_refused_before_any_work(tmp_path, capsys):
+    """--format and --backend take only their listed values, for every command that has them: argparse refuses the
+    rest with its usage line and the choices (a folder run would otherwise fail only at its first write)."""
+    image = tmp_path / "in.png"
+    Image.new("L", (4, 4)).save(image)
+    commands = {
+        "generate": ["generate", "gan"],
+        "inpaint": ["inpaint", "telea", str(image), str(image)],
+        "restore": ["restore", "nl-means", str(image)],
+        "export": ["export", "gan", "-o", str(tmp_path / "out")],
+    }
+    refused = [
+        (commands["inpaint"] + ["--format", "gif"], "--format", "'jpeg', 'png', 'webp'"),
+        (commands["restore"] + ["--format", "gif"], "--format", "'jpeg', 'png', 'webp'"),
+        (commands["export"] + ["--format", "tflite"], "--format", "'onnx'"),
+    ] + [
+        (argv + ["--backend", "gpu"], "--backend", "'auto', 'fp32', 'bf16', 'onnxruntime'")
+        for name, argv in commands.items()
+        if name != "export"
+    ]
+    for argv, flag, choices in refused:
+        with pytest.raises(SystemExit) as raised:
+            main(argv)
+        err = capsys.readouterr().err
+        assert raised.value.code == 2 and err.startswith("usage: hfimg "), argv
+        assert f"argument {flag}: invalid choice: " in err and f"(choose from {choices})" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_needs_an_output_folder_and_names_onnx_its_format(tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["export", "gan"])
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("the following arguments are required: -o/--output")
+    assert build_parser().parse_args(["export", "gan", "-o", str(tmp_path)]).format == "onnx"
