@@ -64,6 +64,56 @@ def test_boolean_mask_array():
     assert np.array_equal(load_mask(strokes(), (40, 30)), strokes())
 
 
+def test_a_boolean_colour_mask_reads_as_its_grey():
+    colour = np.repeat(strokes()[..., None], 3, axis=2)  # (H, W, 3) bool: True = white
+    hole = load_mask(colour, (40, 30))
+    assert hole.shape == (30, 40) and np.array_equal(hole, strokes())
+
+
+def test_a_boolean_mask_over_the_pixel_limit_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("HFIMG_MAX_PIXELS", "1000")
+    with pytest.raises(
+        ValueError, match=r"^mask: 40x30 is 0\.0 megapixels, above the limit .*HFIMG_MAX_PIXELS=1200\.$"
+    ):
+        load_mask(strokes(), (40, 30))
+
+
+def test_mask_tensors_of_each_accepted_shape_and_the_half_threshold():
+    hole = torch.from_numpy(strokes()).float()  # (30, 40), 1 = hole
+    for shaped in (hole, hole[None], hole[None, None]):  # (H, W), (1, H, W), (1, 1, H, W)
+        assert np.array_equal(load_mask(shaped, (40, 30)), strokes())
+    row = torch.tensor([[0.0, 0.49, 0.5, 1.0]])  # one row, (1, W): 0.5 is hole, anything under it is not
+    assert load_mask(row, (4, 1)).tolist() == [[False, False, True, True]]
+    with pytest.raises(ValueError) as refused:
+        load_mask(torch.zeros(2, 30, 40), (40, 30))
+    assert str(refused.value) == "mask: expected an (H, W) or (1, 1, H, W) tensor, got shape (2, 30, 40)."
+
+
+def test_a_missing_mask_file_is_named_as_the_mask(tmp_path):
+    with pytest.raises(FileNotFoundError) as missing:
+        load_mask(tmp_path / "nomask.png", (40, 30))
+    assert str(missing.value) == f"mask: no such file {str(tmp_path / 'nomask.png')!r}."
+
+
+def test_a_painted_layer_with_a_palette_or_grey_alpha_is_read_by_its_alpha():
+    """The strokes are dark and the transparent background white: read by luminance, the hole would be inverted."""
+    hole = strokes()
+    index = hole.astype(np.uint8)  # palette index 1 = the stroke colour, 0 = the background
+    alpha = np.where(hole, 255, 0).astype(np.uint8)
+    palette = [255, 255, 255, 0, 100, 0] + [0] * 762  # 0: white, 1: dark green
+    with_transparency = Image.fromarray(index, mode="P")
+    with_transparency.putpalette(palette)
+    with_transparency.info["transparency"] = 0  # palette entry 0 is transparent
+    palette_alpha = Image.frombytes("PA", (40, 30), np.stack([index, alpha], axis=-1).tobytes())
+    palette_alpha.putpalette(palette)
+    grey_alpha = Image.fromarray(np.stack([np.where(hole, 0, 255).astype(np.uint8), alpha], axis=-1))  # LA
+    for layer in (with_transparency, palette_alpha, grey_alpha):
+        assert np.array_equal(load_mask(layer, (40, 30)), hole), layer.mode
+    opaque_palette = Image.fromarray(np.where(hole, 1, 0).astype(np.uint8), mode="P")  # no transparency: luminance
+    opaque_palette.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    assert np.array_equal(load_mask(opaque_palette, (40, 30)), hole)
+
+
 def test_exif_rotated_photo_is_used_upright(inpainter, tmp_path):
     stored = photo(40, 30)  # stored 40 wide, 30 tall; shown rotated: 30 wide, 40 tall
     exif = Image.Exif()
@@ -551,3 +601,14 @@ def test_transparent_palette_images_are_composited_on_white_and_other_modes_refu
     with pytest.raises(ValueError) as refused:
         convert_mode(palette, "CMYK")
     assert str(refused.value) == "mode must be 'L' or 'RGB', got 'CMYK'."
+
+
+def test_colour_spaces_pillow_cannot_turn_grey_directly_go_through_rgb():
+    """LAB (a TIFF can hold it) has no direct conversion to L in Pillow, and YCbCr's direct one rounds differently:
+    every colour space reaches L the same way, through RGB and its luma weights."""
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (6, 9, 3), dtype=np.uint8))
+    for space in ("LAB", "YCbCr"):
+        image = rgb.convert(space)
+        via_rgb = image.convert("RGB")
+        assert np.array_equal(np.asarray(convert_mode(image, "RGB")), np.asarray(via_rgb)), space
+        assert np.array_equal(np.asarray(convert_mode(image, "L")), np.asarray(via_rgb.convert("L"))), space
