@@ -261,7 +261,7 @@ def read_hole(mask: ImageInput) -> np.ndarray:
       pixels that are not fully transparent, so that anti-aliased stroke edges are filled too). A fully opaque RGBA
       mask (white strokes on black, as most editors save one) is read by its luminance, not taken as all hole;
     * a mask whose values are only 0 and 1 (a numpy habit) is read as 1 = hole, with a warning: save masks as 0 and
-      255 to be unambiguous;
+      255 to be unambiguous; a 16-bit or float mask with values within [0, 1] is cut at 0.5, as tensors are;
     * boolean arrays: True is hole.
     """
     if isinstance(mask, np.ndarray) and mask.dtype == bool and mask.ndim == 2:  # already a hole (`Inpainter` reads
@@ -291,8 +291,11 @@ def read_hole(mask: ImageInput) -> np.ndarray:
         else:
             grey = np.asarray(convert_mode(pil, "L"))
             top, scale = grey.max(initial=0), 255
-        if scale == 1 or (top == 1 and pil.mode in ("L", "P") and set(np.unique(grey)) <= {0, 1}):
-            warn_user("mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill).")
+        if scale == 1 or (top == 1 and pil.mode in ("L", "P")):
+            if top == 1 and set(np.unique(grey)) <= {0, 1}:  # not all black, nor a float mask with values between
+                warn_user(
+                    "mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill)."
+                )
             hole = grey >= 0.5
         else:
             hole = grey >= scale / 2

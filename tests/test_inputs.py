@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 import hfimg
 from hfimg.cli import main
 from hfimg.hub import check_config
-from hfimg.imaging import convert_mode, load_mask, open_image
+from hfimg.imaging import check_pixels, convert_mode, load_mask, network_mode, open_image
 
 
 @pytest.fixture
@@ -106,6 +106,7 @@ def test_a_painted_layer_with_a_palette_or_grey_alpha_is_read_by_its_alpha():
     with_transparency.info["transparency"] = 0  # palette entry 0 is transparent
     palette_alpha = Image.frombytes("PA", (40, 30), np.stack([index, alpha], axis=-1).tobytes())
     palette_alpha.putpalette(palette)
+    alpha[hole.nonzero()[0][0], hole.nonzero()[1][0]] = 1  # an anti-aliased edge: barely painted is painted
     grey_alpha = Image.fromarray(np.stack([np.where(hole, 0, 255).astype(np.uint8), alpha], axis=-1))  # LA
     for layer in (with_transparency, palette_alpha, grey_alpha):
         assert np.array_equal(load_mask(layer, (40, 30)), hole), layer.mode
@@ -348,7 +349,14 @@ def test_unknown_dataset_id_fails_at_once_when_the_hub_is_unreachable(unreachabl
 def test_fully_transparent_layer_is_an_empty_mask():
     layer = np.zeros((30, 40, 4), dtype=np.uint8)
     layer[..., :3] = 255  # white under a transparent alpha: how some editors save an empty layer
-    assert not load_mask(Image.fromarray(layer), (40, 30)).any()
+    hole = load_mask(Image.fromarray(layer), (40, 30))
+    assert hole.dtype == bool and not hole.any()
+
+
+def test_an_opaque_grey_with_alpha_mask_is_read_by_its_luminance():
+    grey = np.where(strokes(), 255, 0).astype(np.uint8)
+    opaque = Image.fromarray(np.stack([grey, np.full_like(grey, 255)], axis=-1))  # LA, alpha 255 everywhere
+    assert opaque.mode == "LA" and np.array_equal(load_mask(opaque, (40, 30)), strokes())
 
 
 def test_sixteen_bit_masks_are_read_by_their_values():
@@ -612,3 +620,87 @@ def test_colour_spaces_pillow_cannot_turn_grey_directly_go_through_rgb():
         via_rgb = image.convert("RGB")
         assert np.array_equal(np.asarray(convert_mode(image, "RGB")), np.asarray(via_rgb)), space
         assert np.array_equal(np.asarray(convert_mode(image, "L")), np.asarray(via_rgb.convert("L"))), space
+
+
+def test_the_pixel_limit_is_inclusive_and_its_message_rounds_each_figure(monkeypatch):
+    monkeypatch.setenv("HFIMG_MAX_PIXELS", "1050000")
+    check_pixels(1050, 1000)  # exactly at the limit: allowed
+    with pytest.raises(ValueError) as refused:
+        check_pixels(1050001, 1)
+    assert str(refused.value) == (
+        "image: 1050001x1 is 1.1 megapixels, above the limit of 1.1 (about 130 bytes of memory per pixel in the "
+        "networks). Scale the image down, or raise the limit with the environment variable HFIMG_MAX_PIXELS=1050001."
+    )
+
+
+def test_every_kind_of_input_over_the_pixel_limit_is_refused_with_its_name_and_size(tmp_path, monkeypatch):
+    """Files are refused by our limit, not by PIL's decompression-bomb check, even when the limit is set low."""
+    Image.new("L", (20, 15)).save(tmp_path / "big.png")
+    monkeypatch.setenv("HFIMG_MAX_PIXELS", "100")
+    inputs = {
+        "a file": tmp_path / "big.png",
+        "a PIL image": Image.new("L", (20, 15)),
+        "a (C, H, W) tensor": torch.zeros(1, 15, 20),
+        "an (H, W) tensor": torch.zeros(15, 20),
+    }
+    for kind, image in inputs.items():
+        with pytest.raises(ValueError, match=r"^mask: 20x15 is 0\.0 megapixels, above the limit of 0\.0 "):
+            open_image(image, name="mask")
+        if kind in ("a file", "a PIL image"):  # the forms a mask is read from
+            with pytest.raises(ValueError, match=r"^mask: 20x15 is "):
+                load_mask(image, (20, 15))
+    with pytest.raises(ValueError, match=r"^image: 20x15 is "):
+        open_image(torch.zeros(3, 15, 20))
+    with pytest.raises(ValueError, match=r"expected a \(C, H, W\) tensor"):  # one row of 60: under the limit
+        open_image(torch.zeros(60))
+
+
+def test_unreadable_and_bomb_files_are_named_by_their_path(tmp_path, monkeypatch):
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError) as refused:
+        open_image(tmp_path / "notes.png", name="mask")
+    assert str(refused.value).startswith(f"mask: {str(tmp_path / 'notes.png')!r} is not a readable image (")
+    Image.new("L", (20, 15)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL's own check refuses above twice this
+    monkeypatch.setenv("HFIMG_MAX_PIXELS", "100")
+    with pytest.raises(ValueError) as refused:
+        open_image(tmp_path / "bomb.png", name="mask")
+    assert str(refused.value).startswith(f"mask: {str(tmp_path / 'bomb.png')!r} ")
+
+
+def test_a_network_takes_grey_or_rgb_only():
+    assert (network_mode(1), network_mode(3)) == ("L", "RGB")
+    with pytest.raises(ValueError) as refused:
+        network_mode(2)
+    assert str(refused.value) == "hfimg models take 1 (grey) or 3 (RGB) channels, got channels=2."
+
+
+def test_grey_masks_are_cut_at_half_their_range_and_only_0_1_masks_warn(recwarn):
+    """8-bit masks at 128 of 255; 16-bit ones by their values (8-bit levels, or half of 65535); float masks at 0.5
+    of [0, 1], else at half of their range. No warning unless the mask holds only 0 and 1."""
+    levels = np.array([[0, 100, 127, 128, 255]], np.uint8)
+    assert load_mask(levels, (5, 1)).tolist() == [[False, False, False, True, True]]
+    for values, hole in [
+        ([0, 2], [False, False]),  # 16-bit, not 0/1: read as 8-bit levels
+        ([0, 256, 20000, 32768, 65535], [False, False, False, True, True]),  # beyond 8 bits: the 16-bit range
+        ([0, 0], [False, False]),  # all black: nothing to fill, and no 0/1 warning
+    ]:
+        assert load_mask(Image.fromarray(np.array([values], np.uint16)), (len(values), 1)).tolist() == [hole]
+    for values, hole in [
+        ([0.0, 0.49, 0.5, 1.0], [False, False, True, True]),  # float in [0, 1]
+        ([0.0, 127.0, 127.5, 255.0], [False, False, True, True]),  # float 8-bit levels
+        ([0.0, 32767.0, 32767.5, 65535.0], [False, False, True, True]),  # float 16-bit levels
+    ]:
+        assert load_mask(Image.fromarray(np.array([values], np.float32)), (4, 1)).tolist() == [hole]
+    black = np.zeros((2, 3, 3), np.uint8)
+    black[0, 0] = (0, 2, 0)  # luminance 1: a near-black colour mask, not a 0/1 mask
+    for mask in (np.zeros((2, 3), np.uint8), black):
+        assert not load_mask(mask, (3, 2)).any()
+    assert not recwarn.list, [str(w.message) for w in recwarn.list]
+    zero_one = Image.fromarray(np.array([[0, 1, 1]], np.uint8), mode="P")  # palette: black and luminance 1
+    zero_one.putpalette([0, 0, 0, 1, 1, 1] + [0] * 762)
+    with pytest.warns(UserWarning) as warned:
+        assert load_mask(zero_one, (3, 1)).tolist() == [[False, True, True]]
+    assert [str(w.message) for w in warned] == [
+        "mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill)."
+    ]
