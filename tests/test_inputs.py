@@ -642,11 +642,12 @@ def test_every_kind_of_input_over_the_pixel_limit_is_refused_with_its_name_and_s
         "a PIL image": Image.new("L", (20, 15)),
         "a (C, H, W) tensor": torch.zeros(1, 15, 20),
         "an (H, W) tensor": torch.zeros(15, 20),
+        "a uint8 array": np.zeros((15, 20), np.uint8),
     }
     for kind, image in inputs.items():
         with pytest.raises(ValueError, match=r"^mask: 20x15 is 0\.0 megapixels, above the limit of 0\.0 "):
             open_image(image, name="mask")
-        if kind in ("a file", "a PIL image"):  # the forms a mask is read from
+        if kind in ("a file", "a PIL image", "a uint8 array"):  # the forms a mask is read from
             with pytest.raises(ValueError, match=r"^mask: 20x15 is "):
                 load_mask(image, (20, 15))
     with pytest.raises(ValueError, match=r"^image: 20x15 is "):
@@ -682,6 +683,7 @@ def test_grey_masks_are_cut_at_half_their_range_and_only_0_1_masks_warn(recwarn)
     assert load_mask(levels, (5, 1)).tolist() == [[False, False, False, True, True]]
     for values, hole in [
         ([0, 2], [False, False]),  # 16-bit, not 0/1: read as 8-bit levels
+        ([0, 256], [False, False]),  # one level beyond 8 bits: the 16-bit range
         ([0, 256, 20000, 32768, 65535], [False, False, False, True, True]),  # beyond 8 bits: the 16-bit range
         ([0, 0], [False, False]),  # all black: nothing to fill, and no 0/1 warning
     ]:
@@ -704,3 +706,32 @@ def test_grey_masks_are_cut_at_half_their_range_and_only_0_1_masks_warn(recwarn)
     assert [str(w.message) for w in warned] == [
         "mask: its values are only 0 and 1; reading 1 as hole. Save masks as 0 (keep) and 255 (fill)."
     ]
+
+
+def test_a_limit_set_to_one_is_taken(monkeypatch):
+    from hfimg.imaging import limit
+
+    monkeypatch.setenv("HFIMG_MAX_IMAGES", "1")
+    assert limit("HFIMG_MAX_IMAGES") == 1
+
+
+def test_arrays_of_each_accepted_shape_and_the_others_refused_by_shape():
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for shaped in (grey, grey[..., None]):  # (H, W) and (H, W, 1)
+        opened = open_image(shaped)
+        assert opened.mode == "L" and np.array_equal(np.asarray(opened), grey)
+    for shape in [(3, 4, 2), (1, 3, 4, 3), (12,)]:
+        with pytest.raises(ValueError) as refused:
+            open_image(np.zeros(shape, np.uint8), name="mask")
+        assert str(refused.value) == f"mask: expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {shape}."
+    with pytest.raises(TypeError) as refused:
+        open_image([[0, 255]], name="mask")
+    assert str(refused.value) == (
+        "mask: expected a PIL image, a file path, a uint8 numpy array or a tensor in [-1, 1], got list."
+    )
+
+
+def test_a_mask_with_no_pixels_is_an_empty_hole():
+    for mode in ("L", "I;16"):  # the 8-bit and the high-bit-depth reading
+        hole = load_mask(Image.new(mode, (0, 0)), (0, 0))
+        assert hole.shape == (0, 0) and hole.dtype == bool
