@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -151,9 +152,13 @@ def blend_fills(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """
     with torch.no_grad():
         image = image.float() * (1 - hole.float())
-        smooth = pull_push_fill(image, hole.float())
-        textured = contextual_residual_aggregation(smooth, hole.float())
-        return torch.stack([smooth, navier_stokes_fill(image, hole), textured], dim=1)
+        # OpenCV's Navier-Stokes is one thread that releases the GIL and the slowest of the three (59 ms of about 95
+        # at 512 px on 2 cores): it runs beside the two torch fills instead of after them. Same pixels either way.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            navier_stokes = pool.submit(navier_stokes_fill, image, hole)
+            smooth = pull_push_fill(image, hole.float())
+            textured = contextual_residual_aggregation(smooth, hole.float())
+            return torch.stack([smooth, navier_stokes.result(), textured], dim=1)
 
 
 def blend_pixels(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
