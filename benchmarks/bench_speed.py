@@ -20,7 +20,9 @@ overlapping tiles, `hfimg.tiling`); the median of `--large_repeats` calls and th
 
 Next to them, the machine's limit measured in the same run: a large matmul and a 3x3 convolution (64 -> 64 channels,
 256x256, the shape of a restoration network's body) in fp32 and in bf16, each in its fastest layout. The "auto"
-column says what the default backend picks for the model on this machine.
+column says what the default backend picks for the model on this machine. On a CPU without bf16 in hardware the
+bf16 backend is not timed (emulated, it is tens of times slower and "auto" never picks it; `--emulated_bf16` times
+it anyway).
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ PHOTO_MODELS = {_bundled_name(m): task for task in ("inpaint", "restore") for m 
 GENERATORS = tuple(_bundled_name(m) for m in default_models("generate"))
 LARGE_TASKS = tuple(name for name, task in PHOTO_MODELS.items() if task == "restore")  # timed on a large photo
 BACKENDS = ("fp32", "bf16", "onnxruntime")
+# Without AVX512-BF16 or AMX, bf16 convolutions are emulated: 15-50x slower than fp32 here (an InpaintCNN call at
+# 512 px took 18 s against 1.2 s on a 2-core AMD EPYC), which made a whole run take hours for a column no user gets.
+EMULATED_BF16_NOTE = (
+    "bf16 is not timed: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), so it is emulated, tens of times "
+    "slower than fp32, and `auto` never picks it here (`--emulated_bf16` times it anyway)."
+)
 GENERATE_BATCH = 64
 
 
@@ -104,7 +112,9 @@ def compiled(model: hfimg.HubModel) -> Callable[[], None]:
     return lambda: delattr(model, "core")
 
 
-def time_model(name: str, task: str, sizes: list[int], repeats: int, compile_too: bool) -> list[dict]:
+def time_model(
+    name: str, task: str, sizes: list[int], repeats: int, compile_too: bool, time_bf16: bool = True
+) -> list[dict]:
     model = hfimg.load(f"hfimg/{name}")
     model.set_backend("auto")
     auto = runtime.resolve_backend(model)
@@ -135,6 +145,8 @@ def time_model(name: str, task: str, sizes: list[int], repeats: int, compile_too
         backends = [*BACKENDS, "torch.compile"] if compile_too else list(BACKENDS)
         if model.core_spec().onnx_refusal is not None:  # the model's own rule: no ONNX core (shown as "-")
             backends.remove("onnxruntime")
+        if not time_bf16:
+            backends.remove("bf16")
         for backend in backends:
             undo = compiled(model) if backend == "torch.compile" else model.set_backend(backend)
             runs = repeats if size is None or size <= 512 else max(3, repeats // 2)
@@ -211,6 +223,8 @@ def markdown(report: dict) -> str:
             values.append(f"{row['median_ms']:,.1f} ms ({row['gflops']:,.0f} GFLOP/s, {agreement})")
         auto = next((b for b, row in cells.items() if row["auto"]), "fp32")
         lines.append(f"| {model} | {task} | {first['gflop']:.2f} | " + " | ".join(values) + f" | {auto} |")
+    if not any(row["backend"] == "bf16" for row in report["rows"]):
+        lines += ["", EMULATED_BF16_NOTE]
     if report.get("large"):
         lines += ["", "Whole large photos, default backend, in tiles (a fresh process each):", ""]
         lines += ["| model | task | backend | median ms | peak memory (MB) |", "|---|---|---|---:|---:|"]
@@ -229,6 +243,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch (and onnxruntime) threads.")
     parser.add_argument("--models", nargs="+", default=[*PHOTO_MODELS, *GENERATORS], help="Shipped model names.")
     parser.add_argument("--compile", action="store_true", help="Also time torch.compile (inductor) of the core.")
+    parser.add_argument(
+        "--emulated_bf16", action="store_true", help="Time bf16 even on a CPU without it in hardware (very slow)."
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the results as JSON here.")
     parser.add_argument("--large", default="4000x3000", help="Large photo restored whole, WxH ('' = none).")
     parser.add_argument("--large_repeats", type=int, default=3, help="Timed restores of the large photo; median.")
@@ -242,10 +259,11 @@ def main() -> None:
             large.append(time_large_photo(name, width, height, args.large_repeats, args.threads))
 
     peaks = peak_gflops(args.repeats)
+    time_bf16 = runtime.fast_bf16(torch.device("cpu")) or args.emulated_bf16
     rows = []
     for name in args.models:
         task = PHOTO_MODELS.get(name, "generate")
-        rows += time_model(name, task, args.sizes, args.repeats, args.compile)
+        rows += time_model(name, task, args.sizes, args.repeats, args.compile, time_bf16)
     report = {
         "benchmark": "speed",
         "command": " ".join(["python -m benchmarks.bench_speed", *sys.argv[1:]]),

@@ -224,3 +224,41 @@ def test_the_table_check_finds_a_misshapen_table():
 def test_every_model_card_table_is_well_formed():
     for card in (ROOT / "model_cards").glob("*.md"):
         assert table_shape_errors(card.read_text()) == [], card.name
+
+
+def test_the_speed_table_says_why_bf16_is_missing_only_when_it_was_not_timed():
+    from benchmarks import bench_speed
+
+    report = committed("speed")
+    assert any(row["backend"] == "bf16" for row in report["rows"])  # the committed run timed it
+    assert bench_speed.EMULATED_BF16_NOTE not in bench_speed.markdown(report)
+    untimed = {**report, "rows": [row for row in report["rows"] if row["backend"] != "bf16"]}
+    text = bench_speed.markdown(untimed)
+    assert bench_speed.EMULATED_BF16_NOTE in text
+    assert table_shape_errors(text) == []
+
+
+def test_bf16_is_timed_only_when_asked():
+    import torch
+
+    from benchmarks import bench_speed
+
+    torch.manual_seed(0)
+    for time_bf16 in (True, False):
+        rows = bench_speed.time_model("dcgan-fashion-mnist", "generate", [], 1, False, time_bf16=time_bf16)
+        assert [row["backend"] == "bf16" for row in rows].count(True) == int(time_bf16)
+        assert any(row["backend"] == "fp32" and row["agreement_db"] == float("inf") for row in rows)
+
+
+def test_the_card_says_why_its_speed_table_has_no_bf16_row(tmp_path):
+    import hfimg
+
+    report = committed("speed")
+    name = "dcgan-fashion-mnist"
+    model = hfimg.load(f"hfimg/{name}")
+    for keep_bf16 in (True, False):
+        rows = [row for row in report["rows"] if keep_bf16 or row["backend"] != "bf16"]
+        (tmp_path / "speed.json").write_text(json.dumps({**report, "rows": rows}))
+        card = results.speed_section(tmp_path / "speed.json", name, model)
+        assert ("bf16 is not timed on this machine" in card) is not keep_bf16
+        assert "| generate 64 | fp32" in card

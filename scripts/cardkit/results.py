@@ -503,6 +503,12 @@ def speed_section(speed_file: Path, name: str, model: hfimg.HubModel) -> str:
                 f"| {row['task']} | {row['backend']}{mark} | {row['median_ms']:,.1f} | {row['gflops']:,.0f} | "
                 f"{agreement} |"
             )
+        if not any(row["backend"] == "bf16" for row in rows):
+            lines += [
+                "",
+                "bf16 is not timed on this machine: its CPU has no bf16 in hardware (emulated, it is tens of",
+                "times slower than fp32, and `auto` never picks it there).",
+            ]
         lines += ["", f"Measured with `{report['command']}` on {report['machine']}.", ""]
     spec = model.core_spec()
     lines += [
