@@ -98,21 +98,32 @@ def load_model(id_or_path: str) -> torch.nn.Module:
     return hfimg.load(id_or_path)
 
 
-def weights_sha256(id_or_path: str | Path) -> str | None:
-    """SHA-256 of a model's weights file (`model.safetensors` of its local folder: a bundled id or a model folder);
-    None for a Hub id, which has no local folder to read."""
+def file_sha256(id_or_path: str | Path, name: str) -> str | None:
+    """SHA-256 of the file `name` of a model's local folder (a bundled id or a model folder); None for a Hub id,
+    which has no local folder to read, or a folder without that file."""
     import hashlib
 
     from hfimg.registry import local_folder
 
     folder = local_folder(id_or_path)
-    if folder is None or not (folder / "model.safetensors").is_file():
+    if folder is None or not (folder / name).is_file():
         return None
     digest = hashlib.sha256()
-    with open(folder / "model.safetensors", "rb") as weights:
-        for block in iter(lambda: weights.read(1 << 20), b""):
+    with open(folder / name, "rb") as stored:
+        for block in iter(lambda: stored.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def weights_sha256(id_or_path: str | Path) -> str | None:
+    """SHA-256 of a model's weights file (`model.safetensors`), None without a local folder."""
+    return file_sha256(id_or_path, "model.safetensors")
+
+
+def config_sha256(id_or_path: str | Path) -> str | None:
+    """SHA-256 of a model's `config.json`: the same weights measure differently under another configuration (the
+    photo inpainters' `detail_transfer` is a flag of the config, not a weight)."""
+    return file_sha256(id_or_path, "config.json")
 
 
 def weights_record(models: Iterable[str | Path]) -> dict[str, str]:
@@ -124,6 +135,21 @@ def weights_record(models: Iterable[str | Path]) -> dict[str, str]:
         if sha is not None:
             record[str(model)] = sha
     return record
+
+
+def with_configs(report: dict) -> dict:
+    """`report` with "configs" ({model: SHA-256 of its config.json}) right after its "weights", for the same models:
+    tests/test_provenance.py then also fails when a shipped model's configuration is not the one measured."""
+    configs = {model: sha for model in report.get("weights", {}) if (sha := config_sha256(model)) is not None}
+    if not configs:  # nothing measured has a local config (Hub ids, folders since removed): nothing to record
+        return report
+    result = {}
+    for key, value in report.items():
+        if key != "configs":
+            result[key] = value
+        if key == "weights":
+            result["configs"] = configs
+    return result
 
 
 def command_line(module: str, argv: list[str] | None) -> str:
@@ -139,6 +165,7 @@ def publish(report: dict, text: str, json_path: Path | None) -> dict:
     import json
 
     print(text)
+    report = with_configs(report)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2) + "\n")

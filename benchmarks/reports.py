@@ -128,6 +128,8 @@ class Report:
     # {model id or folder: SHA-256 of the weights measured} (benchmarks.common.weights_record); keyword-only so the
     # subclasses' own fields need no default
     weights: dict[str, str] = field(default_factory=dict, kw_only=True)
+    # {model: SHA-256 of its config.json} for the same models (benchmarks.common.with_configs; older reports: none)
+    configs: dict[str, str] = field(default_factory=dict, kw_only=True)
     ROWS_KEY: ClassVar[str] = "results"
     METHOD: ClassVar[type[Method]] = Method
 
@@ -154,6 +156,8 @@ class Report:
         report[self.ROWS_KEY] = [row.to_dict() for row in self.rows]
         if "weights" in report and "command" in report:  # written right after the command, as the benchmarks do
             report = _moved_after(report, "weights", "command")
+        if "configs" in report and "weights" in report:  # and the configs right after the weights
+            report = _moved_after(report, "configs", "weights")
         return report
 
 

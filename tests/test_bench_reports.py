@@ -262,3 +262,16 @@ def test_the_card_says_why_its_speed_table_has_no_bf16_row(tmp_path):
         card = results.speed_section(tmp_path / "speed.json", name, model)
         assert ("bf16 is not timed on this machine" in card) is not keep_bf16
         assert "| generate 64 | fp32" in card
+
+
+def test_a_report_with_configs_round_trips_with_them_after_its_weights():
+    raw = committed("inpainting")
+    configs = {model: "0" * 64 for model in raw["weights"]}
+    with_configs = {}
+    for key, value in raw.items():
+        with_configs[key] = value
+        if key == "weights":
+            with_configs["configs"] = configs
+    typed = InpaintingReport.from_dict(with_configs)
+    assert typed.configs == configs
+    assert json.dumps(typed.to_dict()) == json.dumps(with_configs)  # same keys, same order

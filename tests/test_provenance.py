@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository root
-from benchmarks.common import weights_record, weights_sha256  # noqa: E402
+from benchmarks.common import config_sha256, weights_record, weights_sha256, with_configs  # noqa: E402
 from hfimg.registry import BUNDLED_ORG  # noqa: E402
 
 RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
@@ -44,6 +44,37 @@ def test_shipped_weights_are_the_ones_the_figures_measured(path):
             assert weights_sha256(model) == sha, (
                 f"{path.name} measured other weights of {model} than the ones shipped: re-run `{report['command']}`"
             )
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=[path.stem for path in RESULTS])
+def test_shipped_configs_are_the_ones_the_figures_measured(path):
+    """The same weights measure differently under another configuration (a flag such as `detail_transfer`): a
+    report that records the configs (those written since it does) fails when a shipped model's is not that one."""
+    report = json.loads(path.read_text())
+    assert set(report.get("configs", {})) <= set(report.get("weights", {}))
+    for model, sha in report.get("configs", {}).items():
+        if model.startswith(f"{BUNDLED_ORG}/"):
+            assert config_sha256(model) == sha, (
+                f"{path.name} measured {model} under another config.json than the one shipped: re-run "
+                f"`{report['command']}`"
+            )
+
+
+def test_a_published_report_records_each_measured_models_config_after_its_weights(tmp_path):
+    import hashlib
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "config.json").write_text('{"detail_transfer": true}')
+    report = {"benchmark": "x", "command": "c", "weights": weights_record([folder, "someone/hub-model"]), "rows": []}
+    recorded = with_configs(report)
+    assert list(recorded) == ["benchmark", "command", "weights", "configs", "rows"]
+    assert recorded["configs"] == {str(folder): hashlib.sha256(b'{"detail_transfer": true}').hexdigest()}
+    assert with_configs(recorded) == recorded  # written again: the same record, once
+    (folder / "config.json").write_text('{"detail_transfer": false}')
+    assert config_sha256(folder) != recorded["configs"][str(folder)]
+    assert "configs" not in with_configs({"benchmark": "x", "rows": []})  # nothing measured, nothing recorded
 
 
 def test_the_record_is_the_weights_files_own_hash(tmp_path):
