@@ -63,6 +63,7 @@ import torch
 from benchmarks.common import (
     bucket_label,
     command_line,
+    config_sha256,
     load_methods,
     machine,
     median_ms,
@@ -184,8 +185,8 @@ def restore_all(
     version: str = "",
 ) -> tuple[np.ndarray, float]:
     """Run `method` on chunks of `batch` images (from the cache when there) -> (results, seconds it took). A
-    learned method's chunks are cached under its weights' `version` too, so a model shipped again under the same id
-    is measured again, not read back from the cache."""
+    learned method's chunks are cached under its `version` too (its weights' and config's hashes), so a model shipped
+    again under the same id, or with another config, is measured again, not read back from the cache."""
     results, seconds = [], 0.0
     folder = re.sub(r"[^\w.-]+", "_", f"{name} {version}".strip())
     for start in range(0, len(damaged), batch):
@@ -461,7 +462,15 @@ def main(argv: list[str] | None = None) -> dict:
     timed = masks[bucket_label(HOLE_BUCKETS[-1])]
     single_ms = single_image_ms(methods, originals, timed, args.time_images)
     weights = weights_record([m["model"] for m in described if m["model"]] + [metrics.CLASSIFIER_ID])
-    versions = {entry["name"]: weights.get(entry["model"], "")[:12] for entry in described if entry["model"]}
+    # A learned model's cached chunks are keyed by its weights and its config (a flag such as detail_transfer changes
+    # the output of the same weights).
+    versions = {
+        entry["name"]: "-".join(
+            sha[:12] for sha in (weights.get(entry["model"]), config_sha256(entry["model"])) if sha
+        )
+        for entry in described
+        if entry["model"]
+    }
     rows = run(methods, originals, labels, masks, classifier, batch=args.batch, cache=args.cache, versions=versions)
     report = {
         "benchmark": "prior",

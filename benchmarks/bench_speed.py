@@ -59,12 +59,27 @@ PHOTO_MODELS = {_bundled_name(m): task for task in ("inpaint", "restore") for m 
 GENERATORS = tuple(_bundled_name(m) for m in default_models("generate"))
 LARGE_TASKS = tuple(name for name, task in PHOTO_MODELS.items() if task == "restore")  # timed on a large photo
 BACKENDS = ("fp32", "bf16", "onnxruntime")
-# Without AVX512-BF16 or AMX, bf16 convolutions are emulated: 15-50x slower than fp32 here (an InpaintCNN call at
-# 512 px took 18 s against 1.2 s on a 2-core AMD EPYC), which made a whole run take hours for a column no user gets.
-EMULATED_BF16_NOTE = (
-    "bf16 is not timed: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), so it is emulated, tens of times "
-    "slower than fp32, and `auto` never picks it here (`--emulated_bf16` times it anyway)."
+# Without AVX512-BF16 or AMX, bf16 convolutions are emulated: 15-35x slower than fp32 (at 512 px on a 2-core AMD
+# EPYC, an InpaintCNN call took 18 s against 1.2 s, an InpaintRCNN call 55 s against 1.5 s), which made a whole run
+# take hours for a column no user of that machine gets.
+UNTIMED_BF16_NOTE = (
+    "The bf16 backend is not timed: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), so it is emulated, "
+    "tens of times slower than fp32, and `auto` never picks it here (`--emulated_bf16` times it anyway)."
 )
+EMULATED_BF16_NOTE = (
+    "The bf16 column is emulated: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), and `auto` never picks "
+    "it here."
+)
+
+
+def bf16_note(report: dict) -> str | None:
+    """What the table says about its bf16 column on a CPU without bf16 in hardware (None on one with it)."""
+    if report.get("fast_bf16") is not False:
+        return None
+    timed = any(row["backend"] == "bf16" for row in report["rows"])
+    return EMULATED_BF16_NOTE if timed else UNTIMED_BF16_NOTE
+
+
 GENERATE_BATCH = 64
 
 
@@ -223,8 +238,8 @@ def markdown(report: dict) -> str:
             values.append(f"{row['median_ms']:,.1f} ms ({row['gflops']:,.0f} GFLOP/s, {agreement})")
         auto = next((b for b, row in cells.items() if row["auto"]), "fp32")
         lines.append(f"| {model} | {task} | {first['gflop']:.2f} | " + " | ".join(values) + f" | {auto} |")
-    if not any(row["backend"] == "bf16" for row in report["rows"]):
-        lines += ["", EMULATED_BF16_NOTE]
+    if note := bf16_note(report):
+        lines += ["", note]
     if report.get("large"):
         lines += ["", "Whole large photos, default backend, in tiles (a fresh process each):", ""]
         lines += ["| model | task | backend | median ms | peak memory (MB) |", "|---|---|---|---:|---:|"]
@@ -259,17 +274,17 @@ def main() -> None:
             large.append(time_large_photo(name, width, height, args.large_repeats, args.threads))
 
     peaks = peak_gflops(args.repeats)
-    time_bf16 = runtime.fast_bf16(torch.device("cpu")) or args.emulated_bf16
+    fast_bf16 = runtime.fast_bf16(torch.device("cpu"))
     rows = []
     for name in args.models:
         task = PHOTO_MODELS.get(name, "generate")
-        rows += time_model(name, task, args.sizes, args.repeats, args.compile, time_bf16)
+        rows += time_model(name, task, args.sizes, args.repeats, args.compile, fast_bf16 or args.emulated_bf16)
     report = {
         "benchmark": "speed",
         "command": " ".join(["python -m benchmarks.bench_speed", *sys.argv[1:]]),
         "machine": machine(),
         "weights": weights_record(f"hfimg/{name}" for name in args.models),  # bundled models, named without the org
-        "fast_bf16": runtime.fast_bf16(torch.device("cpu")),
+        "fast_bf16": fast_bf16,
         "peaks": peaks,
         "backends": [*BACKENDS, *(["torch.compile"] if args.compile else [])],
         "rows": rows,

@@ -116,7 +116,7 @@ def file_sha256(id_or_path: str | Path, name: str) -> str | None:
 
 
 def weights_sha256(id_or_path: str | Path) -> str | None:
-    """SHA-256 of a model's weights file (`model.safetensors`), None without a local folder."""
+    """SHA-256 of a model's weights file (`model.safetensors`); None without a local folder or that file."""
     return file_sha256(id_or_path, "model.safetensors")
 
 
@@ -142,7 +142,7 @@ def with_configs(report: dict) -> dict:
     tests/test_provenance.py then also fails when a shipped model's configuration is not the one measured."""
     configs = {model: sha for model in report.get("weights", {}) if (sha := config_sha256(model)) is not None}
     if not configs:  # nothing measured has a local config (Hub ids, folders since removed): nothing to record
-        return report
+        return {key: value for key, value in report.items() if key != "configs"}
     result = {}
     for key, value in report.items():
         if key != "configs":
@@ -161,7 +161,9 @@ def command_line(module: str, argv: list[str] | None) -> str:
 
 def publish(report: dict, text: str, json_path: Path | None) -> dict:
     """Print the markdown `text` and, when asked, write `report` as JSON (read by scripts/make_model_cards.py) and
-    `text` beside it (the same name, .md), so the committed tables are always those of the committed results."""
+    `text` beside it (the same name, .md), so the committed tables are always those of the committed results.
+
+    The report gets the configs of the models it measured (`with_configs`); the dict returned is the one written."""
     import json
 
     print(text)

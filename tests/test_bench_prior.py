@@ -131,6 +131,14 @@ def test_main_reports_every_method_and_resumes_from_its_cache(setup, capsys):
     assert all(rows[key] == before[key] for key in rows if key[0] != names[1])  # read from the cache
     assert any(rows[key] != before[key] for key in rows if key[0] == names[1])  # measured again
 
+    # The inpainter's config.json written again (other bytes, the same weights): its chunks, keyed by the config too,
+    # are computed again, in a folder of their own; nothing else is.
+    cached = {path.name for path in (folder / "cache").iterdir()}
+    config = Path(setup["cnn"]) / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()), indent=4))
+    bench_prior.main(argv)
+    assert len({path.name for path in (folder / "cache").iterdir()} - cached) == 1
+
 
 def test_run_scores_a_perfect_fill_and_refuses_a_method_that_changes_known_pixels():
     originals = garments(4, seed=1)

@@ -226,15 +226,28 @@ def test_every_model_card_table_is_well_formed():
         assert table_shape_errors(card.read_text()) == [], card.name
 
 
-def test_the_speed_table_says_why_bf16_is_missing_only_when_it_was_not_timed():
+def speed_report(fast_bf16: bool, with_bf16_rows: bool) -> dict:
+    """The committed speed report as a machine with or without bf16 in hardware would have written it."""
+    report = committed("speed")
+    rows = [dict(row, backend=backend) for row in report["rows"][:1] for backend in ("fp32", "bf16")]
+    return {**report, "fast_bf16": fast_bf16, "rows": rows if with_bf16_rows else rows[:1]}
+
+
+@pytest.mark.parametrize(
+    ("fast_bf16", "with_bf16_rows", "note"),
+    [
+        (True, True, None),
+        (True, False, None),
+        (False, False, "UNTIMED_BF16_NOTE"),
+        (False, True, "EMULATED_BF16_NOTE"),
+    ],
+)
+def test_the_speed_table_says_what_its_bf16_column_is_on_a_cpu_without_bf16(fast_bf16, with_bf16_rows, note):
     from benchmarks import bench_speed
 
-    report = committed("speed")
-    assert any(row["backend"] == "bf16" for row in report["rows"])  # the committed run timed it
-    assert bench_speed.EMULATED_BF16_NOTE not in bench_speed.markdown(report)
-    untimed = {**report, "rows": [row for row in report["rows"] if row["backend"] != "bf16"]}
-    text = bench_speed.markdown(untimed)
-    assert bench_speed.EMULATED_BF16_NOTE in text
+    text = bench_speed.markdown(speed_report(fast_bf16, with_bf16_rows))
+    notes = {name: getattr(bench_speed, name) in text for name in ("UNTIMED_BF16_NOTE", "EMULATED_BF16_NOTE")}
+    assert notes == {name: name == note for name in notes}
     assert table_shape_errors(text) == []
 
 
@@ -252,26 +265,29 @@ def test_bf16_is_timed_only_when_asked():
 
 def test_the_card_says_why_its_speed_table_has_no_bf16_row(tmp_path):
     import hfimg
+    from benchmarks import bench_speed
 
-    report = committed("speed")
     name = "dcgan-fashion-mnist"
     model = hfimg.load(f"hfimg/{name}")
-    for keep_bf16 in (True, False):
-        rows = [row for row in report["rows"] if keep_bf16 or row["backend"] != "bf16"]
-        (tmp_path / "speed.json").write_text(json.dumps({**report, "rows": rows}))
+    for fast_bf16, with_bf16_rows in ((False, False), (True, True)):
+        report = speed_report(fast_bf16, with_bf16_rows)
+        report["rows"] = [dict(row, model=f"hfimg/{name}", task="generate 64") for row in report["rows"]]
+        (tmp_path / "speed.json").write_text(json.dumps(report))
         card = results.speed_section(tmp_path / "speed.json", name, model)
-        assert ("bf16 is not timed on this machine" in card) is not keep_bf16
+        assert (bench_speed.UNTIMED_BF16_NOTE in card) is not fast_bf16
         assert "| generate 64 | fp32" in card
+        assert ("| generate 64 | bf16" in card) is with_bf16_rows
 
 
-def test_a_report_with_configs_round_trips_with_them_after_its_weights():
-    raw = committed("inpainting")
-    configs = {model: "0" * 64 for model in raw["weights"]}
-    with_configs = {}
-    for key, value in raw.items():
-        with_configs[key] = value
-        if key == "weights":
-            with_configs["configs"] = configs
-    typed = InpaintingReport.from_dict(with_configs)
-    assert typed.configs == configs
-    assert json.dumps(typed.to_dict()) == json.dumps(with_configs)  # same keys, same order
+@pytest.mark.parametrize("kind", ["inpainting", "denoising", "generation", "prior"])
+def test_a_report_with_configs_round_trips_with_them_after_its_weights(kind, monkeypatch):
+    from benchmarks import common
+
+    raw = committed(kind)
+    monkeypatch.setattr(common, "config_sha256", lambda model: "0" * 64)  # every measured model has a config
+    recorded = common.with_configs(raw)
+    assert list(recorded)[list(recorded).index("weights") + 1] == "configs"
+    report_class = {"inpainting": InpaintingReport, "denoising": DenoisingReport, "generation": GenerationReport}
+    typed = report_class.get(kind, PriorReport).from_dict(recorded)
+    assert typed.configs == {model: "0" * 64 for model in raw["weights"]}
+    assert json.dumps(typed.to_dict()) == json.dumps(recorded)  # same keys, same order

@@ -63,18 +63,24 @@ def test_shipped_configs_are_the_ones_the_figures_measured(path):
 def test_a_published_report_records_each_measured_models_config_after_its_weights(tmp_path):
     import hashlib
 
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "model.safetensors").write_bytes(b"weights")
+    from benchmarks.common import publish
+
+    folder, bare = tmp_path / "model", tmp_path / "weights-only"
+    for each in (folder, bare):
+        each.mkdir()
+        (each / "model.safetensors").write_bytes(b"weights")
     (folder / "config.json").write_text('{"detail_transfer": true}')
-    report = {"benchmark": "x", "command": "c", "weights": weights_record([folder, "someone/hub-model"]), "rows": []}
-    recorded = with_configs(report)
-    assert list(recorded) == ["benchmark", "command", "weights", "configs", "rows"]
-    assert recorded["configs"] == {str(folder): hashlib.sha256(b'{"detail_transfer": true}').hexdigest()}
-    assert with_configs(recorded) == recorded  # written again: the same record, once
+    weights = {**weights_record([folder, bare]), "someone/hub-model": "0" * 64}  # a Hub id has no local folder
+    report = {"benchmark": "x", "command": "c", "weights": weights, "rows": []}
+    written = publish(report, "| table |", tmp_path / "report.json")
+    assert json.dumps(written) == json.dumps(json.loads((tmp_path / "report.json").read_text()))  # order too
+    assert list(written) == ["benchmark", "command", "weights", "configs", "rows"]
+    assert written["configs"] == {str(folder): hashlib.sha256(b'{"detail_transfer": true}').hexdigest()}
+    assert json.dumps(with_configs(written)) == json.dumps(written)  # written again: the same record, once
     (folder / "config.json").write_text('{"detail_transfer": false}')
-    assert config_sha256(folder) != recorded["configs"][str(folder)]
-    assert "configs" not in with_configs({"benchmark": "x", "rows": []})  # nothing measured, nothing recorded
+    assert config_sha256(folder) != written["configs"][str(folder)]
+    (folder / "config.json").unlink()
+    assert "configs" not in with_configs(written)  # no config left to vouch for: the stale record goes
 
 
 def test_the_record_is_the_weights_files_own_hash(tmp_path):

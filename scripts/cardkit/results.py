@@ -16,6 +16,7 @@ import numpy as np
 from huggingface_hub import EvalResult
 
 import hfimg
+from benchmarks.bench_speed import bf16_note
 from benchmarks.reports import (
     DenoisingReport,
     GanRecipesReport,
@@ -503,12 +504,8 @@ def speed_section(speed_file: Path, name: str, model: hfimg.HubModel) -> str:
                 f"| {row['task']} | {row['backend']}{mark} | {row['median_ms']:,.1f} | {row['gflops']:,.0f} | "
                 f"{agreement} |"
             )
-        if not any(row["backend"] == "bf16" for row in rows):
-            lines += [
-                "",
-                "bf16 is not timed on this machine: its CPU has no bf16 in hardware (emulated, it is tens of",
-                "times slower than fp32, and `auto` never picks it there).",
-            ]
+        if note := bf16_note(report):  # the machine's, said once in the benchmark's table and each card
+            lines += ["", note]
         lines += ["", f"Measured with `{report['command']}` on {report['machine']}.", ""]
     spec = model.core_spec()
     lines += [
