@@ -44,6 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import hfimg
 from benchmarks.common import machine, median_ms, publish, weights_record
+from benchmarks.reports import bf16_note
 from hfimg import runtime
 from hfimg.catalogue import default_models
 from hfimg.masks import random_mask
@@ -59,27 +60,6 @@ PHOTO_MODELS = {_bundled_name(m): task for task in ("inpaint", "restore") for m 
 GENERATORS = tuple(_bundled_name(m) for m in default_models("generate"))
 LARGE_TASKS = tuple(name for name, task in PHOTO_MODELS.items() if task == "restore")  # timed on a large photo
 BACKENDS = ("fp32", "bf16", "onnxruntime")
-# Without AVX512-BF16 or AMX, bf16 convolutions are emulated: 15-35x slower than fp32 (at 512 px on a 2-core AMD
-# EPYC, an InpaintCNN call took 18 s against 1.2 s, an InpaintRCNN call 55 s against 1.5 s), which made a whole run
-# take hours for a column no user of that machine gets.
-UNTIMED_BF16_NOTE = (
-    "The bf16 backend is not timed: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), so it is emulated, "
-    "tens of times slower than fp32, and `auto` never picks it here (`--emulated_bf16` times it anyway)."
-)
-EMULATED_BF16_NOTE = (
-    "The bf16 column is emulated: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), and `auto` never picks "
-    "it here."
-)
-
-
-def bf16_note(report: dict) -> str | None:
-    """What the table says about its bf16 column on a CPU without bf16 in hardware (None on one with it)."""
-    if report.get("fast_bf16") is not False:
-        return None
-    timed = any(row["backend"] == "bf16" for row in report["rows"])
-    return EMULATED_BF16_NOTE if timed else UNTIMED_BF16_NOTE
-
-
 GENERATE_BATCH = 64
 
 

@@ -140,16 +140,13 @@ def weights_record(models: Iterable[str | Path]) -> dict[str, str]:
 def with_configs(report: dict) -> dict:
     """`report` with "configs" ({model: SHA-256 of its config.json}) right after its "weights", for the same models:
     tests/test_provenance.py then also fails when a shipped model's configuration is not the one measured."""
+    from benchmarks.reports import moved_after
+
+    without = {key: value for key, value in report.items() if key != "configs"}
     configs = {model: sha for model in report.get("weights", {}) if (sha := config_sha256(model)) is not None}
     if not configs:  # nothing measured has a local config (Hub ids, folders since removed): nothing to record
-        return {key: value for key, value in report.items() if key != "configs"}
-    result = {}
-    for key, value in report.items():
-        if key != "configs":
-            result[key] = value
-        if key == "weights":
-            result["configs"] = configs
-    return result
+        return without
+    return moved_after({**without, "configs": configs}, "configs", "weights")
 
 
 def command_line(module: str, argv: list[str] | None) -> str:

@@ -97,7 +97,7 @@ class DenoisingRow(Record):
         return cls(**{"detail": None, **row})
 
 
-def _moved_after(entry: dict[str, Any], key: str, anchor: str) -> dict[str, Any]:
+def moved_after(entry: dict[str, Any], key: str, anchor: str) -> dict[str, Any]:
     """`entry` with `key` moved to right after `anchor`: a field's place in the JSON when the dataclass declares
     it elsewhere (a base class's field, or one with a default)."""
     value = {k: v for k, v in entry.items() if k != key}
@@ -155,9 +155,9 @@ class Report:
                 report[entry.name] = value
         report[self.ROWS_KEY] = [row.to_dict() for row in self.rows]
         if "weights" in report and "command" in report:  # written right after the command, as the benchmarks do
-            report = _moved_after(report, "weights", "command")
+            report = moved_after(report, "weights", "command")
         if "configs" in report and "weights" in report:  # and the configs right after the weights
-            report = _moved_after(report, "configs", "weights")
+            report = moved_after(report, "configs", "weights")
         return report
 
 
@@ -232,7 +232,7 @@ class Figures(Record):
         if not entry["two_sample_runs"]:  # reports from before the test ran over several seeds have no such key
             del entry["two_sample_runs"]
             return entry
-        return _moved_after(entry, "two_sample_runs", "two_sample_seconds")  # where benchmarks.judging writes it
+        return moved_after(entry, "two_sample_runs", "two_sample_seconds")  # where benchmarks.judging writes it
 
     @property
     def two_sample_cell(self) -> str:
@@ -532,3 +532,26 @@ def methods_table(
         label = f"**{method.name}**" if method is mine else method.name
         lines.append(f"| {label} | {method.parameters_cell} | " + " | ".join(cells(method)) + " |")
     return lines
+
+
+# --- bench_speed: what its table and the cards say of the bf16 column -------------------------------------------
+
+# Without AVX512-BF16 or AMX, bf16 convolutions are emulated: 15-35x slower than fp32 (at 512 px on a 2-core AMD
+# EPYC, an InpaintCNN call took 18 s against 1.2 s, an InpaintRCNN call 55 s against 1.5 s), which made a whole run
+# take hours for a column no user of that machine gets.
+UNTIMED_BF16_NOTE = (
+    "The bf16 backend is not timed: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), so it is emulated, "
+    "tens of times slower than fp32, and `auto` never picks it here (`--emulated_bf16` times it anyway)."
+)
+EMULATED_BF16_NOTE = (
+    "The bf16 column is emulated: this CPU has no bf16 in hardware (no AVX512-BF16 or AMX), and `auto` never picks "
+    "it here."
+)
+
+
+def bf16_note(report: dict) -> str | None:
+    """What the table says about its bf16 column on a CPU without bf16 in hardware (None on one with it)."""
+    if report.get("fast_bf16") is not False:
+        return None
+    timed = any(row["backend"] == "bf16" for row in report["rows"])
+    return EMULATED_BF16_NOTE if timed else UNTIMED_BF16_NOTE

@@ -16,7 +16,6 @@ import numpy as np
 from huggingface_hub import EvalResult
 
 import hfimg
-from benchmarks.bench_speed import bf16_note
 from benchmarks.reports import (
     DenoisingReport,
     GanRecipesReport,
@@ -27,6 +26,7 @@ from benchmarks.reports import (
     PriorMethod,
     PriorReport,
     PriorRow,
+    bf16_note,
     generation_table,
     judge_name,
     methods_table,
