@@ -89,7 +89,7 @@ def contextual_residual_aggregation(
     with torch.autocast(image.device.type, enabled=False):
         # Pad to a multiple of s with replicated pixels; the padding counts as hole, so no candidate reaches it.
         pad = (0, -width % scale, 0, -height % scale)
-        padded = F.pad(image.float(), pad, mode="replicate")  # (B, C, Hp, Wp)
+        padded = F.pad(image.float(), pad, mode="replicate") if any(pad) else image.float()  # (B, C, Hp, Wp)
         padded_hole = F.pad(is_hole.float(), pad, value=1.0)  # (B, 1, Hp, Wp)
 
         low = F.avg_pool2d(padded, scale)  # (B, C, h, w)
@@ -132,8 +132,13 @@ def _aggregate(
 
     # The residual as s x s blocks on the low-resolution grid, with a border of r empty blocks so that each
     # position's neighbours within the pasted patch exist: rows of ((h + 2r) * (w + 2r), C * s * s).
+    # Built with one copy, in the row order the gathers below read (a transposed view made each gathered row a
+    # strided read: 3x slower at 512 px).
     r = paste // 2
-    blocks = F.pad(F.pixel_unshuffle(residual[None], scale)[0], (r, r, r, r)).flatten(1).T
+    channels = residual.shape[0]
+    blocks = residual.new_zeros(h + 2 * r, w + 2 * r, channels, scale, scale)
+    blocks[r : r + h, r : r + w] = residual.reshape(channels, h, scale, w, scale).permute(1, 3, 0, 2, 4)
+    blocks = blocks.flatten(2).flatten(0, 1)  # ((h + 2r) * (w + 2r), C * s * s), a view
     row = w + 2 * r
 
     def bordered(position: torch.Tensor) -> torch.Tensor:
@@ -147,11 +152,13 @@ def _aggregate(
             shift = dy * row + dx
             # Block (dy, dx) of each chosen candidate's patch, weighted, lands on block (dy, dx) of its target;
             # one candidate rank at a time, so memory stays at the hole's size, not k times it.
-            pasted = sum(weights[:, j, None] * blocks[source[:, j] + shift] for j in range(chosen.shape[1]))
+            pasted = sum(
+                weights[:, j, None] * blocks.index_select(0, source[:, j] + shift) for j in range(chosen.shape[1])
+            )
             total.index_add_(0, destination + shift, pasted)  # (T, C * s * s) added
             count.index_add_(0, destination + shift, torch.ones_like(pasted[:, :1]))
-    average = (total / count.clamp(min=1)).T.reshape(-1, h + 2 * r, w + 2 * r)[:, r : r + h, r : r + w]
-    return F.pixel_shuffle(average[None], scale)[0]  # (C, Hp, Wp)
+    average = (total / count.clamp(min=1)).reshape(h + 2 * r, w + 2 * r, channels, scale, scale)[r : r + h, r : r + w]
+    return average.permute(2, 0, 3, 1, 4).reshape(residual.shape)  # blocks back in place: (C, Hp, Wp)
 
 
 def _best_matches(queries: torch.Tensor, keys: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
