@@ -9,8 +9,9 @@ them) sets it too (flags win). The inpainting and restore methods are those of h
 A model that cannot be loaded is reported in its tab instead of stopping the app. Host and port follow gradio's
 own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Importing this module builds `demo` without serving it.
 
-The networks run on hfimg's default inference backend ("auto": bf16 + channels_last where the CPU has native bf16
-and the model keeps its fp32 output, else fp32); `--backend fp32|bf16|onnxruntime` or HFIMG_BACKEND picks another.
+The networks run on hfimg's default inference backend ("auto": bf16 + channels_last where the CPU has native bf16,
+else fp32 in channels_last, if the model keeps its fp32 output, else fp32); `--backend fp32|fp32-cl|bf16|onnxruntime`
+or HFIMG_BACKEND picks another.
 Each model's backend is prepared at start (an onnxruntime export, the bf16 check), not at the first request.
 """
 

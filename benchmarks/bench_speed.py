@@ -3,8 +3,8 @@
     python -m benchmarks.bench_speed [--sizes 256 512 1024] [--repeats 7] [--threads 2]
         [--json benchmarks/results/speed.json]
 
-For each shipped model (`hfimg/<name>`, bundled weights) and each backend of `hfimg.runtime` (fp32, bf16 +
-channels_last, onnxruntime) plus `torch.compile` of the model's core (inductor, fp32; benchmark only, with
+For each shipped model (`hfimg/<name>`, bundled weights) and each backend of `hfimg.runtime` (fp32, fp32-cl,
+bf16 + channels_last, onnxruntime) plus `torch.compile` of the model's core (inductor, fp32; benchmark only, with
 `--compile`), through the image-level API a user calls (conversion, padding, compositing included):
 
 * the median milliseconds per call: inpaint / restore one photo at each size, generate 64 images;
@@ -59,7 +59,7 @@ def _bundled_name(model_id: str) -> str:
 PHOTO_MODELS = {_bundled_name(m): task for task in ("inpaint", "restore") for m in default_models(task, "photos")}
 GENERATORS = tuple(_bundled_name(m) for m in default_models("generate"))
 LARGE_TASKS = tuple(name for name, task in PHOTO_MODELS.items() if task == "restore")  # timed on a large photo
-BACKENDS = ("fp32", "bf16", "onnxruntime")
+BACKENDS = ("fp32", "fp32-cl", "bf16", "onnxruntime")
 GENERATE_BATCH = 64
 
 

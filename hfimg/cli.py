@@ -10,8 +10,9 @@ hfimg restore bm3d noisy.png --sigma 25 -o clean.png              # a classical 
 hfimg export hfimg/denoise-cnn-photos --format onnx -o denoise-onnx
 hfimg inpaint hfimg/inpaint-cnn-photos photos/ --mask watermark.png -o cleaned/   # a folder: resumable, formats kept
 
-generate, inpaint and restore take --backend (auto, fp32, bf16, onnxruntime; default $HFIMG_BACKEND or auto, see
-hfimg.runtime): fp32 is the exact path, auto takes bf16 where the CPU has it and the model keeps its output.
+generate, inpaint and restore take --backend (auto, fp32, fp32-cl, bf16, onnxruntime; default $HFIMG_BACKEND or auto,
+see hfimg.runtime): fp32 is the exact path, auto takes bf16 where the CPU has it (else fp32 in channels_last) and the
+model keeps its output.
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--backend",
             choices=BACKENDS,
             default=None,
-            help="How the network runs: auto (default, or $HFIMG_BACKEND): bf16 where the CPU has it and the model "
-            "keeps its fp32 output, else fp32; fp32: exact; bf16; onnxruntime (exported once, cached).",
+            help="How the network runs: auto (default, or $HFIMG_BACKEND): bf16 where the CPU has it, else fp32-cl, "
+            "if the model keeps its fp32 output, else fp32; fp32: exact; fp32-cl: fp32 in channels_last (float "
+            "rounding); bf16; onnxruntime (exported once, cached).",
         )
 
     export = commands.add_parser("export", help="Export a model's network to ONNX, checked against PyTorch.")

@@ -121,7 +121,7 @@ class HubModel(
         return runtime.run_core(self, *inputs)
 
     def set_backend(self, backend: str) -> None:
-        """Run this model's image-level methods on `backend`: "auto", "fp32", "bf16" or "onnxruntime"."""
+        """Run this model's image-level methods on `backend`: "auto", "fp32", "fp32-cl", "bf16" or "onnxruntime"."""
         self.backend = runtime.check_backend(backend)
 
     def card_defaults(self) -> tuple[ModelCardData, dict[str, str | None]]:

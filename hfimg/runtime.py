@@ -8,14 +8,18 @@ ONNX file. Around it stays plain Python: input checks, padding, the recurrent mo
 The image-level methods (`inpaint`, `restore`, `generate`, `interpolate`) run the core through a backend:
 
 * ``"fp32"``: eager PyTorch in float32 on contiguous (NCHW) tensors, exactly what `model(...)` computes in training;
+* ``"fp32-cl"``: eager PyTorch in float32 with the weights and inputs in channels_last (NHWC), the layout oneDNN's
+  CPU convolutions run fastest in: the same arithmetic summed in another order, so within float rounding of fp32
+  (about 140 dB), and 7-22% faster at 512 px on a 2-core AMD EPYC (benchmarks/RESULTS.md);
 * ``"bf16"``: eager PyTorch under bfloat16 autocast with the inputs in channels_last, the layout oneDNN's (and
   cuDNN's) fast bf16 convolutions work in; on a CPU with native bf16 (AVX512-BF16 or AMX) this is several times
   faster than fp32;
 * ``"onnxruntime"``: the core exported to ONNX (once per set of weights, cached under $HFIMG_CACHE/onnx) and run by
   onnxruntime in float32 (outputs within 1e-3 of fp32, tested);
-* ``"auto"`` (the default): bf16 where the device has fast bf16 AND the model's bf16 output agrees with its fp32
-  output to at least `BF16_MIN_AGREEMENT_DB` on a probe input (checked once per model and set of weights), fp32
-  otherwise. A model that bf16 would change visibly thus stays exact.
+* ``"auto"`` (the default): bf16 where the device has fast bf16 (a GPU, or a CPU with AVX512-BF16 or AMX), fp32-cl
+  on a CPU without it, in either case only if that backend's output agrees with the model's fp32 output to at least
+  `MIN_AGREEMENT_DB` on a probe input (checked once per model and set of weights); fp32 otherwise. A model that
+  the faster backend would change visibly thus stays exact.
 
 The backend is chosen per model (`model.set_backend("fp32")`), or for every model by the environment variable
 ``HFIMG_BACKEND`` (e.g. ``HFIMG_BACKEND=fp32`` forces the exact path everywhere); the CLI's and the demo's
@@ -53,12 +57,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "fp32", "bf16", "onnxruntime")
+BACKENDS = ("auto", "fp32", "fp32-cl", "bf16", "onnxruntime")
 BACKEND_ENV = "HFIMG_BACKEND"
-# Below this PSNR between a model's bf16 and fp32 outputs (peak = the fp32 output's range), "auto" keeps fp32.
+# Below this PSNR between a faster backend's output and fp32's (peak = the fp32 output's range), "auto" keeps fp32.
 # 45 dB on images in [-1, 1] is an RMS difference of about 0.6 grey levels out of 255: invisible, and under the
-# 8-bit rounding of the saved result.
-BF16_MIN_AGREEMENT_DB = 45.0
+# 8-bit rounding of the saved result. bf16 lands at 45-60 dB, fp32-cl at about 140.
+MIN_AGREEMENT_DB = 45.0
 
 
 # --- choosing a backend -------------------------------------------------------------------------------------------
@@ -120,23 +124,25 @@ def resolve_backend(model: HubModel) -> str:
     backend = model.backend or default_backend()
     if backend != "auto":
         return backend
-    # A CPU without native bf16 stays exact; a GPU always gets the probe (bf16, or fp16 before Ampere).
-    if model.device.type != "cuda" and not fast_bf16(model.device):
-        return "fp32"
+    # A GPU or a CPU with native bf16 tries bf16 (fp16 on a GPU before Ampere); any other CPU, fp32 in channels_last.
+    candidate = "bf16" if model.device.type == "cuda" or fast_bf16(model.device) else "fp32-cl"
     with _ENGINE_LOCK:
         cache = _cache(model)
         if "auto" not in cache:
             spec = model.core_spec()
             with torch.inference_mode():
                 inputs = [x.to(model.device) for x in spec.inputs.values()]
-                probe = TorchEngine(model)
+                probe = TorchEngine(model, candidate)
                 agreement = agreement_db(model.core(*inputs), probe(model, *inputs))
-            cache["auto"] = "bf16" if agreement >= BF16_MIN_AGREEMENT_DB else "fp32"
-            if cache["auto"] == "bf16":
-                cache["bf16"] = probe  # kept: the engine `engine` would build next
+            cache["auto"] = candidate if agreement >= MIN_AGREEMENT_DB else "fp32"
+            if cache["auto"] == candidate:
+                cache[candidate] = probe  # kept: the engine `engine` would build next
             else:
                 logger.info(
-                    "%s: bf16 agrees with fp32 to %.1f dB only; staying in fp32.", type(model).__name__, agreement
+                    "%s: %s agrees with fp32 to %.1f dB only; staying in fp32.",
+                    type(model).__name__,
+                    candidate,
+                    agreement,
                 )
         return cache["auto"]
 
@@ -185,7 +191,7 @@ def engine(model: HubModel) -> Callable[..., torch.Tensor]:
             return _eager
         cache = _cache(model)
         if backend not in cache:
-            cache[backend] = TorchEngine(model) if backend == "bf16" else OnnxEngine(_onnx_file(model))
+            cache[backend] = OnnxEngine(_onnx_file(model)) if backend == "onnxruntime" else TorchEngine(model, backend)
         return cache[backend]
 
 
@@ -219,26 +225,32 @@ def clear_engines(model: HubModel) -> None:
 
 
 class TorchEngine:
-    """Eager PyTorch under low-precision autocast, 4-D float inputs in channels_last; outputs as float32 NCHW.
+    """Eager PyTorch with 4-D float inputs in channels_last, under low-precision autocast ("bf16") or in float32 with
+    the weights in channels_last too ("fp32-cl"); outputs as float32 NCHW.
 
     It runs a copy of the model with every BatchNorm folded into the convolution before it (eval-mode BatchNorm is a
     per-channel affine map, so conv + BN is one conv): one pass over each activation instead of two. Activations
     are the memory traffic that limits these networks at large sizes (a 1024x1024 map of 32 channels is 64 MB in
-    bf16), and the folding changes the result by less than bf16's own rounding.
+    bf16), and the folding changes the result by float rounding only.
     """
 
-    def __init__(self, model: HubModel) -> None:
+    def __init__(self, model: HubModel, backend: str = "bf16") -> None:
+        if backend not in ("bf16", "fp32-cl"):
+            raise ValueError(f"TorchEngine runs 'bf16' or 'fp32-cl', not {backend!r}.")
         self.device_type = model.device.type
-        # bf16 wherever it is native; GPUs before Ampere get fp16 autocast instead.
-        self.dtype = torch.bfloat16 if self.device_type == "cpu" or fast_bf16(model.device) else torch.float16
+        # bf16 wherever it is native; GPUs before Ampere get fp16 autocast instead; fp32-cl no autocast at all.
+        low = torch.bfloat16 if self.device_type == "cpu" or fast_bf16(model.device) else torch.float16
+        self.dtype = low if backend == "bf16" else None
         self.folded = fold_batchnorm(copy.deepcopy(model).eval())
+        if self.dtype is None:  # fp32: each convolution's weights read in the inputs' layout, not reordered per call
+            self.folded.to(memory_format=torch.channels_last)
 
     def __call__(self, model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
         inputs = tuple(
             x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 and x.is_floating_point() else x
             for x in inputs
         )
-        with torch.autocast(self.device_type, dtype=self.dtype):
+        with torch.autocast(self.device_type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
             output = self.folded.core(*inputs)
         return output.float().contiguous()
 

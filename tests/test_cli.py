@@ -309,7 +309,7 @@ def test_a_value_outside_a_flags_choices_is_refused_before_any_work(tmp_path, ca
         (commands["restore"] + ["--format", "gif"], "--format", "'jpeg', 'png', 'webp'"),
         (commands["export"] + ["--format", "tflite"], "--format", "'onnx'"),
     ] + [
-        (argv + ["--backend", "gpu"], "--backend", "'auto', 'fp32', 'bf16', 'onnxruntime'")
+        (argv + ["--backend", "gpu"], "--backend", "'auto', 'fp32', 'fp32-cl', 'bf16', 'onnxruntime'")
         for name, argv in commands.items()
         if name != "export"
     ]

@@ -115,21 +115,26 @@ def test_auto_takes_bf16_where_it_agrees_and_forced_fp32_is_exact(bf16_cpu):
     assert np.abs(fast - np.asarray(exact, dtype=np.int16)).max() <= 3
 
 
-def test_auto_stays_fp32_when_bf16_would_change_the_output(bf16_cpu, monkeypatch):
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_stays_fp32_when_the_faster_backend_would_change_the_output(native_bf16, monkeypatch):
+    monkeypatch.setattr(runtime, "fast_bf16", lambda device: native_bf16)
+    monkeypatch.delenv(runtime.BACKEND_ENV, raising=False)
     model = tiny("inpaint-cnn")
     model.set_backend("fp32")
     exact = np.asarray(model.inpaint(photo(40, 48), hole_mask(40, 48)))
-    monkeypatch.setattr(runtime, "BF16_MIN_AGREEMENT_DB", 1000.0)  # no bf16 output can agree this well
     model.set_backend("auto")
+    assert runtime.resolve_backend(model) == ("bf16" if native_bf16 else "fp32-cl")
+    runtime.clear_engines(model)
+    monkeypatch.setattr(runtime, "MIN_AGREEMENT_DB", 1000.0)  # no output but fp32's own can agree this well
     assert runtime.resolve_backend(model) == "fp32"
     assert np.array_equal(np.asarray(model.inpaint(photo(40, 48), hole_mask(40, 48))), exact)
 
 
-def test_auto_is_fp32_without_native_bf16_and_the_environment_decides_the_default(monkeypatch):
+def test_auto_is_fp32_channels_last_without_native_bf16_and_the_environment_decides_the_default(monkeypatch):
     model = tiny("vae")
     monkeypatch.setattr(runtime, "fast_bf16", lambda device: False)
     monkeypatch.delenv(runtime.BACKEND_ENV, raising=False)
-    assert runtime.resolve_backend(model) == "fp32"
+    assert runtime.resolve_backend(model) == "fp32-cl"
     monkeypatch.setenv(runtime.BACKEND_ENV, "bf16")
     assert runtime.resolve_backend(model) == "bf16"
     model.set_backend("fp32")  # the model's own choice wins over the environment
@@ -171,6 +176,45 @@ def test_bf16_inpaints_any_size_and_keeps_every_known_pixel(bf16_cpu, name):
         exact = np.asarray(model.inpaint(image, mask), dtype=np.int16)
         model.set_backend("bf16")
         assert np.abs(np.asarray(result, dtype=np.int16) - exact).max() <= 4
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_fp32_channels_last_is_fp32_up_to_float_rounding_through_the_image_api(name):
+    model = tiny(name)
+    spec = model.core_spec()
+    engine = runtime.TorchEngine(model, "fp32-cl")
+    convolutions = [w for w in engine.folded.parameters() if w.ndim == 4]  # (transposed) convolutions' weights
+    assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    assert all(w.is_contiguous() for w in model.parameters())  # the model itself is left as it was
+    with torch.inference_mode():
+        exact = model.core(*spec.inputs.values())
+        fast = engine(model, *spec.inputs.values())
+    assert fast.dtype == torch.float32 and fast.is_contiguous() and fast.shape == exact.shape
+    assert runtime.agreement_db(exact, fast) >= 100  # float rounding only (bf16 gives 45-60 dB)
+    # Through the image-level API, 8-bit results within one grey level; the inpainters keep every known pixel.
+    height, width = 37, 29
+    if hasattr(model, "inpaint"):
+        image, mask = photo(height, width, model.channels), hole_mask(height, width)
+        outputs = []
+        for backend in ("fp32", "fp32-cl"):
+            model.set_backend(backend)
+            outputs.append(np.asarray(model.inpaint(image, mask), dtype=np.int16))
+        known = np.asarray(mask) < 128
+        assert np.array_equal(outputs[1][known], np.asarray(image, dtype=np.int16)[known])
+    elif hasattr(model, "restore"):
+        image = photo(height, width, model.channels)
+        outputs = []
+        for backend in ("fp32", "fp32-cl"):
+            model.set_backend(backend)
+            outputs.append(np.asarray(model.restore(image), dtype=np.int16))
+    elif hasattr(model, "generate"):
+        outputs = []
+        for backend in ("fp32", "fp32-cl"):
+            model.set_backend(backend)
+            outputs.append(np.stack([np.asarray(one, dtype=np.int16) for one in model.generate(4, seed=1)]))
+    else:
+        return
+    assert np.abs(outputs[1] - outputs[0]).max() <= 1
 
 
 def test_bf16_generation_is_close_to_fp32(bf16_cpu):
