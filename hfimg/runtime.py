@@ -8,9 +8,10 @@ ONNX file. Around it stays plain Python: input checks, padding, the recurrent mo
 The image-level methods (`inpaint`, `restore`, `generate`, `interpolate`) run the core through a backend:
 
 * ``"fp32"``: eager PyTorch in float32 on contiguous (NCHW) tensors, exactly what `model(...)` computes in training;
-* ``"fp32-cl"``: eager PyTorch in float32 with the weights and inputs in channels_last (NHWC), the layout oneDNN's
-  CPU convolutions run fastest in: the same arithmetic summed in another order, so within float rounding of fp32
-  (about 140 dB), and 7-22% faster at 512 px on a 2-core AMD EPYC (benchmarks/RESULTS.md);
+* ``"fp32-cl"``: eager PyTorch in float32 with the weights in channels_last (NHWC), the layout oneDNN's CPU
+  convolutions run fastest in: every convolution then works and hands on its output in NHWC, while the core's
+  other steps (the inpainters' classical fills) see the inputs as they come. The same arithmetic summed in another
+  order, so within float rounding of fp32 (about 100 dB on 8-bit results; benchmarks/RESULTS.md has the timings);
 * ``"bf16"``: eager PyTorch under bfloat16 autocast with the inputs in channels_last, the layout oneDNN's (and
   cuDNN's) fast bf16 convolutions work in; on a CPU with native bf16 (AVX512-BF16 or AMX) this is several times
   faster than fp32;
@@ -225,8 +226,12 @@ def clear_engines(model: HubModel) -> None:
 
 
 class TorchEngine:
-    """Eager PyTorch with 4-D float inputs in channels_last, under low-precision autocast ("bf16") or in float32 with
-    the weights in channels_last too ("fp32-cl"); outputs as float32 NCHW.
+    """Eager PyTorch under low-precision autocast with 4-D float inputs in channels_last ("bf16"), or in float32 with
+    the weights in channels_last ("fp32-cl"); outputs as float32 NCHW.
+
+    fp32-cl leaves the inputs as they come: converted too, the photo inpainters' classical fills (3-channel images
+    pooled, upsampled and reshaped) ran slower in NHWC, 177 -> 188 ms at 512 px, where with the weights alone they
+    took 170 (2-core AMD EPYC, interleaved medians).
 
     It runs a copy of the model with every BatchNorm folded into the convolution before it (eval-mode BatchNorm is a
     per-channel affine map, so conv + BN is one conv): one pass over each activation instead of two. Activations
@@ -246,10 +251,11 @@ class TorchEngine:
             self.folded.to(memory_format=torch.channels_last)
 
     def __call__(self, model: HubModel, *inputs: torch.Tensor) -> torch.Tensor:
-        inputs = tuple(
-            x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 and x.is_floating_point() else x
-            for x in inputs
-        )
+        if self.dtype is not None:
+            inputs = tuple(
+                x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 and x.is_floating_point() else x
+                for x in inputs
+            )
         with torch.autocast(self.device_type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
             output = self.folded.core(*inputs)
         return output.float().contiguous()
