@@ -347,7 +347,9 @@ def blend_pass(net: GatedUNet, fills: torch.Tensor, hole: torch.Tensor, extra: l
     return ((weights[:, :, None] * fills).sum(dim=1) + out[:, k:]).clamp(-1, 1)
 
 
-def copy_photo_detail(prediction: torch.Tensor, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+def copy_photo_detail(
+    prediction: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, keep_energy: bool = False
+) -> torch.Tensor:
     """An inpainter's last stage with `detail_transfer=True`: the known region's fine detail copied onto its fill.
 
     A network trained with a pixel loss fills a hole with the mean of what could be there: the right colours and
@@ -360,12 +362,14 @@ def copy_photo_detail(prediction: torch.Tensor, image: torch.Tensor, hole: torch
         prediction: (B, C, H, W) in [-1, 1], the network's prediction for every pixel.
         image: (B, C, H, W) in [-1, 1], the known pixels (the hole's values are not read).
         hole: (B, 1, H, W), 1 = hole.
+        keep_energy: copy each block's detail at the energy of the patches it comes from, not thinned by their
+            averaging (`contextual_residual_aggregation`'s `keep_energy`).
 
     Returns:
         (B, C, H, W): `image` outside the hole, the prediction plus the copied detail inside it.
     """
     filled = hole * prediction + (1 - hole) * image
-    return contextual_residual_aggregation(filled, hole).clamp(-1, 1)
+    return contextual_residual_aggregation(filled, hole, keep_energy=keep_energy).clamp(-1, 1)
 
 
 # Why an inpainter's core cannot go to ONNX: exported with dynamic sizes, the (inverse) real FFT of the Fourier blocks

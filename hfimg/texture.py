@@ -44,6 +44,8 @@ MAX_HOLE_SHARE = 0.05
 # Most attention scores held at once (64 MB in float32): beyond it the targets are scored in chunks, so a large
 # `low_side` costs time, not memory.
 MAX_SCORES = 2**24
+# Most a pasted block is scaled up by with `keep_energy` (equal weights over 8 unrelated blocks need about 2.8).
+MAX_ENERGY_GAIN = 4.0
 
 
 def contextual_residual_aggregation(
@@ -55,6 +57,7 @@ def contextual_residual_aggregation(
     temperature: float = 0.01,
     top_k: int = 8,
     paste: int = 1,
+    keep_energy: bool = False,
 ) -> torch.Tensor:
     """Add detail copied from the known region to the hole of an already filled image.
 
@@ -68,6 +71,11 @@ def contextual_residual_aggregation(
             [-1, 1] units: small = copy the best match, large = average the `top_k`.
         top_k: candidates each target keeps (the others get weight 0); also bounds the pasting's memory.
         paste: odd side, in low-resolution pixels, of the residual patches pasted; 1 = each target's own block.
+        keep_energy: rescale each pasted block to the weighted mean energy of the candidate blocks it averages.
+            A weighted mean of k unrelated residual blocks has about sum_j w_j**2 of their energy (1/k for equal
+            weights): averaging keeps the grain's place closer to right but thins it. The rescale (at most
+            `MAX_ENERGY_GAIN`) gives the fill the grain of one real patch, as variance-preserving texture blending
+            does (Heitz and Neyret, 2018).
 
     Returns:
         (B, C, H, W) in `image`'s dtype: `image` outside the hole exactly, fill + aggregated residual inside it.
@@ -98,7 +106,14 @@ def contextual_residual_aggregation(
         # Hole share under each patch; beyond the image counts as hole.
         patch_hole = 1 - F.avg_pool2d(1 - block_hole, patch, stride=1, padding=patch // 2)  # (B, 1, h, w)
 
-        settings = {"scale": scale, "patch": patch, "temperature": temperature, "top_k": top_k, "paste": paste}
+        settings = {
+            "scale": scale,
+            "patch": patch,
+            "temperature": temperature,
+            "top_k": top_k,
+            "paste": paste,
+            "keep_energy": keep_energy,
+        }
         per_image = zip(low, residual, block_hole, patch_hole, strict=True)
         aggregated = torch.stack([_aggregate(*one_image, **settings) for one_image in per_image])  # (B, C, Hp, Wp)
         textured = image.float() + aggregated[..., :height, :width]
@@ -116,6 +131,7 @@ def _aggregate(
     temperature: float,
     top_k: int,
     paste: int,
+    keep_energy: bool,
 ) -> torch.Tensor:
     """One image's aggregated residual: low (C, h, w), residual (C, Hp, Wp), block_hole and patch_hole (1, h, w) ->
     (C, Hp, Wp), zero outside the target blocks. One image at a time: each has its own targets and candidates."""
@@ -145,6 +161,7 @@ def _aggregate(
         return (position // w + r) * row + position % w + r  # index on the grid -> index on the bordered grid
 
     source, destination = bordered(candidates[chosen]), bordered(targets)  # (T, k), (T,)
+    energy = blocks.square().sum(1) if keep_energy else None  # (blocks,): each residual block's energy
     total = torch.zeros_like(blocks)  # the pasted residual summed per block
     count = torch.zeros_like(blocks[:, :1])  # patches pasted on each block
     for dy in range(-r, r + 1):
@@ -155,6 +172,10 @@ def _aggregate(
             pasted = sum(
                 weights[:, j, None] * blocks.index_select(0, source[:, j] + shift) for j in range(chosen.shape[1])
             )
+            if keep_energy:  # (T, 1): the candidates' weighted mean energy over the average's own
+                wanted = (weights * energy[source + shift]).sum(1, keepdim=True)
+                gain = (wanted / pasted.square().sum(1, keepdim=True).clamp(min=1e-12)).sqrt()
+                pasted = pasted * gain.clamp(max=MAX_ENERGY_GAIN)
             total.index_add_(0, destination + shift, pasted)  # (T, C * s * s) added
             count.index_add_(0, destination + shift, torch.ones_like(pasted[:, :1]))
     average = (total / count.clamp(min=1)).reshape(h + 2 * r, w + 2 * r, channels, scale, scale)[r : r + h, r : r + w]

@@ -521,3 +521,17 @@ def test_a_shipped_photo_inpainter_loads_without_its_detail_transfer_when_asked(
     results = [np.asarray(model.inpaint(image, mask)).astype(float) for model in (shipped, plain)]
     assert np.array_equal(results[0][~hole], results[1][~hole])
     assert results[0][hole].std() > results[1][hole].std()  # the copied grain
+
+
+def test_a_shipped_photo_inpainter_copies_detail_at_its_sources_energy_when_asked():
+    """The option the README offers for more grain: the same weights, each copied block at its sources' energy."""
+    shipped = hfimg.load("hfimg/inpaint-rcnn-photos")
+    grainy = hfimg.load("hfimg/inpaint-rcnn-photos", detail_energy=True)
+    assert not shipped.detail_energy and grainy.detail_energy and grainy.config_dict()["detail_energy"]
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))  # unrelated grain everywhere
+    mask = box_mask(64, 48, (20, 10, 40, 30))
+    hole = np.asarray(mask) >= 128
+    results = [np.asarray(model.inpaint(image, mask)).astype(float) for model in (shipped, grainy)]
+    assert np.array_equal(results[0][~hole], results[1][~hole])
+    assert results[1][hole].std() > 1.5 * results[0][hole].std()  # the mean of 8 candidates thins it, kept here

@@ -9,7 +9,7 @@ from PIL import Image
 
 from hfimg.inpainting import load_inpainter
 from hfimg.layers import pull_push_fill
-from hfimg.texture import contextual_residual_aggregation
+from hfimg.texture import MAX_ENERGY_GAIN, contextual_residual_aggregation
 
 
 def noisy(batch: int, channels: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -124,3 +124,30 @@ def test_registered_method_adds_detail_through_the_inpainter():
     inside = hole[0, 0].numpy().astype(bool)
     assert np.array_equal(textured[~inside], pixels[~inside])
     assert np.abs(textured - pixels)[inside].mean() < np.abs(smooth - pixels)[inside].mean() / 2
+
+
+def test_keep_energy_copies_the_grain_of_one_patch_where_averaging_thins_it():
+    # Uniform noise: every candidate block is unrelated to the others, so a weighted mean of 8 of them keeps about
+    # 1/8 of their energy, while one copied block keeps all of its own.
+    image, hole = noisy(1, 3, 96, 96, seed=4), box_hole(1, 96, 96, 30, 60, 24, 72)
+    smooth = pull_push_fill(image * (1 - hole), hole)
+    inside = hole.bool().expand_as(image)
+
+    def added_energy(**settings) -> float:
+        out = contextual_residual_aggregation(smooth, hole, **settings)
+        assert torch.equal(out[~inside], smooth[~inside])  # known pixels kept exactly, whatever the setting
+        return float((out - smooth)[inside].square().mean())
+
+    one = added_energy(top_k=1)
+    averaged = added_energy(top_k=8, temperature=10.0)  # near-equal weights
+    kept = added_energy(top_k=8, temperature=10.0, keep_energy=True)
+    assert averaged < 0.3 * one
+    assert 0.8 * one < kept < 1.25 * one
+    # The gain is capped: no pasted block is scaled up more than MAX_ENERGY_GAIN times the plain average's.
+    plain = contextual_residual_aggregation(smooth, hole, top_k=8, temperature=10.0) - smooth
+    scaled = contextual_residual_aggregation(smooth, hole, top_k=8, temperature=10.0, keep_energy=True) - smooth
+    assert (scaled.abs() <= MAX_ENERGY_GAIN * plain.abs() + 1e-6).all()
+    # Gradients still reach the known pixels the detail is copied from.
+    source = smooth.clone().requires_grad_()
+    contextual_residual_aggregation(source, hole, keep_energy=True).square().sum().backward()
+    assert torch.isfinite(source.grad).all() and source.grad[~inside].abs().sum() > 0

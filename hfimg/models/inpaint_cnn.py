@@ -83,6 +83,9 @@ class InpaintCNN(
         detail_transfer: after the network, copy the known region's fine detail onto its fill of the hole
             (`hfimg.layers.copy_photo_detail`, contextual residual aggregation, as HiFill does with its network's
             output): the network gives the structure, the photo's own grain comes from the photo.
+        detail_energy: with `detail_transfer`, copy each block's detail at the energy of the known patches it
+            comes from (`hfimg.texture`'s `keep_energy`); without it, the weighted mean of 8 candidates thins the
+            grain.
 
     Example:
         >>> model = InpaintCNN(channels=3, base_channels=8)
@@ -105,6 +108,7 @@ class InpaintCNN(
         texture: bool = False,
         blend: bool = False,
         detail_transfer: bool = False,
+        detail_energy: bool = False,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -118,6 +122,7 @@ class InpaintCNN(
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True and texture=False.")
         self.blend = blend
         self.detail_transfer = detail_transfer
+        self.detail_energy = detail_energy
         # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1); with blend, each of the
         # K fills (K * C) and the mask, and out: K weight logits and the correction (C).
         k = len(BLEND_FILLS) if blend else 0
@@ -156,7 +161,7 @@ class InpaintCNN(
         hole = pad_to_multiple(mask, multiple)  # (B, 1, H', W')
         x = pad_to_multiple(image * (1 - mask), multiple)  # (B, C, H', W'), hole zeroed
         prediction = self.run_core(x, hole)[..., :height, :width]  # (B, C, H, W)
-        return copy_photo_detail(prediction, image, mask) if self.detail_transfer else prediction
+        return copy_photo_detail(prediction, image, mask, self.detail_energy) if self.detail_transfer else prediction
 
     def core(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """image (B, C, H, W) in [-1, 1] with the hole zeroed, hole (B, 1, H, W) 1 = hole, H and W multiples of

@@ -131,6 +131,8 @@ class InpaintRCNN(
         schedule: "rings" (each pass fills the next ring of the hole, from the border inwards) or "refine" (each
             pass predicts the whole hole again, from the previous pass's result); see the module docstring.
         detail_transfer: after the last pass, copy the known region's fine detail onto the fill (see `InpaintCNN`).
+        detail_energy: with `detail_transfer`, copy that detail at the energy of the patches it comes from (see
+            `InpaintCNN`).
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -154,6 +156,7 @@ class InpaintRCNN(
         blend: bool = False,
         schedule: str = "rings",
         detail_transfer: bool = False,
+        detail_energy: bool = False,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
@@ -167,6 +170,7 @@ class InpaintRCNN(
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True.")
         self.blend = blend
         self.detail_transfer = detail_transfer
+        self.detail_energy = detail_energy
         # Input per pass: the current image (C; with blend, K fills of it, K * C), the hole still open (1) and the
         # original hole (1), so the block can tell pixels filled by earlier passes from pixels known from the start;
         # out: the image (C), after K weight logits with blend.
@@ -277,7 +281,7 @@ class InpaintRCNN(
             steps.append(x[..., :height, :width])
         output = (hole * x + (1 - hole) * prediction)[..., :height, :width]
         if self.detail_transfer:
-            output = copy_photo_detail(output, image, mask)
+            output = copy_photo_detail(output, image, mask, self.detail_energy)
             steps[-1] = output  # what the last pass leaves is what the user gets
         return (output, steps) if return_steps else output
 
