@@ -92,7 +92,7 @@ def _export_checked(model: HubModel, path: Path) -> float:
         if error > ONNX_TOLERANCE:
             raise RuntimeError(
                 f"the exported {type(model).__name__} differs from PyTorch by {error:.2g} (> {ONNX_TOLERANCE}); "
-                f"use the fp32 or bf16 backend instead."
+                f"use the fp32, fp32-cl or bf16 backend instead."
             )
         partial.replace(path)
     finally:

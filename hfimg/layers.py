@@ -375,7 +375,10 @@ def copy_photo_detail(
 # Why an inpainter's core cannot go to ONNX: exported with dynamic sizes, the (inverse) real FFT of the Fourier blocks
 # gives graphs onnxruntime cannot run (it mixes up the transform's sizes), and the texture transfer picks its patches
 # with data-dependent shapes (nonzero), which torch.export refuses; checked with torch 2.13 and onnxruntime 1.32.
-NO_ONNX = "has {what}, which cannot be exported to ONNX; use the fp32 or bf16 backend (HFIMG_BACKEND=fp32 or bf16)."
+NO_ONNX = (
+    "has {what}, which cannot be exported to ONNX; use the fp32, fp32-cl or bf16 backend "
+    "(HFIMG_BACKEND=fp32, fp32-cl or bf16)."
+)
 
 
 def onnx_refusal(fourier_blocks: int, texture: bool = False, blend: bool = False) -> str | None:

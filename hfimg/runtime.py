@@ -11,7 +11,8 @@ The image-level methods (`inpaint`, `restore`, `generate`, `interpolate`) run th
 * ``"fp32-cl"``: eager PyTorch in float32 with the weights in channels_last (NHWC), the layout oneDNN's CPU
   convolutions run fastest in: every convolution then works and hands on its output in NHWC, while the core's
   other steps (the inpainters' classical fills) see the inputs as they come. The same arithmetic summed in another
-  order, so within float rounding of fp32 (about 100 dB on 8-bit results; benchmarks/RESULTS.md has the timings);
+  order, so within float rounding of fp32 (95-104 dB on the 8-bit results of benchmarks/RESULTS.md's speed table,
+  about 140 dB on the float output);
 * ``"bf16"``: eager PyTorch under bfloat16 autocast with the inputs in channels_last, the layout oneDNN's (and
   cuDNN's) fast bf16 convolutions work in; on a CPU with native bf16 (AVX512-BF16 or AMX) this is several times
   faster than fp32;
@@ -125,8 +126,14 @@ def resolve_backend(model: HubModel) -> str:
     backend = model.backend or default_backend()
     if backend != "auto":
         return backend
-    # A GPU or a CPU with native bf16 tries bf16 (fp16 on a GPU before Ampere); any other CPU, fp32 in channels_last.
-    candidate = "bf16" if model.device.type == "cuda" or fast_bf16(model.device) else "fp32-cl"
+    # A GPU or a CPU with native bf16 tries bf16 (fp16 on a GPU before Ampere); any other CPU, fp32 in channels_last;
+    # other devices (MPS, XPU) stay exact.
+    if model.device.type == "cuda" or fast_bf16(model.device):
+        candidate = "bf16"
+    elif model.device.type == "cpu":
+        candidate = "fp32-cl"
+    else:
+        return "fp32"
     with _ENGINE_LOCK:
         cache = _cache(model)
         if "auto" not in cache:
@@ -211,7 +218,7 @@ def _cache(model: HubModel) -> dict[str, Any]:
     key = _weights_key(model)
     cache = _ENGINES.setdefault(model, {})
     if cache.get("weights") != key:
-        cache.clear()  # built for older weights: a copy of them (bf16), or their export (onnxruntime)
+        cache.clear()  # built for older weights: a copy of them (bf16, fp32-cl), or their export (onnxruntime)
         cache["weights"] = key
     return cache
 

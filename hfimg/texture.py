@@ -71,11 +71,11 @@ def contextual_residual_aggregation(
             [-1, 1] units: small = copy the best match, large = average the `top_k`.
         top_k: candidates each target keeps (the others get weight 0); also bounds the pasting's memory.
         paste: odd side, in low-resolution pixels, of the residual patches pasted; 1 = each target's own block.
-        keep_energy: rescale each pasted block to the weighted mean energy of the candidate blocks it averages.
-            A weighted mean of k unrelated residual blocks has about sum_j w_j**2 of their energy (1/k for equal
-            weights): averaging keeps the grain's place closer to right but thins it. The rescale (at most
-            `MAX_ENERGY_GAIN`) gives the fill the grain of one real patch, as variance-preserving texture blending
-            does (Heitz and Neyret, 2018).
+        keep_energy: rescale each block of the aggregated residual (after overlapping pastes are averaged) to the
+            mean energy of the candidate blocks pasted on it. A weighted mean of k unrelated residual blocks has
+            about sum_j w_j**2 of their energy (1/k for equal weights): averaging keeps the grain's place closer to
+            right but thins it. The rescale (a gain of at most `MAX_ENERGY_GAIN`) gives the fill the grain of one
+            real patch, as variance-preserving texture blending does (Heitz and Neyret, 2018).
 
     Returns:
         (B, C, H, W) in `image`'s dtype: `image` outside the hole exactly, fill + aggregated residual inside it.
@@ -161,9 +161,10 @@ def _aggregate(
         return (position // w + r) * row + position % w + r  # index on the grid -> index on the bordered grid
 
     source, destination = bordered(candidates[chosen]), bordered(targets)  # (T, k), (T,)
-    energy = blocks.square().sum(1) if keep_energy else None  # (blocks,): each residual block's energy
+    energy = blocks.square().sum(1, keepdim=True) if keep_energy else None  # (blocks, 1): each block's energy
     total = torch.zeros_like(blocks)  # the pasted residual summed per block
     count = torch.zeros_like(blocks[:, :1])  # patches pasted on each block
+    wanted = torch.zeros_like(count)  # keep_energy: the pasted candidates' weighted mean energy, summed per block
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             shift = dy * row + dx
@@ -172,13 +173,18 @@ def _aggregate(
             pasted = sum(
                 weights[:, j, None] * blocks.index_select(0, source[:, j] + shift) for j in range(chosen.shape[1])
             )
-            if keep_energy:  # (T, 1): the candidates' weighted mean energy over the average's own
-                wanted = (weights * energy[source + shift]).sum(1, keepdim=True)
-                gain = (wanted / pasted.square().sum(1, keepdim=True).clamp(min=1e-12)).sqrt()
-                pasted = pasted * gain.clamp(max=MAX_ENERGY_GAIN)
             total.index_add_(0, destination + shift, pasted)  # (T, C * s * s) added
             count.index_add_(0, destination + shift, torch.ones_like(pasted[:, :1]))
-    average = (total / count.clamp(min=1)).reshape(h + 2 * r, w + 2 * r, channels, scale, scale)[r : r + h, r : r + w]
+            if keep_energy:  # (T, 1) added
+                wanted.index_add_(0, destination + shift, (weights[..., None] * energy[source + shift]).sum(1))
+    average = total / count.clamp(min=1)  # (blocks, C * s * s)
+    if keep_energy:
+        # Scaled after the averaging, so overlapping pastes (paste > 1) do not thin the grain again. Both sides
+        # clamped below: a flat block (no residual to scale) keeps a finite gain and gradient.
+        mean_wanted = wanted / count.clamp(min=1)
+        gain = (mean_wanted.clamp(min=1e-12) / average.square().sum(1, keepdim=True).clamp(min=1e-12)).sqrt()
+        average = average * gain.clamp(max=MAX_ENERGY_GAIN)
+    average = average.reshape(h + 2 * r, w + 2 * r, channels, scale, scale)[r : r + h, r : r + w]
     return average.permute(2, 0, 3, 1, 4).reshape(residual.shape)  # blocks back in place: (C, Hp, Wp)
 
 

@@ -438,7 +438,7 @@ def test_other_designs_keep_known_pixels_learn_everywhere_and_run_in_bf16(family
 def test_what_onnx_cannot_take_is_refused_with_the_alternative(tmp_path, family, options, what):
     from hfimg.export import export_onnx
 
-    with pytest.raises(ValueError, match=f"{what}.*fp32 or bf16 backend"):
+    with pytest.raises(ValueError, match=f"{what}.*fp32, fp32-cl or bf16 backend"):
         export_onnx(tiny(family, **options), tmp_path / "model.onnx")
     assert not list(tmp_path.iterdir())  # nothing half-written
 
@@ -535,3 +535,5 @@ def test_a_shipped_photo_inpainter_copies_detail_at_its_sources_energy_when_aske
     results = [np.asarray(model.inpaint(image, mask)).astype(float) for model in (shipped, grainy)]
     assert np.array_equal(results[0][~hole], results[1][~hole])
     assert results[1][hole].std() > 1.5 * results[0][hole].std()  # the mean of 8 candidates thins it, kept here
+    with pytest.raises(ValueError, match="detail_energy=True .* needs detail_transfer=True"):
+        hfimg.load("hfimg/inpaint-rcnn-photos", detail_transfer=False, detail_energy=True)

@@ -193,6 +193,8 @@ def test_fp32_channels_last_is_fp32_up_to_float_rounding_through_the_image_api(n
     assert runtime.agreement_db(exact, fast) >= 100  # float rounding only (bf16 gives 45-60 dB)
     # Through the image-level API, 8-bit results within one grey level; the inpainters keep every known pixel.
     height, width = 37, 29
+    model.set_backend("fp32-cl")
+    assert isinstance(runtime.engine(model), runtime.TorchEngine)  # not the eager fp32 path under another name
     if hasattr(model, "inpaint"):
         image, mask = photo(height, width, model.channels), hole_mask(height, width)
         outputs = []

@@ -126,9 +126,10 @@ def test_registered_method_adds_detail_through_the_inpainter():
     assert np.abs(textured - pixels)[inside].mean() < np.abs(smooth - pixels)[inside].mean() / 2
 
 
-def test_keep_energy_copies_the_grain_of_one_patch_where_averaging_thins_it():
+@pytest.mark.parametrize("paste", [1, 3])
+def test_keep_energy_copies_the_grain_of_one_patch_where_averaging_thins_it(paste):
     # Uniform noise: every candidate block is unrelated to the others, so a weighted mean of 8 of them keeps about
-    # 1/8 of their energy, while one copied block keeps all of its own.
+    # 1/8 of their energy (less again where paste > 1 overlaps pastes), while one copied block keeps all of its own.
     image, hole = noisy(1, 3, 96, 96, seed=4), box_hole(1, 96, 96, 30, 60, 24, 72)
     smooth = pull_push_fill(image * (1 - hole), hole)
     inside = hole.bool().expand_as(image)
@@ -139,15 +140,26 @@ def test_keep_energy_copies_the_grain_of_one_patch_where_averaging_thins_it():
         return float((out - smooth)[inside].square().mean())
 
     one = added_energy(top_k=1)
-    averaged = added_energy(top_k=8, temperature=10.0)  # near-equal weights
-    kept = added_energy(top_k=8, temperature=10.0, keep_energy=True)
+    averaged = added_energy(top_k=8, temperature=10.0, paste=paste)  # near-equal weights
+    kept = added_energy(top_k=8, temperature=10.0, paste=paste, keep_energy=True)
     assert averaged < 0.3 * one
-    assert 0.8 * one < kept < 1.25 * one
+    # One block's energy, unless that takes more than the capped gain (paste 3 averages up to 9 x 8 blocks).
+    expected = min(one, MAX_ENERGY_GAIN**2 * averaged)
+    assert 0.8 * expected < kept < 1.25 * expected
     # The gain is capped: no pasted block is scaled up more than MAX_ENERGY_GAIN times the plain average's.
-    plain = contextual_residual_aggregation(smooth, hole, top_k=8, temperature=10.0) - smooth
-    scaled = contextual_residual_aggregation(smooth, hole, top_k=8, temperature=10.0, keep_energy=True) - smooth
+    settings = {"top_k": 8, "temperature": 10.0, "paste": paste}
+    plain = contextual_residual_aggregation(smooth, hole, **settings) - smooth
+    scaled = contextual_residual_aggregation(smooth, hole, keep_energy=True, **settings) - smooth
     assert (scaled.abs() <= MAX_ENERGY_GAIN * plain.abs() + 1e-6).all()
-    # Gradients still reach the known pixels the detail is copied from.
+    # Gradients reach the known pixels the detail is copied from, and stay finite where a block has no residual to
+    # scale (a flat half of the image, the hole in it).
     source = smooth.clone().requires_grad_()
-    contextual_residual_aggregation(source, hole, keep_energy=True).square().sum().backward()
+    contextual_residual_aggregation(source, hole, keep_energy=True, paste=paste).square().sum().backward()
     assert torch.isfinite(source.grad).all() and source.grad[~inside].abs().sum() > 0
+    half_flat = image.clone()
+    half_flat[..., :, 48:] = 0.2
+    flat_hole = box_hole(1, 96, 96, 30, 60, 60, 90)
+    source = half_flat.requires_grad_()
+    out = contextual_residual_aggregation(source, flat_hole, keep_energy=True, paste=paste)
+    out.square().sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(source.grad).all()

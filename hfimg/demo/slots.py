@@ -97,7 +97,7 @@ def load_model(slot: Slot, model_id: str) -> LoadedModel:
         logger.warning("%s (%s) not loaded: %s", slot.title, model_id, loaded.error)
         return loaded
     try:
-        runtime.engine(model)  # the onnxruntime export or the bf16 check happens now, not in a visitor's request
+        runtime.engine(model)  # the onnxruntime export or auto's probe happens now, not in a visitor's request
     except Exception as err:  # e.g. onnxruntime missing: the model still works on the exact path
         wanted = runtime.requested_backend(model)  # not resolved again: resolving may be what failed
         logger.warning("%s: backend %r not available (%s); using fp32.", slot.title, wanted, err)

@@ -121,6 +121,8 @@ class InpaintCNN(
         if blend and (texture or not coarse_fill):
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True and texture=False.")
         self.blend = blend
+        if detail_energy and not detail_transfer:
+            raise ValueError("detail_energy=True sets how the detail transfer copies: it needs detail_transfer=True.")
         self.detail_transfer = detail_transfer
         self.detail_energy = detail_energy
         # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1); with blend, each of the

@@ -169,6 +169,8 @@ class InpaintRCNN(
         if blend and not coarse_fill:
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True.")
         self.blend = blend
+        if detail_energy and not detail_transfer:
+            raise ValueError("detail_energy=True sets how the detail transfer copies: it needs detail_transfer=True.")
         self.detail_transfer = detail_transfer
         self.detail_energy = detail_energy
         # Input per pass: the current image (C; with blend, K fills of it, K * C), the hole still open (1) and the
