@@ -18,10 +18,10 @@ The image-level methods (`inpaint`, `restore`, `generate`, `interpolate`) run th
   faster than fp32;
 * ``"onnxruntime"``: the core exported to ONNX (once per set of weights, cached under $HFIMG_CACHE/onnx) and run by
   onnxruntime in float32 (outputs within 1e-3 of fp32, tested);
-* ``"auto"`` (the default): bf16 where the device has fast bf16 (a GPU, or a CPU with AVX512-BF16 or AMX), fp32-cl
-  on a CPU without it, in either case only if that backend's output agrees with the model's fp32 output to at least
-  `MIN_AGREEMENT_DB` on a probe input (checked once per model and set of weights); fp32 otherwise. A model that
-  the faster backend would change visibly thus stays exact.
+* ``"auto"`` (the default): the first of these whose output agrees with the model's fp32 output to at least
+  `MIN_AGREEMENT_DB` on a probe input (checked once per model and set of weights): bf16 where the device has fast
+  bf16 (a GPU, or a CPU with AVX512-BF16 or AMX), then fp32-cl on any CPU; fp32 otherwise. A model that a faster
+  backend would change visibly thus stays exact.
 
 The backend is chosen per model (`model.set_backend("fp32")`), or for every model by the environment variable
 ``HFIMG_BACKEND`` (e.g. ``HFIMG_BACKEND=fp32`` forces the exact path everywhere); the CLI's and the demo's
@@ -126,32 +126,35 @@ def resolve_backend(model: HubModel) -> str:
     backend = model.backend or default_backend()
     if backend != "auto":
         return backend
-    # A GPU or a CPU with native bf16 tries bf16 (fp16 on a GPU before Ampere); any other CPU, fp32 in channels_last;
-    # other devices (MPS, XPU) stay exact.
-    if model.device.type == "cuda" or fast_bf16(model.device):
-        candidate = "bf16"
+    # A GPU tries bf16 (fp16 before Ampere); a CPU tries bf16 where it is native, then fp32 in channels_last; other
+    # devices (MPS, XPU) stay exact. The first candidate that keeps the fp32 output wins.
+    if model.device.type == "cuda":
+        candidates = ["bf16"]
     elif model.device.type == "cpu":
-        candidate = "fp32-cl"
+        candidates = ["bf16", "fp32-cl"] if fast_bf16(model.device) else ["fp32-cl"]
     else:
         return "fp32"
     with _ENGINE_LOCK:
         cache = _cache(model)
         if "auto" not in cache:
+            cache["auto"] = "fp32"
             spec = model.core_spec()
             with torch.inference_mode():
                 inputs = [x.to(model.device) for x in spec.inputs.values()]
-                probe = TorchEngine(model, candidate)
-                agreement = agreement_db(model.core(*inputs), probe(model, *inputs))
-            cache["auto"] = candidate if agreement >= MIN_AGREEMENT_DB else "fp32"
-            if cache["auto"] == candidate:
-                cache[candidate] = probe  # kept: the engine `engine` would build next
-            else:
-                logger.info(
-                    "%s: %s agrees with fp32 to %.1f dB only; staying in fp32.",
-                    type(model).__name__,
-                    candidate,
-                    agreement,
-                )
+                exact = model.core(*inputs)
+                for candidate in candidates:
+                    probe = TorchEngine(model, candidate)
+                    agreement = agreement_db(exact, probe(model, *inputs))
+                    if agreement >= MIN_AGREEMENT_DB:
+                        cache["auto"] = candidate
+                        cache[candidate] = probe  # kept: the engine `engine` would build next
+                        break
+                    logger.info(
+                        "%s: %s agrees with fp32 to %.1f dB only; not using it.",
+                        type(model).__name__,
+                        candidate,
+                        agreement,
+                    )
         return cache["auto"]
 
 

@@ -124,6 +124,10 @@ def test_auto_stays_fp32_when_the_faster_backend_would_change_the_output(native_
     exact = np.asarray(model.inpaint(photo(40, 48), hole_mask(40, 48)))
     model.set_backend("auto")
     assert runtime.resolve_backend(model) == ("bf16" if native_bf16 else "fp32-cl")
+    if native_bf16:  # a CPU whose bf16 would change the output still gets fp32's own arithmetic in channels_last
+        runtime.clear_engines(model)
+        monkeypatch.setattr(runtime, "MIN_AGREEMENT_DB", 80.0)  # above bf16's 45-60 dB, under fp32-cl's ~140
+        assert runtime.resolve_backend(model) == "fp32-cl"
     runtime.clear_engines(model)
     monkeypatch.setattr(runtime, "MIN_AGREEMENT_DB", 1000.0)  # no output but fp32's own can agree this well
     assert runtime.resolve_backend(model) == "fp32"
