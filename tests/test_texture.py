@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -163,3 +165,28 @@ def test_keep_energy_copies_the_grain_of_one_patch_where_averaging_thins_it(past
     out = contextual_residual_aggregation(source, flat_hole, keep_energy=True, paste=paste)
     out.square().sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(source.grad).all()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_each_hole_block_gets_one_known_blocks_residual_when_one_candidate_is_kept(channels):
+    # With a single candidate per target, every block wholly inside the hole must receive exactly the residual (the
+    # image minus its low-pass) of one s x s block of the known region: a mix-up of the block layout in the gather
+    # or the paste back would give pixels that no real block has.
+    image = noisy(1, channels, 48, 36, seed=5)
+    hole = box_hole(1, 48, 36, 12, 36, 6, 30)  # on the 3 px block grid
+    scale = math.ceil(48 / 16)  # low_side 16 -> s = 3 px blocks
+    out = contextual_residual_aggregation(image, hole, low_side=16, top_k=1)
+    low = torch.nn.functional.avg_pool2d(image, scale)
+    residual = image - torch.nn.functional.interpolate(low, scale_factor=scale, mode="bilinear", align_corners=False)
+    blocks = residual[0].unfold(1, scale, scale).unfold(2, scale, scale)  # (C, h, w, s, s)
+    known_blocks = {
+        tuple(blocks[:, y, x].flatten().tolist())
+        for y in range(blocks.shape[1])
+        for x in range(blocks.shape[2])
+        if not hole[0, 0, y * scale : (y + 1) * scale, x * scale : (x + 1) * scale].any()
+    }
+    added = (out - image)[0].unfold(1, scale, scale).unfold(2, scale, scale)  # (C, h, w, s, s)
+    inside = [(y, x) for y in range(12 // scale, 36 // scale) for x in range(6 // scale, 30 // scale)]
+    for y, x in inside:
+        copied = added[:, y, x].flatten()
+        assert any(torch.allclose(copied, torch.tensor(block), atol=1e-6) for block in known_blocks), (y, x)
