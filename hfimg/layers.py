@@ -347,6 +347,12 @@ def blend_pass(net: GatedUNet, fills: torch.Tensor, hole: torch.Tensor, extra: l
     return ((weights[:, :, None] * fills).sum(dim=1) + out[:, k:]).clamp(-1, 1)
 
 
+def check_detail_transfer(detail_transfer: bool, detail_energy: bool) -> None:
+    """The inpainters' rule for their last stage's settings: `detail_energy` only says how `detail_transfer` copies."""
+    if detail_energy and not detail_transfer:
+        raise ValueError("detail_energy=True sets how the detail transfer copies: it needs detail_transfer=True.")
+
+
 def copy_photo_detail(
     prediction: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, keep_energy: bool = False
 ) -> torch.Tensor:

@@ -137,7 +137,7 @@ def resolve_backend(model: HubModel) -> str:
     with _ENGINE_LOCK:
         cache = _cache(model)
         if "auto" not in cache:
-            cache["auto"] = "fp32"
+            chosen = "fp32"  # unless a candidate keeps the output
             spec = model.core_spec()
             with torch.inference_mode():
                 inputs = [x.to(model.device) for x in spec.inputs.values()]
@@ -146,7 +146,7 @@ def resolve_backend(model: HubModel) -> str:
                     probe = TorchEngine(model, candidate)
                     agreement = agreement_db(exact, probe(model, *inputs))
                     if agreement >= MIN_AGREEMENT_DB:
-                        cache["auto"] = candidate
+                        chosen = candidate
                         cache[candidate] = probe  # kept: the engine `engine` would build next
                         break
                     logger.info(
@@ -155,6 +155,7 @@ def resolve_backend(model: HubModel) -> str:
                         candidate,
                         agreement,
                     )
+            cache["auto"] = chosen
         return cache["auto"]
 
 

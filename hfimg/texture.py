@@ -177,11 +177,12 @@ def _aggregate(
             count.index_add_(0, destination + shift, torch.ones_like(pasted[:, :1]))
             if keep_energy:  # (T, 1) added
                 wanted.index_add_(0, destination + shift, (weights[..., None] * energy[source + shift]).sum(1))
-    average = total / count.clamp(min=1)  # (blocks, C * s * s)
+    pastes = count.clamp(min=1)  # (blocks, 1); 1 where nothing was pasted (all zero there)
+    average = total / pastes  # (blocks, C * s * s)
     if keep_energy:
         # Scaled after the averaging, so overlapping pastes (paste > 1) do not thin the grain again. Both sides
         # clamped below: a flat block (no residual to scale) keeps a finite gain and gradient.
-        mean_wanted = wanted / count.clamp(min=1)
+        mean_wanted = wanted / pastes
         gain = (mean_wanted.clamp(min=1e-12) / average.square().sum(1, keepdim=True).clamp(min=1e-12)).sqrt()
         average = average * gain.clamp(max=MAX_ENERGY_GAIN)
     average = average.reshape(h + 2 * r, w + 2 * r, channels, scale, scale)[r : r + h, r : r + w]

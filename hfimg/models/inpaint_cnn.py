@@ -35,6 +35,7 @@ from hfimg.imaging import ImageInput, check_hole, network_mode, prepare_inpainti
 from hfimg.layers import (
     GatedUNet,
     blend_pass,
+    check_detail_transfer,
     check_image_and_mask,
     copy_photo_detail,
     inpainting_core_spec,
@@ -121,8 +122,7 @@ class InpaintCNN(
         if blend and (texture or not coarse_fill):
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True and texture=False.")
         self.blend = blend
-        if detail_energy and not detail_transfer:
-            raise ValueError("detail_energy=True sets how the detail transfer copies: it needs detail_transfer=True.")
+        check_detail_transfer(detail_transfer, detail_energy)
         self.detail_transfer = detail_transfer
         self.detail_energy = detail_energy
         # Input: the image with its hole filled (coarse_fill) or zeroed (C), and the mask (1); with blend, each of the

@@ -44,6 +44,7 @@ from hfimg.imaging import ImageInput, check_count, check_hole, network_mode, pre
 from hfimg.layers import (
     GatedUNet,
     blend_pass,
+    check_detail_transfer,
     check_image_and_mask,
     copy_photo_detail,
     inpainting_core_spec,
@@ -169,8 +170,7 @@ class InpaintRCNN(
         if blend and not coarse_fill:
             raise ValueError("blend=True starts from its own fills: it needs coarse_fill=True.")
         self.blend = blend
-        if detail_energy and not detail_transfer:
-            raise ValueError("detail_energy=True sets how the detail transfer copies: it needs detail_transfer=True.")
+        check_detail_transfer(detail_transfer, detail_energy)
         self.detail_transfer = detail_transfer
         self.detail_energy = detail_energy
         # Input per pass: the current image (C; with blend, K fills of it, K * C), the hole still open (1) and the
