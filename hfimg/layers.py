@@ -347,14 +347,20 @@ def blend_pass(net: GatedUNet, fills: torch.Tensor, hole: torch.Tensor, extra: l
     return ((weights[:, :, None] * fills).sum(dim=1) + out[:, k:]).clamp(-1, 1)
 
 
-def check_detail_transfer(detail_transfer: bool, detail_energy: bool) -> None:
+def check_detail_transfer(detail_transfer: bool, detail_energy: float) -> None:
     """The inpainters' rule for their last stage's settings: `detail_energy` only says how `detail_transfer` copies."""
+    if not 0 <= detail_energy <= 1:
+        raise ValueError(
+            f"detail_energy is the share of the copied detail's lost energy given back, 0 to 1; got {detail_energy}."
+        )
     if detail_energy and not detail_transfer:
-        raise ValueError("detail_energy=True sets how the detail transfer copies: it needs detail_transfer=True.")
+        raise ValueError(
+            f"detail_energy={detail_energy} sets how the detail transfer copies: it needs detail_transfer=True."
+        )
 
 
 def copy_photo_detail(
-    prediction: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, keep_energy: bool = False
+    prediction: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, keep_energy: float = 0.0
 ) -> torch.Tensor:
     """An inpainter's last stage with `detail_transfer=True`: the known region's fine detail copied onto its fill.
 
@@ -368,8 +374,8 @@ def copy_photo_detail(
         prediction: (B, C, H, W) in [-1, 1], the network's prediction for every pixel.
         image: (B, C, H, W) in [-1, 1], the known pixels (the hole's values are not read).
         hole: (B, 1, H, W), 1 = hole.
-        keep_energy: copy each block's detail at the energy of the patches it comes from, not thinned by their
-            averaging (`contextual_residual_aggregation`'s `keep_energy`).
+        keep_energy: share (0-1) of the copied detail's energy, thinned by averaging the patches, that is given
+            back; 1 = each block at the energy of the patches it comes from (`contextual_residual_aggregation`).
 
     Returns:
         (B, C, H, W): `image` outside the hole, the prediction plus the copied detail inside it.

@@ -57,7 +57,7 @@ def contextual_residual_aggregation(
     temperature: float = 0.01,
     top_k: int = 8,
     paste: int = 1,
-    keep_energy: bool = False,
+    keep_energy: float = 0.0,
 ) -> torch.Tensor:
     """Add detail copied from the known region to the hole of an already filled image.
 
@@ -71,11 +71,13 @@ def contextual_residual_aggregation(
             [-1, 1] units: small = copy the best match, large = average the `top_k`.
         top_k: candidates each target keeps (the others get weight 0); also bounds the pasting's memory.
         paste: odd side, in low-resolution pixels, of the residual patches pasted; 1 = each target's own block.
-        keep_energy: rescale each block of the aggregated residual (after overlapping pastes are averaged) to the
-            mean energy of the candidate blocks pasted on it. A weighted mean of k unrelated residual blocks has
-            about sum_j w_j**2 of their energy (1/k for equal weights): averaging keeps the grain's place closer to
-            right but thins it. The rescale (a gain of at most `MAX_ENERGY_GAIN`) gives the fill the grain of one
-            real patch, as variance-preserving texture blending does (Heitz and Neyret, 2018).
+        keep_energy: share (0-1) of the energy the averaging takes out that is given back. A weighted mean of k
+            unrelated residual blocks has about sum_j w_j**2 of their energy (1/k for equal weights): averaging
+            keeps the grain's place closer to right but thins it. Each block of the aggregated residual (after
+            overlapping pastes are averaged) is rescaled to its own energy plus this share of the gap to the mean
+            energy of the candidate blocks pasted on it, with a gain of at most `MAX_ENERGY_GAIN`: 0 = the plain
+            weighted mean, 1 = the grain of one real patch, as variance-preserving texture blending gives (Heitz
+            and Neyret, 2018); True counts as 1.
 
     Returns:
         (B, C, H, W) in `image`'s dtype: `image` outside the hole exactly, fill + aggregated residual inside it.
@@ -90,6 +92,8 @@ def contextual_residual_aggregation(
             f"low_side, top_k >= 1, patch and paste odd and temperature > 0 expected; got low_side={low_side}, "
             f"patch={patch}, paste={paste}, temperature={temperature}, top_k={top_k}."
         )
+    if not 0 <= keep_energy <= 1:
+        raise ValueError(f"keep_energy is the share of the lost energy given back, 0 to 1; got {keep_energy}.")
     height, width = image.shape[-2:]
     scale = math.ceil(max(height, width) / low_side)  # s: full-resolution px per low-resolution px
     is_hole = hole > 0.5  # (B, 1, H, W)
@@ -112,7 +116,7 @@ def contextual_residual_aggregation(
             "temperature": temperature,
             "top_k": top_k,
             "paste": paste,
-            "keep_energy": keep_energy,
+            "keep_energy": float(keep_energy),
         }
         per_image = zip(low, residual, block_hole, patch_hole, strict=True)
         aggregated = torch.stack([_aggregate(*one_image, **settings) for one_image in per_image])  # (B, C, Hp, Wp)
@@ -131,7 +135,7 @@ def _aggregate(
     temperature: float,
     top_k: int,
     paste: int,
-    keep_energy: bool,
+    keep_energy: float,
 ) -> torch.Tensor:
     """One image's aggregated residual: low (C, h, w), residual (C, Hp, Wp), block_hole and patch_hole (1, h, w) ->
     (C, Hp, Wp), zero outside the target blocks. One image at a time: each has its own targets and candidates."""
@@ -161,7 +165,7 @@ def _aggregate(
         return (position // w + r) * row + position % w + r  # index on the grid -> index on the bordered grid
 
     source, destination = bordered(candidates[chosen]), bordered(targets)  # (T, k), (T,)
-    energy = blocks.square().sum(1, keepdim=True) if keep_energy else None  # (blocks, 1): each block's energy
+    energy = blocks.square().sum(1, keepdim=True) if keep_energy > 0 else None  # (blocks, 1): each block's energy
     total = torch.zeros_like(blocks)  # the pasted residual summed per block
     count = torch.zeros_like(blocks[:, :1])  # patches pasted on each block
     wanted = torch.zeros_like(count)  # keep_energy: the pasted candidates' weighted mean energy, summed per block
@@ -175,15 +179,17 @@ def _aggregate(
             )
             total.index_add_(0, destination + shift, pasted)  # (T, C * s * s) added
             count.index_add_(0, destination + shift, torch.ones_like(pasted[:, :1]))
-            if keep_energy:  # (T, 1) added
+            if energy is not None:  # (T, 1) added
                 wanted.index_add_(0, destination + shift, (weights[..., None] * energy[source + shift]).sum(1))
     pastes = count.clamp(min=1)  # (blocks, 1); 1 where nothing was pasted (all zero there)
     average = total / pastes  # (blocks, C * s * s)
-    if keep_energy:
-        # Scaled after the averaging, so overlapping pastes (paste > 1) do not thin the grain again. Both sides
-        # clamped below: a flat block (no residual to scale) keeps a finite gain and gradient.
-        mean_wanted = wanted / pastes
-        gain = (mean_wanted.clamp(min=1e-12) / average.square().sum(1, keepdim=True).clamp(min=1e-12)).sqrt()
+    if energy is not None:
+        # Scaled after the averaging, so overlapping pastes (paste > 1) do not thin the grain again. The target
+        # lies between the block's energy and its candidates' (lerp gives the candidates' exactly at 1). Both
+        # sides clamped below: a flat block (no residual to scale) keeps a finite gain and gradient.
+        have = average.square().sum(1, keepdim=True)  # (blocks, 1)
+        target = torch.lerp(have, wanted / pastes, keep_energy)
+        gain = (target.clamp(min=1e-12) / have.clamp(min=1e-12)).sqrt()
         average = average * gain.clamp(max=MAX_ENERGY_GAIN)
     average = average.reshape(h + 2 * r, w + 2 * r, channels, scale, scale)[r : r + h, r : r + w]
     return average.permute(2, 0, 3, 1, 4).reshape(residual.shape)  # blocks back in place: (C, Hp, Wp)

@@ -535,5 +535,11 @@ def test_a_shipped_photo_inpainter_copies_detail_at_its_sources_energy_when_aske
     results = [np.asarray(model.inpaint(image, mask)).astype(float) for model in (shipped, grainy)]
     assert np.array_equal(results[0][~hole], results[1][~hole])
     assert results[1][hole].std() > 1.5 * results[0][hole].std()  # the mean of 8 candidates thins it, kept here
+    # A share of it: more grain than the plain mean, less than all of it.
+    some = np.asarray(hfimg.load("hfimg/inpaint-rcnn-photos", detail_energy=0.3).inpaint(image, mask)).astype(float)
+    assert np.array_equal(some[~hole], results[0][~hole])
+    assert results[0][hole].std() + 2 < some[hole].std() < results[1][hole].std() - 2
     with pytest.raises(ValueError, match="detail_energy=True .* needs detail_transfer=True"):
         hfimg.load("hfimg/inpaint-rcnn-photos", detail_transfer=False, detail_energy=True)
+    with pytest.raises(ValueError, match="detail_energy is the share .* 0 to 1; got 2"):
+        hfimg.load("hfimg/inpaint-rcnn-photos", detail_energy=2)

@@ -148,6 +148,14 @@ def test_keep_energy_copies_the_grain_of_one_patch_where_averaging_thins_it(past
     # One block's energy, unless that takes more than the capped gain (paste 3 averages up to 9 x 8 blocks).
     expected = min(one, MAX_ENERGY_GAIN**2 * averaged)
     assert 0.8 * expected < kept < 1.25 * expected
+    # A share in between gives back that share of the lost energy, block by block, so in total too (below the cap);
+    # 0 is the plain mean, and a share outside 0-1 is refused.
+    if paste == 1:
+        half = added_energy(top_k=8, temperature=10.0, paste=paste, keep_energy=0.5)
+        assert abs(half - (averaged + kept) / 2) < 0.01 * kept
+    assert added_energy(top_k=8, temperature=10.0, paste=paste, keep_energy=0.0) == averaged
+    with pytest.raises(ValueError, match="share of the lost energy given back, 0 to 1; got 1.5"):
+        contextual_residual_aggregation(smooth, hole, keep_energy=1.5)
     # The gain is capped: no pasted block is scaled up more than MAX_ENERGY_GAIN times the plain average's.
     settings = {"top_k": 8, "temperature": 10.0, "paste": paste}
     plain = contextual_residual_aggregation(smooth, hole, **settings) - smooth

@@ -84,9 +84,9 @@ class InpaintCNN(
         detail_transfer: after the network, copy the known region's fine detail onto its fill of the hole
             (`hfimg.layers.copy_photo_detail`, contextual residual aggregation, as HiFill does with its network's
             output): the network gives the structure, the photo's own grain comes from the photo.
-        detail_energy: with `detail_transfer`, copy each block's detail at the energy of the known patches it
-            comes from (`hfimg.texture`'s `keep_energy`); without it, the weighted mean of 8 candidates thins the
-            grain.
+        detail_energy: with `detail_transfer`, the share (0-1) of the grain that averaging the copied patches
+            thins out which is given back (`hfimg.texture`'s `keep_energy`): 0 = the weighted mean of 8 candidates,
+            1 = each block's detail at the energy of the known patches it comes from; True counts as 1.
 
     Example:
         >>> model = InpaintCNN(channels=3, base_channels=8)
@@ -109,7 +109,7 @@ class InpaintCNN(
         texture: bool = False,
         blend: bool = False,
         detail_transfer: bool = False,
-        detail_energy: bool = False,
+        detail_energy: float = 0.0,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels

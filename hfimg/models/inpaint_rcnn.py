@@ -132,8 +132,8 @@ class InpaintRCNN(
         schedule: "rings" (each pass fills the next ring of the hole, from the border inwards) or "refine" (each
             pass predicts the whole hole again, from the previous pass's result); see the module docstring.
         detail_transfer: after the last pass, copy the known region's fine detail onto the fill (see `InpaintCNN`).
-        detail_energy: with `detail_transfer`, copy that detail at the energy of the patches it comes from (see
-            `InpaintCNN`).
+        detail_energy: with `detail_transfer`, the share (0-1) of the copied detail's energy lost to averaging that
+            is given back (see `InpaintCNN`).
 
     Example:
         >>> model = InpaintRCNN(channels=1, base_channels=8, iterations=4)
@@ -157,7 +157,7 @@ class InpaintRCNN(
         blend: bool = False,
         schedule: str = "rings",
         detail_transfer: bool = False,
-        detail_energy: bool = False,
+        detail_energy: float = 0.0,
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
