@@ -543,3 +543,16 @@ def test_a_shipped_photo_inpainter_copies_detail_at_its_sources_energy_when_aske
         hfimg.load("hfimg/inpaint-rcnn-photos", detail_transfer=False, detail_energy=True)
     with pytest.raises(ValueError, match="detail_energy is the share .* 0 to 1; got 2"):
         hfimg.load("hfimg/inpaint-rcnn-photos", detail_energy=2)
+
+
+@pytest.mark.parametrize("family", [InpaintCNN, InpaintRCNN])
+@pytest.mark.parametrize("share", [True, False, 0.3])
+def test_a_saved_detail_energy_loads_back_as_a_share_or_the_old_switch(family, share, tmp_path):
+    # Folders saved when detail_energy was an on/off switch hold true/false; they load, True as the full share.
+    model = family(channels=3, base_channels=8, detail_transfer=True, detail_energy=share)
+    model.save_pretrained(tmp_path)
+    loaded = hfimg.load(str(tmp_path))
+    assert loaded.detail_energy == share and type(loaded.config_dict()["detail_energy"]) is type(share)
+    image = random_image(40, 36, "RGB", seed=2)
+    mask = box_mask(40, 36, (8, 6, 30, 26))
+    assert np.array_equal(np.asarray(loaded.inpaint(image, mask)), np.asarray(model.inpaint(image, mask)))

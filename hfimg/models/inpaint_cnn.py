@@ -109,7 +109,7 @@ class InpaintCNN(
         texture: bool = False,
         blend: bool = False,
         detail_transfer: bool = False,
-        detail_energy: float = 0.0,
+        detail_energy: float | bool = 0.0,  # bool: configs saved when it was an on/off switch (True = 1)
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels

@@ -157,7 +157,7 @@ class InpaintRCNN(
         blend: bool = False,
         schedule: str = "rings",
         detail_transfer: bool = False,
-        detail_energy: float = 0.0,
+        detail_energy: float | bool = 0.0,  # bool: configs saved when it was an on/off switch (True = 1)
     ) -> None:
         super().__init__()
         network_mode(channels)  # validates channels
