@@ -349,6 +349,8 @@ def blend_pass(net: GatedUNet, fills: torch.Tensor, hole: torch.Tensor, extra: l
 
 def check_detail_transfer(detail_transfer: bool, detail_energy: float) -> None:
     """The inpainters' rule for their last stage's settings: `detail_energy` only says how `detail_transfer` copies."""
+    if not isinstance(detail_energy, (int, float)):  # a bool is an int: True = 1, False = 0
+        raise TypeError(f"detail_energy is a share from 0 to 1 (or true/false); got {detail_energy!r}.")
     if not 0 <= detail_energy <= 1:
         raise ValueError(
             f"detail_energy is the share of the copied detail's lost energy given back, 0 to 1; got {detail_energy}."
